@@ -1,0 +1,64 @@
+"""`osq-dbwatch` command line: one sub-command per part, each in its own module.
+
+Only this module parses arguments. Each sub-command module exposes
+`add_arguments(parser)` and `run(args) -> int`; errors derived from
+`DbwatchError` (or ConfigError) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from . import __version__
+from .config import ConfigError
+
+# name -> (module, help). A new sub-command is one line here plus its module.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "tables": ("osq_dbwatch.tables.cli", "print the extension's tables on this host, without osquery"),
+    "extension": ("osq_dbwatch.tables.server", "run as an osquery extension (what extension/osq_dbwatch.ext execs)"),
+    "pack": ("osq_dbwatch.pack.cli", "render the osquery pack or the Fleet bundle"),
+    "correlate": ("osq_dbwatch.correlate.cli", "read osquery results logs and write findings"),
+    "baseline": ("osq_dbwatch.correlate.baseline_cli", "show the baseline the correlator learned"),
+}
+
+
+class DbwatchError(Exception):
+    """A user-facing error: the message is printed as one line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="osq-dbwatch", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"osq-dbwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("osq_dbwatch"):
+                continue  # sub-command not built into this distribution
+            raise
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (DbwatchError, ConfigError) as exc:
+        print(f"osq-dbwatch {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

