@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Sub-commands that must tolerate unknown arguments (the osquery extension:
+    # osqueryd may pass flags we do not know) set `_accepts_extra`.
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "_accepts_extra", False):
+        parser.error("unrecognized arguments: " + " ".join(extra))
     try:
         return int(args._run(args) or 0)
     except (DbwatchError, ConfigError) as exc:

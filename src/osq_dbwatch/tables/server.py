@@ -1,0 +1,346 @@
+"""The osquery extension process: register the tables with core, then serve them.
+
+osqueryd execs extension/osq_dbwatch.ext with `--socket S --timeout T
+--interval I [--verbose]`; other arguments are ignored rather than fatal
+(osquery-python's argparse would die on them). Differences from
+`osquery.start_extension`, on purpose:
+
+- a core socket that never answers within --timeout is exit status 1 with
+  one line on stderr (the SDK exits 0 silently);
+- a table that raises answers core with an error status and the extension
+  keeps serving (the SDK's answer is a bare Thrift internal error);
+- requests are still served one at a time, but from every open connection,
+  so one idle connection from core cannot starve another;
+- tables reach core's `query` over their own connection, never the watcher's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import selectors
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from osquery.extensions import Extension, ExtensionManager
+from osquery.extensions.ttypes import ExtensionResponse, ExtensionStatus, InternalExtensionInfo
+from thrift.protocol import TBinaryProtocol
+from thrift.transport import TSocket, TTransport
+
+from .. import __version__
+from . import TABLES
+from .base import QueryContext, Table
+from .env import ConfigHolder, CoreQueryError, TableEnv, config_path_from_env
+
+# Thrift logs every failed connect attempt; our errors are one line each.
+logging.getLogger("thrift").addHandler(logging.NullHandler())
+logging.getLogger("thrift").propagate = False
+
+EXTENSION_NAME = "osq_dbwatch"
+SDK_VERSION = "3.1.1"  # the osquery-python SDK whose Thrift interface we speak
+MIN_SDK_VERSION = "1.8.0"
+DEFAULT_SOCKET = "/var/osquery/osquery.em"
+QUERY_TIMEOUT_MS = 3000
+CLIENT_IDLE_TIMEOUT_S = 30.0  # a half-sent request cannot hold the server longer
+
+
+@dataclass(frozen=True)
+class Options:
+    socket: str = DEFAULT_SOCKET
+    timeout: float = 3.0
+    interval: float = 3.0
+    verbose: bool = False
+
+
+def _number(text: str, default: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        return default
+    return value if 0 < value < 86400 else default
+
+
+def parse_options(argv: Sequence[str]) -> Options:
+    """--socket, --timeout, --interval, --verbose (also `--opt=value`); the rest is ignored."""
+    values: dict[str, str] = {}
+    verbose = False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        key, eq, inline = arg.partition("=")
+        if key in ("--socket", "--timeout", "--interval"):
+            if eq:
+                values[key] = inline
+            elif i + 1 < len(argv):
+                values[key] = argv[i + 1]
+                i += 1
+        elif arg == "--verbose":
+            verbose = True
+        i += 1
+    return Options(
+        socket=values.get("--socket") or DEFAULT_SOCKET,
+        timeout=_number(values.get("--timeout", ""), 3.0),
+        interval=_number(values.get("--interval", ""), 3.0),
+        verbose=verbose,
+    )
+
+
+class Log:
+    def __init__(self, verbose: bool) -> None:
+        self.verbose = verbose
+
+    def error(self, line: str) -> None:
+        print(f"osq-dbwatch extension: {line}", file=sys.stderr, flush=True)
+
+    def info(self, line: str) -> None:
+        if self.verbose:
+            self.error(line)
+
+
+def _open_transport(path: str, timeout_ms: int | None) -> TTransport.TBufferedTransport:
+    sock = TSocket.TSocket(unix_socket=path)
+    if timeout_ms:
+        sock.setTimeout(timeout_ms)
+    transport = TTransport.TBufferedTransport(sock)
+    transport.open()
+    return transport
+
+
+def connect_core(path: str, timeout: float) -> TTransport.TBufferedTransport | None:
+    """Retry until core's socket accepts a connection, for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _open_transport(path, QUERY_TIMEOUT_MS * 2)
+        except TTransport.TTransportException:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+
+class CoreConnection:
+    """ExtensionManager.query over a dedicated connection, opened on first use."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._transport: TTransport.TBufferedTransport | None = None
+        self._client: ExtensionManager.Client | None = None
+
+    def query(self, sql: str) -> list[dict[str, str]]:
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._client is None:
+                        self._transport = _open_transport(self.path, QUERY_TIMEOUT_MS)
+                        self._client = ExtensionManager.Client(TBinaryProtocol.TBinaryProtocol(self._transport))
+                    response = self._client.query(sql)
+                    break
+                except (TTransport.TTransportException, OSError, EOFError) as exc:
+                    self._reset()
+                    if attempt == 2:
+                        raise CoreQueryError(f"core did not answer: {exc}") from None
+                except Exception as exc:  # Thrift application errors, malformed replies
+                    self._reset()
+                    raise CoreQueryError(f"core query failed: {type(exc).__name__}: {exc}") from None
+            status = response.status
+            if status is not None and status.code not in (0, None):
+                raise CoreQueryError(f"core refused the query: {status.message}")
+            return [dict(row) for row in (response.response or [])]
+
+    def _reset(self) -> None:
+        if self._transport is not None:
+            try:
+                self._transport.close()
+            except Exception:
+                pass
+        self._transport, self._client = None, None
+
+
+def routes(table: type[Table]) -> list[dict[str, str]]:
+    return [{"id": "column", "name": name, "type": kind, "op": "0"} for name, kind in table.columns()]
+
+
+class Handler(Extension.Iface):
+    """Answers core's ping/call/shutdown for our tables."""
+
+    def __init__(self, tables: dict[str, Table], log: Log, on_shutdown: Callable[[], None]) -> None:
+        self.tables = tables
+        self.log = log
+        self.on_shutdown = on_shutdown
+
+    def ping(self) -> ExtensionStatus:
+        return ExtensionStatus(code=0, message="OK")
+
+    def shutdown(self) -> None:
+        self.on_shutdown()
+
+    def call(self, registry: str, item: str, request: dict[str, str]) -> ExtensionResponse:
+        def error(message: str) -> ExtensionResponse:
+            return ExtensionResponse(status=ExtensionStatus(code=1, message=message), response=[])
+
+        if registry != "table":
+            return error(f"unknown registry: {registry}")
+        table = self.tables.get(item)
+        if table is None:
+            return error(f"no such table in {EXTENSION_NAME}: {item}")
+        action = (request or {}).get("action")
+        if action == "columns":
+            return ExtensionResponse(status=ExtensionStatus(code=0, message="OK"), response=routes(type(table)))
+        if action != "generate":
+            return error(f"unknown action: {action}")
+        started = time.monotonic()
+        try:
+            rows = table.rows(QueryContext.from_json(request.get("context")))
+        except Exception as exc:  # one table's bug must not take the extension down
+            line = f"{item}: {type(exc).__name__}: {exc}".splitlines()[0][:500]
+            self.log.error(f"generate failed: {line}")
+            return error(line)
+        self.log.info(f"{item}: {len(rows)} rows in {time.monotonic() - started:.3f}s")
+        return ExtensionResponse(status=ExtensionStatus(code=0, message="OK"), response=rows)
+
+
+def registry() -> dict[str, dict[str, list[dict[str, str]]]]:
+    return {"table": {name: routes(cls) for name, cls in TABLES.items()}}
+
+
+def _watch(client: ExtensionManager.Client, interval: float, log: Log) -> None:
+    """Ping core every interval; when core is gone, so are we (as the SDK does)."""
+    while True:
+        time.sleep(interval)
+        try:
+            status = client.ping()
+            if status.code not in (0, None):
+                raise RuntimeError(f"status {status.code}: {status.message}")
+        except Exception as exc:
+            log.error(f"osquery core stopped answering pings ({type(exc).__name__}: {exc}); exiting")
+            os._exit(1)
+
+
+class Server:
+    """One request at a time, from any open connection (core may hold several)."""
+
+    def __init__(self, path: str, processor: Extension.Processor, log: Log) -> None:
+        self.path = path
+        self.processor = processor
+        self.log = log
+        self.stopping = False
+        if os.path.lexists(path):
+            os.unlink(path)  # a stale socket from a previous run of ours
+        old_umask = os.umask(0o077)
+        try:
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind(path)
+        finally:
+            os.umask(old_umask)
+        self.listener.listen(16)
+
+    def serve(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self.listener, selectors.EVENT_READ, None)
+        while not self.stopping:
+            for key, _ in selector.select(timeout=1.0):
+                if key.data is None:
+                    try:
+                        conn, _ = self.listener.accept()
+                    except OSError:
+                        continue
+                    conn.settimeout(CLIENT_IDLE_TIMEOUT_S)
+                    sock = TSocket.TSocket()
+                    sock.handle = conn
+                    transport = TTransport.TBufferedTransport(sock)
+                    selector.register(conn, selectors.EVENT_READ, transport)
+                    continue
+                transport = key.data
+                if not self._process(transport):
+                    selector.unregister(key.fileobj)
+                    transport.close()
+
+    def _process(self, transport: TTransport.TBufferedTransport) -> bool:
+        """Handle every request already received on this connection; False when it closed."""
+        protocol = TBinaryProtocol.TBinaryProtocol(transport)
+        try:
+            while True:
+                self.processor.process(protocol, protocol)
+                buffered = transport.cstringio_buf
+                if buffered.tell() >= len(buffered.getbuffer()):
+                    return True
+        except (TTransport.TTransportException, OSError, EOFError):
+            return False
+        except Exception as exc:  # malformed request: drop the connection, keep serving
+            self.log.error(f"dropped a connection after a bad request: {type(exc).__name__}: {exc}")
+            return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_options(list(sys.argv[1:] if argv is None else argv))
+    log = Log(opts.verbose)
+    transport = connect_core(opts.socket, opts.timeout)
+    if transport is None:
+        log.error(f"osquery core socket {opts.socket} did not answer within {opts.timeout:g}s")
+        return 1
+    client = ExtensionManager.Client(TBinaryProtocol.TBinaryProtocol(transport))
+    info = InternalExtensionInfo(name=EXTENSION_NAME, version=__version__, sdk_version=SDK_VERSION,
+                                 min_sdk_version=MIN_SDK_VERSION)
+    try:
+        status = client.registerExtension(info, registry())
+    except Exception as exc:
+        log.error(f"registration with osquery core at {opts.socket} failed: {type(exc).__name__}: {exc}")
+        return 1
+    if status.code not in (0, None):
+        log.error(f"osquery core refused the extension: {status.message}")
+        return 1
+
+    core = CoreConnection(opts.socket)
+    env = TableEnv(ConfigHolder(config_path_from_env(), log=log.error), core_query=core.query)
+    env.config_holder.get()  # report a bad config once, at start
+    tables = {name: cls(env) for name, cls in TABLES.items()}
+    threading.Thread(target=_watch, args=(client, opts.interval, log), daemon=True).start()
+
+    def on_shutdown() -> None:
+        # Answer core first, then go.
+        threading.Timer(0.2, lambda: os._exit(0)).start()
+
+    processor = Extension.Processor(Handler(tables, log, on_shutdown))
+    try:
+        server = Server(f"{opts.socket}.{status.uuid}", processor, log)
+    except OSError as exc:
+        log.error(f"cannot listen on {opts.socket}.{status.uuid}: {exc.strerror or exc}")
+        return 1
+    log.info(f"registered as uuid {status.uuid}, serving {', '.join(TABLES)}")
+    try:
+        server.serve()
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+# `osq-dbwatch extension ...` (cli.py) --------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--socket", help="osquery core's extension socket")
+    parser.add_argument("--timeout", help="seconds to wait for the socket")
+    parser.add_argument("--interval", help="seconds between pings of core")
+    parser.add_argument("--verbose", action="store_true", help="log each generate to stderr")
+    parser.set_defaults(_accepts_extra=True)  # osquery may pass arguments we do not know
+
+
+def run(args: argparse.Namespace) -> int:
+    argv: list[str] = []
+    for name in ("socket", "timeout", "interval"):
+        value = getattr(args, name, None)
+        if value is not None:
+            argv += [f"--{name}", str(value)]
+    if getattr(args, "verbose", False):
+        argv.append("--verbose")
+    return main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
