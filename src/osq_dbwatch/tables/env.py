@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
+from .accounts import Accounts
 from ..config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 
 CONFIG_ENV = "OSQ_DBWATCH_CONFIG"
@@ -85,10 +86,17 @@ class TableEnv:
         config: ConfigHolder | None = None,
         core_query: CoreQuery | None = None,
         hostname: str | None = None,
+        passwd_path: str = "/etc/passwd",
+        group_path: str = "/etc/group",
     ) -> None:
         self.config_holder = config or ConfigHolder(config_path_from_env())
         self.core_query = core_query
         self.hostname = hostname or socket.gethostname()
+        self.passwd_path = passwd_path
+        self.group_path = group_path
+
+    def accounts(self) -> Accounts:
+        return Accounts.load(self.passwd_path, self.group_path)
 
     @property
     def config_state(self) -> ConfigState:
