@@ -30,6 +30,7 @@ import termios
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 import psutil
@@ -731,3 +732,64 @@ def pty_shell(test_users: dict[str, pwd.struct_passwd]) -> Iterator[Callable[...
     finally:
         for session in sessions:
             session.close()
+
+
+# --------------------------------------------------------------------------
+# Assertions shared by the live table tests
+
+EQUALS = 2  # osquery's ConstraintOperator EQUALS
+
+
+def rows_where(core: Any, table: str, column: str, value: str) -> list[dict[str, str]]:
+    """Rows of `table` whose `column` equals `value`, asked as osquery would.
+
+    Constraints are only hints to a table (SQLite re-filters in real osquery),
+    so the rows are filtered here as well. No cell may be the text "None".
+    """
+    rows = core.generate(table, {column: [(EQUALS, value)]})
+    for row in rows:
+        for col, cell in row.items():
+            assert cell != "None", f"{table}.{col} is the text 'None': {row}"
+    return [r for r in rows if r.get(column) == value]
+
+
+def session_row(core: Any, pid: int) -> dict[str, str]:
+    rows = rows_where(core, "db_cli_sessions", "pid", str(pid))
+    assert len(rows) == 1, f"db_cli_sessions has {len(rows)} rows for pid {pid}: {rows}"
+    return rows[0]
+
+
+def assert_seen_in_session(row: dict[str, str], shell: PtySession, proc: psutil.Process, *,
+                           tool: str | Sequence[str], engine: str, kind: str) -> None:
+    """Who, from where and what: the columns every live session test checks."""
+    tools = {tool} if isinstance(tool, str) else set(tool)
+    assert row["pid"] == str(proc.pid)
+    assert row["ppid"] == str(shell.pid), row
+    assert row["uid"] == str(shell.uid) and row["username"] == shell.user, row
+    assert row["auid"] == str(shell.want_loginuid), row
+    assert row["login_user"] == shell.login_user, row
+    # The column documents "pts/N"; a /dev/ prefix would name the same tty.
+    assert row["tty"] in (shell.tty.removeprefix("/dev/"), shell.tty), (row["tty"], shell.tty)
+    assert row["interactive"] == "1", row
+    assert row["parent_name"] == "bash", row
+    assert row["parent_path"] in ("/usr/bin/bash", "/bin/bash"), row
+    assert row["ancestry_pids"].split(" < ")[0] == str(shell.pid), row["ancestry_pids"]
+    assert row["ancestry"].split(" < ")[0] == "bash", row["ancestry"]
+    assert row["tool"] in tools, row
+    assert row["engine"] == engine, row
+    assert row["tool_kind"] == kind, row
+    assert row["path"] == proc.exe(), row
+    assert abs(int(row["start_time"]) - proc.create_time()) <= 2, (row["start_time"], proc.create_time())
+
+
+def assert_no_secret(rows: Sequence[dict[str, str]], *secrets: str) -> None:
+    assert rows, "no rows to check"
+    for row in rows:
+        for col, cell in row.items():
+            for secret in secrets:
+                assert secret not in cell, f"secret leaked in column {col}: {cell!r}"
+
+
+def assert_peer(row: dict[str, str], port: int) -> None:
+    peers = [p.strip() for p in row["remote_peers"].split(",") if p.strip()]
+    assert f"{LOOPBACK}:{port}" in peers, row["remote_peers"]

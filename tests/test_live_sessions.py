@@ -1,0 +1,215 @@
+"""db_cli_sessions against real clients, real servers, real users on a real pty.
+
+Each test types a client command into a test user's login shell on a
+pseudo-terminal, holds the client open (at its prompt, in a sleeping query,
+or blocked on a table lock), and reads the extension's table through the
+osquery core stand-in over Thrift, exactly as osqueryd would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from dbservers import (
+    DB_NAME,
+    MY_PASSWORDS,
+    PG_PASSWORDS,
+    REDIS_PASSWORD,
+    MariaServer,
+    PgServer,
+    RedisServer,
+    SilentListener,
+    assert_no_secret,
+    assert_peer,
+    assert_seen_in_session,
+    session_row,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_interactive_psql_at_its_prompt(pty_shell, pg_server: PgServer, osquery_core) -> None:
+    secret = PG_PASSWORDS["dbw_alice"]
+    shell = pty_shell("dbw_alice", env={"PGPASSWORD": secret})
+    shell.run(f"psql -h 127.0.0.1 -p {pg_server.port} -U dbw_alice -d {DB_NAME}")
+    shell.expect(rf"{DB_NAME}=>")
+    proc = shell.wait_for_process("psql")
+    row = session_row(osquery_core, proc.pid)
+    assert_seen_in_session(row, shell, proc, tool="psql", engine="postgres", kind="client")
+    assert (row["target_host"], row["target_port"], row["target_database"], row["target_user"]) == (
+        "127.0.0.1", str(pg_server.port), DB_NAME, "dbw_alice")
+    assert row["dump_intent"] == "" and row["output_path"] == "", row
+    assert_peer(row, pg_server.port)
+    assert_no_secret([row], secret)
+    # The unconstrained scan finds the same session.
+    assert str(proc.pid) in {r["pid"] for r in osquery_core.generate("db_cli_sessions")}
+
+
+def test_psql_uri_password_never_shown(pty_shell, pg_server: PgServer, osquery_core) -> None:
+    secret = PG_PASSWORDS["dbw_mallory"]
+    shell = pty_shell("dbw_mallory")
+    uri = f"postgresql://dbw_mallory:{secret}@127.0.0.1:{pg_server.port}/{DB_NAME}"
+    shell.run(f"psql '{uri}' -c 'SELECT pg_sleep(30)'")
+    proc = shell.wait_for_process("psql")
+    assert secret in " ".join(proc.cmdline())  # psql leaves it in /proc: the table must not
+    wait_until(lambda: any(c.status == "ESTABLISHED" for c in proc.net_connections("tcp")), 10, "psql's connection")
+    row = session_row(osquery_core, proc.pid)
+    assert_seen_in_session(row, shell, proc, tool="psql", engine="postgres", kind="client")
+    assert (row["target_host"], row["target_port"], row["target_database"], row["target_user"]) == (
+        "127.0.0.1", str(pg_server.port), DB_NAME, "dbw_mallory")
+    assert_peer(row, pg_server.port)
+    assert_no_secret(osquery_core.generate("db_cli_sessions"), secret)
+
+
+def test_psql_as_postgres_from_another_login(pty_shell, pg_server: PgServer, osquery_core) -> None:
+    """`sudo -u postgres psql` after logging in as mallory: uid postgres, login user mallory."""
+    shell = pty_shell("postgres", login_user="dbw_mallory")
+    shell.run(f"psql -h {pg_server.socket_dir} -p {pg_server.port} -d {DB_NAME} -c 'SELECT pg_sleep(30)'")
+    proc = shell.wait_for_process("psql")
+    row = session_row(osquery_core, proc.pid)
+    assert_seen_in_session(row, shell, proc, tool="psql", engine="postgres", kind="client")
+    assert row["username"] == "postgres" and row["login_user"] == "dbw_mallory"
+    assert row["target_database"] == DB_NAME
+    assert row["remote_peers"] == ""  # a Unix socket is no TCP peer
+
+
+def test_psql_copy_to_file_is_a_dump(pty_shell, pg_server: PgServer, dump_dir: str, osquery_core) -> None:
+    shell = pty_shell("dbw_alice", env={"PGPASSWORD": PG_PASSWORDS["dbw_alice"]}, cwd=dump_dir)
+    # The sleep keeps psql alive with the \copy still ahead of it; relative path on purpose.
+    shell.run(f"psql -h 127.0.0.1 -p {pg_server.port} -U dbw_alice {DB_NAME} "
+              "-c 'SELECT pg_sleep(30)' -c \"\\copy items to 'cards.csv' csv header\"")
+    proc = shell.wait_for_process("psql")
+    row = session_row(osquery_core, proc.pid)
+    assert_seen_in_session(row, shell, proc, tool="psql", engine="postgres", kind="client")
+    assert "copy" in row["dump_intent"].lower(), row
+    assert row["output_path"] == os.path.join(dump_dir, "cards.csv"), row
+    assert row["cwd"] == dump_dir
+    assert "dump" in row["reasons"], row
+
+
+def test_pg_dump_to_file_while_it_runs(pty_shell, pg_server: PgServer, dump_dir: str, osquery_core) -> None:
+    out = os.path.join(dump_dir, "app.sql")
+    shell = pty_shell("dbw_alice", env={"PGPASSWORD": PG_PASSWORDS["dbw_alice"]})
+    with pg_server.table_locked():  # pg_dump waits for its ACCESS SHARE lock
+        shell.run(f"pg_dump -h 127.0.0.1 -p {pg_server.port} -U dbw_alice -f {out} {DB_NAME}")
+        proc = shell.wait_for_process("pg_dump")
+        wait_until(lambda: any(c.status == "ESTABLISHED" for c in proc.net_connections("tcp")), 10,
+                   "pg_dump's connection")
+        row = session_row(osquery_core, proc.pid)
+        assert_seen_in_session(row, shell, proc, tool="pg_dump", engine="postgres", kind="dump")
+        assert (row["target_host"], row["target_port"], row["target_database"], row["target_user"]) == (
+            "127.0.0.1", str(pg_server.port), DB_NAME, "dbw_alice")
+        assert row["dump_intent"] != "" and row["output_path"] == out, row
+        assert_peer(row, pg_server.port)
+    shell.wait_gone(proc)
+    with open(out, encoding="utf-8") as f:
+        assert "PostgreSQL database dump" in f.read(4096)
+
+
+def test_interactive_mysql_password_never_shown(pty_shell, mariadb_server: MariaServer, osquery_core) -> None:
+    secret = MY_PASSWORDS["dbw_mallory"]
+    shell = pty_shell("dbw_mallory")
+    shell.run(f"mysql -h 127.0.0.1 -P {mariadb_server.port} -u dbw_mallory -p{secret} {DB_NAME}")
+    shell.expect(rf"\[{DB_NAME}\]>")
+    proc = shell.wait_for_process("mysql")
+    assert os.path.basename(proc.exe()) == "mariadb"  # Debian: mysql -> mariadb
+    row = session_row(osquery_core, proc.pid)
+    assert_seen_in_session(row, shell, proc, tool=("mysql", "mariadb"), engine="mysql", kind="client")
+    assert (row["target_host"], row["target_port"], row["target_database"], row["target_user"]) == (
+        "127.0.0.1", str(mariadb_server.port), DB_NAME, "dbw_mallory")
+    assert row["dump_intent"] == "", row
+    assert_peer(row, mariadb_server.port)
+    assert_no_secret(osquery_core.generate("db_cli_sessions"), secret)
+
+
+def test_mysql_into_outfile_is_a_dump(pty_shell, mariadb_server: MariaServer, osquery_core) -> None:
+    secret = MY_PASSWORDS["dbw_alice"]
+    out = os.path.join(mariadb_server.files_dir, f"cards-{os.getpid()}.csv")
+    shell = pty_shell("dbw_alice")
+    # SLEEP holds the statement (and the client) before anything is written.
+    shell.run(f"mysql -h 127.0.0.1 -P {mariadb_server.port} -u dbw_alice --password={secret} {DB_NAME} "
+              f"-e \"SELECT id, card, SLEEP(20) FROM items WHERE id = 1 INTO OUTFILE '{out}'\"")
+    proc = shell.wait_for_process("mysql")
+    row = session_row(osquery_core, proc.pid)
+    assert_seen_in_session(row, shell, proc, tool=("mysql", "mariadb"), engine="mysql", kind="client")
+    assert "OUTFILE" in row["dump_intent"].upper(), row
+    assert row["output_path"] == out, row
+    assert_no_secret([row], secret)
+    mariadb_server.admin_sql("KILL QUERY USER dbw_alice")  # no file is left behind
+
+
+def test_mysqldump_result_file_while_it_runs(pty_shell, mariadb_server: MariaServer, dump_dir: str,
+                                            osquery_core) -> None:
+    secret = MY_PASSWORDS["dbw_alice"]
+    out = os.path.join(dump_dir, "app.sql")
+    shell = pty_shell("dbw_alice")
+    with mariadb_server.table_locked():  # mysqldump waits on LOCK TABLES ... READ
+        shell.run(f"mysqldump -h 127.0.0.1 -P {mariadb_server.port} -u dbw_alice -p{secret} "
+                  f"--no-tablespaces --result-file={out} {DB_NAME}")
+        proc = shell.wait_for_process("mysqldump")
+        wait_until(lambda: os.path.exists(out), 10, "mysqldump's result file")
+        row = session_row(osquery_core, proc.pid)
+        assert_seen_in_session(row, shell, proc, tool=("mysqldump", "mariadb-dump"), engine="mysql", kind="dump")
+        assert (row["target_host"], row["target_port"], row["target_database"], row["target_user"]) == (
+            "127.0.0.1", str(mariadb_server.port), DB_NAME, "dbw_alice")
+        assert row["dump_intent"] != "" and row["output_path"] == out, row
+        assert_peer(row, mariadb_server.port)
+        assert_no_secret([row], secret)
+    shell.wait_gone(proc)
+
+
+def test_interactive_redis_cli_password_never_shown(pty_shell, redis_server: RedisServer, osquery_core) -> None:
+    shell = pty_shell("dbw_mallory")
+    shell.run(f"redis-cli -h 127.0.0.1 -p {redis_server.port} -a {REDIS_PASSWORD}")
+    shell.expect(rf"127\.0\.0\.1:{redis_server.port}>")
+    proc = shell.wait_for_process("redis-cli")
+    row = session_row(osquery_core, proc.pid)
+    assert_seen_in_session(row, shell, proc, tool="redis-cli", engine="redis", kind="client")
+    assert (row["target_host"], row["target_port"]) == ("127.0.0.1", str(redis_server.port)), row
+    assert row["dump_intent"] == "", row
+    assert_peer(row, redis_server.port)
+    assert_no_secret(osquery_core.generate("db_cli_sessions"), REDIS_PASSWORD)
+
+
+def test_redis_cli_rdb_is_a_dump(pty_shell, redis_server: RedisServer, dump_dir: str, osquery_core) -> None:
+    out = os.path.join(dump_dir, "cache.rdb")
+    shell = pty_shell("dbw_mallory")
+    # While clients are paused, redis-cli waits for the server's snapshot.
+    redis_server.cli("CLIENT", "PAUSE", "15000", "ALL")
+    try:
+        shell.run(f"redis-cli -h 127.0.0.1 -p {redis_server.port} -a {REDIS_PASSWORD} --rdb {out}")
+        proc = shell.wait_for_process("redis-cli")
+        wait_until(lambda: any(c.status == "ESTABLISHED" for c in proc.net_connections("tcp")), 10,
+                   "redis-cli's connection")
+        row = session_row(osquery_core, proc.pid)
+    finally:
+        redis_server.cli("CLIENT", "UNPAUSE")
+    assert_seen_in_session(row, shell, proc, tool="redis-cli", engine="redis", kind="client")
+    assert row["dump_intent"] != "" and row["output_path"] == out, row
+    assert_peer(row, redis_server.port)
+    assert_no_secret([row], REDIS_PASSWORD)
+    shell.wait_gone(proc)
+    with open(out, "rb") as f:
+        assert f.read(5) == b"REDIS"
+
+
+def test_mongosh_session(pty_shell, mongo_listener: SilentListener, osquery_core) -> None:
+    assert shutil.which("mongosh"), "mongosh is not installed (tests/install-deps.sh installs it from npm)"
+    secret = "MongoSekr1t-3141"
+    shell = pty_shell("dbw_mallory")
+    before = mongo_listener.accepted
+    shell.run(f"mongosh 'mongodb://dbw_mallory:{secret}@127.0.0.1:{mongo_listener.port}/{DB_NAME}"
+              "?serverSelectionTimeoutMS=60000'")
+    proc = shell.wait_for_process("mongosh", timeout=30)
+    wait_until(lambda: mongo_listener.accepted > before, 20, "mongosh to connect")
+    row = session_row(osquery_core, proc.pid)
+    assert_seen_in_session(row, shell, proc, tool="mongosh", engine="mongo", kind="client")
+    assert (row["target_host"], row["target_port"], row["target_database"]) == (
+        "127.0.0.1", str(mongo_listener.port), DB_NAME), row
+    assert row["target_user"] in ("", "dbw_mallory"), row  # mongosh hides it from its own title
+    assert_peer(row, mongo_listener.port)
+    assert_no_secret(osquery_core.generate("db_cli_sessions"), secret)
