@@ -188,7 +188,8 @@ def test_redis_cli_rdb_is_a_dump(pty_shell, redis_server: RedisServer, dump_dir:
         row = session_row(osquery_core, proc.pid)
     finally:
         redis_server.cli("CLIENT", "UNPAUSE")
-    assert_seen_in_session(row, shell, proc, tool="redis-cli", engine="redis", kind="client")
+    # --rdb turns the client into a dump tool for this run.
+    assert_seen_in_session(row, shell, proc, tool="redis-cli", engine="redis", kind="dump")
     assert row["dump_intent"] != "" and row["output_path"] == out, row
     assert_peer(row, redis_server.port)
     assert_no_secret([row], REDIS_PASSWORD)
