@@ -1,10 +1,59 @@
-"""dump_like_files: recently modified dump-like files under the dump roots."""
+"""dump_like_files: recently modified dump-like files under the dump roots.
+
+The walk is cheap first: directory entries come from os.scandir (no stat),
+a name filter picks candidates (a dump-like suffix, or no suffix at all, as
+attackers' `/tmp/x` files have), only candidates are lstat'ed, and only
+recent candidates are opened, safely (sniff.py), for their first 4 KiB.
+Symlinks are never followed, directories on another filesystem than their
+root are not entered (like `find -xdev`), and the walk is bounded in depth,
+entries, rows and time; a bound that cuts the scan adds a marker row with
+truncated = 1.
+"""
 
 from __future__ import annotations
 
+import os
+import stat as stat_mod
+import time
+from dataclasses import dataclass
 from typing import Iterable
 
-from .base import BIGINT, INTEGER, TEXT, QueryContext, Row, Table
+from .. import catalog, procfs, sniff
+from .accounts import Accounts
+from .base import BIGINT, INTEGER, OP_GLOB, OP_LIKE, TEXT, Deadline, QueryContext, Row, Table
+
+DEFAULT_WINDOW_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class ScanLimits:
+    max_depth: int = 8  # directory levels below a root
+    max_entries: int = 500_000  # directory entries looked at, all roots together
+    max_rows: int = 5_000
+    max_sniffs: int = 20_000  # files opened for their first 4 KiB
+    time_budget_s: float = 5.0  # osquery gives up on an extension after ~10 s
+
+
+def _like_prefix(pattern: str, op: int) -> str:
+    """The literal start of a LIKE/GLOB pattern (up to its first wildcard)."""
+    wild = "%_" if op == OP_LIKE else "*?["
+    for index, char in enumerate(pattern):
+        if char in wild:
+            return pattern[:index]
+    return pattern
+
+
+def _under(path: str, root: str) -> bool:
+    root = root.rstrip("/") or "/"
+    return path == root or path.startswith(root + "/") or root == "/"
+
+
+class _Truncation:
+    def __init__(self) -> None:
+        self.notes: dict[str, str] = {}  # root -> first bound that cut it
+
+    def add(self, root: str, note: str) -> None:
+        self.notes.setdefault(root, note)
 
 
 class DumpLikeFiles(Table):
@@ -28,5 +77,173 @@ class DumpLikeFiles(Table):
         ("note", TEXT, "marker row: which bound stopped the scan"),
     )
 
+    limits = ScanLimits()
+
     def generate(self, ctx: QueryContext) -> Iterable[Row]:
-        raise NotImplementedError("dump_like_files: in progress")
+        config = self.env.config
+        roots = [os.path.normpath(r) for r in dict.fromkeys(config.dump_roots) if r.startswith("/")]
+        accounts = self.env.accounts()
+        deadline = Deadline(self.limits.time_budget_s)
+        truncation = _Truncation()
+        exact = [p for p in ctx.equals("path") if p.startswith("/")]
+        if exact:
+            rows = self._exact(exact, roots, accounts)
+        else:
+            bound = ctx.lower_bound("mtime")
+            since = bound if bound is not None else time.time() - DEFAULT_WINDOW_S
+            prefixes = [(_like_prefix(c.expr, c.op), c.op == OP_LIKE)
+                        for c in ctx.constraints.get("path", ()) if c.op in (OP_LIKE, OP_GLOB)]
+            rows = self._walk(roots, since, prefixes, accounts, deadline, truncation)
+        self._add_writers(rows, deadline)
+        for root, note in truncation.notes.items():
+            rows.append({"path": root, "root": root, "truncated": 1, "note": note})
+        return rows
+
+    # -- candidates
+
+    def _row(self, path: str, root: str, st: os.stat_result, accounts: Accounts) -> Row | None:
+        strength = catalog.dump_suffix_strength(path)
+        content = sniff.sniff_file(path) if st.st_size > 0 else ""
+        if strength != "strong" and not content:
+            return None
+        return {
+            "path": path,
+            "root": root,
+            "size": st.st_size,
+            "mtime": int(st.st_mtime),
+            "ctime": int(st.st_ctime),
+            "inode": st.st_ino,
+            "uid": st.st_uid,
+            "owner": accounts.name(st.st_uid),
+            "mode": format(stat_mod.S_IMODE(st.st_mode), "04o"),
+            "kind_by_name": strength,
+            "kind_by_content": content,
+            "truncated": 0,
+        }
+
+    def _exact(self, paths: list[str], roots: list[str], accounts: Accounts) -> list[Row]:
+        """`path = X`: look at X alone (no recency window), if it lies under a root."""
+        rows: list[Row] = []
+        for path in dict.fromkeys(paths):
+            path = os.path.normpath(path)
+            root = next((r for r in roots if _under(path, r)), None)
+            if root is None:
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat_mod.S_ISREG(st.st_mode):
+                row = self._row(path, root, st, accounts)
+                if row:
+                    rows.append(row)
+        return rows
+
+    def _walk(self, roots: list[str], since: float, prefixes: list[tuple[str, bool]], accounts: Accounts,
+              deadline: Deadline, truncation: _Truncation) -> list[Row]:
+        limits = self.limits
+        rows: list[Row] = []
+        entries = sniffs = 0
+        seen_dirs: set[tuple[int, int]] = set()
+        folded = [(p.casefold() if nocase else p, nocase) for p, nocase in prefixes]
+
+        def wanted(path: str, is_dir: bool) -> bool:
+            for prefix, nocase in folded:
+                text = path.casefold() if nocase else path
+                if text.startswith(prefix):
+                    continue
+                if is_dir and prefix.startswith(text.rstrip("/") + "/"):
+                    continue
+                return False
+            return True
+
+        for root in roots:
+            try:
+                root_st = os.stat(root)  # an admin-configured root may itself be a symlink
+            except OSError:
+                continue
+            if not stat_mod.S_ISDIR(root_st.st_mode) or (root_st.st_dev, root_st.st_ino) in seen_dirs:
+                continue
+            if not wanted(root, True):
+                continue
+            seen_dirs.add((root_st.st_dev, root_st.st_ino))
+            stack: list[tuple[str, int]] = [(root, 0)]
+            while stack:
+                directory, depth = stack.pop()
+                try:
+                    scanner = os.scandir(directory)
+                except OSError:
+                    continue
+                with scanner:
+                    for entry in scanner:
+                        entries += 1
+                        if entries > limits.max_entries:
+                            truncation.add(root, f"max_entries {limits.max_entries} reached")
+                            return rows
+                        if entries & 255 == 0 and deadline.expired():
+                            truncation.add(root, f"time budget {limits.time_budget_s:g}s reached")
+                            return rows
+                        name = entry.name
+                        try:
+                            if entry.is_dir(follow_symlinks=False):
+                                path = entry.path
+                                if not wanted(path, True):
+                                    continue
+                                if depth + 1 > limits.max_depth:
+                                    truncation.add(root, f"max_depth {limits.max_depth}: deeper directories skipped")
+                                    continue
+                                dst = entry.stat(follow_symlinks=False)
+                                if dst.st_dev != root_st.st_dev or (dst.st_dev, dst.st_ino) in seen_dirs:
+                                    continue  # another filesystem, or a bind-mounted loop
+                                seen_dirs.add((dst.st_dev, dst.st_ino))
+                                stack.append((path, depth + 1))
+                                continue
+                            if not entry.is_file(follow_symlinks=False):
+                                continue  # symlinks, FIFOs, sockets, devices
+                        except OSError:
+                            continue  # vanished
+                        # Cheap name filter before any stat: a dump-like suffix,
+                        # or no suffix at all (`/tmp/x`, `/dev/shm/.d`).
+                        if not catalog.dump_suffix_strength(name) and "." in name[1:]:
+                            continue
+                        path = entry.path
+                        if folded and not wanted(path, False):
+                            continue
+                        try:
+                            st = entry.stat(follow_symlinks=False)
+                        except OSError:
+                            continue
+                        if st.st_mtime < since or not stat_mod.S_ISREG(st.st_mode):
+                            continue
+                        sniffs += 1
+                        if sniffs > limits.max_sniffs:
+                            truncation.add(root, f"max_sniffs {limits.max_sniffs} reached")
+                            return rows
+                        row = self._row(path, root, st, accounts)
+                        if row is None:
+                            continue
+                        rows.append(row)
+                        if len(rows) >= limits.max_rows:
+                            truncation.add(root, f"max_rows {limits.max_rows} reached")
+                            return rows
+        return rows
+
+    # -- writers
+
+    @staticmethod
+    def _add_writers(rows: list[Row], deadline: Deadline) -> None:
+        """The process (if any) holding each file open for writing: /proc/*/fd + fdinfo flags."""
+        wanted = {row["path"]: row for row in rows}
+        if not wanted:
+            return
+        for pid in procfs.pids():
+            if deadline.expired():
+                return
+            for fd, target in procfs.fd_targets(pid):
+                row = wanted.get(target)
+                if row is None or "writer_pid" in row:
+                    continue
+                if procfs.fd_open_for_write(pid, fd):
+                    st = procfs.stat(pid)
+                    row["writer_pid"] = pid
+                    row["writer_name"] = st.comm if st else None

@@ -1,0 +1,158 @@
+"""Dump content signatures from at most the first 4 KiB of a file, read safely.
+
+The extension runs as root in directories attackers write to, so a file is
+opened only if it is a regular file reached without following a symlink:
+O_NOFOLLOW | O_NONBLOCK (a FIFO never blocks the open), then fstat must say
+S_ISREG before a single byte is read. Devices, sockets and FIFOs are never
+read; an lstat before the open keeps us from even opening a device node.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat as stat_mod
+import struct
+
+HEAD_BYTES = 4096
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+_NOATIME = getattr(os, "O_NOATIME", 0)  # leave atime alone for the forensics that may follow
+
+
+def open_regular(path: str, dir_fd: int | None = None) -> tuple[int, os.stat_result] | None:
+    """An fd on `path` when it is a regular file and not a symlink; None otherwise."""
+    try:
+        before = os.lstat(path, dir_fd=dir_fd)
+    except OSError:
+        return None
+    if not stat_mod.S_ISREG(before.st_mode):
+        return None
+    fd = -1
+    for flags in (_OPEN_FLAGS | _NOATIME, _OPEN_FLAGS):
+        try:
+            fd = os.open(path, flags, dir_fd=dir_fd)
+            break
+        except OSError as exc:
+            if exc.errno == errno.EPERM and flags & _NOATIME:
+                continue  # O_NOATIME needs ownership or CAP_FOWNER
+            return None
+    if fd < 0:
+        return None
+    try:
+        after = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    # Swapped between lstat and open (for a FIFO, a device, another file): refuse.
+    if not stat_mod.S_ISREG(after.st_mode) or (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+        os.close(fd)
+        return None
+    return fd, after
+
+
+def read_head(path: str, limit: int = HEAD_BYTES, dir_fd: int | None = None) -> bytes | None:
+    """The first `limit` bytes of a regular file, or None (not regular, symlink, unreadable)."""
+    opened = open_regular(path, dir_fd)
+    if opened is None:
+        return None
+    fd, _ = opened
+    try:
+        return os.pread(fd, limit, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------
+# Signatures (pure)
+
+_MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"PGDMP", "pg_dump_custom"),
+    (0, b"REDIS", "redis_rdb"),
+    (0, b"SQLite format 3\x00", "sqlite"),
+    (0, b"\x1f\x8b", "gzip"),
+    (0, b"\x28\xb5\x2f\xfd", "zstd"),
+    (0, b"\xfd7zXZ\x00", "xz"),
+    (0, b"BZh", "bzip2"),
+    (0, b"PK\x03\x04", "zip"),
+    (0, b"7z\xbc\xaf\x27\x1c", "7z"),
+    (0, b"\x04\x22\x4d\x18", "lz4"),
+    (257, b"ustar", "tar"),
+)
+
+_TEXT_SIGNATURES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^--\s*PostgreSQL database cluster dump", re.M), "pg_dumpall"),
+    (re.compile(r"^--\s*PostgreSQL database dump", re.M), "pg_dump_plain"),
+    (re.compile(r"^--\s*(?:MySQL|MariaDB) dump \d", re.M), "mysqldump"),
+    (re.compile(r"^/\*M?!\d{5}\s+SET\s", re.M), "mysqldump"),
+    (re.compile(r"^COPY\s+[\w.\"]+(?:\s*\([^)]*\))?\s+FROM\s+stdin;", re.M | re.I), "pg_copy"),
+    (re.compile(r"^\s*CREATE\s+TABLE\s", re.M | re.I), "sql_create_table"),
+    (re.compile(r"^\s*INSERT\s+INTO\s", re.M | re.I), "sql_insert"),
+    (re.compile(r"^\{\s*\"_id\"\s*:\s*\{\s*\"\$oid\"", re.M), "mongo_json"),
+)
+
+_BSON_TYPES = frozenset(range(0x01, 0x14)) | {0x7F, 0xFF}
+
+
+def _looks_bson(head: bytes) -> bool:
+    """A BSON document: int32 length, then a typed element with a C-string name."""
+    if len(head) < 8:
+        return False
+    (length,) = struct.unpack_from("<i", head, 0)
+    if not 5 <= length <= 16 * 1024 * 1024 or head[4] not in _BSON_TYPES:
+        return False
+    end = head.find(b"\x00", 5, 5 + 128)
+    if end <= 5:
+        return False
+    name = head[5:end]
+    if not all(32 < ch < 127 for ch in name):
+        return False
+    return length > len(head) or head[length - 1] == 0
+
+
+_DELIMITERS = (",", "\t", ";", "|")
+
+
+def _looks_csv(text: str) -> bool:
+    """A header line and at least one record with the same number of delimiters."""
+    lines = [line for line in text.split("\n")[:6] if line.strip()]
+    if len(lines) < 2 or len(lines[0]) > 2000:
+        return False
+    for delim in _DELIMITERS:
+        count = lines[0].count(delim)
+        if count < 1:
+            continue
+        # the last line may be cut by the 4 KiB bound
+        body = lines[1:-1] if len(lines) > 2 else lines[1:]
+        if body and all(line.count(delim) == count for line in body):
+            header = [cell.strip().strip('"') for cell in lines[0].split(delim)]
+            if all(cell and len(cell) <= 128 for cell in header):
+                return True
+    return False
+
+
+def sniff_bytes(head: bytes) -> str:
+    """The dump/archive kind the first bytes show, or "" when none."""
+    if not head:
+        return ""
+    for offset, magic, kind in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return kind
+    if b"\x00" in head:
+        return "bson" if _looks_bson(head) else ""
+    text = head.decode("utf-8", "replace")
+    for pattern, kind in _TEXT_SIGNATURES:
+        if pattern.search(text):
+            return kind
+    if _looks_csv(text):
+        return "csv"
+    return ""
+
+
+def sniff_file(path: str, dir_fd: int | None = None) -> str:
+    """Kind by content of a regular file ("" when none, or when it is not safely readable)."""
+    head = read_head(path, HEAD_BYTES, dir_fd)
+    return sniff_bytes(head) if head else ""
