@@ -1,0 +1,131 @@
+"""The baseline the correlator learns from the logs: pure data and functions.
+
+Per host it counts DB tool runs by (user, tool, parent, hour of week) and
+remembers which users, tools, parents and hours it has seen. An access whose
+exact (user, tool, parent, hour) was seen `baseline_min_observations` times
+before is habitual (score lowered); on a host observed for at least
+`baseline_novel_after`, a first-time user, tool, parent or hour is novel
+(score raised). Hours are UTC hours of the week, Monday 00:00 = 0; "within an
+hour" wraps around the week.
+
+Entries unseen for five times `state_expiry` are dropped, and a host keeps at
+most MAX_KEYS entries (least recently seen go first), so a flood of distinct
+names cannot grow the state without bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import CorrelatorSettings
+from . import reasons as R
+
+MAX_KEYS = 4096
+SEP = "\x1f"
+
+
+def hour_of_week(epoch_seconds: int) -> int:
+    # 1970-01-01 was a Thursday: shift so Monday 00:00 UTC is hour 0.
+    return ((epoch_seconds // 3600) + 72) % 168
+
+
+@dataclass
+class Baseline:
+    first: int = 0  # first access seen on the host
+    runs: dict[str, list[int]] = field(default_factory=dict)  # user,tool,parent,how -> [count, last]
+    users: dict[str, list[int]] = field(default_factory=dict)  # user -> [count, last]
+    tools: dict[str, list[int]] = field(default_factory=dict)  # user,tool -> [count, last]
+    parents: dict[str, list[int]] = field(default_factory=dict)  # user,parent -> [count, last]
+    hours: dict[str, list[int]] = field(default_factory=dict)  # user,how -> [count, last]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"first": self.first, "runs": self.runs, "users": self.users, "tools": self.tools,
+                "parents": self.parents, "hours": self.hours}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Baseline":
+        return cls(
+            first=int(data.get("first", 0)),
+            runs=dict(data.get("runs", {})),
+            users=dict(data.get("users", {})),
+            tools=dict(data.get("tools", {})),
+            parents=dict(data.get("parents", {})),
+            hours=dict(data.get("hours", {})),
+        )
+
+
+def parent_key(parent_path: str, parent_cmdline: str = "") -> str:
+    name = parent_path.rstrip("/").rsplit("/", 1)[-1] if parent_path else ""
+    if not name and parent_cmdline:
+        name = parent_cmdline.split(" ", 1)[0].rsplit("/", 1)[-1]
+    return name.lstrip("-")
+
+
+def judge(b: Baseline, settings: CorrelatorSettings, user: str, tool: str, parent: str, t: int) -> list[str]:
+    """Baseline reason codes for an access, judged before it is learned."""
+    how = hour_of_week(t)
+    run = b.runs.get(SEP.join((user, tool, parent, str(how))))
+    if run is not None and run[0] >= settings.baseline_min_observations:
+        return [R.BASELINE_HABITUAL.code]
+    if not b.first or t - b.first < settings.baseline_novel_after_seconds:
+        return []
+    if user not in b.users:
+        return [R.BASELINE_NOVEL_USER.code]
+    found: list[str] = []
+    if SEP.join((user, tool)) not in b.tools:
+        found.append(R.BASELINE_NOVEL_TOOL.code)
+    elif parent and SEP.join((user, parent)) not in b.parents:
+        found.append(R.BASELINE_NOVEL_PARENT.code)
+    if b.users[user][0] >= settings.baseline_min_observations and not any(
+        SEP.join((user, str((how + d) % 168))) in b.hours for d in (-1, 0, 1)
+    ):
+        found.append(R.BASELINE_UNUSUAL_HOUR.code)
+    return found
+
+
+def _bump(table: dict[str, list[int]], key: str, t: int) -> None:
+    entry = table.get(key)
+    if entry is None:
+        table[key] = [1, t]
+    else:
+        entry[0] += 1
+        if t > entry[1]:
+            entry[1] = t
+
+
+def learn(b: Baseline, user: str, tool: str, parent: str, t: int, with_hour: bool = True) -> None:
+    """Count one run (history entries have no reliable hour: with_hour=False)."""
+    if not b.first or t < b.first:
+        b.first = t
+    _bump(b.users, user, t)
+    _bump(b.tools, SEP.join((user, tool)), t)
+    if parent:
+        _bump(b.parents, SEP.join((user, parent)), t)
+    if with_hour:
+        how = str(hour_of_week(t))
+        _bump(b.hours, SEP.join((user, how)), t)
+        _bump(b.runs, SEP.join((user, tool, parent, how)), t)
+
+
+def prune(b: Baseline, now: int, expiry_seconds: int) -> None:
+    horizon = now - 5 * expiry_seconds
+    for table in (b.runs, b.users, b.tools, b.parents, b.hours):
+        stale = [k for k, v in table.items() if v[1] < horizon]
+        for k in stale:
+            del table[k]
+        if len(table) > MAX_KEYS:
+            for k, _ in sorted(table.items(), key=lambda kv: (kv[1][1], kv[0]))[: len(table) - MAX_KEYS]:
+                del table[k]
+
+
+def describe(b: Baseline) -> list[dict[str, Any]]:
+    """Human-facing rows for `osq-dbwatch baseline`."""
+    out = []
+    for key, (count, last) in sorted(b.runs.items()):
+        user, tool, parent, how = key.split(SEP)
+        h = int(how)
+        out.append({"user": user, "tool": tool, "parent": parent, "hour_of_week": h,
+                    "when": f"{('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')[h // 24]} {h % 24:02d}:00 UTC",
+                    "count": count, "last_seen": last})
+    return out

@@ -1,0 +1,240 @@
+"""`osq-dbwatch correlate`: the I/O around the pure engine (contract section 2).
+
+    osq-dbwatch correlate [--config FILE] [--state FILE] [--format ocsf|ecs]
+                          [--output FILE] [--follow] [LOG ...]
+
+Reads lines in batches, hands each host's rows to the engine, writes the
+findings, then commits offsets and host states in one SQLite transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections import OrderedDict
+from typing import Any, BinaryIO, Callable
+
+from ..cli import DbwatchError
+from ..config import load_config
+from .engine import Engine, HostState
+from .findings import Finding, to_ecs, to_ocsf
+from .logread import Batch, FileSource, InputError, StdinSource
+from .rows import BadLine, Row, parse_line
+from .state import StateStore, default_state_path
+
+try:
+    import orjson
+
+    def _line(obj: dict[str, Any]) -> bytes:
+        return orjson.dumps(obj) + b"\n"
+except ImportError:  # pragma: no cover
+    def _line(obj: dict[str, Any]) -> bytes:
+        return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+
+DEFAULT_BATCH_LINES = 50_000
+MAX_BAD_LINE_MESSAGES = 200
+HOST_CACHE = 20_000  # host states kept in memory; the rest live in SQLite
+POLL_SECONDS = 0.2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="policy config (default /etc/osq-dbwatch/config.yml when present)")
+    parser.add_argument("--state", metavar="FILE", help=f"state file (default {default_state_path()})")
+    parser.add_argument("--format", choices=("ocsf", "ecs"), default="ocsf", help="finding format (default ocsf)")
+    parser.add_argument("--output", metavar="FILE", help="append findings to FILE (default standard output)")
+    parser.add_argument("--follow", action="store_true", help="keep reading as the logs grow, across rotation")
+    parser.add_argument("logs", nargs="*", metavar="LOG", help="osquery results logs; none or - reads standard input")
+
+
+class _Output:
+    """Findings out: a file we can roll back to the last commit, or stdout."""
+
+    def __init__(self, path: str | None, store: StateStore) -> None:
+        self.path = os.path.abspath(path) if path else None
+        self.store = store
+        if self.path is None:
+            self.handle: BinaryIO = sys.stdout.buffer
+            return
+        try:
+            self.handle = open(self.path, "ab")  # noqa: SIM115
+        except OSError as exc:
+            raise DbwatchError(f"{path}: cannot write output: {exc.strerror or exc}") from None
+        committed = store.output_size(self.path)
+        size = os.fstat(self.handle.fileno()).st_size
+        if committed is not None and size > committed:
+            # Findings of a batch whose state never committed: they come again.
+            self.handle.truncate(committed)
+        elif committed is not None and size < committed:
+            store.put_output_size(self.path, size)  # rotated by someone: start counting afresh
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.handle.write(data)
+            self.handle.flush()
+
+    def record(self) -> None:
+        if self.path is not None:
+            self.store.put_output_size(self.path, self.handle.tell())
+
+    def close(self) -> None:
+        if self.path is not None:
+            self.handle.close()
+
+
+class Runner:
+    def __init__(self, engine: Engine, store: StateStore, output: _Output, render: Callable[[Finding], dict[str, Any]]) -> None:
+        self.engine = engine
+        self.store = store
+        self.output = output
+        self.render = render
+        self.cache: OrderedDict[str, HostState] = OrderedDict()
+        self.lines = 0
+        self.bad = 0
+        self.findings = 0
+        self.evictions = 0
+        self.messages = 0
+
+    def _bad(self, label: str, line: int, reason: str) -> None:
+        self.bad += 1
+        if self.messages < MAX_BAD_LINE_MESSAGES:
+            self.messages += 1
+            print(f"osq-dbwatch correlate: {label}:{line}: skipped: {reason}", file=sys.stderr)
+        elif self.messages == MAX_BAD_LINE_MESSAGES:
+            self.messages += 1
+            print("osq-dbwatch correlate: further skipped lines are only counted", file=sys.stderr)
+
+    def _host(self, host: str) -> HostState:
+        state = self.cache.get(host)
+        if state is not None:
+            self.cache.move_to_end(host)
+            return state
+        state = self.store.load_host(host) or HostState(host)
+        self.cache[host] = state
+        return state
+
+    def batch(self, batch: Batch, source: FileSource | StdinSource) -> None:
+        by_host: dict[str, list[Row]] = {}
+        for number, data in batch.lines:
+            self.lines += 1
+            if data is None:
+                self._bad(batch.label, number, "line longer than 1 MiB")
+                continue
+            if not data.strip():
+                continue
+            try:
+                parsed = parse_line(data)
+            except BadLine as exc:
+                self._bad(batch.label, number, str(exc))
+                continue
+            for problem in parsed.problems:
+                self._bad(batch.label, number, problem)
+            for row in parsed.rows:
+                rows = by_host.get(row.host)
+                if rows is None:
+                    by_host[row.host] = rows = []
+                rows.append(row)
+        out: list[bytes] = []
+        dirty: list[HostState] = []
+        for host, rows in by_host.items():
+            state = self._host(host)
+            before = state.evictions
+            state, findings = self.engine.process(state, rows)
+            self.cache[host] = state
+            self.evictions += state.evictions - before
+            dirty.append(state)
+            for finding in findings:
+                out.append(_line(self.render(finding)))
+        self.findings += len(out)
+        self.output.write(b"".join(out))
+        # One transaction: host states, the input position, the output size.
+        for state in dirty:
+            self.store.put_host(state)
+        if batch.position is not None and isinstance(source, FileSource):
+            self.store.put_position(os.path.abspath(source.path), batch.position)
+        elif isinstance(source, FileSource) and batch.position is None:
+            self.store.put_position(os.path.abspath(source.path), source.position())
+        self.output.record()
+        self.store.commit()
+        while len(self.cache) > HOST_CACHE:
+            self.cache.popitem(last=False)
+
+
+def _batch_lines() -> int:
+    # Tests use small batches to kill a run between many commits.
+    try:
+        value = int(os.environ.get("OSQ_DBWATCH_BATCH_LINES", DEFAULT_BATCH_LINES))
+    except ValueError:
+        value = DEFAULT_BATCH_LINES
+    return max(1, value)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    logs = list(args.logs) or ["-"]
+    if logs.count("-") > 1:
+        raise DbwatchError("standard input given more than once")
+    store = StateStore(args.state or default_state_path())
+    sources: list[FileSource | StdinSource] = []
+    try:
+        for log in logs:
+            if log == "-":
+                sources.append(StdinSource())
+            else:
+                sources.append(FileSource(log, store.position(os.path.abspath(log)), args.follow))
+    except InputError as exc:
+        for source in sources:
+            source.close()
+        store.close()
+        raise DbwatchError(str(exc)) from None
+    output = _Output(args.output, store)
+    store.commit()
+    runner = Runner(Engine(config), store, output, to_ecs if args.format == "ecs" else to_ocsf)
+    batch_lines = _batch_lines()
+    stop = False
+
+    def _stop(signum: int, frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    if args.follow:
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    try:
+        if not args.follow:
+            for source in sources:
+                while (batch := source.next_batch(batch_lines)) is not None:
+                    runner.batch(batch, source)
+        else:
+            while not stop:
+                progressed = False
+                for source in sources:
+                    if stop:
+                        break
+                    batch = source.next_batch(batch_lines)
+                    if batch is None:
+                        batch = source.check_rotation()
+                    if batch is not None:
+                        runner.batch(batch, source)
+                        progressed = True
+                if not progressed:
+                    if all(isinstance(s, StdinSource) and s.eof for s in sources):
+                        break
+                    time.sleep(POLL_SECONDS)
+    except InputError as exc:
+        raise DbwatchError(str(exc)) from None
+    finally:
+        for source in sources:
+            source.close()
+        output.close()
+        store.close()
+    if runner.bad or runner.evictions:
+        print(
+            f"osq-dbwatch correlate: {runner.lines} lines, {runner.bad} skipped, {runner.findings} findings, "
+            f"{runner.evictions} pending chains evicted (correlator.max_pending_per_host)",
+            file=sys.stderr,
+        )
+    return 0

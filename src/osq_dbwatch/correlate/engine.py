@@ -1,0 +1,800 @@
+"""The chain engine: a pure per-host state machine.
+
+    Engine(config).process(state, rows) -> (state, findings)
+
+`state` is one host's HostState (JSON-serialisable), `rows` that host's rows
+in log order, `findings` the findings whose chain was created or whose
+severity rose during this call. No I/O, no clock, no randomness: the same
+state and rows always give the same result, which is what lets the caller
+batch, persist, kill and restart, or run hosts on different machines.
+
+Chains (contract section 4): an unusual access opens a chain keyed by host
+and login user (auid's user, else uid's user). Further accesses by the same
+user within `dump_after_access` join it. A dump-like file joins when it
+appears within `dump_after_access` of an access and is the user's (owner is
+the login user or the access's uid user), or its path was named by the
+chain's command lines (`-f`, `INTO OUTFILE`, `\\copy to`, shell redirects:
+the file a server writes for INTO OUTFILE is owned by mysql but belongs to
+the client's user), or its writer pid is one of the chain's. An egress (a
+`db_egress` connect to an external address, or a `transfer_exec` upload to an
+external destination) joins within `egress_after_dump` of a dump (or of the
+access when no dump was seen) when it is the user's, when its pid is a
+transfer or DB process whose user or files belong to the chain, or when it
+uploads a chain's file. Evidence may arrive in any order within the windows:
+files and connections seen before their access are kept for a while and
+linked when the access arrives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Sequence
+
+from .. import catalog, policy
+from ..cmdline import (
+    DbCommand,
+    TransferCommand,
+    basename,
+    parse_db_command,
+    parse_transfer_command,
+    redact_cmdline,
+    redact_text,
+    resolve_path,
+    split_cmdline,
+    sql_dump_intent,
+)
+from ..config import Config
+from . import baseline as B
+from . import reasons as R
+from .findings import Finding
+from .rows import AdminRow, EgressRow, ExecRow, FileRow, HistoryRow, Row
+
+SLACK = 5  # seconds: audit and inotify clocks and osquery's batching disagree a little
+GRACE = 3600  # keep a closed window's state this long for late rows of other queries
+MAX_RECENT = 256  # recent unlinked files / connections kept per host
+MAX_PIDS = 4096
+MAX_SEEN = 8192
+WEB_TRANSFER_TOOLS = frozenset({"curl", "wget", "aws", "gsutil", "az", "azcopy", "gcloud", "rclone", "s3cmd", "mc"})
+_INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".localdomain", ".home.arpa", ".intranet", ".corp")
+_REDIRECT = re.compile(r"(?:^|[\s;&|])\d?>>?\|?\s*([^\s;|&<>]+)")
+_OUTPUT_OPTS = frozenset({"-f", "-o", "-out", "--output", "--file"})
+_COMPRESSORS = {"gzip": ".gz", "pigz": ".gz", "bzip2": ".bz2", "xz": ".xz", "zstd": ".zst"}
+_HISTORY_TOOLS = {"postgres": "psql", "mysql": "mysql", "mongo": "mongosh", "redis": "redis-cli", "sqlite": "sqlite3"}
+_HISTORY_FILES = {".psql_history": "psql", ".mysql_history": "mysql", ".mariadb_history": "mysql",
+                  ".dbshell": "mongo", ".mongosh_repl_history": "mongosh", ".rediscli_history": "redis-cli",
+                  ".sqlite_history": "sqlite3"}
+
+
+# ---------------------------------------------------------------------------
+# State
+
+
+@dataclass
+class Chain:
+    uid: str
+    user: str
+    start: int
+    last_access: int
+    first_dump: int = 0
+    last_dump: int = 0
+    last_egress: int = 0
+    tools: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    uid_users: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)
+    server: str = ""  # ladder code of a server context, "" when none
+    context: list[str] = field(default_factory=list)
+    baseline: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    techniques: list[str] = field(default_factory=list)
+    evidences: list[dict[str, Any]] = field(default_factory=list)  # OCSF evidence + "_id", "_t"
+    dirty: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data.pop("dirty")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Chain":
+        return cls(**data)
+
+    def close_time(self, w_dump: int, w_egress: int) -> int:
+        return max(self.last_access + w_dump + w_egress, self.last_dump + w_egress, self.last_egress) + GRACE
+
+
+@dataclass
+class HostState:
+    host: str
+    watermark: int = 0
+    admin_groups: dict[str, list[str]] = field(default_factory=dict)  # user -> admin groups (from admin_accounts)
+    admin_snapshot: int = 0
+    chains: dict[str, Chain] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    egress: list[dict[str, Any]] = field(default_factory=list)
+    pids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
+    emitted: dict[str, list[int]] = field(default_factory=dict)  # uid -> [severity, last event time]
+    baseline: B.Baseline = field(default_factory=B.Baseline)
+    evictions: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "watermark": self.watermark,
+            "admin_groups": self.admin_groups,
+            "admin_snapshot": self.admin_snapshot,
+            "chains": {uid: c.to_json() for uid, c in self.chains.items()},
+            "files": self.files,
+            "egress": self.egress,
+            "pids": self.pids,
+            "seen": self.seen,
+            "emitted": self.emitted,
+            "baseline": self.baseline.to_json(),
+            "evictions": self.evictions,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "HostState":
+        return cls(
+            host=data["host"],
+            watermark=data.get("watermark", 0),
+            admin_groups=data.get("admin_groups", {}),
+            admin_snapshot=data.get("admin_snapshot", 0),
+            chains={uid: Chain.from_json(c) for uid, c in data.get("chains", {}).items()},
+            files=data.get("files", []),
+            egress=data.get("egress", []),
+            pids=data.get("pids", {}),
+            seen=data.get("seen", {}),
+            emitted=data.get("emitted", {}),
+            baseline=B.Baseline.from_json(data.get("baseline", {})),
+            evictions=data.get("evictions", 0),
+        )
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+
+def chain_uid(host: str, user: str, identity: str) -> str:
+    digest = hashlib.sha256(f"osq-dbwatch\0{host}\0{user}\0{identity}".encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+def is_external_destination(config: Config, dest: str) -> bool:
+    """An upload destination outside the organisation.
+
+    IP literals go through policy.is_external_address (internal_networks);
+    a host name is external unless it is single-label or ends in a local
+    suffix (.local, .internal, .lan, ...), since the correlator does no DNS.
+    """
+    dest = dest.strip("[]").lower()
+    if not dest:
+        return False
+    if dest[0].isdigit() or ":" in dest:
+        try:
+            import ipaddress
+
+            ipaddress.ip_address(dest.split("%", 1)[0])
+            return policy.is_external_address(config, dest)
+        except ValueError:
+            pass
+    if dest == "localhost" or "." not in dest or dest.endswith(_INTERNAL_SUFFIXES):
+        return False
+    return True
+
+
+def _add(items: list[Any], value: Any) -> bool:
+    if value in items:
+        return False
+    items.append(value)
+    return True
+
+
+def _ms(t: int) -> int:
+    return int(t) * 1000
+
+
+# ---------------------------------------------------------------------------
+# The engine
+
+
+class Engine:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.w_dump = config.dump_after_access_seconds
+        self.w_egress = config.egress_after_dump_seconds
+        self.settings = config.correlator
+        self.db_tools = catalog.db_tools_with_extras(config.extra_db_clients, config.extra_dump_tools)
+        self.transfer_tools = catalog.transfer_tools_with_extras(config.extra_transfer_tools)
+        # Pure memoisation: command lines repeat a lot in real logs.
+        self._parse_db = lru_cache(maxsize=8192)(self._parse_db_uncached)
+        self._parse_transfer = lru_cache(maxsize=8192)(self._parse_transfer_uncached)
+        self._redact = lru_cache(maxsize=8192)(redact_cmdline)
+
+    def _parse_db_uncached(self, path: str, cmdline: str) -> DbCommand | None:
+        return parse_db_command(path, split_cmdline(cmdline) or [path], self.db_tools)
+
+    def _parse_transfer_uncached(self, path: str, cmdline: str) -> TransferCommand | None:
+        return parse_transfer_command(path, split_cmdline(cmdline) or [path], self.transfer_tools)
+
+    # -- entry point --------------------------------------------------------
+
+    def process(self, state: HostState, rows: Sequence[Row]) -> tuple[HostState, list[Finding]]:
+        for row in rows:
+            t = row.time
+            if t > state.watermark:
+                state.watermark = t
+            kind = type(row)
+            if kind is ExecRow:
+                if row.query == "transfer_exec":  # type: ignore[union-attr]
+                    self._transfer(state, row)  # type: ignore[arg-type]
+                else:
+                    self._access_exec(state, row)  # type: ignore[arg-type]
+            elif kind is FileRow:
+                self._file(state, row)  # type: ignore[arg-type]
+            elif kind is EgressRow:
+                self._db_egress(state, row)  # type: ignore[arg-type]
+            elif kind is HistoryRow:
+                self._history(state, row)  # type: ignore[arg-type]
+            elif kind is AdminRow:
+                self._admin(state, row)  # type: ignore[arg-type]
+        findings = self._findings(state)
+        self._expire(state)
+        return state, findings
+
+    # -- dedup --------------------------------------------------------------
+
+    def _seen(self, st: HostState, key: str, t: int, window: int) -> bool:
+        """True when this identity was seen within `window` seconds (a resend)."""
+        before = st.seen.get(key)
+        if before is not None and abs(t - before) <= window:
+            return True
+        st.seen[key] = t
+        if len(st.seen) > MAX_SEEN:
+            for old in list(st.seen)[: len(st.seen) - MAX_SEEN]:
+                del st.seen[old]
+        return False
+
+    # -- admins -------------------------------------------------------------
+
+    def _admin(self, st: HostState, row: AdminRow) -> None:
+        if row.mode == "snapshot" and row.snapshot_id != st.admin_snapshot:
+            # A new snapshot replaces the set (array form and one-row-a-line form alike).
+            if row.snapshot_id >= st.admin_snapshot:
+                st.admin_groups = {}
+                st.admin_snapshot = row.snapshot_id
+            else:
+                return  # an older snapshot arriving late
+        if row.groupname not in self.config.admin_groups:
+            return
+        groups = st.admin_groups.setdefault(row.username, [])
+        if row.mode == "removed":
+            if row.groupname in groups:
+                groups.remove(row.groupname)
+            if not groups:
+                st.admin_groups.pop(row.username, None)
+        else:
+            _add(groups, row.groupname)
+
+    # -- accesses -----------------------------------------------------------
+
+    def _ancestors(self, row: ExecRow) -> list[policy.Ancestor]:
+        parent_name = basename(row.parent_path) or basename(row.parent_cmdline.split(" ", 1)[0]) if (row.parent_path or row.parent_cmdline) else ""
+        chain = []
+        if parent_name or row.parent_path:
+            chain.append(policy.Ancestor(parent_name.lstrip("-"), row.parent_path, row.parent_cmdline))
+        chain.extend(policy.Ancestor(n or basename(p), p) for n, p in row.ancestors)
+        return chain
+
+    def _access_exec(self, st: HostState, row: ExecRow) -> None:
+        cmd = self._parse_db(row.path, row.cmdline)
+        if cmd is None:
+            return
+        user = row.user
+        t = row.time
+        tool = cmd.tool.split(" ", 1)[0]
+        # One pid, one access: Debian's psql wrapper execs twice; sessions repeat the exec row.
+        if self._seen(st, f"a|{row.pid}|{tool}|{user}", t, self.w_dump):
+            return
+        out = resolve_path(cmd.output_path, row.cwd) if cmd.output_path else ""
+        st.pids[str(row.pid)] = {"t": t, "user": user, "kind": "db", "files": [out] if out else []}
+        self._cap_pids(st)
+
+        ancestors = self._ancestors(row)
+        host = st.host
+        svc = policy.service_context(self.config, user, ancestors, row.systemd_unit)
+        server_anc = policy.server_ancestor(ancestors)
+        server = ""
+        if server_anc is not None:
+            server = policy.unusual_parent(server_anc) or R.WEB_SERVER_PARENT.code
+        elif policy.is_web_account(row.username) and not row.has_session and not svc.known:
+            server = R.WEB_ACCOUNT_NO_SESSION.code
+        parent_key = B.parent_key(row.parent_path, row.parent_cmdline)
+        baseline_codes = B.judge(st.baseline, self.settings, user, tool, parent_key, t)
+        B.learn(st.baseline, user, tool, parent_key, t)
+
+        facts = policy.AccessFacts(user=user, tool=tool, parent_path=row.parent_path, host=host, cmdline=row.cmdline)
+        if policy.matching_allow_rule(self.config, facts) is not None:
+            return
+        window_ok = policy.automation_window_ok(self.config, t, user, host)
+        if not server:
+            if policy.is_admin(self.config, user, st.admin_groups.get(user, ())):
+                return
+            if svc.known and window_ok:
+                return
+
+        context: list[str] = []
+        if svc.known and not window_ok:
+            context.append(R.SERVICE_OUTSIDE_WINDOW.code)
+        if cmd.dump_intent:
+            context.append(R.DUMP_INTENT.code)
+        redacted = self._redact(row.cmdline)
+        if redacted != row.cmdline or (row.parent_cmdline and self._redact(row.parent_cmdline) != row.parent_cmdline):
+            context.append(R.PASSWORD_ON_CMDLINE.code)
+        if ancestors and policy.unusual_parent(ancestors[0]) in ("parent-in-staging-dir", "hidden-parent"):
+            context.append(R.UNUSUAL_PARENT.code)
+        interactive = row.interactive
+        if interactive is None:
+            interactive = policy.interactive(row.tty, ancestors) or row.parent_cmdline.startswith("-")
+        if not interactive and not svc.known and not server:
+            context.append(R.NON_INTERACTIVE.code)
+
+        paths = [out] if out else []
+        if ancestors and catalog.is_shell(ancestors[0].name) and ">" in row.parent_cmdline:
+            for target in _REDIRECT.findall(row.parent_cmdline):
+                resolved = resolve_path(target, row.cwd)
+                if resolved and not resolved.startswith("/dev/"):
+                    paths.append(resolved)
+        evidence = {
+            "_id": f"x|{row.query}|{row.pid}|{t}|{row.path}",
+            "_t": t,
+            "process": self._process(row, redacted),
+            "data": {"stage": "access", "query": row.query, "tool": cmd.tool, "engine": cmd.engine,
+                     "database": cmd.database, "db_host": cmd.host, "db_user": cmd.user,
+                     "dump_intent": cmd.dump_intent, "output_path": out},
+        }
+        links = [R.FROM_SESSION.code] if row.query == "db_cli_sessions" else []
+        self._open_or_join(st, user, t, cmd.tool, evidence, paths, [row.pid], [row.username] if row.username else [],
+                           server, context, baseline_codes, links)
+
+    def _history(self, st: HostState, row: HistoryRow) -> None:
+        tool = _HISTORY_FILES.get(basename(row.file)) or _HISTORY_TOOLS.get(row.engine) or row.engine or "db-client"
+        if row.baseline:
+            B.learn(st.baseline, row.user, tool, "", row.time, with_hour=False)
+            return
+        if self._seen(st, f"h|{row.user}|{row.file}|{row.command}", row.time, self.settings.state_expiry_seconds):
+            return
+        t = row.time
+        user = row.user
+        intent, out = row.intent, row.output_path
+        if not intent:
+            found = sql_dump_intent(row.command)
+            if found is not None:
+                intent, out = found.intent, found.path
+        baseline_codes = B.judge(st.baseline, self.settings, user, tool, "", t)
+        B.learn(st.baseline, user, tool, "", t, with_hour=False)
+        facts = policy.AccessFacts(user=user, tool=tool, parent_path="", host=st.host, cmdline=row.command)
+        if policy.matching_allow_rule(self.config, facts) is not None:
+            return
+        if policy.is_admin(self.config, user, st.admin_groups.get(user, ())):
+            return
+        if policy.is_service_account(self.config, user) and policy.automation_window_ok(self.config, t, user, st.host):
+            return
+        context = [R.DUMP_INTENT.code] if intent else []
+        evidence = {
+            "_id": f"h|{row.user}|{row.file}|{row.command}",
+            "_t": t,
+            "data": {"stage": "access", "query": row.query, "tool": tool, "engine": row.engine,
+                     "history_file": row.file, "command": redact_text(row.command)[:4096],
+                     "dump_intent": intent, "output_path": out},
+            "actor": {"user": {"name": user}},
+        }
+        paths = [out] if out.startswith("/") else []
+        self._open_or_join(st, user, t, tool, evidence, paths, [], [user], "", context, baseline_codes,
+                           [R.FROM_HISTORY.code])
+
+    def _open_or_join(self, st: HostState, user: str, t: int, tool: str, evidence: dict[str, Any], paths: list[str],
+                      pids: list[int], uid_users: list[str], server: str, context: list[str],
+                      baseline_codes: list[str], links: list[str]) -> None:
+        chain = None
+        for c in st.chains.values():
+            if c.user == user and c.start - self.w_dump <= t <= c.last_access + self.w_dump:
+                chain = c
+                break
+        if chain is None:
+            uid = chain_uid(st.host, user, evidence["_id"])
+            chain = Chain(uid=uid, user=user, start=t, last_access=t)
+            st.chains[uid] = chain
+            chain.stages.append("access")
+            chain.techniques.append("T1213")
+            if len(st.chains) > self.settings.max_pending_per_host:
+                self._evict(st)
+            if uid not in st.chains:
+                return
+        else:
+            chain.start = min(chain.start, t)
+            chain.last_access = max(chain.last_access, t)
+        if not any(e["_id"] == evidence["_id"] for e in chain.evidences):
+            chain.evidences.append(evidence)
+        _add(chain.tools, tool)
+        for p in paths:
+            _add(chain.paths, p)
+        for p in pids:
+            _add(chain.pids, p)
+        for u in uid_users:
+            _add(chain.uid_users, u)
+        if server and not chain.server:
+            chain.server = server
+            if server in (R.WEB_SERVER_PARENT.code, R.WEB_ACCOUNT_NO_SESSION.code):
+                _add(chain.techniques, "T1505.003")
+        for code in context:
+            _add(chain.context, code)
+        for code in baseline_codes:
+            if not chain.baseline:
+                chain.baseline.append(code)
+            else:
+                _add(chain.baseline, code)
+        for code in links:
+            _add(chain.links, code)
+        chain.dirty = True
+        # Evidence seen before its access.
+        for f in st.files:
+            self._try_file(st, chain, f)
+        for e in st.egress:
+            self._try_egress(st, chain, e)
+
+    def _evict(self, st: HostState) -> None:
+        victim = min(st.chains.values(), key=lambda c: (max(c.last_access, c.last_dump, c.last_egress), c.uid))
+        del st.chains[victim.uid]
+        st.evictions += 1
+
+    def _cap_pids(self, st: HostState) -> None:
+        if len(st.pids) > MAX_PIDS:
+            for old in list(st.pids)[: len(st.pids) - MAX_PIDS]:
+                del st.pids[old]
+
+    # -- dumps --------------------------------------------------------------
+
+    def _file(self, st: HostState, row: FileRow) -> None:
+        if row.baseline or row.action == "DELETED":
+            return
+        if self._seen(st, f"f|{row.path}|{row.action}|{row.time}|{row.inode}", row.time, self.w_dump):
+            return
+        f = {"_id": f"f|{row.path}", "t": row.time, "path": row.path, "owner": row.owner, "size": row.size,
+             "sha256": row.sha256, "writer_pid": row.writer_pid, "query": row.query, "action": row.action}
+        st.files = [x for x in st.files if x["path"] != row.path]
+        st.files.append(f)
+        if len(st.files) > MAX_RECENT:
+            del st.files[0]
+        for chain in st.chains.values():
+            self._try_file(st, chain, f)
+
+    def _try_file(self, st: HostState, chain: Chain, f: dict[str, Any]) -> None:
+        t = f["t"]
+        if not (chain.start - SLACK <= t <= chain.last_access + self.w_dump):
+            return
+        path = f["path"]
+        links: list[str] = []
+        if path in chain.paths:
+            links.append(R.LINKED_BY_PATH.code)
+        elif f["writer_pid"] and f["writer_pid"] in chain.pids:
+            links.append(R.LINKED_BY_PID.code)
+        elif not (f["owner"] and (f["owner"] == chain.user or f["owner"] in chain.uid_users)):
+            return
+        if not links and not catalog.dump_suffix_strength(path):
+            return
+        ev_id = f["_id"]
+        for e in chain.evidences:
+            if e["_id"] == ev_id:
+                return
+        file_obj: dict[str, Any] = {"path": path, "name": basename(path), "type_id": 1, "type": "Regular File"}
+        if f["size"] is not None:
+            file_obj["size"] = f["size"]
+        if f["owner"]:
+            file_obj["owner"] = {"name": f["owner"]}
+        if f["sha256"]:
+            file_obj["hashes"] = [{"algorithm_id": 3, "algorithm": "SHA-256", "value": f["sha256"]}]
+        chain.evidences.append({"_id": ev_id, "_t": t, "file": file_obj,
+                                "data": {"stage": "dump", "query": f["query"], "action": f["action"]}})
+        _add(chain.paths, path)
+        chain.first_dump = min(chain.first_dump, t) if chain.first_dump else t
+        chain.last_dump = max(chain.last_dump, t)
+        _add(chain.stages, "dump")
+        _add(chain.techniques, "T1005")
+        _add(chain.techniques, "T1074")
+        for code in links:
+            _add(chain.links, code)
+        if path.startswith("/var/www/") or "/public_html/" in path or path.startswith("/srv/www/"):
+            _add(chain.context, R.DUMP_IN_WEB_ROOT.code)
+        chain.dirty = True
+        for e in st.egress:
+            self._try_egress(st, chain, e)
+
+    # -- transfers and egress -------------------------------------------------
+
+    def _transfer(self, st: HostState, row: ExecRow) -> None:
+        tcmd = self._parse_transfer(row.path, row.cmdline)
+        if tcmd is None:
+            return
+        t = row.time
+        if self._seen(st, f"t|{row.pid}|{tcmd.tool}|{t}", t, self.w_egress):
+            return
+        user = row.user
+        files = [p for p in (resolve_path(f, row.cwd) for f in tcmd.files) if p]
+        outputs = self._staging_outputs(tcmd, row)
+        st.pids[str(row.pid)] = {"t": t, "user": user, "kind": "transfer", "files": files}
+        self._cap_pids(st)
+        redacted = self._redact(row.cmdline)
+        external = [d for d in tcmd.destinations if is_external_destination(self.config, d)]
+        if tcmd.kind == "staging" or not (tcmd.upload or tcmd.tool in ("nc", "ncat", "netcat", "socat")):
+            for chain in st.chains.values():
+                if not any(p in chain.paths for p in files):
+                    continue
+                ev_id = f"s|{row.pid}|{t}"
+                if any(e["_id"] == ev_id for e in chain.evidences):
+                    continue
+                chain.evidences.append({"_id": ev_id, "_t": t, "process": self._process(row, redacted),
+                                        "data": {"stage": "staging", "query": row.query, "tool": tcmd.tool}})
+                for p in outputs:
+                    _add(chain.paths, p)
+                _add(chain.context, R.DUMP_STAGED.code)
+                _add(chain.techniques, "T1560")
+                _add(chain.links, R.LINKED_BY_PATH.code)
+                chain.dirty = True
+            return
+        if not external:
+            return
+        e = {"_id": f"u|{row.pid}|{t}", "t": t, "pid": row.pid, "user": user, "files": files, "tool": tcmd.tool,
+             "dest": external[0], "port": None, "query": row.query,
+             "process": self._process(row, redacted)}
+        self._remember_egress(st, e)
+
+    def _staging_outputs(self, tcmd: TransferCommand, row: ExecRow) -> list[str]:
+        argv = split_cmdline(row.cmdline)
+        outs: list[str] = []
+        for i, tok in enumerate(argv[:-1]):
+            if tok in _OUTPUT_OPTS or (tcmd.tool == "tar" and tok.startswith("-") is False and tok.endswith("f") and i == 1) or (
+                tcmd.tool == "tar" and re.fullmatch(r"-[a-zA-Z]*f", tok)
+            ):
+                outs.append(argv[i + 1])
+        suffix = _COMPRESSORS.get(tcmd.tool)
+        if suffix:
+            outs.extend(f + suffix for f in tcmd.files)
+        if tcmd.tool == "split" and len(tcmd.files) >= 2:
+            outs.append(tcmd.files[-1])
+        return [p for p in (resolve_path(o, row.cwd) for o in outs) if p] + [
+            resolve_path(f, row.cwd) for f in tcmd.files if resolve_path(f, row.cwd)
+        ]
+
+    def _db_egress(self, st: HostState, row: EgressRow) -> None:
+        if not row.success or not policy.is_external_address(self.config, row.address):
+            return  # internal networks and loopback are not "outbound"
+        t = row.time
+        if self._seen(st, f"e|{row.pid}|{row.address}|{row.port}|{t}", t, self.w_egress):
+            return
+        user = row.login_user if row.has_session and row.login_user else ""
+        process: dict[str, Any] = {"pid": row.pid}
+        if row.path:
+            process["file"] = {"path": row.path, "name": basename(row.path), "type_id": 1, "type": "Regular File"}
+        if user:
+            process["user"] = {"name": user}
+        e = {"_id": f"e|{row.pid}|{row.address}|{row.port}|{t}", "t": t, "pid": row.pid, "user": user, "files": [],
+             "tool": basename(row.path), "ip": row.address, "port": row.port, "query": row.query, "process": process}
+        self._remember_egress(st, e)
+
+    def _remember_egress(self, st: HostState, e: dict[str, Any]) -> None:
+        st.egress.append(e)
+        if len(st.egress) > MAX_RECENT:
+            del st.egress[0]
+        for chain in st.chains.values():
+            self._try_egress(st, chain, e)
+
+    def _try_egress(self, st: HostState, chain: Chain, e: dict[str, Any]) -> None:
+        t = e["t"]
+        if chain.first_dump:
+            if not (chain.first_dump - SLACK <= t <= chain.last_dump + self.w_egress):
+                return
+        elif not (chain.start - SLACK <= t <= chain.last_access + self.w_egress):
+            return
+        links: list[str] = []
+        pid_info = st.pids.get(str(e["pid"])) if e["pid"] else None
+        files = list(e["files"]) or (pid_info["files"] if pid_info else [])
+        if any(p in chain.paths for p in files):
+            links.append(R.LINKED_BY_PATH.code)
+            if not e["files"]:
+                links.append(R.LINKED_BY_PID.code)
+        elif e["pid"] and e["pid"] in chain.pids:
+            if not chain.first_dump:
+                return  # the client's own connection to its database server
+            links.append(R.LINKED_BY_PID.code)
+        elif e["user"]:
+            if e["user"] != chain.user:
+                return
+        elif pid_info is not None and pid_info["user"] == chain.user:
+            links.append(R.LINKED_BY_PID.code)
+        else:
+            return
+        if any(x["_id"] == e["_id"] for x in chain.evidences):
+            return
+        evidence: dict[str, Any] = {"_id": e["_id"], "_t": t, "process": e["process"],
+                                    "data": {"stage": "egress", "query": e["query"], "tool": e["tool"]}}
+        if e.get("ip"):
+            endpoint: dict[str, Any] = {"ip": e["ip"]}
+            if e["port"] is not None:
+                endpoint["port"] = e["port"]
+        else:
+            endpoint = {"hostname": e["dest"]}
+        evidence["dst_endpoint"] = endpoint
+        chain.evidences.append(evidence)
+        chain.last_egress = max(chain.last_egress, t)
+        _add(chain.stages, "egress")
+        web = e["tool"] in WEB_TRANSFER_TOOLS or e.get("port") in (80, 443, 8080, 8443)
+        _add(chain.techniques, "T1567" if web else "T1048")
+        for code in links:
+            _add(chain.links, code)
+        chain.dirty = True
+
+    # -- evidence objects -----------------------------------------------------
+
+    def _process(self, row: ExecRow, redacted: str) -> dict[str, Any]:
+        process: dict[str, Any] = {
+            "pid": row.pid,
+            "cmd_line": redacted,
+            "file": {"path": row.path, "name": basename(row.path), "type_id": 1, "type": "Regular File"},
+            "created_time": _ms(row.time),
+            "user": {"name": row.username, **({"uid": str(row.uid)} if row.uid is not None else {})},
+        }
+        if row.cwd:
+            process["working_directory"] = row.cwd
+        if row.parent_pid or row.parent_path or row.parent_cmdline:
+            parent: dict[str, Any] = {"pid": row.parent_pid}
+            if row.parent_cmdline:
+                parent["cmd_line"] = self._redact(row.parent_cmdline)
+            if row.parent_path:
+                parent["file"] = {"path": row.parent_path, "name": basename(row.parent_path), "type_id": 1,
+                                  "type": "Regular File"}
+            process["parent_process"] = parent
+        if row.has_session and row.login_user:
+            process["auid"] = row.login_user  # osquery's name for the login user
+        return process
+
+    # -- scoring and output -----------------------------------------------------
+
+    def score(self, chain: Chain) -> tuple[int, list[str]]:
+        """Score and reason labels of a chain (see reasons.py for the bands)."""
+        labels = [R.label(R.UNUSUAL_ACCESS.code)]
+        has_dump = "dump" in chain.stages
+        has_egress = "egress" in chain.stages
+        severity = 2
+        if has_dump:
+            labels.append(R.label(R.DUMP_AFTER_ACCESS.code))
+            severity = 3
+        if has_egress:
+            if has_dump and chain.last_egress >= chain.first_dump - SLACK:
+                labels.append(R.label(R.EGRESS_AFTER_DUMP.code))
+                severity = 4
+            elif not has_dump:
+                labels.append(R.label(R.EGRESS_AFTER_ACCESS.code))
+                severity = 3
+        if chain.server:
+            if severity < 4:
+                labels.append(R.label(chain.server, R.BAND_BASE[4] - R.BAND_BASE[severity]))
+                severity = 4
+            else:
+                labels.append(R.label(chain.server, 0))
+            if has_dump and has_egress and severity == 4:
+                labels.append(R.label(R.SERVER_CHAIN_EGRESS.code))
+                severity = 5
+        base = R.BAND_BASE[severity]
+        low, high = base - 10, base + 9
+        score = base
+        for code in chain.context:
+            score += R.REASONS[code].delta
+            labels.append(R.label(code))
+        score = max(low, min(high, score))
+        for code in chain.baseline:
+            score += R.REASONS[code].delta
+            labels.append(R.label(code))
+        for code in chain.links:
+            labels.append(R.label(code))
+        return max(0, min(100, score)), labels
+
+    def finding(self, st: HostState, chain: Chain, update: bool) -> Finding:
+        score, labels = self.score(chain)
+        severity = R.severity_of(score)
+        evidences = sorted(chain.evidences, key=lambda e: (e["_t"], e["_id"]))
+        times = [e["_t"] for e in evidences]
+        clean = [{k: v for k, v in e.items() if not k.startswith("_")} for e in evidences]
+        title, message = self._sentences(st.host, chain, evidences)
+        return Finding(
+            uid=chain.uid,
+            host=st.host,
+            user=chain.user,
+            severity_id=severity,
+            score=score,
+            update=update,
+            time_ms=_ms(max(times)),
+            first_seen_ms=_ms(min(times)),
+            last_seen_ms=_ms(max(times)),
+            title=title,
+            message=message,
+            stages=list(chain.stages),
+            reasons=labels,
+            techniques=sorted(chain.techniques, key=lambda x: ("T1505.003", "T1213", "T1005", "T1074", "T1560", "T1048", "T1567").index(x)),
+            evidences=clean,
+        )
+
+    def _sentences(self, host: str, chain: Chain, evidences: list[dict[str, Any]]) -> tuple[str, str]:
+        tools = ", ".join(chain.tools)
+        where = {
+            R.WEB_SERVER_PARENT.code: " under a web server",
+            R.DB_SERVER_PARENT.code: " under a database server",
+            R.WEB_ACCOUNT_NO_SESSION.code: " as a web server account with no login session",
+        }.get(chain.server, "")
+        dumps = [e["file"]["path"] for e in evidences if "file" in e]
+        dests = [e["dst_endpoint"].get("ip") or e["dst_endpoint"].get("hostname") for e in evidences if "dst_endpoint" in e]
+        if "egress" in chain.stages and dumps:
+            title = f"Database dump sent off {host} by {chain.user}"
+        elif "egress" in chain.stages:
+            title = f"Unusual database access by {chain.user} on {host} followed by an outbound transfer"
+        elif dumps:
+            title = f"Unusual database access by {chain.user} on {host} followed by a dump"
+        else:
+            title = f"Unusual database access by {chain.user} on {host}"
+        if chain.server in (R.WEB_SERVER_PARENT.code, R.WEB_ACCOUNT_NO_SESSION.code):
+            title = "Possible web shell: " + title[0].lower() + title[1:]
+        message = f"{chain.user} ran {tools} on {host}{where}"
+        if dumps:
+            message += f", then {len(dumps)} dump-like file{'s' if len(dumps) > 1 else ''} appeared ({dumps[0]})"
+        if dests:
+            message += f", then data went out to {dests[0]}"
+        return title, redact_text(message + ".")
+
+    def _findings(self, st: HostState) -> list[Finding]:
+        out: list[Finding] = []
+        for chain in st.chains.values():
+            if not chain.dirty:
+                continue
+            chain.dirty = False
+            finding = self.finding(st, chain, update=False)
+            previous = st.emitted.get(chain.uid)
+            if previous is None:
+                out.append(finding)
+            elif finding.severity_id > previous[0]:
+                finding.update = True
+                out.append(finding)
+            else:
+                previous[1] = max(previous[1], finding.last_seen_ms // 1000)
+                continue
+            st.emitted[chain.uid] = [finding.severity_id, finding.last_seen_ms // 1000]
+        return out
+
+    # -- expiry ---------------------------------------------------------------
+
+    def _expire(self, st: HostState) -> None:
+        now = st.watermark
+        for uid in [u for u, c in st.chains.items() if c.close_time(self.w_dump, self.w_egress) < now]:
+            del st.chains[uid]
+        horizon = now - max(self.w_dump, self.w_egress) - GRACE
+        if st.files and st.files[0]["t"] < horizon:
+            st.files = [f for f in st.files if f["t"] >= horizon]
+        if st.egress and st.egress[0]["t"] < horizon:
+            st.egress = [e for e in st.egress if e["t"] >= horizon]
+        pid_horizon = now - self.w_dump - self.w_egress - GRACE
+        stale = [p for p, info in st.pids.items() if info["t"] < pid_horizon]
+        for p in stale:
+            del st.pids[p]
+        seen_horizon = now - self.settings.state_expiry_seconds
+        stale = [k for k, v in st.seen.items() if v < seen_horizon]
+        for k in stale:
+            del st.seen[k]
+        expiry = now - self.settings.state_expiry_seconds
+        stale = [u for u, (_, last) in st.emitted.items() if last < expiry and u not in st.chains]
+        for u in stale:
+            del st.emitted[u]
+        B.prune(st.baseline, now, self.settings.state_expiry_seconds)

@@ -1,0 +1,300 @@
+"""Lines from results logs and standard input, with resumable positions.
+
+A position is (offset, line number, head): `head` is the file's first bytes
+(up to 64) when we last read it. On resume, a file whose head no longer
+matches, or that is now shorter than the offset, is a different file (rotated,
+truncated or replaced) and is read from the start.
+
+Batches end at a multiple of `batch_lines` or when no more data is available
+right now. For a file that is not growing the boundaries therefore depend on
+the file alone, which is what makes a killed-and-restarted run emit exactly
+what one uninterrupted run emits.
+
+`--follow` keeps reading as the file grows and survives rotation:
+- by rename (logrotate's default): the open handle is read to its end, then
+  the new file at the path is opened from offset 0;
+- by copytruncate: when the file shrinks, the rotated copy (`PATH.1`,
+  `PATH-*`, ...) whose head matches is read from our offset first, so lines
+  written between our last read and the truncation are not lost.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+MAX_LINE_BYTES = 1 << 20
+HEAD_BYTES = 64
+_BLOCK = 1 << 20
+
+
+class InputError(Exception):
+    """An input that cannot be read; str() is one line."""
+
+
+@dataclass(frozen=True)
+class Position:
+    offset: int = 0
+    line: int = 0
+    head: bytes = b""
+    dev: int = 0
+    ino: int = 0
+
+
+@dataclass
+class Batch:
+    label: str  # file name as given, or "-" for standard input
+    lines: list[tuple[int, bytes | None]]  # (line number, bytes); None = over the size bound
+    position: Position | None  # where the next batch starts (None for stdin)
+
+
+class _Splitter:
+    """Cuts a byte stream into lines, bounding line length."""
+
+    def __init__(self, offset: int, line: int) -> None:
+        self.buffer = b""
+        self.buffer_offset = offset  # file offset of buffer[0]
+        self.line = line
+        self.skipping = False  # inside an over-long line
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+
+    def lines(self, budget: int) -> Iterator[tuple[int, bytes | None]]:
+        """Complete lines in the buffer, at most `budget` of them."""
+        buf = self.buffer
+        start = 0
+        while budget > 0:
+            end = buf.find(b"\n", start)
+            if end < 0:
+                if len(buf) - start > MAX_LINE_BYTES and not self.skipping:
+                    self.skipping = True
+                    self.line += 1
+                    self.buffer_offset += len(buf) - start
+                    buf = b""
+                    start = 0
+                    self.buffer = buf
+                    yield self.line, None
+                    # the over-long line's end, when it comes, is not a new line
+                    return
+                if self.skipping:
+                    self.buffer_offset += len(buf) - start
+                    buf = b""
+                    start = 0
+                break
+            if self.skipping:
+                self.skipping = False
+                self.buffer_offset += end + 1 - start
+                start = end + 1
+                continue
+            self.line += 1
+            piece = buf[start:end]
+            self.buffer_offset += end + 1 - start
+            start = end + 1
+            budget -= 1
+            if len(piece) > MAX_LINE_BYTES:
+                yield self.line, None
+            else:
+                yield self.line, piece
+        self.buffer = buf[start:]
+
+    def tail(self) -> tuple[int, bytes | None] | None:
+        """The last line when it has no newline (end of a finished input)."""
+        if self.skipping:
+            self.skipping = False
+            self.buffer_offset += len(self.buffer)
+            self.buffer = b""
+            return None
+        if not self.buffer:
+            return None
+        piece = self.buffer
+        self.buffer_offset += len(piece)
+        self.buffer = b""
+        self.line += 1
+        return self.line, piece if len(piece) <= MAX_LINE_BYTES else None
+
+
+def _read_head(handle: BinaryIO) -> bytes:
+    here = handle.tell()
+    handle.seek(0)
+    head = handle.read(HEAD_BYTES)
+    handle.seek(here)
+    return head
+
+
+class FileSource:
+    """One results log file, read from a saved position."""
+
+    def __init__(self, path: str, start: Position | None, follow: bool) -> None:
+        self.label = path
+        self.path = path
+        self.follow = follow
+        try:
+            self.handle: BinaryIO = open(path, "rb")  # noqa: SIM115 - kept open while following
+            st = os.fstat(self.handle.fileno())
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        if not _is_regular_or_fifo(st.st_mode):
+            self.handle.close()
+            raise InputError(f"{path}: not a regular file")
+        self.dev, self.ino = st.st_dev, st.st_ino
+        self.head = _read_head(self.handle)
+        offset, line = 0, 0
+        if start is not None and start.offset <= st.st_size and start.head and self.head.startswith(start.head[: len(self.head)]) and (
+            len(start.head) <= len(self.head)
+        ):
+            offset, line = start.offset, start.line
+        self.handle.seek(offset)
+        self.split = _Splitter(offset, line)
+        self.eof = False
+        self.closed = False
+
+    def position(self) -> Position:
+        return Position(self.split.buffer_offset, self.split.line, self.head, self.dev, self.ino)
+
+    def _fill(self) -> bool:
+        data = self.handle.read(_BLOCK)
+        if len(self.head) < HEAD_BYTES and (data or self.split.buffer_offset == 0):
+            self.head = _read_head(self.handle)
+        if not data:
+            return False
+        self.split.feed(data)
+        return True
+
+    def next_batch(self, batch_lines: int) -> Batch | None:
+        """The next batch, or None when nothing new is available now."""
+        lines: list[tuple[int, bytes | None]] = []
+        while True:
+            want = batch_lines - (self.split.line % batch_lines)  # lines up to the next boundary
+            lines.extend(self.split.lines(want))
+            if lines and self.split.line % batch_lines == 0:
+                break
+            if not self._fill():
+                if not self.follow:
+                    tail = self.split.tail()
+                    if tail is not None:
+                        lines.append(tail)
+                    self.eof = True
+                break
+        if not lines:
+            return None
+        return Batch(self.label, lines, self.position())
+
+    def check_rotation(self) -> Batch | None:
+        """In follow mode, after EOF: notice rename or copytruncate rotation.
+
+        Returns lines recovered from the rotated file, if any.
+        """
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None  # rotated away and not recreated yet: keep waiting
+        if (st.st_dev, st.st_ino) != (self.dev, self.ino):
+            # Renamed away: finish the old handle (done by the caller's reads), then switch.
+            rest = self.next_batch(1 << 30)
+            if rest is not None:
+                return rest
+            self._reopen(0, 0)
+            return None
+        if st.st_size < self.split.buffer_offset or (st.st_size and not self._head_matches()):
+            recovered = self._read_rotated_copy()
+            self._reopen(0, 0 if recovered is None else recovered[1])
+            if recovered is not None:
+                return recovered[0]
+        return None
+
+    def _head_matches(self) -> bool:
+        try:
+            with open(self.path, "rb") as handle:
+                now = handle.read(len(self.head))
+        except OSError:
+            return True
+        return now == self.head[: len(now)] or len(now) < len(self.head) and self.head.startswith(now)
+
+    def _read_rotated_copy(self) -> tuple[Batch, int] | None:
+        """Lines past our offset in the copy logrotate made before truncating."""
+        candidates = [p for p in glob.glob(glob.escape(self.path) + ".*") + glob.glob(glob.escape(self.path) + "-*")
+                      if not p.endswith((".gz", ".zst", ".xz", ".bz2"))]
+        candidates.sort(key=lambda p: os.path.getmtime(p) if os.path.exists(p) else 0, reverse=True)
+        offset = self.split.buffer_offset
+        for candidate in candidates[:4]:
+            try:
+                with open(candidate, "rb") as handle:
+                    if handle.read(len(self.head)) != self.head:
+                        continue
+                    handle.seek(offset)
+                    data = handle.read()
+            except OSError:
+                continue
+            split = _Splitter(offset, self.split.line)
+            split.buffer = self.split.buffer
+            split.feed(data)
+            lines = list(split.lines(1 << 30))
+            tail = split.tail()
+            if tail is not None:
+                lines.append(tail)
+            self.split = split
+            return Batch(self.label, lines, None), split.line
+        return None
+
+    def _reopen(self, offset: int, line: int) -> None:
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115
+        except OSError:
+            return
+        self.handle.close()
+        self.handle = handle
+        st = os.fstat(handle.fileno())
+        self.dev, self.ino = st.st_dev, st.st_ino
+        self.head = _read_head(handle)
+        handle.seek(offset)
+        self.split = _Splitter(offset, line)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.handle.close()
+            self.closed = True
+
+
+class StdinSource:
+    """Standard input: no position is saved (a pipe cannot be resumed)."""
+
+    def __init__(self, fd: int = 0) -> None:
+        self.label = "-"
+        self.fd = fd
+        self.split = _Splitter(0, 0)
+        self.eof = False
+        self.follow = False
+
+    def next_batch(self, batch_lines: int) -> Batch | None:
+        lines: list[tuple[int, bytes | None]] = list(self.split.lines(batch_lines))
+        while not lines and not self.eof:
+            try:
+                data = os.read(self.fd, _BLOCK)
+            except OSError as exc:
+                raise InputError(f"standard input: cannot read: {exc.strerror or exc}") from None
+            if not data:
+                self.eof = True
+                tail = self.split.tail()
+                if tail is not None:
+                    lines.append(tail)
+                break
+            self.split.feed(data)
+            lines.extend(self.split.lines(batch_lines))
+        if not lines:
+            return None
+        return Batch(self.label, lines, None)
+
+    def check_rotation(self) -> Batch | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def _is_regular_or_fifo(mode: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
