@@ -151,6 +151,19 @@ SHELLS: tuple[str, ...] = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "
 LOGIN_ANCESTORS: tuple[str, ...] = ("sshd", "login", "su", "sudo", "tmux: server", "tmux", "screen", "mosh-server", "agetty")
 INTERPRETERS: tuple[str, ...] = ("python", "python3", "perl", "ruby", "php", "node", "lua", "java")
 
+# Package-name prefixes (Debian and RPM) of database servers and clients: the
+# Fleet label for database hosts matches installed packages on these. Chosen so
+# that shared libraries pulled in everywhere (libpq5, mysql-common,
+# mariadb-common, python3-redis) do not match. SQLite is left out: every host
+# has it, and a file is not a database host.
+DB_PACKAGE_PREFIXES: tuple[str, ...] = (
+    "postgresql", "pgcli", "pgbackrest", "mysql-client", "mysql-server", "mysql-shell",
+    "default-mysql-", "mariadb-client", "mariadb-server", "mariadb-backup", "percona-server",
+    "percona-xtrabackup", "mongodb", "redis", "mssql-tools",
+    "mssql-server", "oracle-instantclient", "clickhouse", "cassandra", "influxdb", "cockroach",
+    "mycli", "usql",
+)
+
 # Directories an attacker stages binaries and files in.
 STAGING_DIRS: tuple[str, ...] = ("/tmp/", "/var/tmp/", "/dev/shm/", "/run/", "/var/www/")
 

@@ -1,0 +1,32 @@
+-- name: db_cli_exec
+-- variant: audit
+-- kind: event
+-- interval: 60
+-- description: Database clients and dump tools started on this host (psql, mysql, mysqldump, pg_dump, mongodump, redis-cli, ...), with who ran them (uid and login user) and the parent that launched them. Each row is one exec seen by the kernel audit subsystem; the correlator decides whether it was expected.
+-- references: https://attack.mitre.org/techniques/T1005/, https://attack.mitre.org/techniques/T1213/006/, https://attack.mitre.org/detectionstrategies/DET0379/
+-- false_positives: DBAs at work, backup jobs (cron, systemd timers, WAL archivers), monitoring agents polling the database. PostgreSQL clients on Debian are Perl wrappers, so one run logs two rows with the same pid (path /usr/bin/perl, then the real binary).
+-- tags: attack.collection, attack.t1005, attack.t1213, attack.an0676, linux, audit
+--
+-- Filter: the executable's basename, argv[0]'s basename, or the script run by
+-- an interpreter or shell (Perl wrapper, Python console script) is a catalog
+-- DB tool; {{db_tool_filter}} is rendered from osq_dbwatch.catalog and the
+-- config's extra_tools. Parent columns come from `processes` at query time
+-- (empty when the parent is gone or its pid was reused after the exec).
+WITH ev AS (
+  SELECT time, pid, parent, path, cmdline, cwd, uid, euid, auid,
+    regex_match(path, '[^/]+$', 0) AS base,
+    regex_match(path, '([^/]+?)[0-9.]*$', 1) AS base_nover,
+    regex_match(cmdline, '^(?:[^ ]*/)?([^/ ]+)', 1) AS arg0,
+    regex_match(cmdline, '^[^ ]+(?: +-[^ ]*)* +(?:[^ ]*/)?([^/ ]+)', 1) AS arg1
+  FROM process_events
+)
+SELECT ev.time, ev.pid, ev.parent, ev.path, ev.cmdline, ev.cwd, ev.uid, ev.euid, ev.auid,
+  COALESCE(u.username, '') AS username,
+  CASE WHEN ev.auid IN (4294967295, -1) THEN '' ELSE COALESCE(lu.username, '') END AS login_user,
+  COALESCE(pp.path, '') AS parent_path,
+  COALESCE(pp.cmdline, '') AS parent_cmdline
+FROM ev
+LEFT JOIN users AS u ON u.uid = ev.uid
+LEFT JOIN users AS lu ON lu.uid = ev.auid
+LEFT JOIN processes AS pp ON pp.pid = ev.parent AND pp.start_time <= ev.time
+WHERE {{db_tool_filter}};

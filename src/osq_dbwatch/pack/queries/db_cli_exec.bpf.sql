@@ -1,0 +1,29 @@
+-- name: db_cli_exec
+-- variant: bpf
+-- kind: event
+-- interval: 60
+-- description: Database clients and dump tools started on this host, seen through osquery's eBPF process events (hosts running --enable_bpf_events). Same columns as the audit variant; eBPF events carry no login uid or effective uid, so auid, euid and login_user are empty here.
+-- references: https://attack.mitre.org/techniques/T1005/, https://attack.mitre.org/techniques/T1213/006/, https://osquery.readthedocs.io/en/stable/deployment/process-auditing/
+-- false_positives: DBAs at work, backup jobs, monitoring agents. Perl-wrapped PostgreSQL clients log two rows per run.
+-- tags: attack.collection, attack.t1005, attack.t1213, attack.an0676, linux, bpf
+--
+-- Failed execs (exit_code other than 0) are dropped.
+WITH ev AS (
+  SELECT time, pid, parent, path, cmdline, cwd, uid,
+    regex_match(path, '[^/]+$', 0) AS base,
+    regex_match(path, '([^/]+?)[0-9.]*$', 1) AS base_nover,
+    regex_match(cmdline, '^(?:[^ ]*/)?([^/ ]+)', 1) AS arg0,
+    regex_match(cmdline, '^[^ ]+(?: +-[^ ]*)* +(?:[^ ]*/)?([^/ ]+)', 1) AS arg1
+  FROM bpf_process_events
+  WHERE exit_code IS NULL OR exit_code = '0'
+)
+SELECT ev.time, ev.pid, ev.parent, ev.path, ev.cmdline, ev.cwd, ev.uid,
+  NULL AS euid, NULL AS auid,
+  COALESCE(u.username, '') AS username,
+  '' AS login_user,
+  COALESCE(pp.path, '') AS parent_path,
+  COALESCE(pp.cmdline, '') AS parent_cmdline
+FROM ev
+LEFT JOIN users AS u ON u.uid = ev.uid
+LEFT JOIN processes AS pp ON pp.pid = ev.parent AND pp.start_time <= ev.time
+WHERE {{db_tool_filter}};

@@ -1,0 +1,481 @@
+"""Render the query pack, its osquery config fragments and the Fleet bundle.
+
+One source for everything: the SQL files under queries/ (see sources.py), the
+tool lists of osq_dbwatch.catalog, the extension's tables (osq_dbwatch.tables)
+and the policy config (admin groups, dump roots, internal networks, extra
+tools). Every function here is pure: config in, text out; cli.py writes files.
+
+Why three packs that are all named `dbwatch`: osquery's `discovery` gates a
+whole pack, and the contract wants every result logged as
+`pack_dbwatch_<query>`. osquery keys a pack by (name, config source)
+(Schedule::add in osquery/config/config.cpp removes only a pack with the same
+name *and* source), so three fragments in /etc/osquery/osquery.conf.d/ can
+each load a pack named `dbwatch`:
+
+- dbwatch.conf: audit + native queries, discovery "BPF events are off";
+- dbwatch-bpf.conf: BPF + native queries, discovery "BPF events are on";
+- dbwatch-extension.conf: the four extension queries, discovery "the
+  extension's tables are registered".
+
+Exactly one of the first two runs on a host, so native queries run everywhere
+and each name is scheduled once; the extension pack comes and goes with the
+extension. A SQL-level switch (UNION of audit and BPF guarded by
+osquery_flags) was rejected: a query naming bpf_process_events fails as a
+whole on osquery builds without the BPF tables (removed on master in 2026-04).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import yaml
+
+from .. import catalog
+from ..config import Config
+from ..tables import TABLES
+from .sources import QuerySource, load_sources
+
+PACK_NAME = "dbwatch"
+PLATFORM = "linux"
+FILE_CATEGORY = "dbwatch_dumps"
+PACK_DIR = "/etc/osquery/packs"
+
+# Contract section 1: native queries and their exact output columns, in order.
+CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "db_cli_exec": (
+        "time", "pid", "parent", "path", "cmdline", "cwd", "uid", "euid", "auid",
+        "username", "login_user", "parent_path", "parent_cmdline",
+    ),
+    "transfer_exec": (
+        "time", "pid", "parent", "path", "cmdline", "cwd", "uid", "euid", "auid",
+        "username", "login_user", "parent_path", "parent_cmdline",
+    ),
+    "dump_file_events": ("time", "target_path", "action", "inode", "uid", "size", "sha256", "owner"),
+    "db_egress": ("time", "pid", "path", "auid", "family", "remote_address", "remote_port", "success", "login_user"),
+    "admin_accounts": ("uid", "username", "groupname"),
+}
+EXTENSION_QUERIES: tuple[str, ...] = tuple(TABLES)  # each selects the table of its own name
+QUERY_NAMES: tuple[str, ...] = tuple(CONTRACT_COLUMNS) + EXTENSION_QUERIES
+
+# Discovery queries (osquery runs a pack only when each returns a row).
+DISCOVERY_AUDIT = (
+    "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM osquery_flags "
+    "WHERE name = 'enable_bpf_events' AND value = 'true');"
+)
+DISCOVERY_BPF = "SELECT 1 FROM osquery_flags WHERE name = 'enable_bpf_events' AND value = 'true';"
+
+
+def discovery_extension() -> str:
+    names = ", ".join(sql_str(n) for n in EXTENSION_QUERIES)
+    return (
+        "SELECT 1 WHERE (SELECT COUNT(DISTINCT name) FROM osquery_registry "
+        f"WHERE registry = 'table' AND name IN ({names})) = {len(EXTENSION_QUERIES)};"
+    )
+
+
+@dataclass(frozen=True)
+class PackFile:
+    """One rendered osquery pack and the conf.d fragment that loads it."""
+
+    filename: str  # packs/<filename>
+    variants: tuple[str, ...]
+    discovery: tuple[str, ...]
+    fragment: str  # /etc/osquery/osquery.conf.d/<fragment>
+
+
+PACK_FILES: tuple[PackFile, ...] = (
+    PackFile("dbwatch.conf", ("audit", "native"), (DISCOVERY_AUDIT,), "dbwatch.conf"),
+    PackFile("dbwatch-bpf.conf", ("bpf", "native"), (DISCOVERY_BPF,), "dbwatch-bpf.conf"),
+    PackFile("dbwatch-extension.conf", ("extension",), (), "dbwatch-extension.conf"),
+)
+
+
+# ---------------------------------------------------------------------------
+# SQL building blocks
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_list(values: Iterable[str]) -> str:
+    return ", ".join(sql_str(v) for v in sorted(set(values)))
+
+
+def _ecma_escape(text: str) -> str:
+    """Escape for a regex that both std::regex (ECMAScript) and Python read alike."""
+    return re.sub(r"([.^$|?*+()\[\]{}\\/-])", r"\\\1", text)
+
+
+def tool_filter(tools: dict[str, Any], wrappers: Iterable[str]) -> str:
+    """Boolean SQL over the CTE columns base, base_nover, arg0, arg1.
+
+    A run matches when the executable's basename or argv[0]'s basename is a
+    tool, or an interpreter/shell runs the tool as its script (Debian's Perl
+    pg_wrapper, Python console scripts such as pgcli or aws). Tools that are a
+    DB client only with a sub-command (`clickhouse client`) need it as arg1.
+    """
+    plain = sorted(name for name, tool in tools.items() if not getattr(tool, "subcommands", ()))
+    parts = [
+        f"base IN ({sql_list(plain)})",
+        f"arg0 IN ({sql_list(plain)})",
+        f"(base_nover IN ({sql_list(wrappers)}) AND arg1 IN ({sql_list(plain)}))",
+    ]
+    for name in sorted(tools):
+        subs = getattr(tools[name], "subcommands", ())
+        if subs:
+            parts.append(f"((base = {sql_str(name)} OR arg0 = {sql_str(name)}) AND arg1 IN ({sql_list(subs)}))")
+    return "(" + " OR ".join(parts) + ")"
+
+
+def prefix_filter(column: str, prefixes: Iterable[str]) -> str:
+    """column starts with one of prefixes (substr, so no LIKE/GLOB wildcards)."""
+    parts = [f"substr({column}, 1, {len(p)}) = {sql_str(p)}" for p in prefixes]
+    return "(" + " OR ".join(parts) + ")" if parts else "0"
+
+
+def local_address_filter(column: str) -> str:
+    """Loopback, link-local, unspecified and multicast (as policy.is_external_address)."""
+    c = column
+    return (
+        f"({c} GLOB '127.*' OR {c} GLOB '169.254.*' OR {c} = '0.0.0.0'"
+        f" OR {c} GLOB '22[4-9].*' OR {c} GLOB '23[0-9].*'"
+        f" OR {c} IN ('::', '::1') OR {c} GLOB 'fe[89ab]?:*' OR {c} GLOB 'ff*')"
+    )
+
+
+def internal_network_filter(column: str, networks: Iterable[Any]) -> str:
+    """addr in one of the config's internal_networks.
+
+    in_cidr_block() raises on an address it cannot parse or of the other
+    family, which would fail the whole query: CASE evaluates it only on a
+    well-formed address of the network's family.
+    """
+    parts = []
+    for net in networks:
+        net = ipaddress.ip_network(str(net), strict=False)
+        if net.version == 4:
+            guard = f"{column} GLOB '[0-9]*.[0-9]*.[0-9]*.[0-9]*' AND {column} NOT GLOB '*[^0-9.]*'"
+        else:
+            guard = f"instr({column}, ':') > 0 AND {column} NOT GLOB '*[^0-9a-f:.]*'"
+        parts.append(f"(CASE WHEN {guard} THEN in_cidr_block({sql_str(str(net))}, {column}) ELSE 0 END)")
+    return "(" + " OR ".join(parts) + ")" if parts else "0"
+
+
+def dump_name_regex() -> str:
+    """Strong dump suffix, then any compression suffixes (catalog.dump_suffix_strength == 'strong')."""
+    strong = "|".join(_ecma_escape(s.lstrip(".")) for s in catalog.DUMP_SUFFIXES_STRONG)
+    packed = "|".join(_ecma_escape(s.lstrip(".")) for s in catalog.COMPRESSION_SUFFIXES)
+    return rf"\.({strong})(\.({packed}))*$"
+
+
+def _root_prefixes(roots: Iterable[str]) -> list[str]:
+    return sorted({root.rstrip("/") + "/" for root in roots})
+
+
+def render_context(config: Config) -> dict[str, str]:
+    """Placeholder -> SQL text. `name:COL` placeholders are filled per column."""
+    db_tools = catalog.db_tools_with_extras(config.extra_db_clients, config.extra_dump_tools)
+    transfer = catalog.transfer_tools_with_extras(config.extra_transfer_tools)
+    wrappers = tuple(catalog.INTERPRETERS) + tuple(catalog.SHELLS)
+    egress_names = set(db_tools) | set(transfer)
+    return {
+        "db_tool_filter": tool_filter(db_tools, wrappers),
+        "transfer_tool_filter": tool_filter(transfer, wrappers),
+        "web_accounts": sql_list(catalog.WEB_ACCOUNTS),
+        "egress_process_filter": (
+            f"(conn.base IN ({sql_list(egress_names)}) OR conn.base_nover IN ({sql_list(wrappers)}))"
+        ),
+        "dump_name_regex": dump_name_regex().replace("'", "''"),
+        "admin_groups": sql_list(config.admin_groups),
+    }
+
+
+_PLACEHOLDER = re.compile(r"\{\{([a-z_]+)(?::([a-z_.]+))?\}\}")
+
+
+class RenderError(Exception):
+    pass
+
+
+def render_sql(source: QuerySource, config: Config, context: dict[str, str] | None = None) -> str:
+    ctx = context if context is not None else render_context(config)
+
+    def fill(m: re.Match[str]) -> str:
+        key, column = m.group(1), m.group(2)
+        if key == "columns" and column is None:
+            table = TABLES.get(source.name)
+            if table is None:
+                raise RenderError(f"{source.path}: no extension table named {source.name}")
+            return ", ".join(name for name, _type in table.columns())
+        if column is not None:
+            if key == "staging_path_filter":
+                return prefix_filter(column, catalog.STAGING_DIRS)
+            if key == "dump_root_filter":
+                return prefix_filter(column, _root_prefixes(config.dump_roots))
+            if key == "local_address_filter":
+                return local_address_filter(column)
+            if key == "internal_network_filter":
+                return internal_network_filter(column, config.internal_networks)
+        elif key in ctx:
+            return ctx[key]
+        raise RenderError(f"{source.path}: unknown placeholder {m.group(0)}")
+
+    return _PLACEHOLDER.sub(fill, source.sql)
+
+
+# ---------------------------------------------------------------------------
+# osquery packs and conf.d fragments
+
+
+def _query_entry(source: QuerySource, sql: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"query": sql, "interval": source.interval, "platform": PLATFORM}
+    if source.kind == "snapshot":
+        entry["snapshot"] = True
+    else:
+        entry["removed"] = False  # event and state rows: only additions are news
+    entry["description"] = source.description
+    entry["value"] = (
+        f"False positives: {source.false_positives} "
+        f"References: {', '.join(source.references)} Tags: {', '.join(source.tags)}"
+    )
+    return entry
+
+
+def build_pack(pack: PackFile, config: Config, sources: tuple[QuerySource, ...] | None = None) -> dict[str, Any]:
+    sources = sources if sources is not None else load_sources()
+    ctx = render_context(config)
+    discovery = pack.discovery or (discovery_extension(),)
+    queries = {
+        s.name: _query_entry(s, render_sql(s, config, ctx))
+        for s in sources
+        if s.variant in pack.variants
+    }
+    return {"platform": PLATFORM, "discovery": list(discovery), "queries": queries}
+
+
+def dumps_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def file_paths(config: Config) -> dict[str, list[str]]:
+    """FIM paths for the dump roots (`%%`: recursive)."""
+    return {FILE_CATEGORY: [root.rstrip("/") + "/%%" for root in config.dump_roots]}
+
+
+def build_fragment(pack: PackFile, config: Config, pack_dir: str = PACK_DIR) -> dict[str, Any]:
+    """The /etc/osquery/osquery.conf.d/ file loading one pack (a config source of its own)."""
+    fragment: dict[str, Any] = {"packs": {PACK_NAME: f"{pack_dir}/{pack.filename}"}}
+    if pack.filename == "dbwatch.conf":
+        # Top-level, not inside a pack: applied whichever event pack is active.
+        fragment["file_paths"] = file_paths(config)
+    return fragment
+
+
+def render_osquery(config: Config) -> dict[str, str]:
+    """packs/ file name -> text for the three packs."""
+    sources = load_sources()
+    return {p.filename: dumps_json(build_pack(p, config, sources)) for p in PACK_FILES}
+
+
+def render_conf_fragments(config: Config) -> dict[str, str]:
+    return {p.fragment: dumps_json(build_fragment(p, config)) for p in PACK_FILES}
+
+
+# ---------------------------------------------------------------------------
+# Fleet GitOps bundle
+
+LABEL_DB_HOSTS = "dbwatch - database hosts"
+LABEL_AUDIT = "dbwatch - database hosts, audit events"
+LABEL_BPF = "dbwatch - database hosts, BPF events"
+LABEL_EXTENSION = "dbwatch - extension registered"
+
+
+def fleet_report_name(source: QuerySource) -> str:
+    """Fleet names must be unique: the BPF variant gets `dbwatch_bpf_<query>`
+    (its last segment still ends in the query name, as the correlator matches)."""
+    return f"{PACK_NAME}_bpf_{source.name}" if source.variant == "bpf" else f"{PACK_NAME}_{source.name}"
+
+
+def db_hosts_sql() -> str:
+    """A database server listening, or database server/client packages installed."""
+    # processes.name is the kernel's comm: at most 15 characters.
+    exact = sorted({n[:15] for n in catalog.DB_SERVERS if not n.endswith("*")})
+    prefixes = sorted(n[:-1] for n in catalog.DB_SERVERS if n.endswith("*"))
+    name_parts = [f"p.name IN ({sql_list(exact)})"] + [f"p.name LIKE {sql_str(p + '%')}" for p in prefixes]
+    pkg = " OR ".join(f"name LIKE {sql_str(p + '%')}" for p in catalog.DB_PACKAGE_PREFIXES)
+    return (
+        "SELECT 1 WHERE EXISTS (SELECT 1 FROM listening_ports AS lp JOIN processes AS p ON p.pid = lp.pid "
+        f"WHERE lp.port > 0 AND ({' OR '.join(name_parts)}))"
+        f" OR EXISTS (SELECT 1 FROM deb_packages WHERE status LIKE '% installed' AND ({pkg}))"
+        f" OR EXISTS (SELECT 1 FROM rpm_packages WHERE ({pkg}));"
+    )
+
+
+def _and_db_host(condition: str) -> str:
+    """db_hosts_sql() AND another condition, as one label query."""
+    base = db_hosts_sql().rstrip(";")
+    return f"SELECT 1 FROM ({base}) WHERE {condition};"
+
+
+def fleet_labels() -> list[dict[str, Any]]:
+    bpf_on = "EXISTS (SELECT 1 FROM osquery_flags WHERE name = 'enable_bpf_events' AND value = 'true')"
+    return [
+        {
+            "name": LABEL_DB_HOSTS,
+            "description": "Hosts where a database server listens or database server/client packages are installed (osq-dbwatch).",
+            "query": db_hosts_sql(),
+            "platform": PLATFORM,
+            "label_membership_type": "dynamic",
+        },
+        {
+            "name": LABEL_AUDIT,
+            "description": "Database hosts whose osquery uses audit process/socket events (the default; osq-dbwatch).",
+            "query": _and_db_host(f"NOT {bpf_on}"),
+            "platform": PLATFORM,
+            "label_membership_type": "dynamic",
+        },
+        {
+            "name": LABEL_BPF,
+            "description": "Database hosts whose osquery runs with --enable_bpf_events (osq-dbwatch BPF variant).",
+            "query": _and_db_host(bpf_on),
+            "platform": PLATFORM,
+            "label_membership_type": "dynamic",
+        },
+        {
+            "name": LABEL_EXTENSION,
+            "description": "Hosts where the osq-dbwatch extension's tables are registered with osquery.",
+            "query": discovery_extension(),
+            "platform": PLATFORM,
+            "label_membership_type": "dynamic",
+        },
+    ]
+
+
+_FLEET_LABEL_FOR_VARIANT = {
+    "audit": LABEL_AUDIT,
+    "bpf": LABEL_BPF,
+    "native": LABEL_DB_HOSTS,
+    "extension": LABEL_EXTENSION,
+}
+
+
+def fleet_reports(config: Config) -> list[dict[str, Any]]:
+    sources = load_sources()
+    ctx = render_context(config)
+    reports = []
+    for s in sources:
+        reports.append(
+            {
+                "name": fleet_report_name(s),
+                "description": s.description,
+                "query": render_sql(s, config, ctx),
+                "interval": s.interval,
+                "platform": PLATFORM,
+                "logging": "snapshot" if s.kind == "snapshot" else "differential_ignore_removals",
+                "automations_enabled": True,
+                "observer_can_run": False,
+                "discard_data": False,
+                "labels_include_any": [_FLEET_LABEL_FOR_VARIANT[s.variant]],
+            }
+        )
+    return reports
+
+
+def fleet_policies() -> list[dict[str, Any]]:
+    flag = "EXISTS (SELECT 1 FROM osquery_flags WHERE name = {n} AND value = {v})"
+    audit_on = " AND ".join(
+        flag.format(n=sql_str(n), v=sql_str(v))
+        for n, v in (("disable_audit", "false"), ("audit_allow_config", "true"), ("audit_allow_sockets", "true"))
+    )
+    bpf_on = flag.format(n="'enable_bpf_events'", v="'true'")
+    return [
+        {
+            "name": "dbwatch - no blind spot in database telemetry",
+            "description": "Fails when the osq-dbwatch extension's dbwatch_coverage table reports a check with status 'blind': osquery on this host cannot see database client runs, dumps or egress.",
+            "resolution": "Run `SELECT * FROM dbwatch_coverage WHERE status != 'ok';` on the host; the detail column says what is missing and how to fix it (audit flags, file_paths, auditd holding the audit socket, ...).",
+            "query": "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM dbwatch_coverage WHERE status = 'blind');",
+            "platform": PLATFORM,
+            "critical": True,
+            "labels_include_any": [LABEL_EXTENSION],
+        },
+        {
+            "name": "dbwatch - extension registered on database hosts",
+            "description": "Fails on a database host where the osq-dbwatch extension is not loaded: its live-host tables and coverage checks are missing.",
+            "resolution": "Install dist/osq_dbwatch.ext with deploy/install.sh (or your Fleet/config-manager package) and list it in /etc/osquery/extensions.load.",
+            "query": "SELECT 1 FROM osquery_registry WHERE registry = 'table' AND name = 'dbwatch_coverage';",
+            "platform": PLATFORM,
+            "critical": False,
+            "labels_include_any": [LABEL_DB_HOSTS],
+        },
+        {
+            "name": "dbwatch - process and socket events enabled",
+            "description": "Fails on a database host where osquery collects neither audit process/socket events nor BPF events: db_cli_exec, transfer_exec and db_egress stay empty.",
+            "resolution": "Set --disable_audit=false --audit_allow_config=true --audit_allow_sockets=true (see deploy/osquery.flags), or --enable_bpf_events=true, and restart osqueryd.",
+            "query": f"SELECT 1 WHERE ({audit_on}) OR {bpf_on};",
+            "platform": PLATFORM,
+            "critical": False,
+            "labels_include_any": [LABEL_DB_HOSTS],
+        },
+        {
+            "name": "dbwatch - file events enabled",
+            "description": "Fails on a database host where osquery's file events are off: dump_file_events stays empty.",
+            "resolution": "Set --enable_file_events=true and deploy the dbwatch file_paths (deploy/osquery.conf.d/dbwatch.conf or the Fleet agent options fragment).",
+            "query": "SELECT 1 FROM osquery_flags WHERE name = 'enable_file_events' AND value = 'true';",
+            "platform": PLATFORM,
+            "critical": False,
+            "labels_include_any": [LABEL_DB_HOSTS],
+        },
+    ]
+
+
+def fleet_agent_options(config: Config) -> dict[str, Any]:
+    """Fragment to merge into a team's agent_options (flags applied by fleetd)."""
+    return {
+        "config": {"file_paths": file_paths(config)},
+        "command_line_flags": {
+            "disable_events": False,
+            "disable_audit": False,
+            "audit_allow_config": True,
+            "audit_allow_process_events": True,
+            "audit_allow_sockets": True,
+            "audit_persist": True,
+            "enable_file_events": True,
+        },
+    }
+
+
+def _yaml(data: Any, header: str) -> str:
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1_000_000, default_flow_style=False)
+    return header + body
+
+
+_FLEET_HEADER = "# Rendered by `osq-dbwatch pack render --format fleet`; do not edit by hand.\n"
+
+
+def render_fleet(config: Config) -> dict[str, str]:
+    """packs/fleet/ relative path -> text."""
+    example = {
+        "labels": [{"path": "./lib/dbwatch.labels.yml"}],
+        "reports": [{"path": "./lib/dbwatch.reports.yml"}],
+        "policies": [{"path": "./lib/dbwatch.policies.yml"}],
+    }
+    return {
+        "lib/dbwatch.reports.yml": _yaml(fleet_reports(config), _FLEET_HEADER),
+        "lib/dbwatch.labels.yml": _yaml(fleet_labels(), _FLEET_HEADER),
+        "lib/dbwatch.policies.yml": _yaml(fleet_policies(), _FLEET_HEADER),
+        "lib/dbwatch.agent-options.yml": _yaml(
+            fleet_agent_options(config),
+            _FLEET_HEADER + "# Merge into your agent_options (default.yml or fleets/<fleet>.yml).\n",
+        ),
+        "default.example.yml": _yaml(
+            example,
+            _FLEET_HEADER + "# Add these entries to the labels/reports/policies lists of your default.yml\n"
+            "# (or a fleets/<fleet>.yml); paths are relative to that file.\n",
+        ),
+    }
