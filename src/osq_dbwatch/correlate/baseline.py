@@ -95,8 +95,13 @@ def _bump(table: dict[str, list[int]], key: str, t: int) -> None:
 
 
 def learn(b: Baseline, user: str, tool: str, parent: str, t: int, with_hour: bool = True) -> None:
-    """Count one run (history entries have no reliable hour: with_hour=False)."""
-    if not b.first or t < b.first:
+    """Count one run.
+
+    History entries (with_hour=False) have no reliable time of their own (the
+    file's mtime): they teach users and tools, but neither hours nor how long
+    the host has been observed.
+    """
+    if with_hour and (not b.first or t < b.first):
         b.first = t
     _bump(b.users, user, t)
     _bump(b.tools, SEP.join((user, tool)), t)

@@ -395,12 +395,13 @@ class Engine:
             "actor": {"user": {"name": user}},
         }
         paths = [out] if out.startswith("/") else []
+        # A client writes its history when it exits: the access began up to a window earlier.
         self._open_or_join(st, user, t, tool, evidence, paths, [], [user], "", context, baseline_codes,
-                           [R.FROM_HISTORY.code])
+                           [R.FROM_HISTORY.code], earliest=t - self.w_dump)
 
     def _open_or_join(self, st: HostState, user: str, t: int, tool: str, evidence: dict[str, Any], paths: list[str],
                       pids: list[int], uid_users: list[str], server: str, context: list[str],
-                      baseline_codes: list[str], links: list[str]) -> None:
+                      baseline_codes: list[str], links: list[str], earliest: int | None = None) -> None:
         chain = None
         for c in st.chains.values():
             if c.user == user and c.start - self.w_dump <= t <= c.last_access + self.w_dump:
@@ -408,7 +409,7 @@ class Engine:
                 break
         if chain is None:
             uid = chain_uid(st.host, user, evidence["_id"])
-            chain = Chain(uid=uid, user=user, start=t, last_access=t)
+            chain = Chain(uid=uid, user=user, start=t if earliest is None else earliest, last_access=t)
             st.chains[uid] = chain
             chain.stages.append("access")
             chain.techniques.append("T1213")
@@ -417,7 +418,7 @@ class Engine:
             if uid not in st.chains:
                 return
         else:
-            chain.start = min(chain.start, t)
+            chain.start = min(chain.start, t if earliest is None else earliest)
             chain.last_access = max(chain.last_access, t)
         if not any(e["_id"] == evidence["_id"] for e in chain.evidences):
             chain.evidences.append(evidence)
