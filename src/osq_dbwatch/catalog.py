@@ -195,12 +195,21 @@ def transfer_tool_names(kind: TransferKind | None = None) -> tuple[str, ...]:
     return tuple(t.name for t in TRANSFER_TOOLS if kind is None or t.kind == kind)
 
 
+# The kernel cuts a process's comm to 15 characters (TASK_COMM_LEN 16), so
+# `clickhouse-server` shows as `clickhouse-serv`: a 15-character name also
+# matches the longer names it is the start of.
+COMM_LENGTH = 15
+
+
 def _matches_name(name: str, patterns: tuple[str, ...]) -> bool:
+    if not name:
+        return False
+    truncated = len(name) == COMM_LENGTH
     for pattern in patterns:
         if pattern.endswith("*"):
             if name.startswith(pattern[:-1]):
                 return True
-        elif name == pattern:
+        elif name == pattern or (truncated and pattern.startswith(name)):
             return True
     return False
 
@@ -218,7 +227,7 @@ def is_cron(name: str) -> bool:
 
 
 def is_automation_agent(name: str) -> bool:
-    return name in AUTOMATION_AGENTS or name in WAL_ARCHIVERS
+    return _matches_name(name, AUTOMATION_AGENTS) or _matches_name(name, WAL_ARCHIVERS)
 
 
 def is_shell(name: str) -> bool:
