@@ -28,5 +28,14 @@ test: test-deps setup
 bench: setup
 	$(BIN)/python bench/run_all.py
 
+# Rendered defaults (built-in config: --defaults ignores /etc/osq-dbwatch).
 pack: setup
-	$(BIN)/osq-dbwatch pack render --format osquery > packs/dbwatch.conf
+	$(BIN)/osq-dbwatch pack render --defaults --format osquery --output packs
+	$(BIN)/osq-dbwatch pack render --defaults --format fleet --output packs/fleet
+	$(BIN)/osq-dbwatch pack render --defaults --format conf --output deploy/osquery.conf.d
+	$(BIN)/osq-dbwatch pack check
+
+# One-file extension executable dist/osq_dbwatch.ext (PyInstaller, `bundle` extra).
+bundle: setup
+	$(BIN)/pip install --quiet -e '.[bundle]'
+	PYTHON=$(BIN)/python sh deploy/build-bundle.sh

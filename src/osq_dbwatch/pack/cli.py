@@ -1,12 +1,14 @@
 """`osq-dbwatch pack`: render the osquery packs, their conf.d fragments or the Fleet bundle.
 
-    osq-dbwatch pack render [--config FILE] [--format osquery|fleet|conf] [--output DIR]
+    osq-dbwatch pack render [--config FILE | --defaults] [--format osquery|fleet|conf] [--output DIR]
     osq-dbwatch pack check  [--config FILE] [--packs DIR] [--deploy DIR]
 
 Without --output, `render` prints the main document (osquery: packs/dbwatch.conf;
 fleet: lib/dbwatch.reports.yml; conf: osquery.conf.d/dbwatch.conf). With
 --output it writes every file of that format under DIR. `check` exits 1 when
 the files in packs/ or deploy/osquery.conf.d/ differ from what the renderer makes.
+--defaults renders with the built-in config even where /etc/osq-dbwatch/config.yml
+exists (what packs/ in the repository holds).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ _FORMATS: dict[str, tuple[Callable[[Config], dict[str, str]], str]] = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="pack_command", required=True)
     rend = sub.add_parser("render", help="render packs, conf.d fragments or the Fleet bundle")
-    rend.add_argument("--config", help="osq-dbwatch config (default /etc/osq-dbwatch/config.yml when present)")
+    source = rend.add_mutually_exclusive_group()
+    source.add_argument("--config", help="osq-dbwatch config (default /etc/osq-dbwatch/config.yml when present)")
+    source.add_argument("--defaults", action="store_true", help="ignore config files: built-in defaults")
     rend.add_argument("--format", choices=sorted(_FORMATS), default="osquery")
     rend.add_argument("--output", metavar="DIR", help="write every file of the format under DIR")
     check = sub.add_parser("check", help="fail when rendered files on disk drift from the renderer")
@@ -78,7 +82,7 @@ def drift(config: Config, packs_dir: str, deploy_dir: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     if args.pack_command == "render":
-        config = load_config(args.config)
+        config = Config() if args.defaults else load_config(args.config)
         builder, main_file = _FORMATS[args.format]
         try:
             files = builder(config)
