@@ -180,10 +180,12 @@ class CoreStandin:
         self.uuid: int | None = None
         self.queries: list[str] = []
         self.proc: subprocess.Popen[bytes] | None = None
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # registry and SQLite (core side)
+        self._call_lock = threading.Lock()  # our client connection to the extension
         self._registered = threading.Event()
         self._next_uuid = 0
         self._stopping = False
+        self._conns: list[socket.socket] = []
         self._dir = tempfile.mkdtemp(prefix="osqcore-")
         self.socket_path = os.path.join(self._dir, "osquery.em")
         self._stderr_path = os.path.join(self._dir, "ext.stderr")
@@ -240,6 +242,7 @@ class CoreStandin:
             if self._stopping:
                 conn.close()
                 return
+            self._conns.append(conn)
             threading.Thread(target=self._handle, args=(processor, conn), daemon=True).start()
 
     @staticmethod
@@ -302,6 +305,8 @@ class CoreStandin:
                 )
             if time.monotonic() > deadline:
                 raise CoreStandinError(f"extension did not register within {timeout}s: {self.stderr_text().strip()}")
+        # Registered is not yet serving: wait until the extension answers a ping.
+        self.ping()
         return self.registry
 
     # -- calling the extension
@@ -330,11 +335,11 @@ class CoreStandin:
 
     def call(self, table: str, request: dict[str, str]) -> ExtensionResponse:
         """The raw Thrift `call` core makes for a table."""
-        with self._lock:
+        with self._call_lock:
             return self._ext_client().call("table", table, request)
 
     def ping(self) -> ExtensionStatus:
-        with self._lock:
+        with self._call_lock:
             return self._ext_client().ping()
 
     def columns(self, table: str) -> list[tuple[str, str]]:
@@ -373,7 +378,33 @@ class CoreStandin:
             raise CoreStandinError(f"generate {table}: {response.status.message}")
         return list(response.response)
 
+    def core_query(self, sql: str) -> list[dict[str, str]]:
+        """What ExtensionManager.query answers (for assertions on the stand-in itself)."""
+        response = _Core(self).query(sql)
+        if response.status.code != 0:
+            raise CoreStandinError(response.status.message)
+        return list(response.response)
+
     # -- lifecycle
+
+    def vanish(self) -> None:
+        """Core dies: stop listening and drop every connection (the extension's pings fail)."""
+        self._stopping = True
+        listener = getattr(self, "_listener", None)
+        if listener is not None:
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            listener.close()
+            self._listener = None
+        for conn in self._conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+        self._conns.clear()
 
     def stop(self) -> None:
         self._stopping = True

@@ -114,6 +114,8 @@ def _looks_bson(head: bytes) -> bool:
 
 
 _DELIMITERS = (",", "\t", ";", "|")
+# A CSV/TSV header names columns; a line of data or JSON does not look like this.
+_HEADER_CELL = re.compile(r"[A-Za-z_][\w .()#/-]{0,63}")
 
 
 def _looks_csv(text: str) -> bool:
@@ -129,9 +131,16 @@ def _looks_csv(text: str) -> bool:
         body = lines[1:-1] if len(lines) > 2 else lines[1:]
         if body and all(line.count(delim) == count for line in body):
             header = [cell.strip().strip('"') for cell in lines[0].split(delim)]
-            if all(cell and len(cell) <= 128 for cell in header):
+            if all(_HEADER_CELL.fullmatch(cell) for cell in header):
                 return True
     return False
+
+
+# Kinds that show database content (not just compression or packing).
+DUMP_KINDS = frozenset({
+    "pg_dump_custom", "pg_dump_plain", "pg_dumpall", "mysqldump", "pg_copy", "sql_create_table",
+    "sql_insert", "mongo_json", "bson", "redis_rdb", "sqlite", "csv",
+})
 
 
 def sniff_bytes(head: bytes) -> str:

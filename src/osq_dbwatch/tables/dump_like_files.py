@@ -27,7 +27,7 @@ DEFAULT_WINDOW_S = 24 * 3600
 
 @dataclass(frozen=True)
 class ScanLimits:
-    max_depth: int = 8  # directory levels below a root
+    max_depth: int = 12  # directory levels below a root
     max_entries: int = 500_000  # directory entries looked at, all roots together
     max_rows: int = 5_000
     max_sniffs: int = 20_000  # files opened for their first 4 KiB
@@ -104,7 +104,9 @@ class DumpLikeFiles(Table):
     def _row(self, path: str, root: str, st: os.stat_result, accounts: Accounts) -> Row | None:
         strength = catalog.dump_suffix_strength(path)
         content = sniff.sniff_file(path) if st.st_size > 0 else ""
-        if strength != "strong" and not content:
+        # A dump-like name is enough; otherwise the content must show database
+        # data (a bare gzip without a dump-like name is a cache, not a dump).
+        if strength != "strong" and content not in sniff.DUMP_KINDS:
             return None
         return {
             "path": path,
