@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -127,6 +128,20 @@ for _tag in ("str", "int", "float", "bool", "null", "timestamp"):
     )
 
 
+def _construct_number(loader: _StrictLoader, node: yaml.ScalarNode) -> _Node:
+    # YAML 1.1 reads an unquoted 01:00 as the base-60 integer 60 and 99:00 as
+    # 5940; keep such scalars as the text the user wrote, so a time is read as
+    # a time and `start: 100` is not silently 01:40.
+    if ":" in node.value:
+        return _Node(str(node.value), node.start_mark.line + 1)
+    base = yaml.SafeLoader.yaml_constructors[node.tag]
+    return _Node(base(loader, node), node.start_mark.line + 1)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_number)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _construct_number)
+
+
 # ---------------------------------------------------------------------------
 # Field parsers
 
@@ -160,6 +175,13 @@ def _strings(node: _Node, where: str) -> tuple[str, ...]:
     return tuple(_string(item, where) for item in node.value)
 
 
+def _string_nodes(node: _Node, where: str) -> tuple[tuple[str, _Node], ...]:
+    """Like _strings, with each item's node, so an error names the item's own line."""
+    values = _strings(node, where)
+    items = node.value if isinstance(node.value, list) else [node]
+    return tuple(zip(values, items))
+
+
 def _int(node: _Node, where: str, low: int, high: int) -> int:
     if isinstance(node.value, bool) or not isinstance(node.value, int):
         raise _fail(node, f"{where} must be an integer")
@@ -191,11 +213,8 @@ def _duration(node: _Node, where: str) -> int:
 
 
 def _clock(node: _Node, where: str) -> int:
-    if isinstance(node.value, int) and not isinstance(node.value, bool):
-        # YAML 1.1 reads an unquoted 01:00 as the sexagesimal integer 60
-        minutes = node.value
-        if 0 <= minutes <= 24 * 60:
-            return minutes
+    # An unquoted 01:00 arrives as the text "01:00" (see _construct_number);
+    # a bare number is not a time.
     text = _string(node, where)
     m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
     if not m or int(m.group(1)) > 24 or int(m.group(2)) > 59 or (int(m.group(1)) == 24 and int(m.group(2))):
@@ -210,9 +229,9 @@ def _window(node: _Node) -> AutomationWindow:
             raise _fail(node, f"automation_windows entry needs {required!r}")
     days: set[int] = set()
     if "days" in fields:
-        for day in _strings(fields["days"], "days"):
+        for day, item in _string_nodes(fields["days"], "days"):
             if day.lower()[:3] not in DAYS:
-                raise _fail(fields["days"], f"unknown day {day!r} (use mon..sun)")
+                raise _fail(item, f"days: unknown day {day!r} (use mon..sun)")
             days.add(DAYS.index(day.lower()[:3]))
     else:
         days = set(range(7))
@@ -220,7 +239,7 @@ def _window(node: _Node) -> AutomationWindow:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(fields.get("tz", node), f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)") from None
+        raise _fail(fields.get("tz", node), f"tz: unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)") from None
     return AutomationWindow(
         days=frozenset(days),
         start_minute=_clock(fields["start"], "start"),
@@ -242,11 +261,11 @@ def _allow(node: _Node) -> AllowRule:
 
 def _networks(node: _Node) -> tuple[IPNetwork, ...]:
     result = []
-    for text in _strings(node, "internal_networks"):
+    for text, item in _string_nodes(node, "internal_networks"):
         try:
             result.append(ipaddress.ip_network(text, strict=False))
         except ValueError:
-            raise _fail(node, f"internal_networks: {text!r} is not a network such as 10.0.0.0/8") from None
+            raise _fail(item, f"internal_networks: {text!r} is not a network such as 10.0.0.0/8") from None
     return tuple(result)
 
 
@@ -266,9 +285,9 @@ def _tools_with_engine(node: _Node, where: str) -> tuple[tuple[str, str], ...]:
 
 def _roots(node: _Node) -> tuple[str, ...]:
     roots = _strings(node, "dump_roots")
-    for root in roots:
+    for root, item in _string_nodes(node, "dump_roots"):
         if not root.startswith("/") or "%" in root or "\n" in root:
-            raise _fail(node, f"dump_roots: {root!r} must be an absolute directory path")
+            raise _fail(item, f"dump_roots: {root!r} must be an absolute directory path")
     return tuple(root.rstrip("/") or "/" for root in roots)
 
 
@@ -369,6 +388,9 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}: " if mark else ""
+            position = getattr(exc, "position", None)  # reader errors (control characters) carry an offset
+            if not mark and isinstance(position, int):
+                where = f"line {text.count(chr(10), 0, position) + 1}: "
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise ConfigError(f"{where}not valid YAML: {problem}") from None
         values: dict[str, Any] = {"source": source}
@@ -391,7 +413,12 @@ def load_config(path: str | None) -> Config:
             return Config()
         path = DEFAULT_CONFIG_PATH
     try:
-        with open(path, "rb") as handle:
+        # O_NONBLOCK and the regular-file check: a FIFO or device named as
+        # the config must give an error, not hang the extension.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ConfigError(f"{path}: cannot read config: not a regular file")
             data = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
@@ -400,5 +427,6 @@ def load_config(path: str | None) -> Config:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: config is not UTF-8 (byte {exc.start})") from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}: line {line}: config is not UTF-8 (byte {exc.start})") from None
     return parse_config(text, path)
