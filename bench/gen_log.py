@@ -99,7 +99,7 @@ class Spec:
 
     def key(self) -> str:
         r = self.resolved()
-        return f"l{r.lines}-h{r.hosts}-s{r.seed}-i{r.insider}-w{r.webshell}-a{r.access_only}-v3"
+        return f"l{r.lines}-h{r.hosts}-s{r.seed}-i{r.insider}-w{r.webshell}-a{r.access_only}-v4"
 
 
 @dataclass
@@ -636,7 +636,7 @@ class Generator:
             for host in self.hosts:
                 if host.monitor_every and minute % host.monitor_every == host.index % host.monitor_every:
                     self.monitoring(host, minute_start)
-                if minute % 60 == host.index % 60:
+                if minute == 0 or minute % 60 == host.index % 60:  # at start, then hourly
                     self.add_snapshot(host, minute_start + host.offset)
                 if host.role == "db" and tm.tm_wday < 5 and minute_of_day == 65 + host.index % 120:
                     self.backup(host, minute_start + r.randrange(60))  # 01:05-03:04, inside the window
@@ -648,7 +648,7 @@ class Generator:
                 count = int(rate) + (1 if r.random() < rate - int(rate) else 0)
                 for _ in range(count):
                     self_host = self.hosts[r.randrange(n_hosts)]
-                    if kind is self.admin_session and self_host.role == "web":
+                    if kind == self.admin_session and self_host.role == "web":
                         continue
                     kind(self_host, minute_start + r.randrange(60))
             for inject in plan.pop(minute, ()):
@@ -698,11 +698,16 @@ def generate(spec: Spec, out_path: str) -> dict[str, Any]:
     return meta
 
 
-def cached(spec: Spec, directory: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The generated log for spec, from a temp-dir cache keyed by the spec (generated on a miss)."""
+def cache_path(spec: Spec, directory: str | None = None) -> tuple[str, str]:
+    """Where the cached log for spec lives (and its directory, created)."""
     directory = directory or os.path.join(os.environ.get("TMPDIR", "/tmp"), "osq-dbwatch-bench")
     os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, f"fleet-{spec.key()}.log")
+    return os.path.join(directory, f"fleet-{spec.key()}.log"), directory
+
+
+def cached(spec: Spec, directory: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The generated log for spec, from a temp-dir cache keyed by the spec (generated on a miss)."""
+    path, _ = cache_path(spec, directory)
     meta_path = path + ".meta.json"
     if os.path.exists(path) and os.path.exists(meta_path):
         with open(meta_path, encoding="utf-8") as handle:

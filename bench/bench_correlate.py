@@ -1,0 +1,302 @@
+"""Benchmark: `osq-dbwatch correlate` over a generated fleet log, against a floor and a peer.
+
+One run measures, over the same generated results log (1,000,000 lines from
+1,000 hosts by default; generated once and cached under $TMPDIR):
+
+- floor: a parse-only loop with the correlator's JSON library (orjson when
+  installed) and the correlator's own line reader (`correlate.logread`); a
+  second floor reads with a plain `for line in file` for comparison;
+- the correlator: the real `osq-dbwatch correlate` code path, in-process
+  through `osq_dbwatch.cli.main` (timed, no interpreter start-up), and again
+  as a child process for its peak resident memory (`wait4` rusage);
+- the peer: the `eql` package's Python engine running the equivalent
+  `sequence by host, user with maxspan=30m` (bench/eql_peer.py).
+
+It checks that the findings are sane (chains found ~ chains injected, few
+findings on noise) and exits 1 when that check fails or a target is missed:
+at least 3x faster than eql, at most 2.5x the floor, at most 200 MB.
+
+    .venv/bin/python bench/bench_correlate.py            # 1M lines, 1,000 hosts
+    .venv/bin/python bench/bench_correlate.py --quick    # 100k lines, 100 hosts
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "src"))
+
+import eql  # noqa: E402
+
+import eql_peer  # noqa: E402
+import gen_log  # noqa: E402
+from osq_dbwatch import cli  # noqa: E402
+from osq_dbwatch.config import load_config  # noqa: E402
+from osq_dbwatch.correlate import logread  # noqa: E402
+
+try:
+    import orjson
+
+    loads: Callable[[bytes], Any] = orjson.loads
+    JSON_LIBRARY = f"orjson {orjson.__version__}"
+except ImportError:  # pragma: no cover
+    loads = json.loads
+    JSON_LIBRARY = "json (stdlib)"
+
+CONFIG = os.path.join(HERE, "config.yml")
+TARGET_EQL_SPEEDUP = 3.0
+TARGET_FLOOR_RATIO = 2.5
+TARGET_RSS_MB = 200.0
+
+
+@dataclass
+class Timed:
+    seconds: float
+    lines: int
+
+    @property
+    def rate(self) -> float:
+        return self.lines / self.seconds if self.seconds else 0.0
+
+
+def warm(path: str) -> None:
+    """Read the file once so every contender finds it in the page cache."""
+    with open(path, "rb") as handle:
+        while handle.read(1 << 24):
+            pass
+
+
+def reader_batch_lines() -> int:
+    """The batch size the correlator reads with (its default), so the floor reads the same way."""
+    for module_name in ("osq_dbwatch.correlate.cli", "osq_dbwatch.correlate.engine", "osq_dbwatch.correlate.run"):
+        try:
+            module = __import__(module_name, fromlist=["_"])
+        except ImportError:
+            continue
+        for attr in ("BATCH_LINES", "DEFAULT_BATCH_LINES", "batch_lines"):
+            value = getattr(module, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+    return 1000
+
+
+def floor_reader(path: str, batch_lines: int) -> Timed:
+    """Parse-only with the correlator's line reader and JSON library."""
+    started = time.perf_counter()
+    count = 0
+    source = logread.FileSource(path, None, False)
+    while True:
+        batch = source.next_batch(batch_lines)
+        if batch is None:
+            break
+        for _, line in batch.lines:
+            if line is not None:
+                loads(line)
+        count += len(batch.lines)
+    source.handle.close()
+    return Timed(time.perf_counter() - started, count)
+
+
+def floor_plain(path: str) -> Timed:
+    """Parse-only with a plain line iterator (the tightest floor)."""
+    started = time.perf_counter()
+    count = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            loads(line)
+            count += 1
+    return Timed(time.perf_counter() - started, count)
+
+
+def cached_log(spec: gen_log.Spec) -> tuple[str, dict[str, Any]]:
+    """The generated log (cached); a miss generates it in a child so this process stays lean."""
+    path, _ = gen_log.cache_path(spec)
+    if not os.path.exists(path + ".meta.json"):
+        subprocess.run([sys.executable, os.path.join(HERE, "gen_log.py"), "--lines", str(spec.lines), "--hosts", str(spec.hosts),
+                        "--seed", str(spec.seed), "--out", path], check=True)
+    return gen_log.cached(spec)
+
+
+def correlate_args(log: str, state: str, output: str) -> list[str]:
+    return ["correlate", "--config", CONFIG, "--state", state, "--output", output, log]
+
+
+def correlator_in_process(log: str, lines: int, workdir: str) -> tuple[Timed, str, str]:
+    """The real CLI code path in this process; returns timing, findings path and stderr."""
+    state = os.path.join(workdir, "inproc.sqlite")
+    output = os.path.join(workdir, "inproc.findings.jsonl")
+    err = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stderr(err):
+        status = cli.main(correlate_args(log, state, output))
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"osq-dbwatch correlate exited {status}: {err.getvalue().strip()[-400:]}")
+    return Timed(seconds, lines), output, err.getvalue()
+
+
+def correlator_child(log: str, lines: int, workdir: str) -> tuple[Timed, float]:
+    """`python -m osq_dbwatch correlate` as a child: wall time and its own peak RSS (MB)."""
+    state = os.path.join(workdir, "child.sqlite")
+    output = os.path.join(workdir, "child.findings.jsonl")
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "src"))
+    started = time.perf_counter()
+    with open(os.path.join(workdir, "child.stderr"), "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "osq_dbwatch", *correlate_args(log, state, output)],
+                                stdout=subprocess.DEVNULL, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        with open(os.path.join(workdir, "child.stderr"), "rb") as handle:
+            tail = handle.read()[-400:].decode(errors="replace")
+        raise SystemExit(f"child correlate exited {proc.returncode}: {tail}")
+    return Timed(seconds, lines), usage.ru_maxrss / 1024.0  # Linux: ru_maxrss in KiB
+
+
+def sanity(findings_path: str, meta: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Chains found vs chains injected, and findings on noise."""
+    chains: dict[str, dict[str, Any]] = {}
+    with open(findings_path, "rb") as handle:
+        for line in handle:
+            finding = loads(line)
+            info = finding.get("finding_info") or {}
+            uid = info.get("uid")
+            entry = chains.setdefault(uid, {"severity": 0, "stages": set(), "host": "", "user": ""})
+            entry["severity"] = max(entry["severity"], int(finding.get("severity_id") or 0))
+            entry["stages"].update((finding.get("unmapped") or {}).get("stages") or ())
+            entry["host"] = (finding.get("device") or {}).get("hostname", "")
+            entry["user"] = ((finding.get("actor") or {}).get("user") or {}).get("name", "")
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for entry in chains.values():
+        by_key[(entry["host"], entry["user"])].append(entry)
+    expected = {"insider": (4, {"access", "dump", "egress"}), "webshell_egress": (4, {"access", "dump", "egress"}),
+                "webshell": (4, {"access", "dump"}), "access_only": (1, {"access"})}
+    found: dict[str, int] = defaultdict(int)
+    injected_keys: set[tuple[str, str]] = set()
+    for chain in meta["chains"]:
+        key = (chain["host"], chain["user"])
+        injected_keys.add(key)
+        need_severity, need_stages = expected[chain["kind"]]
+        if any(e["severity"] >= need_severity and need_stages <= e["stages"] for e in by_key.get(key, ())):
+            found[chain["kind"]] += 1
+    noise = [e for key, entries in by_key.items() if key not in injected_keys for e in entries]
+    noise_high = [e for e in noise if e["severity"] >= 4]
+    lines = [f"findings: {len(chains)} chains (distinct finding_info.uid)"]
+    ok = True
+    for kind, count in sorted(meta["injected"].items()):
+        lines.append(f"  {kind:16s} injected {count:5d}  found {found.get(kind, 0):5d}")
+        if found.get(kind, 0) < 0.95 * count:
+            ok = False
+    lines.append(f"  on noise (no injected chain on that host and user): {len(noise)} chains, {len(noise_high)} high or above")
+    total_injected = sum(meta["injected"].values())
+    if len(noise_high) > 0.05 * total_injected:
+        ok = False
+    return ok, lines
+
+
+def machine() -> str:
+    return (f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+            f"Python {platform.python_version()}, {JSON_LIBRARY}, eql {eql.__version__}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=gen_log.Spec.seed)
+    parser.add_argument("--quick", action="store_true", help="100k lines over 100 hosts")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.lines, args.hosts = 100_000, 100
+    spec = gen_log.Spec(lines=args.lines, hosts=args.hosts, seed=args.seed)
+    print(f"machine: {machine()}", flush=True)
+
+    started = time.perf_counter()
+    log, meta = cached_log(spec)
+    print(f"log: {log} ({meta['lines']:,} lines, {meta['hosts']} hosts, "
+          f"{os.path.getsize(log) / 1e6:.0f} MB, injected {meta['injected']}) ready in {time.perf_counter() - started:.1f}s",
+          flush=True)
+    lines = meta["lines"]
+    warm(log)
+    load_before = os.getloadavg()[0]
+
+    # The floors run before and after the contenders; the faster of each pair
+    # counts, so a burst of load from elsewhere on the machine does not flatter the ratio.
+    batch_lines = reader_batch_lines()
+    floors = [floor_reader(log, batch_lines)]
+    plains = [floor_plain(log)]
+    print(f"floor (correlator's reader, batches of {batch_lines}, + {JSON_LIBRARY}): {floors[0].seconds:6.2f}s {floors[0].rate:12,.0f} lines/s")
+    print(f"floor (plain line iterator + {JSON_LIBRARY}):              {plains[0].seconds:6.2f}s {plains[0].rate:12,.0f} lines/s", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="osq-dbwatch-bench-") as workdir:
+        corr, findings, err_text = correlator_in_process(log, lines, workdir)
+        print(f"correlator (in-process):                           {corr.seconds:6.2f}s {corr.rate:12,.0f} lines/s", flush=True)
+        ok, report = sanity(findings, meta)
+        stderr_tail = [line for line in err_text.splitlines() if line.strip()][-3:]
+
+        peer = eql_peer.run_peer(eql_peer.read_lines(log), load_config(CONFIG))
+        print(f"eql peer (parse + adapt + PythonEngine):           {peer.seconds:6.2f}s {peer.lines / peer.seconds:12,.0f} lines/s"
+              f"  {peer.matches} sequences", flush=True)
+
+        child, rss_mb = correlator_child(log, lines, workdir)
+        print(f"correlator (child process, incl. start-up):        {child.seconds:6.2f}s  peak RSS {rss_mb:.1f} MB", flush=True)
+
+    floors.append(floor_reader(log, batch_lines))
+    plains.append(floor_plain(log))
+    print(f"floors again: reader {floors[1].seconds:.2f}s, plain {plains[1].seconds:.2f}s")
+    floor = min(floors, key=lambda t: t.seconds)
+    plain = min(plains, key=lambda t: t.seconds)
+    load_after = os.getloadavg()[0]
+    print(f"load average (1 min) before {load_before:.2f}, after {load_after:.2f} on {os.cpu_count()} CPUs")
+
+    vs_floor = corr.seconds / floor.seconds
+    vs_plain = corr.seconds / plain.seconds
+    vs_eql = peer.seconds / corr.seconds
+    full_chains = meta["injected"].get("insider", 0) + meta["injected"].get("webshell_egress", 0)
+    targets = {
+        "eql": vs_eql >= TARGET_EQL_SPEEDUP,
+        "floor": vs_floor <= TARGET_FLOOR_RATIO,
+        "rss": rss_mb <= TARGET_RSS_MB,
+    }
+    print()
+    print(f"ratio correlator / floor (reader): {vs_floor:5.2f}x  (target <= {TARGET_FLOOR_RATIO}x) {'ok' if targets['floor'] else 'MISSED'}")
+    print(f"ratio correlator / floor (plain):  {vs_plain:5.2f}x  (for reference)")
+    print(f"speed-up over eql:                 {vs_eql:5.2f}x  (target >= {TARGET_EQL_SPEEDUP}x) {'ok' if targets['eql'] else 'MISSED'}")
+    print(f"peak RSS of the correlator:        {rss_mb:5.1f} MB (target <= {TARGET_RSS_MB:.0f} MB) {'ok' if targets['rss'] else 'MISSED'}")
+    print(f"eql sequences {peer.matches} vs full chains injected {full_chains}")
+    for line in report:
+        print(line)
+    if stderr_tail:
+        print("correlator stderr (last lines): " + " | ".join(stderr_tail))
+    print(f"sanity: {'ok' if ok else 'FAILED'}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({
+                "machine": machine(), "lines": lines, "hosts": meta["hosts"], "injected": meta["injected"],
+                "floor_reader_s": floor.seconds, "floor_plain_s": plain.seconds, "correlator_s": corr.seconds,
+                "correlator_child_s": child.seconds, "eql_s": peer.seconds, "eql_sequences": peer.matches,
+                "rss_mb": rss_mb, "load_before": load_before, "load_after": load_after, "vs_floor": vs_floor, "vs_plain": vs_plain, "vs_eql": vs_eql,
+                "targets": targets, "sanity": ok, "sanity_report": report,
+            }, handle, indent=1)
+    return 0 if ok and all(targets.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
