@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+
+import psutil
 
 import pytest
 
@@ -72,7 +75,9 @@ def test_psql_as_postgres_from_another_login(pty_shell, pg_server: PgServer, osq
     proc = shell.wait_for_process("psql")
     row = session_row(osquery_core, proc.pid)
     assert_seen_in_session(row, shell, proc, tool="psql", engine="postgres", kind="client")
-    assert row["username"] == "postgres" and row["login_user"] == "dbw_mallory"
+    assert row["username"] == "postgres"
+    if not shell.loginuid_refused:
+        assert row["login_user"] == "dbw_mallory", row
     assert row["target_database"] == DB_NAME
     assert row["remote_peers"] == ""  # a Unix socket is no TCP peer
 
@@ -214,3 +219,30 @@ def test_mongosh_session(pty_shell, mongo_listener: SilentListener, osquery_core
     assert row["target_user"] in ("", "dbw_mallory"), row  # mongosh hides it from its own title
     assert_peer(row, mongo_listener.port)
     assert_no_secret(osquery_core.generate("db_cli_sessions"), secret)
+
+
+def test_psql_without_terminal_is_not_interactive(pg_server: PgServer, test_users, osquery_core) -> None:
+    """The contrast case: a client started by a daemon, no tty, no new login."""
+
+    env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": PG_PASSWORDS["dbw_alice"], "HOME": test_users["dbw_alice"].pw_dir}
+    proc = subprocess.Popen(
+        ["psql", "-X", "-h", "127.0.0.1", "-p", str(pg_server.port), "-U", "dbw_alice", "-d", DB_NAME,
+         "-c", "SELECT pg_sleep(30)"],
+        user="dbw_alice", env=env, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        ps = psutil.Process(proc.pid)
+        # /proc/PID/exe, not psutil's exe() (cached from pg_wrapper's perl phase).
+        wait_until(lambda: os.path.basename(os.readlink(f"/proc/{proc.pid}/exe")) == "psql"
+                   and any(c.status == "ESTABLISHED" for c in ps.net_connections("tcp")), 10, "psql to connect")
+        row = session_row(osquery_core, proc.pid)
+        with open("/proc/self/loginuid", encoding="ascii") as f:
+            own_auid = f.read().strip()
+        assert row["username"] == "dbw_alice" and row["ppid"] == str(os.getpid()), row
+        assert row["tty"] == "" and row["interactive"] == "0", row
+        assert row["auid"] == own_auid, row
+        assert_peer(row, pg_server.port)
+    finally:
+        proc.kill()
+        proc.wait(10)
