@@ -201,11 +201,16 @@ def test_db_cli_exec_returns_exactly_db_tool_runs(db):
             _exec(12, "/usr/bin/grep", "grep psql /etc/passwd"),
             _exec(13, "/opt/acme/bin/acmesql", "acmesql --dump", uid=5555, auid=1001),
             _exec(14, "/usr/bin/bash", "bash -c pg_dumpall"),
+            # clickhouse-client is a symlink to the multi-call clickhouse binary
+            _exec(15, "/usr/bin/clickhouse", "clickhouse-client --host ch1"),
+            # mongosh's shebang is `/usr/bin/env node`: node runs the script
+            _exec(16, "/usr/bin/node", "node /usr/local/bin/mongosh mongodb://db1"),
+            _exec(17, "/usr/bin/env", "/usr/bin/env node /usr/local/bin/mongosh mongodb://db1"),
         ],
     )
     rows = db.query(_sql("dbwatch.conf", "db_cli_exec"))
     by_pid = {r["pid"]: r for r in rows}
-    assert sorted(by_pid) == [1, 2, 4, 6, 8, 9, 10, 13, 14]
+    assert sorted(by_pid) == [1, 2, 4, 6, 8, 9, 10, 13, 14, 15, 16]
     assert by_pid[1]["username"] == "alice" and by_pid[1]["login_user"] == "alice"
     assert by_pid[1]["parent_path"] == "/usr/bin/bash" and by_pid[1]["parent_cmdline"] == "-bash"
     # auid 4294967295: no login session; parent 999 is gone
@@ -216,6 +221,23 @@ def test_db_cli_exec_returns_exactly_db_tool_runs(db):
     # a uid without a users row still gives its row, with an empty name
     assert by_pid[13]["username"] == "" and by_pid[13]["login_user"] == "bob"
     assert list(rows[0]) == list(render.CONTRACT_COLUMNS["db_cli_exec"])
+
+
+def test_exec_queries_spend_no_regex_on_ordinary_execs(db):
+    """regex_match compiles its pattern per call in osquery: only interpreter,
+    shell and sub-command execs may reach it."""
+    calls = []
+
+    def counting(value, pattern, index):
+        calls.append(value)
+        return regex_match(value, pattern, index)
+
+    db.conn.create_function("regex_match", 3, counting)
+    db.insert("process_events", [_exec(i, "/usr/bin/ls", "ls -la") for i in range(50)]
+              + [_exec(99, "/usr/bin/psql", "psql -h db"), _exec(98, "/usr/bin/perl", "/usr/bin/perl /usr/bin/psql")])
+    assert len(db.query(_sql("dbwatch.conf", "db_cli_exec"))) == 2
+    assert len(db.query(_sql("dbwatch.conf", "transfer_exec"))) == 0
+    assert calls and set(calls) == {"/usr/bin/perl /usr/bin/psql"}
 
 
 def test_db_cli_exec_auid_minus_one_is_no_session(db):

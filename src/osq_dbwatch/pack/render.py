@@ -133,6 +133,45 @@ def tool_filter(tools: dict[str, Any], wrappers: Iterable[str]) -> str:
     return "(" + " OR ".join(parts) + ")"
 
 
+def basename_sql(expr: str) -> str:
+    """The part after the last '/', with SQLite built-ins (no regex per row)."""
+    return f"substr({expr}, length(rtrim({expr}, replace({expr}, '/', ''))) + 1)"
+
+
+# argv[1]'s basename, skipping options: `perl /usr/bin/psql`, `python3 -s /usr/bin/pgcli`,
+# `clickhouse client`, `bash -c pg_dump`.
+ARG1_REGEX = r"^[^ ]+(?: +-[^ ]*)* +(?:[^ ]*/)?([^/ ]+)"
+
+
+def exec_name_columns(tools_with_subcommands: Iterable[str], wrappers: Iterable[str]) -> str:
+    """CTE columns base, base_nover, arg0, arg1 over `path` and `cmdline`.
+
+    arg1 needs a regex: it is computed only for an interpreter, a shell or a
+    sub-command tool, so ordinary execs cost no regex compile.
+    """
+    base = basename_sql("path")
+    base_nover = f"rtrim({base}, '0123456789.')"  # python3.11 -> python
+    tok0 = "(CASE WHEN instr(cmdline, ' ') > 0 THEN substr(cmdline, 1, instr(cmdline, ' ') - 1) ELSE cmdline END)"
+    arg0 = basename_sql(tok0)
+    subs = sql_list(tools_with_subcommands)
+    arg1 = (
+        f"CASE WHEN {base_nover} IN ({sql_list(wrappers)}) OR {base} IN ({subs}) OR {arg0} IN ({subs}) "
+        f"THEN regex_match(cmdline, {sql_str(ARG1_REGEX)}, 1) END"
+    )
+    return f"{base} AS base, {base_nover} AS base_nover, {arg0} AS arg0, {arg1} AS arg1"
+
+
+def conn_name_columns() -> str:
+    base = basename_sql("path")
+    return f"{base} AS base, rtrim({base}, '0123456789.') AS base_nover"
+
+
+def dump_name_prefilter(column: str) -> str:
+    """Cheap test before the suffix regex: the name holds a strong suffix somewhere."""
+    parts = [f"instr(lower({column}), {sql_str(s)}) > 0" for s in catalog.DUMP_SUFFIXES_STRONG]
+    return "(" + " OR ".join(parts) + ")"
+
+
 def prefix_filter(column: str, prefixes: Iterable[str]) -> str:
     """column starts with one of prefixes (substr, so no LIKE/GLOB wildcards)."""
     parts = [f"substr({column}, 1, {len(p)}) = {sql_str(p)}" for p in prefixes]
@@ -184,7 +223,10 @@ def render_context(config: Config) -> dict[str, str]:
     transfer = catalog.transfer_tools_with_extras(config.extra_transfer_tools)
     wrappers = tuple(catalog.INTERPRETERS) + tuple(catalog.SHELLS)
     egress_names = set(db_tools) | set(transfer)
+    with_subcommands = [n for n, t in {**transfer, **db_tools}.items() if getattr(t, "subcommands", ())]
     return {
+        "exec_name_columns": exec_name_columns(with_subcommands, wrappers),
+        "conn_name_columns": conn_name_columns(),
         "db_tool_filter": tool_filter(db_tools, wrappers),
         "transfer_tool_filter": tool_filter(transfer, wrappers),
         "web_accounts": sql_list(catalog.WEB_ACCOUNTS),
@@ -218,6 +260,8 @@ def render_sql(source: QuerySource, config: Config, context: dict[str, str] | No
                 return prefix_filter(column, catalog.STAGING_DIRS)
             if key == "dump_root_filter":
                 return prefix_filter(column, _root_prefixes(config.dump_roots))
+            if key == "dump_name_prefilter":
+                return dump_name_prefilter(column)
             if key == "local_address_filter":
                 return local_address_filter(column)
             if key == "internal_network_filter":

@@ -10,10 +10,7 @@
 -- Failed execs (exit_code other than 0) are dropped.
 WITH ev AS (
   SELECT time, pid, parent, path, cmdline, cwd, uid,
-    regex_match(path, '[^/]+$', 0) AS base,
-    regex_match(path, '([^/]+?)[0-9.]*$', 1) AS base_nover,
-    regex_match(cmdline, '^(?:[^ ]*/)?([^/ ]+)', 1) AS arg0,
-    regex_match(cmdline, '^[^ ]+(?: +-[^ ]*)* +(?:[^ ]*/)?([^/ ]+)', 1) AS arg1
+    {{exec_name_columns}}
   FROM bpf_process_events
   WHERE exit_code IS NULL OR exit_code = '0'
 )

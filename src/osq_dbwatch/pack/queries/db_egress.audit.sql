@@ -13,8 +13,7 @@ WITH conn AS (
   SELECT time, pid, path, auid, family, remote_address, remote_port, success,
     CASE WHEN lower(remote_address) LIKE '::ffff:%.%.%.%' THEN substr(remote_address, 8)
          ELSE lower(remote_address) END AS addr,
-    regex_match(path, '[^/]+$', 0) AS base,
-    regex_match(path, '([^/]+?)[0-9.]*$', 1) AS base_nover
+    {{conn_name_columns}}
   FROM socket_events
   WHERE action = 'connect' AND family IN (2, 10) AND remote_address != ''
 )

@@ -14,8 +14,7 @@ WITH conn AS (
     CASE WHEN exit_code IN ('0', '-115') THEN 1 ELSE 0 END AS success,
     CASE WHEN lower(remote_address) LIKE '::ffff:%.%.%.%' THEN substr(remote_address, 8)
          ELSE lower(remote_address) END AS addr,
-    regex_match(path, '[^/]+$', 0) AS base,
-    regex_match(path, '([^/]+?)[0-9.]*$', 1) AS base_nover
+    {{conn_name_columns}}
   FROM bpf_socket_events
   WHERE syscall = 'connect' AND family IN (2, 10) AND remote_address != ''
 )

@@ -14,4 +14,5 @@ FROM file_events AS fe
 LEFT JOIN users AS u ON u.uid = fe.uid
 WHERE fe.action IN ('CREATED', 'UPDATED', 'MOVED_TO')
   AND ({{dump_root_filter:fe.target_path}})
+  AND {{dump_name_prefilter:fe.target_path}}
   AND regex_match(lower(fe.target_path), '{{dump_name_regex}}', 0) IS NOT NULL;

@@ -12,10 +12,7 @@
 -- executable under a staging directory.
 WITH ev AS (
   SELECT time, pid, parent, path, cmdline, cwd, uid, euid, auid,
-    regex_match(path, '[^/]+$', 0) AS base,
-    regex_match(path, '([^/]+?)[0-9.]*$', 1) AS base_nover,
-    regex_match(cmdline, '^(?:[^ ]*/)?([^/ ]+)', 1) AS arg0,
-    regex_match(cmdline, '^[^ ]+(?: +-[^ ]*)* +(?:[^ ]*/)?([^/ ]+)', 1) AS arg1
+    {{exec_name_columns}}
   FROM process_events
 )
 SELECT ev.time, ev.pid, ev.parent, ev.path, ev.cmdline, ev.cwd, ev.uid, ev.euid, ev.auid,

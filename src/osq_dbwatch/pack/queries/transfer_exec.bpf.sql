@@ -8,10 +8,7 @@
 -- tags: attack.exfiltration, attack.collection, attack.t1560, attack.t1048, attack.an0676, linux, bpf
 WITH ev AS (
   SELECT time, pid, parent, path, cmdline, cwd, uid,
-    regex_match(path, '[^/]+$', 0) AS base,
-    regex_match(path, '([^/]+?)[0-9.]*$', 1) AS base_nover,
-    regex_match(cmdline, '^(?:[^ ]*/)?([^/ ]+)', 1) AS arg0,
-    regex_match(cmdline, '^[^ ]+(?: +-[^ ]*)* +(?:[^ ]*/)?([^/ ]+)', 1) AS arg1
+    {{exec_name_columns}}
   FROM bpf_process_events
   WHERE exit_code IS NULL OR exit_code = '0'
 )
