@@ -179,13 +179,24 @@ def prefix_filter(column: str, prefixes: Iterable[str]) -> str:
 
 
 def local_address_filter(column: str) -> str:
-    """Loopback, link-local, unspecified and multicast (as policy.is_external_address)."""
+    """Not a routable address, exactly as policy.is_external_address sees it.
+
+    IPv4: loopback, link-local, 0.0.0.0, multicast and reserved (224/4, 240/4).
+    IPv6: only global unicast (2000::/3), unique-local (fc00::/7) and the old
+    site-local fec0::/10 count as routable (Python's ipaddress flags the rest
+    reserved, loopback, link-local or multicast). `column` is lower-case with
+    IPv4-mapped addresses already unwrapped.
+    """
     c = column
-    return (
-        f"({c} GLOB '127.*' OR {c} GLOB '169.254.*' OR {c} = '0.0.0.0'"
-        f" OR {c} GLOB '22[4-9].*' OR {c} GLOB '23[0-9].*'"
-        f" OR {c} IN ('::', '::1') OR {c} GLOB 'fe[89ab]?:*' OR {c} GLOB 'ff*')"
+    v6_routable = (
+        f"{c} GLOB '[23][0-9a-f][0-9a-f][0-9a-f]:*' OR {c} GLOB 'f[cd][0-9a-f][0-9a-f]:*'"
+        f" OR {c} GLOB 'fe[c-f][0-9a-f]:*'"
     )
+    v4_local = (
+        f"{c} GLOB '127.*' OR {c} GLOB '169.254.*' OR {c} = '0.0.0.0'"
+        f" OR {c} GLOB '22[4-9].*' OR {c} GLOB '2[3-4][0-9].*' OR {c} GLOB '25[0-5].*'"
+    )
+    return f"(CASE WHEN instr({c}, ':') > 0 THEN NOT ({v6_routable}) ELSE ({v4_local}) END)"
 
 
 def internal_network_filter(column: str, networks: Iterable[Any]) -> str:

@@ -2,7 +2,7 @@
 -- variant: audit
 -- kind: event
 -- interval: 60
--- description: Outbound connections to addresses outside loopback, link-local, multicast and the configured internal networks, made in a login session, by a transfer tool, DB client or interpreter, or by a program under a staging directory such as /tmp. After a dump this is how data leaves the host.
+-- description: Outbound connections to routable addresses (not loopback, link-local, multicast, reserved or in the configured internal networks), made in a login session, by a transfer tool, DB client or interpreter, or by a program under a staging directory such as /tmp. After a dump this is how data leaves the host.
 -- references: https://attack.mitre.org/techniques/T1048/, https://attack.mitre.org/techniques/T1041/, https://attack.mitre.org/techniques/T1567/
 -- false_positives: Package managers and updates run from a shell, administrators' SSH and HTTPS sessions, interpreters (python, node, java) of applications that call public APIs.
 -- tags: attack.exfiltration, attack.t1048, attack.t1041, attack.an0676, linux, audit
