@@ -34,13 +34,24 @@ class ScanLimits:
     time_budget_s: float = 5.0  # osquery gives up on an extension after ~10 s
 
 
-def _like_prefix(pattern: str, op: int) -> str:
-    """The literal start of a LIKE/GLOB pattern (up to its first wildcard)."""
-    wild = "%_" if op == OP_LIKE else "*?["
+def _like_prefix(pattern: str, op: int) -> tuple[str, str]:
+    """The start of a LIKE/GLOB pattern up to its first multi-character wildcard,
+    and the single-character wildcard that may appear in it."""
+    multi, single = ("%", "_") if op == OP_LIKE else ("*[", "?")
     for index, char in enumerate(pattern):
-        if char in wild:
-            return pattern[:index]
-    return pattern
+        if char in multi:
+            return pattern[:index], single
+    return pattern, single
+
+
+def _compatible(text: str, prefix: str, single: str, nocase: bool) -> bool:
+    """Whether `text` and `prefix` agree on their common length (`single` matches any character)."""
+    if nocase:
+        text, prefix = text.casefold(), prefix.casefold()
+    for a, b in zip(text, prefix):
+        if b != single and a != b:
+            return False
+    return True
 
 
 def _under(path: str, root: str) -> bool:
@@ -91,7 +102,7 @@ class DumpLikeFiles(Table):
         else:
             bound = ctx.lower_bound("mtime")
             since = bound if bound is not None else time.time() - DEFAULT_WINDOW_S
-            prefixes = [(_like_prefix(c.expr, c.op), c.op == OP_LIKE)
+            prefixes = [(*_like_prefix(c.expr, c.op), c.op == OP_LIKE)
                         for c in ctx.constraints.get("path", ()) if c.op in (OP_LIKE, OP_GLOB)]
             rows = self._walk(roots, since, prefixes, accounts, deadline, truncation)
         self._add_writers(rows, deadline)
@@ -141,22 +152,20 @@ class DumpLikeFiles(Table):
                     rows.append(row)
         return rows
 
-    def _walk(self, roots: list[str], since: float, prefixes: list[tuple[str, bool]], accounts: Accounts,
+    def _walk(self, roots: list[str], since: float, prefixes: list[tuple[str, str, bool]], accounts: Accounts,
               deadline: Deadline, truncation: _Truncation) -> list[Row]:
         limits = self.limits
         rows: list[Row] = []
         entries = sniffs = 0
         seen_dirs: set[tuple[int, int]] = set()
-        folded = [(p.casefold() if nocase else p, nocase) for p, nocase in prefixes]
-
         def wanted(path: str, is_dir: bool) -> bool:
-            for prefix, nocase in folded:
-                text = path.casefold() if nocase else path
-                if text.startswith(prefix):
-                    continue
-                if is_dir and prefix.startswith(text.rstrip("/") + "/"):
-                    continue
-                return False
+            """A file must fit every pattern's prefix; a directory must be able to hold such a file."""
+            for prefix, single, nocase in prefixes:
+                text = path + "/" if is_dir else path
+                if not _compatible(text, prefix, single, nocase):
+                    return False
+                if not is_dir and len(text) < len(prefix):
+                    return False
             return True
 
         for root in roots:
@@ -209,7 +218,7 @@ class DumpLikeFiles(Table):
                         if not catalog.dump_suffix_strength(name) and "." in name[1:]:
                             continue
                         path = entry.path
-                        if folded and not wanted(path, False):
+                        if prefixes and not wanted(path, False):
                             continue
                         try:
                             st = entry.stat(follow_symlinks=False)

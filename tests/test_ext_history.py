@@ -1,0 +1,163 @@
+"""db_client_history: real files in real homes, hostile ones included."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from core_standin import EQUALS, CoreStandin
+
+from osq_dbwatch.tables import TABLES
+from osq_dbwatch.tables.db_client_history import MAX_COMMAND_OUT, MAX_FILE_BYTES, decode_octal
+from osq_dbwatch.tables.env import TableEnv
+
+
+@pytest.fixture
+def homes(tmp_path: Path):
+    """A passwd/group pair with two users whose homes live in tmp_path."""
+    alice, bob = tmp_path / "home" / "alice", tmp_path / "home" / "bob"
+    alice.mkdir(parents=True)
+    bob.mkdir(parents=True)
+    passwd = tmp_path / "passwd"
+    passwd.write_text(
+        f"root:x:0:0:root:{tmp_path}/nonexistent:/bin/bash\n"
+        f"alice:x:1500:1500::{alice}:/bin/bash\n"
+        f"bob:x:1501:1501::{bob}:/bin/bash\n"
+        f"alias:x:1502:1502::{alice}:/bin/bash\n"  # shares alice's home: read once
+        "broken line without fields\n"
+    )
+    group = tmp_path / "group"
+    group.write_text("alice:x:1500:\nbob:x:1501:\n")
+    env = TableEnv(passwd_path=str(passwd), group_path=str(group))
+    return env, alice, bob
+
+
+def _rows(env: TableEnv) -> list[dict[str, str]]:
+    return TABLES["db_client_history"](env).rows()
+
+
+def test_every_client_history_file(homes) -> None:
+    env, alice, bob = homes
+    (alice / ".psql_history").write_text(
+        "select * from users;\n\\copy users to '/tmp/u.csv' csv\nALTER USER app PASSWORD 'hunter2';\n")
+    (alice / ".mysql_history").write_text(
+        "_HiStOrY_V2_\nselect\\040*\\040from\\040t\\040into\\040outfile\\040'/tmp/t.csv';\nshow\\040tables;\n")
+    (bob / ".mongosh").mkdir()
+    (bob / ".mongosh" / "mongosh_repl_history").write_text('db.users.find()\ndb.auth("app", "s3cr3t")\n')
+    (bob / ".rediscli_history").write_text("keys *\nCONFIG SET dir /var/www/html\nAUTH hunter2\n")
+    (bob / ".sqlite_history").write_text(".output /tmp/all.csv\nselect * from t;\n")
+    (bob / ".dbshell").write_text("show dbs\n")
+    rows = _rows(env)
+    by_file: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_file.setdefault(row["file"], []).append(row)
+    psql = by_file[f"{alice}/.psql_history"]
+    assert [r["line"] for r in psql] == ["1", "2", "3"]
+    assert all(r["user"] == "alice" and r["uid"] == "1500" and r["engine"] == "postgres" for r in psql)
+    assert psql[1]["dump_like"] == "1" and psql[1]["output_path"] == "/tmp/u.csv"
+    assert psql[0]["dump_like"] == "0" and psql[0]["intent"] == ""
+    assert "hunter2" not in psql[2]["command"] and "****" in psql[2]["command"]
+    mysql = by_file[f"{alice}/.mysql_history"]
+    assert mysql[0]["command"] == "select * from t into outfile '/tmp/t.csv';"  # \040 decoded, header skipped
+    assert mysql[0]["line"] == "2" and mysql[0]["dump_like"] == "1"
+    mongo = by_file[f"{bob}/.mongosh/mongosh_repl_history"]
+    assert mongo[0]["engine"] == "mongo" and "s3cr3t" not in mongo[1]["command"]
+    redis = by_file[f"{bob}/.rediscli_history"]
+    assert redis[1]["dump_like"] == "1"
+    assert "hunter2" not in redis[2]["command"]
+    assert by_file[f"{bob}/.sqlite_history"][0]["dump_like"] == "1"
+    assert by_file[f"{bob}/.dbshell"][0]["engine"] == "mongo"
+    # alice's home is shared with `alias`: its files appear once
+    assert len(psql) == 3 and {r["user"] for r in psql} == {"alice"}
+    assert all(r["file_mtime"].isdigit() for r in rows)
+
+
+def test_symlinked_history_to_shadow_yields_nothing(homes) -> None:
+    env, alice, bob = homes
+    os.symlink("/etc/shadow", alice / ".psql_history")
+    os.symlink("/etc/shadow", bob / ".mysql_history")
+    (bob / ".mongosh").symlink_to("/etc")  # a symlinked directory is not entered
+    rows = _rows(env)
+    assert rows == []
+    shadow_first = open("/etc/shadow").readline().split(":")[0]
+    assert all(shadow_first not in r["command"] for r in rows)
+
+
+def test_fifo_and_device_histories_do_not_block(homes) -> None:
+    env, alice, bob = homes
+    os.mkfifo(alice / ".psql_history")
+    os.mknod(bob / ".rediscli_history", 0o600 | 0o020000, os.makedev(1, 5))  # /dev/zero's numbers
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(_rows(env)), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "generate blocked on a FIFO or device"
+    assert result == [[]]
+
+
+def test_large_file_reads_only_the_tail_and_long_lines_are_cut(homes) -> None:
+    env, alice, _ = homes
+    line = "select 1;\n"
+    count = (MAX_FILE_BYTES // len(line)) * 3
+    with open(alice / ".psql_history", "w") as handle:
+        handle.write(line * count)
+        handle.write("select '" + "x" * 50_000 + "';\n")
+        handle.write("\\copy t to '/tmp/last.csv'\n")
+    rows = _rows(env)
+    assert len(rows) < count / 2
+    assert all(r["from_tail"] == "1" for r in rows)
+    assert rows[-1]["dump_like"] == "1"  # the newest entries are the ones kept
+    assert max(len(r["command"]) for r in rows) <= MAX_COMMAND_OUT
+
+
+def test_non_utf8_history_is_escaped(homes) -> None:
+    env, alice, _ = homes
+    (alice / ".psql_history").write_bytes(b"select '\xff\xfe';\n")
+    rows = _rows(env)
+    assert rows[0]["command"] == "select '\\xff\\xfe';"
+
+
+def test_user_and_uid_constraints(homes) -> None:
+    env, alice, bob = homes
+    (alice / ".psql_history").write_text("select 1;\n")
+    (bob / ".psql_history").write_text("select 2;\n")
+    from osq_dbwatch.tables.base import QueryContext
+
+    table = TABLES["db_client_history"](env)
+    ctx = QueryContext.from_dict({"constraints": [{"name": "uid", "list": [{"op": 2, "expr": "1501"}]}]})
+    assert {r["user"] for r in table.rows(ctx)} == {"bob"}
+    ctx = QueryContext.from_dict({"constraints": [{"name": "user", "list": [{"op": 2, "expr": "alice"}]}]})
+    assert {r["user"] for r in table.rows(ctx)} == {"alice"}
+
+
+def test_octal_decoding() -> None:
+    assert decode_octal("a\\040b\\134c") == "a b\\c"
+    assert decode_octal("no escapes") == "no escapes"
+
+
+@pytest.fixture
+def real_user(tmp_path: Path):
+    """A real local user (useradd) whose home is in tmp_path; removed afterwards."""
+    name = "dbwh" + uuid.uuid4().hex[:8]
+    home = tmp_path / name
+    subprocess.run(["useradd", "--home-dir", str(home), "--create-home", "--shell", "/bin/sh", name],
+                   check=True, capture_output=True)
+    try:
+        yield name, home
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+def test_through_the_extension_with_a_real_user(real_user) -> None:
+    name, home = real_user
+    (home / ".psql_history").write_text("\\copy (select * from cards) to '/tmp/cards.csv' csv\n")
+    os.symlink("/etc/shadow", home / ".mysql_history")
+    with CoreStandin(env={"OSQ_DBWATCH_PYTHON": sys.executable}) as core:
+        rows = core.generate("db_client_history", {"user": [(EQUALS, name)]})
+    assert [(r["file"], r["line"], r["dump_like"]) for r in rows if r["user"] == name] == [
+        (f"{home}/.psql_history", "1", "1")]
