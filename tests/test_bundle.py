@@ -57,3 +57,38 @@ def test_bundle_registers_and_serves_all_tables(bundle):
                 assert set(row) <= known, (name, set(row) - known)
         coverage = core.generate("dbwatch_coverage")
         assert coverage and all(r["status"] in ("ok", "degraded", "blind") for r in coverage)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            return [int(p) for p in handle.read().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_killing_the_launched_process_leaves_no_orphan(bundle):
+    """osqueryd kills the pid it launched (the one-file bootloader); the Python
+    child doing the work must go with it."""
+    import signal
+    import time
+
+    with CoreStandin(ext_argv=[bundle], timeout=10) as core:
+        core.wait_registered(timeout=60)
+        launched = core.proc.pid
+        children = _children(launched)
+        assert children, "the one-file bootloader runs the extension in a child process"
+        os.kill(launched, signal.SIGKILL)
+        core.proc.wait(10)
+        deadline = time.monotonic() + 10
+        while any(_alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(c) for c in children)
