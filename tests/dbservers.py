@@ -572,8 +572,8 @@ class PtySession:
             data = data[n:]
 
     def run(self, command: str) -> None:
-        """Type a command line into the shell (does not wait for it)."""
-        self.send(command + "\n")
+        """Type a line and press Enter (a terminal sends CR), without waiting."""
+        self.send(command + "\r")
 
     @property
     def output(self) -> str:

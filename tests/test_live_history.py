@@ -18,6 +18,8 @@ from dbservers import (
     PG_PASSWORDS,
     MariaServer,
     PgServer,
+    REDIS_PASSWORD,
+    RedisServer,
     assert_no_secret,
     rows_where,
     wait_until,
@@ -109,3 +111,36 @@ def test_mysql_history_with_escaped_space(pty_shell, mariadb_server: MariaServer
     alter = _one(rows, "ALTER USER 'dbw_nobody'")
     assert "IDENTIFIED BY" in alter["command"], alter
     assert_no_secret(osquery_core.generate("db_client_history"), secret, MY_PASSWORDS["dbw_mallory"])
+
+
+def test_redis_cli_history(pty_shell, redis_server: RedisServer, dump_dir: str, test_users, osquery_core) -> None:
+    user = test_users["dbw_alice"]
+    history = os.path.join(user.pw_dir, ".rediscli_history")
+    _fresh(history)
+    shell = pty_shell("dbw_alice")
+    shell.run(f"redis-cli -h 127.0.0.1 -p {redis_server.port}")
+    prompt = rf"127\.0\.0\.1:{redis_server.port}>"
+    shell.expect(prompt)
+    shell.run(f"AUTH {REDIS_PASSWORD}")
+    shell.expect(r"OK")
+    shell.run("GET customer:3")
+    shell.expect(r"4000-0000-0000-0003")
+    shell.run(f"CONFIG SET dir {dump_dir}")
+    # linenoise flushes typed-ahead input: wait for the reply (a protected config here).
+    shell.expect(r"protected config|\bOK\b")
+    shell.run("quit")
+    shell.expect_prompt()
+    wait_until(lambda: os.path.exists(history), 10, "redis-cli to write its history")
+    with open(history, "rb") as f:
+        raw = f.read()
+
+    rows = rows_where(osquery_core, "db_client_history", "file", history)
+    for row in rows:
+        assert row["user"] == "dbw_alice" and row["engine"] == "redis", row
+    get = _one(rows, "GET customer:3")
+    assert get["dump_like"] == "0", get
+    config = _one(rows, "CONFIG SET dir")
+    assert config["dump_like"] == "1", config
+    if REDIS_PASSWORD.encode() in raw:  # redis-cli 7 leaves AUTH out of its history; older ones did not
+        _one(rows, "AUTH")
+    assert_no_secret(osquery_core.generate("db_client_history"), REDIS_PASSWORD)

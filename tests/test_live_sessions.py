@@ -184,7 +184,7 @@ def test_redis_cli_rdb_is_a_dump(pty_shell, redis_server: RedisServer, dump_dir:
     out = os.path.join(dump_dir, "cache.rdb")
     shell = pty_shell("dbw_mallory")
     # While clients are paused, redis-cli waits for the server's snapshot.
-    redis_server.cli("CLIENT", "PAUSE", "15000", "ALL")
+    redis_server.cli("CLIENT", "PAUSE", "8000", "ALL")
     try:
         shell.run(f"redis-cli -h 127.0.0.1 -p {redis_server.port} -a {REDIS_PASSWORD} --rdb {out}")
         proc = shell.wait_for_process("redis-cli")
