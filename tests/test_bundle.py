@@ -60,11 +60,19 @@ def test_bundle_registers_and_serves_all_tables(bundle):
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
-            return [int(p) for p in handle.read().split()]
-    except OSError:
-        return []
+    """Pids whose parent is `pid` (a /proc scan: /proc/PID/task/PID/children needs CONFIG_PROC_CHILDREN)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
 
 
 def _alive(pid: int) -> bool:
