@@ -34,24 +34,24 @@ def hour_of_week(epoch_seconds: int) -> int:
 class Baseline:
     first: int = 0  # first access seen on the host
     runs: dict[str, list[int]] = field(default_factory=dict)  # user,tool,parent,how -> [count, last]
-    users: dict[str, list[int]] = field(default_factory=dict)  # user -> [count, last]
+    # user -> [count, last, hours]: `hours` is a 168-bit mask of the hours of week seen
+    users: dict[str, list[int]] = field(default_factory=dict)
     tools: dict[str, list[int]] = field(default_factory=dict)  # user,tool -> [count, last]
     parents: dict[str, list[int]] = field(default_factory=dict)  # user,parent -> [count, last]
-    hours: dict[str, list[int]] = field(default_factory=dict)  # user,how -> [count, last]
 
     def to_json(self) -> dict[str, Any]:
-        return {"first": self.first, "runs": self.runs, "users": self.users, "tools": self.tools,
-                "parents": self.parents, "hours": self.hours}
+        # The hour mask is wider than JSON integers are safe: written as hex.
+        users = {u: [c, last, format(mask, "x")] for u, (c, last, mask) in self.users.items()}
+        return {"first": self.first, "runs": self.runs, "users": users, "tools": self.tools, "parents": self.parents}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Baseline":
         return cls(
             first=int(data.get("first", 0)),
             runs=dict(data.get("runs", {})),
-            users=dict(data.get("users", {})),
+            users={u: [int(v[0]), int(v[1]), int(v[2], 16)] for u, v in data.get("users", {}).items()},
             tools=dict(data.get("tools", {})),
             parents=dict(data.get("parents", {})),
-            hours=dict(data.get("hours", {})),
         )
 
 
@@ -77,11 +77,15 @@ def judge(b: Baseline, settings: CorrelatorSettings, user: str, tool: str, paren
         found.append(R.BASELINE_NOVEL_TOOL.code)
     elif parent and SEP.join((user, parent)) not in b.parents:
         found.append(R.BASELINE_NOVEL_PARENT.code)
-    if b.users[user][0] >= settings.baseline_min_observations and not any(
-        SEP.join((user, str((how + d) % 168))) in b.hours for d in (-1, 0, 1)
-    ):
+    entry = b.users[user]
+    if entry[0] >= settings.baseline_min_observations and not entry[2] & _near(how):
         found.append(R.BASELINE_UNUSUAL_HOUR.code)
     return found
+
+
+def _near(how: int) -> int:
+    """Mask of the hour of week and its neighbours (wrapping around the week)."""
+    return (1 << how) | (1 << ((how + 1) % 168)) | (1 << ((how - 1) % 168))
 
 
 def _bump(table: dict[str, list[int]], key: str, t: int) -> None:
@@ -103,19 +107,24 @@ def learn(b: Baseline, user: str, tool: str, parent: str, t: int, with_hour: boo
     """
     if with_hour and (not b.first or t < b.first):
         b.first = t
-    _bump(b.users, user, t)
+    entry = b.users.get(user)
+    if entry is None:
+        b.users[user] = entry = [0, t, 0]
+    entry[0] += 1
+    if t > entry[1]:
+        entry[1] = t
     _bump(b.tools, SEP.join((user, tool)), t)
     if parent:
         _bump(b.parents, SEP.join((user, parent)), t)
     if with_hour:
-        how = str(hour_of_week(t))
-        _bump(b.hours, SEP.join((user, how)), t)
-        _bump(b.runs, SEP.join((user, tool, parent, how)), t)
+        how = hour_of_week(t)
+        entry[2] |= 1 << how
+        _bump(b.runs, SEP.join((user, tool, parent, str(how))), t)
 
 
 def prune(b: Baseline, now: int, expiry_seconds: int) -> None:
     horizon = now - 5 * expiry_seconds
-    for table in (b.runs, b.users, b.tools, b.parents, b.hours):
+    for table in (b.runs, b.users, b.tools, b.parents):
         stale = [k for k, v in table.items() if v[1] < horizon]
         for k in stale:
             del table[k]

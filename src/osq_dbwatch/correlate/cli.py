@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover
     def _line(obj: dict[str, Any]) -> bytes:
         return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
-DEFAULT_BATCH_LINES = 50_000
+DEFAULT_BATCH_LINES = 100_000
 MAX_BAD_LINE_MESSAGES = 200
 HOST_CACHE = 20_000  # host states kept in memory; the rest live in SQLite
 POLL_SECONDS = 0.2
@@ -117,45 +117,45 @@ class Runner:
         return state
 
     def batch(self, batch: Batch, source: FileSource | StdinSource) -> None:
-        by_host: dict[str, list[Row]] = {}
+        # Rows go to their host's engine state line by line (no batch of rows is
+        # held in memory); findings come out per host at the end of the batch.
+        engine = self.engine
+        dirty: dict[str, HostState] = {}
+        evictions_before: dict[str, int] = {}
         for number, data in batch.lines:
             self.lines += 1
             if data is None:
                 self._bad(batch.label, number, "line longer than 1 MiB")
                 continue
-            if not data.strip():
-                continue
             try:
                 parsed = parse_line(data)
             except BadLine as exc:
-                self._bad(batch.label, number, str(exc))
+                if data.strip():
+                    self._bad(batch.label, number, str(exc))
                 continue
             for problem in parsed.problems:
                 self._bad(batch.label, number, problem)
-            for row in parsed.rows:
-                rows = by_host.get(row.host)
-                if rows is None:
-                    by_host[row.host] = rows = []
-                rows.append(row)
+            rows = parsed.rows
+            if not rows:
+                continue
+            host = rows[0].host
+            state = dirty.get(host)
+            if state is None:
+                dirty[host] = state = self._host(host)
+                evictions_before[host] = state.evictions
+            engine.step(state, rows)
         out: list[bytes] = []
-        dirty: list[HostState] = []
-        for host, rows in by_host.items():
-            state = self._host(host)
-            before = state.evictions
-            state, findings = self.engine.process(state, rows)
-            self.cache[host] = state
-            self.evictions += state.evictions - before
-            dirty.append(state)
+        for host, state in dirty.items():
+            findings = engine.flush(state)
+            self.evictions += state.evictions - evictions_before[host]
             for finding in findings:
                 out.append(_line(self.render(finding)))
         self.findings += len(out)
         self.output.write(b"".join(out))
         # One transaction: host states, the input position, the output size.
-        for state in dirty:
+        for state in dirty.values():
             self.store.put_host(state)
-        if batch.position is not None and isinstance(source, FileSource):
-            self.store.put_position(os.path.abspath(source.path), batch.position)
-        elif isinstance(source, FileSource) and batch.position is None:
+        if isinstance(source, FileSource):
             self.store.put_position(os.path.abspath(source.path), source.position())
         self.output.record()
         self.store.commit()
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for log in logs:
             if log == "-":
-                sources.append(StdinSource())
+                sources.append(StdinSource(follow=args.follow))
             else:
                 sources.append(FileSource(log, store.position(os.path.abspath(log)), args.follow))
     except InputError as exc:

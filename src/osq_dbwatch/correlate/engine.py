@@ -119,8 +119,10 @@ class HostState:
     pids: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen: dict[str, int] = field(default_factory=dict)
     emitted: dict[str, list[int]] = field(default_factory=dict)  # uid -> [severity, last event time]
+    history: dict[str, int] = field(default_factory=dict)  # history entry identities (snapshots repeat them)
     baseline: B.Baseline = field(default_factory=B.Baseline)
     evictions: int = 0
+    last_expiry: int = 0  # event time of the last full expiry sweep
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,8 +136,10 @@ class HostState:
             "pids": self.pids,
             "seen": self.seen,
             "emitted": self.emitted,
+            "history": self.history,
             "baseline": self.baseline.to_json(),
             "evictions": self.evictions,
+            "last_expiry": self.last_expiry,
         }
 
     @classmethod
@@ -151,8 +155,10 @@ class HostState:
             pids=data.get("pids", {}),
             seen=data.get("seen", {}),
             emitted=data.get("emitted", {}),
+            history=data.get("history", {}),
             baseline=B.Baseline.from_json(data.get("baseline", {})),
             evictions=data.get("evictions", 0),
+            last_expiry=data.get("last_expiry", 0),
         )
 
 
@@ -180,7 +186,7 @@ def is_external_destination(config: Config, dest: str) -> bool:
             import ipaddress
 
             ipaddress.ip_address(dest.split("%", 1)[0])
-            return policy.is_external_address(config, dest)
+            return policy.is_external_address(config, dest)  # noqa: cached by the caller
         except ValueError:
             pass
     if dest == "localhost" or "." not in dest or dest.endswith(_INTERNAL_SUFFIXES):
@@ -215,6 +221,9 @@ class Engine:
         self._parse_db = lru_cache(maxsize=8192)(self._parse_db_uncached)
         self._parse_transfer = lru_cache(maxsize=8192)(self._parse_transfer_uncached)
         self._redact = lru_cache(maxsize=8192)(redact_cmdline)
+        self._context = lru_cache(maxsize=16384)(self._context_uncached)
+        self._external = lru_cache(maxsize=16384)(lambda a: policy.is_external_address(config, a))
+        self._resolve = lru_cache(maxsize=16384)(resolve_path)
 
     def _parse_db_uncached(self, path: str, cmdline: str) -> DbCommand | None:
         return parse_db_command(path, split_cmdline(cmdline) or [path], self.db_tools)
@@ -225,6 +234,12 @@ class Engine:
     # -- entry point --------------------------------------------------------
 
     def process(self, state: HostState, rows: Sequence[Row]) -> tuple[HostState, list[Finding]]:
+        """Feed rows, then flush: the whole state machine in one call."""
+        self.step(state, rows)
+        return state, self.flush(state)
+
+    def step(self, state: HostState, rows: Sequence[Row]) -> None:
+        """Feed rows without producing findings (process() = step() ... flush())."""
         for row in rows:
             t = row.time
             if t > state.watermark:
@@ -243,9 +258,12 @@ class Engine:
                 self._history(state, row)  # type: ignore[arg-type]
             elif kind is AdminRow:
                 self._admin(state, row)  # type: ignore[arg-type]
+
+    def flush(self, state: HostState) -> list[Finding]:
+        """Findings for chains created or raised since the last flush, then expiry."""
         findings = self._findings(state)
         self._expire(state)
-        return state, findings
+        return findings
 
     # -- dedup --------------------------------------------------------------
 
@@ -283,13 +301,32 @@ class Engine:
 
     # -- accesses -----------------------------------------------------------
 
-    def _ancestors(self, row: ExecRow) -> list[policy.Ancestor]:
-        parent_name = basename(row.parent_path) or basename(row.parent_cmdline.split(" ", 1)[0]) if (row.parent_path or row.parent_cmdline) else ""
+    @staticmethod
+    def _ancestors(parent_path: str, parent_cmdline: str, more: tuple[tuple[str, str], ...]) -> list[policy.Ancestor]:
         chain = []
-        if parent_name or row.parent_path:
-            chain.append(policy.Ancestor(parent_name.lstrip("-"), row.parent_path, row.parent_cmdline))
-        chain.extend(policy.Ancestor(n or basename(p), p) for n, p in row.ancestors)
+        if parent_path or parent_cmdline:
+            name = basename(parent_path) or basename(parent_cmdline.split(" ", 1)[0])
+            chain.append(policy.Ancestor(name.lstrip("-"), parent_path, parent_cmdline))
+        chain.extend(policy.Ancestor(n or basename(p), p) for n, p in more)
         return chain
+
+    def _context_uncached(self, user: str, username: str, has_session: bool, parent_path: str, parent_cmdline: str,
+                          more: tuple[tuple[str, str], ...], unit: str, tty: str) -> tuple[bool, str, bool, bool]:
+        """(known service context, server code, unusual parent, interactive by ancestry) of a process.
+
+        Pure in its arguments, so memoised: the same parents and users recur.
+        """
+        ancestors = self._ancestors(parent_path, parent_cmdline, more)
+        svc = policy.service_context(self.config, user, ancestors, unit)
+        server_anc = policy.server_ancestor(ancestors)
+        server = ""
+        if server_anc is not None:
+            server = policy.unusual_parent(server_anc) or R.WEB_SERVER_PARENT.code
+        elif policy.is_web_account(username) and not has_session and not svc.known:
+            server = R.WEB_ACCOUNT_NO_SESSION.code
+        odd_parent = bool(ancestors) and policy.unusual_parent(ancestors[0]) in ("parent-in-staging-dir", "hidden-parent")
+        interactive = policy.interactive(tty, ancestors) or parent_cmdline.startswith("-")
+        return svc.known, server, odd_parent, interactive
 
     def _access_exec(self, st: HostState, row: ExecRow) -> None:
         cmd = self._parse_db(row.path, row.cmdline)
@@ -301,19 +338,14 @@ class Engine:
         # One pid, one access: Debian's psql wrapper execs twice; sessions repeat the exec row.
         if self._seen(st, f"a|{row.pid}|{tool}|{user}", t, self.w_dump):
             return
-        out = resolve_path(cmd.output_path, row.cwd) if cmd.output_path else ""
+        out = self._resolve(cmd.output_path, row.cwd) if cmd.output_path else ""
         st.pids[str(row.pid)] = {"t": t, "user": user, "kind": "db", "files": [out] if out else []}
         self._cap_pids(st)
 
-        ancestors = self._ancestors(row)
         host = st.host
-        svc = policy.service_context(self.config, user, ancestors, row.systemd_unit)
-        server_anc = policy.server_ancestor(ancestors)
-        server = ""
-        if server_anc is not None:
-            server = policy.unusual_parent(server_anc) or R.WEB_SERVER_PARENT.code
-        elif policy.is_web_account(row.username) and not row.has_session and not svc.known:
-            server = R.WEB_ACCOUNT_NO_SESSION.code
+        svc_known, server, odd_parent, interactive_by_ancestry = self._context(
+            user, row.username, row.has_session, row.parent_path, row.parent_cmdline, row.ancestors, row.systemd_unit, row.tty
+        )
         parent_key = B.parent_key(row.parent_path, row.parent_cmdline)
         baseline_codes = B.judge(st.baseline, self.settings, user, tool, parent_key, t)
         B.learn(st.baseline, user, tool, parent_key, t)
@@ -321,31 +353,29 @@ class Engine:
         facts = policy.AccessFacts(user=user, tool=tool, parent_path=row.parent_path, host=host, cmdline=row.cmdline)
         if policy.matching_allow_rule(self.config, facts) is not None:
             return
-        window_ok = policy.automation_window_ok(self.config, t, user, host)
+        window_ok = not self.config.automation_windows or policy.automation_window_ok(self.config, t, user, host)
         if not server:
             if policy.is_admin(self.config, user, st.admin_groups.get(user, ())):
                 return
-            if svc.known and window_ok:
+            if svc_known and window_ok:
                 return
 
         context: list[str] = []
-        if svc.known and not window_ok:
+        if svc_known and not window_ok:
             context.append(R.SERVICE_OUTSIDE_WINDOW.code)
         if cmd.dump_intent:
             context.append(R.DUMP_INTENT.code)
         redacted = self._redact(row.cmdline)
         if redacted != row.cmdline or (row.parent_cmdline and self._redact(row.parent_cmdline) != row.parent_cmdline):
             context.append(R.PASSWORD_ON_CMDLINE.code)
-        if ancestors and policy.unusual_parent(ancestors[0]) in ("parent-in-staging-dir", "hidden-parent"):
+        if odd_parent:
             context.append(R.UNUSUAL_PARENT.code)
-        interactive = row.interactive
-        if interactive is None:
-            interactive = policy.interactive(row.tty, ancestors) or row.parent_cmdline.startswith("-")
-        if not interactive and not svc.known and not server:
+        interactive = row.interactive if row.interactive is not None else interactive_by_ancestry
+        if not interactive and not svc_known and not server:
             context.append(R.NON_INTERACTIVE.code)
 
         paths = [out] if out else []
-        if ancestors and catalog.is_shell(ancestors[0].name) and ">" in row.parent_cmdline:
+        if ">" in row.parent_cmdline and catalog.is_shell(basename(row.parent_path) or row.parent_cmdline.split(" ", 1)[0]):
             for target in _REDIRECT.findall(row.parent_cmdline):
                 resolved = resolve_path(target, row.cwd)
                 if resolved and not resolved.startswith("/dev/"):
@@ -367,8 +397,14 @@ class Engine:
         if row.baseline:
             B.learn(st.baseline, row.user, tool, "", row.time, with_hour=False)
             return
-        if self._seen(st, f"h|{row.user}|{row.file}|{row.command}", row.time, self.settings.state_expiry_seconds):
+        key = f"h|{row.user}|{row.file}|{row.command}"
+        if key in st.history:
+            st.history[key] = max(st.history[key], row.time)
             return
+        st.history[key] = row.time
+        if len(st.history) > MAX_SEEN:
+            for old in list(st.history)[: len(st.history) - MAX_SEEN]:
+                del st.history[old]
         t = row.time
         user = row.user
         intent, out = row.intent, row.output_path
@@ -468,10 +504,12 @@ class Engine:
             return
         f = {"_id": f"f|{row.path}", "t": row.time, "path": row.path, "owner": row.owner, "size": row.size,
              "sha256": row.sha256, "writer_pid": row.writer_pid, "query": row.query, "action": row.action}
-        st.files = [x for x in st.files if x["path"] != row.path]
-        st.files.append(f)
-        if len(st.files) > MAX_RECENT:
-            del st.files[0]
+        if st.files and st.files[-1]["path"] == row.path:
+            st.files[-1] = f  # CREATED then UPDATED: one file
+        else:
+            st.files.append(f)
+            if len(st.files) > MAX_RECENT:
+                del st.files[0]
         for chain in st.chains.values():
             self._try_file(st, chain, f)
 
@@ -526,7 +564,7 @@ class Engine:
         if self._seen(st, f"t|{row.pid}|{tcmd.tool}|{t}", t, self.w_egress):
             return
         user = row.user
-        files = [p for p in (resolve_path(f, row.cwd) for f in tcmd.files) if p]
+        files = [p for p in (self._resolve(f, row.cwd) for f in tcmd.files) if p]
         outputs = self._staging_outputs(tcmd, row)
         st.pids[str(row.pid)] = {"t": t, "user": user, "kind": "transfer", "files": files}
         self._cap_pids(st)
@@ -568,12 +606,10 @@ class Engine:
             outs.extend(f + suffix for f in tcmd.files)
         if tcmd.tool == "split" and len(tcmd.files) >= 2:
             outs.append(tcmd.files[-1])
-        return [p for p in (resolve_path(o, row.cwd) for o in outs) if p] + [
-            resolve_path(f, row.cwd) for f in tcmd.files if resolve_path(f, row.cwd)
-        ]
+        return [p for p in (self._resolve(o, row.cwd) for o in [*outs, *tcmd.files]) if p]
 
     def _db_egress(self, st: HostState, row: EgressRow) -> None:
-        if not row.success or not policy.is_external_address(self.config, row.address):
+        if not row.success or not self._external(row.address):
             return  # internal networks and loopback are not "outbound"
         t = row.time
         if self._seen(st, f"e|{row.pid}|{row.address}|{row.port}|{t}", t, self.w_egress):
@@ -778,23 +814,27 @@ class Engine:
     # -- expiry ---------------------------------------------------------------
 
     def _expire(self, st: HostState) -> None:
+        """Drop what can no longer matter; a full sweep at most once an hour of event time."""
         now = st.watermark
-        for uid in [u for u, c in st.chains.items() if c.close_time(self.w_dump, self.w_egress) < now]:
-            del st.chains[uid]
+        if st.chains:
+            for uid in [u for u, c in st.chains.items() if c.close_time(self.w_dump, self.w_egress) < now]:
+                del st.chains[uid]
+        if now - st.last_expiry < GRACE:
+            return
+        st.last_expiry = now
         horizon = now - max(self.w_dump, self.w_egress) - GRACE
-        if st.files and st.files[0]["t"] < horizon:
-            st.files = [f for f in st.files if f["t"] >= horizon]
-        if st.egress and st.egress[0]["t"] < horizon:
-            st.egress = [e for e in st.egress if e["t"] >= horizon]
+        st.files = [f for f in st.files if f["t"] >= horizon]
+        st.egress = [e for e in st.egress if e["t"] >= horizon]
         pid_horizon = now - self.w_dump - self.w_egress - GRACE
-        stale = [p for p, info in st.pids.items() if info["t"] < pid_horizon]
-        for p in stale:
-            del st.pids[p]
-        seen_horizon = now - self.settings.state_expiry_seconds
-        stale = [k for k, v in st.seen.items() if v < seen_horizon]
-        for k in stale:
-            del st.seen[k]
+        for table, keep_after in ((st.pids, pid_horizon), (st.seen, horizon)):
+            stale = [k for k, v in table.items() if (v["t"] if type(v) is dict else v) < keep_after]
+            for k in stale:
+                del table[k]
         expiry = now - self.settings.state_expiry_seconds
+        for table2 in (st.history,):
+            stale = [k for k, v in table2.items() if v < expiry]
+            for k in stale:
+                del table2[k]
         stale = [u for u, (_, last) in st.emitted.items() if last < expiry and u not in st.chains]
         for u in stale:
             del st.emitted[u]

@@ -67,6 +67,7 @@ def _attack(uid: str) -> dict[str, Any]:
 
 def to_ocsf(f: Finding) -> dict[str, Any]:
     activity_id = 2 if f.update else 1
+    message = redact_text(f.message)
     return {
         "activity_id": activity_id,
         "activity_name": "Update" if f.update else "Create",
@@ -81,7 +82,7 @@ def to_ocsf(f: Finding) -> dict[str, Any]:
         "status_id": 1,
         "status": "New",
         "time": f.time_ms,
-        "message": redact_text(f.message),
+        "message": message,
         "metadata": {
             "version": OCSF_VERSION,
             "uid": f"{f.uid}:{f.severity_id}",
@@ -92,7 +93,7 @@ def to_ocsf(f: Finding) -> dict[str, Any]:
         "finding_info": {
             "uid": f.uid,
             "title": f.title,
-            "desc": redact_text(f.message),
+            "desc": message,
             "analytic": {"uid": ANALYTIC_UID, "name": ANALYTIC_NAME, "type_id": 1, "type": "Rule"},
             "attacks": [_attack(t) for t in f.techniques],
             "first_seen_time": f.first_seen_ms,

@@ -21,6 +21,7 @@ what one uninterrupted run emits.
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
@@ -45,9 +46,20 @@ class Position:
 
 @dataclass
 class Batch:
+    """Lines up to the next boundary, read lazily (a batch is never held whole in memory).
+
+    After `lines` is exhausted, the source's position() is where the next batch starts.
+    """
+
     label: str  # file name as given, or "-" for standard input
-    lines: list[tuple[int, bytes | None]]  # (line number, bytes); None = over the size bound
-    position: Position | None  # where the next batch starts (None for stdin)
+    lines: Iterator[tuple[int, bytes | None]]  # (line number, bytes); None = over the size bound
+
+
+def _primed(label: str, gen: Iterator[tuple[int, bytes | None]]) -> Batch | None:
+    first = next(gen, None)
+    if first is None:
+        return None
+    return Batch(label, itertools.chain((first,), gen))
 
 
 class _Splitter:
@@ -165,22 +177,24 @@ class FileSource:
 
     def next_batch(self, batch_lines: int) -> Batch | None:
         """The next batch, or None when nothing new is available now."""
-        lines: list[tuple[int, bytes | None]] = []
+        return _primed(self.label, self._batch_lines(batch_lines))
+
+    def _batch_lines(self, batch_lines: int) -> Iterator[tuple[int, bytes | None]]:
+        any_line = False
         while True:
             want = batch_lines - (self.split.line % batch_lines)  # lines up to the next boundary
-            lines.extend(self.split.lines(want))
-            if lines and self.split.line % batch_lines == 0:
-                break
+            for item in self.split.lines(want):
+                any_line = True
+                yield item
+            if any_line and self.split.line % batch_lines == 0:
+                return
             if not self._fill():
                 if not self.follow:
                     tail = self.split.tail()
                     if tail is not None:
-                        lines.append(tail)
+                        yield tail
                     self.eof = True
-                break
-        if not lines:
-            return None
-        return Batch(self.label, lines, self.position())
+                return
 
     def check_rotation(self) -> Batch | None:
         """In follow mode, after EOF: notice rename or copytruncate rotation.
@@ -236,7 +250,7 @@ class FileSource:
             if tail is not None:
                 lines.append(tail)
             self.split = split
-            return Batch(self.label, lines, None), split.line
+            return Batch(self.label, iter(lines)), split.line
         return None
 
     def _reopen(self, offset: int, line: int) -> None:
@@ -261,16 +275,24 @@ class FileSource:
 class StdinSource:
     """Standard input: no position is saved (a pipe cannot be resumed)."""
 
-    def __init__(self, fd: int = 0) -> None:
+    def __init__(self, fd: int = 0, follow: bool = False) -> None:
         self.label = "-"
         self.fd = fd
         self.split = _Splitter(0, 0)
         self.eof = False
-        self.follow = False
+        self.follow = follow  # live pipe: end a batch as soon as the buffered lines are used
 
     def next_batch(self, batch_lines: int) -> Batch | None:
-        lines: list[tuple[int, bytes | None]] = list(self.split.lines(batch_lines))
-        while not lines and not self.eof:
+        return _primed(self.label, self._batch_lines(batch_lines))
+
+    def _batch_lines(self, batch_lines: int) -> Iterator[tuple[int, bytes | None]]:
+        count = 0
+        while count < batch_lines:
+            for item in self.split.lines(batch_lines - count):
+                count += 1
+                yield item
+            if count >= batch_lines or self.eof or (self.follow and count and not self.split.buffer):
+                return
             try:
                 data = os.read(self.fd, _BLOCK)
             except OSError as exc:
@@ -279,13 +301,9 @@ class StdinSource:
                 self.eof = True
                 tail = self.split.tail()
                 if tail is not None:
-                    lines.append(tail)
-                break
+                    yield tail
+                return
             self.split.feed(data)
-            lines.extend(self.split.lines(batch_lines))
-        if not lines:
-            return None
-        return Batch(self.label, lines, None)
 
     def check_rotation(self) -> Batch | None:
         return None

@@ -202,6 +202,8 @@ def recognise(name: str) -> str | None:
 
 
 def _session(auid: Any) -> bool:
+    if auid == "4294967295" or auid == "" or auid is None:
+        return False
     value = to_int(auid)
     return value is not None and value not in NO_SESSION_AUIDS
 
@@ -218,43 +220,54 @@ def _split_ancestry(names: str, paths: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _text(c: dict[str, Any], key: str) -> str:
+    value = c.get(key)
+    return value if type(value) is str else to_str(value)
+
+
 def _exec_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -> ExecRow:
-    path = to_str(c.get("path"))
-    cmdline = to_str(c.get("cmdline"))
+    path = _text(c, "path")
+    cmdline = _text(c, "cmdline")
     if not path and not cmdline:
         raise BadLine("row has neither path nor cmdline")
-    interactive_value = to_int(c.get("interactive"))
+    parent_path = _text(c, "parent_path")
     ancestors: tuple[tuple[str, str], ...] = ()
-    parent_path = to_str(c.get("parent_path"))
-    if "ancestry" in c or "ancestry_paths" in c:
-        chain = _split_ancestry(to_str(c.get("ancestry")), to_str(c.get("ancestry_paths")))
+    interactive: bool | None = None
+    tty = unit = ""
+    if query == "db_cli_sessions":
+        value = to_int(c.get("interactive"))
+        interactive = None if value is None else bool(value)
+        chain = _split_ancestry(_text(c, "ancestry"), _text(c, "ancestry_paths"))
         if chain:
             if not parent_path:
                 parent_path = chain[0][1]
             ancestors = chain[1:]
-    parent_name = to_str(c.get("parent_name"))
-    if parent_name and not parent_path:
-        parent_path = parent_name
+        parent_name = _text(c, "parent_name")
+        if parent_name and not parent_path:
+            parent_path = parent_name
+        tty = _text(c, "tty")
+        unit = _text(c, "systemd_unit")
+    auid = c.get("auid")
     return ExecRow(
-        query=query,
-        host=host,
-        time=t,
-        pid=to_int(c.get("pid")) or 0,
-        path=path,
-        cmdline=cmdline,
-        cwd=to_str(c.get("cwd")),
-        uid=to_int(c.get("uid")),
-        username=to_str(c.get("username")),
-        has_session=_session(c.get("auid")),
-        login_user=to_str(c.get("login_user")),
-        parent_pid=to_int(c.get("parent")) or to_int(c.get("ppid")) or 0,
-        parent_path=parent_path,
-        parent_cmdline=to_str(c.get("parent_cmdline")),
-        ancestors=ancestors,
-        tty=to_str(c.get("tty")),
-        interactive=None if interactive_value is None else bool(interactive_value),
-        systemd_unit=to_str(c.get("systemd_unit")),
-        baseline=baseline,
+        query,
+        host,
+        t,
+        to_int(c.get("pid")) or 0,
+        path,
+        cmdline,
+        _text(c, "cwd"),
+        to_int(c.get("uid")),
+        _text(c, "username"),
+        _session(auid),
+        _text(c, "login_user"),
+        to_int(c.get("parent")) or to_int(c.get("ppid")) or 0,
+        parent_path,
+        _text(c, "parent_cmdline"),
+        ancestors,
+        tty,
+        interactive,
+        unit,
+        baseline,
     )
 
 

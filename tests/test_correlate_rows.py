@@ -1,0 +1,170 @@
+"""Row parsing: every accepted line shape, query names, values, and bad lines."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from osq_dbwatch.correlate.rows import (
+    AdminRow,
+    BadLine,
+    EgressRow,
+    ExecRow,
+    FileRow,
+    HistoryRow,
+    parse_line,
+    recognise,
+)
+
+EXEC = {"auid": "1004", "cmdline": "psql -d customers", "cwd": "/", "euid": "1004", "login_user": "mallory",
+        "parent": "4090", "parent_cmdline": "-bash", "parent_path": "/usr/bin/bash", "path": "/usr/bin/psql",
+        "pid": "4101", "time": "1793671805", "uid": "1004", "username": "mallory"}
+
+
+def _line(**fields: object) -> bytes:
+    base = {"name": "pack_dbwatch_db_cli_exec", "hostIdentifier": "pg-1", "calendarTime": "x", "unixTime": 1793671835,
+            "epoch": 0, "counter": 1, "numerics": False, "decorations": {"host_uuid": "U", "hostname": "pg-1"}}
+    base.update(fields)
+    return json.dumps(base).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "query"),
+    [
+        ("pack_dbwatch_db_cli_exec", "db_cli_exec"),
+        ("pack/Global/dbwatch_db_cli_exec", "db_cli_exec"),
+        ("pack/team-12/dbwatch_transfer_exec", "transfer_exec"),
+        ("pack/Team Payments/dbwatch_db_egress", "db_egress"),
+        ("db_cli_exec", "db_cli_exec"),
+        ("pack_dbwatch_dump_like_files", "dump_like_files"),
+        ("pack_dbwatch_db_cli_sessions", "db_cli_sessions"),
+        ("pack_other_processes", None),
+        ("pack_dbwatch_db_cli_exec_extra", None),
+        ("pack/Global/mydb_cli_exec", None),
+        ("pack_dbwatch_db_cli_exec/other", None),
+    ],
+)
+def test_query_recognised_by_last_segment(name: str, query: str | None) -> None:
+    assert recognise(name) == query
+
+
+def test_event_format() -> None:
+    parsed = parse_line(_line(columns=EXEC, action="added"))
+    (row,) = parsed.rows
+    assert isinstance(row, ExecRow)
+    assert (row.host, row.pid, row.user, row.time, row.parent_path) == ("pg-1", 4101, "mallory", 1793671805, "/usr/bin/bash")
+    assert row.has_session
+
+
+def test_removed_rows_are_not_activity() -> None:
+    assert parse_line(_line(columns=EXEC, action="removed")).rows == []
+
+
+def test_batch_format_skips_removed() -> None:
+    other = dict(EXEC, pid="5000")
+    parsed = parse_line(_line(diffResults={"removed": [other], "added": [EXEC, EXEC]}))
+    assert [r.pid for r in parsed.rows] == [4101, 4101]
+
+
+def test_snapshot_array_and_one_row_form() -> None:
+    rows = [{"username": "alice", "groupname": "dba", "uid": "1001"}, {"username": "grace", "groupname": "dba", "uid": "1010"}]
+    parsed = parse_line(_line(name="pack_dbwatch_admin_accounts", snapshot=rows, action="snapshot", counter=0))
+    assert [(r.username, r.mode, r.snapshot_id) for r in parsed.rows] == [("alice", "snapshot", 1793671835), ("grace", "snapshot", 1793671835)]
+    parsed = parse_line(_line(name="pack_dbwatch_admin_accounts", columns=rows[0], action="snapshot"))
+    assert isinstance(parsed.rows[0], AdminRow) and parsed.rows[0].mode == "snapshot"
+
+
+def test_numerics_on_and_off_agree() -> None:
+    numeric = {k: (int(v) if v.isdigit() else v) for k, v in EXEC.items()}
+    a = parse_line(_line(columns=EXEC, action="added", numerics=False)).rows[0]
+    b = parse_line(_line(columns=numeric, action="added", numerics=True)).rows[0]
+    assert a == b
+
+
+def test_time_column_wins_over_unix_time_which_is_the_fallback() -> None:
+    row = parse_line(_line(columns=EXEC, action="added")).rows[0]
+    assert row.time == 1793671805
+    no_time = dict(EXEC, time="")
+    assert parse_line(_line(columns=no_time, action="added")).rows[0].time == 1793671835
+
+
+@pytest.mark.parametrize("auid", ["4294967295", "-1", "", 4294967295, -1])
+def test_no_login_session_uses_uid_user(auid: object) -> None:
+    row = parse_line(_line(columns=dict(EXEC, auid=auid, login_user="", username="www-data"), action="added")).rows[0]
+    assert not row.has_session and row.user == "www-data"
+
+
+def test_sudo_keeps_the_login_user() -> None:
+    row = parse_line(_line(columns=dict(EXEC, uid="115", username="postgres"), action="added")).rows[0]
+    assert row.user == "mallory"
+
+
+def test_host_from_decorations_when_host_identifier_missing() -> None:
+    line = json.loads(_line(columns=EXEC, action="added"))
+    del line["hostIdentifier"]
+    line["decorations"]["hostname"] = "pg-9"
+    assert parse_line(json.dumps(line).encode()).rows[0].host == "pg-9"
+
+
+def test_other_queries_give_no_rows_and_no_error() -> None:
+    assert parse_line(_line(name="pack_x_osquery_info", columns={"a": "1"}, action="added")).rows == []
+
+
+def test_each_query_type() -> None:
+    f = parse_line(_line(name="pack_dbwatch_dump_file_events", action="added", columns={
+        "action": "CREATED", "inode": "7", "owner": "bob", "sha256": "", "size": "10", "target_path": "/tmp/a.sql",
+        "time": "100", "uid": "1"})).rows[0]
+    assert isinstance(f, FileRow) and (f.path, f.owner, f.size, f.time) == ("/tmp/a.sql", "bob", 10, 100)
+    e = parse_line(_line(name="pack_dbwatch_db_egress", action="added", columns={
+        "auid": "4294967295", "family": "2", "login_user": "", "path": "/usr/bin/curl", "pid": "9",
+        "remote_address": "93.184.216.34", "remote_port": "443", "success": "1", "time": "101"})).rows[0]
+    assert isinstance(e, EgressRow) and (e.address, e.port, e.has_session, e.success) == ("93.184.216.34", 443, False, True)
+    h = parse_line(_line(name="pack_dbwatch_db_client_history", action="added", counter=0, columns={
+        "uid": "1", "user": "ivan", "file": "/home/ivan/.psql_history", "file_mtime": "99", "command": "select 1"})).rows[0]
+    assert isinstance(h, HistoryRow) and h.baseline and h.time == 99
+    s = parse_line(_line(name="pack_dbwatch_db_cli_sessions", action="added", counter=0, columns={
+        "pid": "5", "start_time": "90", "path": "/usr/bin/psql", "cmdline": "psql", "uid": "1", "username": "u",
+        "auid": "1", "login_user": "u", "ancestry": "bash < sshd < systemd",
+        "ancestry_paths": "/usr/bin/bash < /usr/sbin/sshd < /usr/lib/systemd/systemd", "tty": "pts/1",
+        "interactive": "1", "systemd_unit": "session-3.scope"})).rows[0]
+    assert isinstance(s, ExecRow) and s.parent_path == "/usr/bin/bash" and s.ancestors[0] == ("sshd", "/usr/sbin/sshd")
+    assert s.interactive is True and s.time == 90 and s.baseline
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b'{"name": "pack_dbwatch_db_cli_exec", "hostIdentifier": "a", "colu', "not valid JSON"),
+        (b"\xff\xfe\x00binary\x80", "not valid JSON"),
+        (b"[1, 2, 3]", "a JSON list"),
+        (b'"text"', "a JSON str"),
+        (b"{}", "missing or non-text 'name'"),
+        (b'{"name": 5}', "missing or non-text 'name'"),
+        (b'{"name": "pack_dbwatch_db_cli_exec", "columns": {}}', "missing 'hostIdentifier'"),
+        (_line(columns=None, action="added"), "'columns' is not an object"),
+        (_line(columns=[1], action="added"), "'columns' is not an object"),
+        (_line(columns=EXEC), "event line without 'action'"),
+        (_line(columns=EXEC, action="weird"), "unknown action"),
+        (_line(diffResults="x"), "'diffResults' is not an object"),
+        (_line(snapshot={"a": 1}), "'snapshot' rows are not a list"),
+        (_line(), "no 'columns', 'diffResults' or 'snapshot'"),
+        (_line(columns={"pid": "1"}, action="added"), "neither path nor cmdline"),
+        (_line(columns=dict(EXEC, cmdline=["x"]), action="added"), "value of type list"),
+        (_line(columns=dict(EXEC, path={"a": 1}), action="added"), "value of type dict"),
+        (_line(name="pack_dbwatch_db_egress", columns={"pid": "1"}, action="added"), "without remote_address"),
+        (_line(columns=dict(EXEC, time="", **{}), action="added", unixTime="soon"), "no time"),
+        (b'{"name": "pack_dbwatch_db_cli_exec", "hostIdentifier": "a", "columns": ' + b"[" * 100000 + b"]" * 100000 + b"}",
+         "JSON"),
+    ],
+)
+def test_bad_lines_raise_with_a_reason(line: bytes, reason: str) -> None:
+    with pytest.raises(BadLine, match=None) as info:
+        parse_line(line)
+    assert reason in str(info.value)
+
+
+def test_bad_row_inside_a_batch_is_skipped_others_kept() -> None:
+    parsed = parse_line(_line(diffResults={"removed": [], "added": [EXEC, 7, dict(EXEC, path=[1])]}))
+    assert len(parsed.rows) == 1
+    assert parsed.problems == ["row 2 is not an object", "row 3: value of type list where text was expected"]
