@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -141,6 +142,34 @@ def test_source_header_is_checked(tmp_path):
             parse_source(text, path)
     with pytest.raises(SourceError, match="should be named"):
         parse_source(good, str(tmp_path / "other.sql"))
+
+
+def contract_columns() -> dict[str, tuple[str, ...]]:
+    """Query -> output columns, read from the contract's section 1 table itself."""
+    from osquery_sqlite import SHARED
+
+    with open(os.path.join(SHARED, "contract.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    section = text.split("## 1. Query pack", 1)[1].split("\n## 2.", 1)[0]
+
+    def names(cell: str) -> list[str]:
+        cell = re.sub(r"\([^)]*\)", "", cell)  # drop notes such as "(uid's name)"
+        return [n.strip(" `") for n in cell.split(",") if n.strip(" `-")]
+
+    kept: dict[str, list[str]] = {}
+    added: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`"):
+            continue
+        name = cells[0].strip("`")
+        kept[name] = kept[cells[2].split("`")[1]] if cells[2].startswith("same as") else names(cells[2])
+        added[name] = added[cells[3].split("`")[1]] if cells[3].startswith("same as") else names(cells[3])
+    return {name: tuple(kept[name] + added[name]) for name in kept}
+
+
+def test_contract_columns_are_the_contracts():
+    assert contract_columns() == render.CONTRACT_COLUMNS
 
 
 def test_every_query_runs_with_exactly_the_contract_columns(db):
