@@ -170,6 +170,13 @@ def contract_columns() -> dict[str, tuple[str, ...]]:
 
 def test_contract_columns_are_the_contracts():
     assert contract_columns() == render.CONTRACT_COLUMNS
+    from osquery_sqlite import SHARED
+
+    with open(os.path.join(SHARED, "contract.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    ext_line = text.split("Extension-backed queries:", 1)[1].split("each", 1)[0]
+    assert set(re.findall(r"`([a-z_]+)`", ext_line)) == set(render.EXTENSION_QUERIES)
+    assert "Pack name: `dbwatch`" in text and render.PACK_NAME == "dbwatch"
 
 
 def test_every_query_runs_with_exactly_the_contract_columns(db):
