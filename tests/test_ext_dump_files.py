@@ -204,3 +204,19 @@ def test_constraint_parsing_from_osquery_context() -> None:
     assert ctx.lower_bound("mtime") == 200
     assert ctx.values("path", 65) == ["/tmp/%"]
     assert ctx.cols_used == ("path",)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from osq_dbwatch import catalog  # noqa: E402
+from osq_dbwatch.tables.dump_like_files import name_strength  # noqa: E402
+
+_PARTS = st.sampled_from(["sql", "SQL", "csv", "gz", "tar", "json", "db", "txt", "log", "x", "", "bak", "zst", "7z"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab.-_", max_size=6), st.lists(_PARTS, max_size=4))
+def test_fast_name_filter_agrees_with_the_catalog(stem: str, suffixes: list[str]) -> None:
+    name = stem + "".join("." + s for s in suffixes)
+    assert name_strength(name) == catalog.dump_suffix_strength(name)

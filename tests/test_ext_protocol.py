@@ -220,3 +220,26 @@ def test_slow_generate_does_not_kill_the_extension(core_with_bad_tables) -> None
     assert core.generate("dbwatch_test_slow") == [{"x": "done"}]
     assert core.proc.poll() is None
     assert core.ping().code == 0
+
+
+def test_hand_encoded_call_reply_decodes_with_the_generated_reader() -> None:
+    from osquery.extensions.Extension import call_result
+    from osquery.extensions.ttypes import ExtensionResponse, ExtensionStatus
+    from thrift.protocol import TBinaryProtocol
+    from thrift.Thrift import TMessageType
+    from thrift.transport import TTransport
+
+    from osq_dbwatch.tables.server import encode_call_reply
+
+    for response in (
+        ExtensionResponse(status=ExtensionStatus(code=0, message="OK"),
+                          response=[{"path": "/tmp/caf\u00e9.sql", "size": "12"}, {}, {"x": ""}]),
+        ExtensionResponse(status=ExtensionStatus(code=1, message="boom", uuid=7), response=[]),
+        ExtensionResponse(status=ExtensionStatus(code=0, message="OK"), response=None),
+    ):
+        data = encode_call_reply(42, response)
+        protocol = TBinaryProtocol.TBinaryProtocol(TTransport.TMemoryBuffer(data))
+        assert protocol.readMessageBegin() == ("call", TMessageType.REPLY, 42)
+        result = call_result()
+        result.read(protocol)
+        assert result.success == response

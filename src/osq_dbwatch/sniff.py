@@ -52,6 +52,34 @@ def open_regular(path: str, dir_fd: int | None = None) -> tuple[int, os.stat_res
     return fd, after
 
 
+def read_head_as(path: str, expected: os.stat_result, limit: int = HEAD_BYTES) -> bytes | None:
+    """read_head for a file already lstat'ed as regular (a directory walk's entry).
+
+    Saves the second lstat; the fstat after the open must still show the same
+    regular file, so a swap for a FIFO, device or symlink in between is refused.
+    """
+    fd = -1
+    for flags in (_OPEN_FLAGS | _NOATIME, _OPEN_FLAGS):
+        try:
+            fd = os.open(path, flags)
+            break
+        except OSError as exc:
+            if exc.errno == errno.EPERM and flags & _NOATIME:
+                continue
+            return None
+    if fd < 0:
+        return None
+    try:
+        after = os.fstat(fd)
+        if not stat_mod.S_ISREG(after.st_mode) or after.st_ino != expected.st_ino or after.st_dev != expected.st_dev:
+            return None
+        return os.pread(fd, limit, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def read_head(path: str, limit: int = HEAD_BYTES, dir_fd: int | None = None) -> bytes | None:
     """The first `limit` bytes of a regular file, or None (not regular, symlink, unreadable)."""
     opened = open_regular(path, dir_fd)
@@ -69,29 +97,35 @@ def read_head(path: str, limit: int = HEAD_BYTES, dir_fd: int | None = None) -> 
 # ---------------------------------------------------------------------------
 # Signatures (pure)
 
-_MAGIC: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"PGDMP", "pg_dump_custom"),
-    (0, b"REDIS", "redis_rdb"),
-    (0, b"SQLite format 3\x00", "sqlite"),
-    (0, b"\x1f\x8b", "gzip"),
-    (0, b"\x28\xb5\x2f\xfd", "zstd"),
-    (0, b"\xfd7zXZ\x00", "xz"),
-    (0, b"BZh", "bzip2"),
-    (0, b"PK\x03\x04", "zip"),
-    (0, b"7z\xbc\xaf\x27\x1c", "7z"),
-    (0, b"\x04\x22\x4d\x18", "lz4"),
-    (257, b"ustar", "tar"),
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PGDMP", "pg_dump_custom"),
+    (b"REDIS", "redis_rdb"),
+    (b"SQLite format 3\x00", "sqlite"),
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"BZh", "bzip2"),
+    (b"PK\x03\x04", "zip"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"\x04\x22\x4d\x18", "lz4"),
 )
+# Indexed by first byte: one dict probe decides whether any magic can apply.
+_MAGIC_BY_FIRST: dict[int, tuple[tuple[bytes, str], ...]] = {}
+for _magic, _kind in _MAGIC:
+    _MAGIC_BY_FIRST[_magic[0]] = (*_MAGIC_BY_FIRST.get(_magic[0], ()), (_magic, _kind))
 
-_TEXT_SIGNATURES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^--\s*PostgreSQL database cluster dump", re.M), "pg_dumpall"),
-    (re.compile(r"^--\s*PostgreSQL database dump", re.M), "pg_dump_plain"),
-    (re.compile(r"^--\s*(?:MySQL|MariaDB) dump \d", re.M), "mysqldump"),
-    (re.compile(r"^/\*M?!\d{5}\s+SET\s", re.M), "mysqldump"),
-    (re.compile(r"^COPY\s+[\w.\"]+(?:\s*\([^)]*\))?\s+FROM\s+stdin;", re.M | re.I), "pg_copy"),
-    (re.compile(r"^\s*CREATE\s+TABLE\s", re.M | re.I), "sql_create_table"),
-    (re.compile(r"^\s*INSERT\s+INTO\s", re.M | re.I), "sql_insert"),
-    (re.compile(r"^\{\s*\"_id\"\s*:\s*\{\s*\"\$oid\"", re.M), "mongo_json"),
+# Text signatures as one bytes regex (no decoding); the earliest match names the kind.
+_TEXT = re.compile(
+    rb"""^(?:
+        (?P<pg_dumpall>--\s*PostgreSQL\ database\ cluster\ dump)
+      | (?P<pg_dump_plain>--\s*PostgreSQL\ database\ dump)
+      | (?P<mysqldump>--\s*(?:MySQL|MariaDB)\ dump\ \d|/\*M?!\d{5}\s+SET\s)
+      | (?P<pg_copy>COPY\s+[\w."]+(?:\s*\([^)\n]*\))?\s+FROM\s+stdin;)
+      | (?P<sql_create_table>\s*CREATE\s+TABLE\s)
+      | (?P<sql_insert>\s*INSERT\s+INTO\s)
+      | (?P<mongo_json>\{\s*"_id"\s*:\s*\{\s*"\$oid")
+    )""",
+    re.M | re.I | re.X,
 )
 
 _BSON_TYPES = frozenset(range(0x01, 0x14)) | {0x7F, 0xFF}
@@ -113,14 +147,14 @@ def _looks_bson(head: bytes) -> bool:
     return length > len(head) or head[length - 1] == 0
 
 
-_DELIMITERS = (",", "\t", ";", "|")
+_DELIMITERS = (b",", b"\t", b";", b"|")
 # A CSV/TSV header names columns; a line of data or JSON does not look like this.
-_HEADER_CELL = re.compile(r"[A-Za-z_][\w .()#/-]{0,63}")
+_HEADER_CELL = re.compile(rb"[A-Za-z_][\w .()#/-]{0,63}")
 
 
-def _looks_csv(text: str) -> bool:
+def _looks_csv(head: bytes) -> bool:
     """A header line and at least one record with the same number of delimiters."""
-    lines = [line for line in text.split("\n")[:6] if line.strip()]
+    lines = [line for line in head.split(b"\n", 6)[:6] if line.strip()]
     if len(lines) < 2 or len(lines[0]) > 2000:
         return False
     for delim in _DELIMITERS:
@@ -130,7 +164,7 @@ def _looks_csv(text: str) -> bool:
         # the last line may be cut by the 4 KiB bound
         body = lines[1:-1] if len(lines) > 2 else lines[1:]
         if body and all(line.count(delim) == count for line in body):
-            header = [cell.strip().strip('"') for cell in lines[0].split(delim)]
+            header = [cell.strip().strip(b'"') for cell in lines[0].split(delim)]
             if all(_HEADER_CELL.fullmatch(cell) for cell in header):
                 return True
     return False
@@ -147,16 +181,17 @@ def sniff_bytes(head: bytes) -> str:
     """The dump/archive kind the first bytes show, or "" when none."""
     if not head:
         return ""
-    for offset, magic, kind in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
+    for magic, kind in _MAGIC_BY_FIRST.get(head[0], ()):
+        if head.startswith(magic):
             return kind
+    if head[257:262] == b"ustar":
+        return "tar"
     if b"\x00" in head:
         return "bson" if _looks_bson(head) else ""
-    text = head.decode("utf-8", "replace")
-    for pattern, kind in _TEXT_SIGNATURES:
-        if pattern.search(text):
-            return kind
-    if _looks_csv(text):
+    match = _TEXT.search(head)
+    if match is not None and match.lastgroup:
+        return match.lastgroup
+    if _looks_csv(head):
         return "csv"
     return ""
 

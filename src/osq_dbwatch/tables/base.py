@@ -122,19 +122,9 @@ class QueryContext:
         return best
 
 
-def to_cell(value: Any) -> str | None:
-    """One value as osquery text; None means "omit the key" (NULL)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    text = value if isinstance(value, str) else str(value)
+def _text(text: str) -> str:
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -145,13 +135,45 @@ def to_cell(value: Any) -> str | None:
     return text
 
 
+def to_cell(value: Any) -> str | None:
+    """One value as osquery text; None means "omit the key" (NULL)."""
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    if value is None:
+        return None
+    if kind is bool:
+        return "1" if value else "0"
+    if kind is int:
+        return str(value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return _text(value if isinstance(value, str) else str(value))
+
+
 def to_cells(row: Mapping[str, Any], columns: Iterable[str]) -> Cells:
     """A row as osquery cells: declared columns only, text values, no "None"."""
     out: Cells = {}
     for name in columns:
-        cell = to_cell(row.get(name))
-        if cell is not None:
-            out[name] = cell
+        value = row.get(name)
+        if value is None:
+            continue
+        kind = type(value)
+        # the common cases inline (a big generate converts tens of thousands of cells)
+        if kind is str and value.isascii():
+            out[name] = value
+        elif kind is int:
+            out[name] = str(value)
+        else:
+            cell = to_cell(value)
+            if cell is not None:
+                out[name] = cell
     return out
 
 

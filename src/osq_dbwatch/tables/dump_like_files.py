@@ -24,6 +24,34 @@ from .base import BIGINT, INTEGER, OP_GLOB, OP_LIKE, TEXT, Deadline, QueryContex
 
 DEFAULT_WINDOW_S = 24 * 3600
 
+# catalog.dump_suffix_strength as set lookups on the last suffix: the walk
+# asks this for every entry, so it must cost about one dict probe.
+_STRONG = frozenset(s[1:] for s in catalog.DUMP_SUFFIXES_STRONG)
+_WEAK = frozenset(s[1:] for s in catalog.DUMP_SUFFIXES_WEAK)
+_COMPRESSION = frozenset(s[1:] for s in catalog.COMPRESSION_SUFFIXES)
+_ANY_SUFFIX = _STRONG | _WEAK | _COMPRESSION
+_SIMPLE = all(s.count(".") == 1 for s in (*catalog.DUMP_SUFFIXES_STRONG, *catalog.DUMP_SUFFIXES_WEAK,
+                                           *catalog.COMPRESSION_SUFFIXES))
+
+
+def name_strength(name: str) -> str:
+    """Same answer as catalog.dump_suffix_strength(name), for a bare file name."""
+    if not _SIMPLE:
+        return catalog.dump_suffix_strength(name)
+    lower = name.lower()
+    while True:
+        base, dot, ext = lower.rpartition(".")
+        if not dot:
+            return ""
+        if ext in _STRONG:
+            return "strong"
+        if ext in _WEAK:
+            return "weak"
+        if ext in _COMPRESSION and base:
+            lower = base
+            continue
+        return ""
+
 
 @dataclass(frozen=True)
 class ScanLimits:
@@ -112,9 +140,9 @@ class DumpLikeFiles(Table):
 
     # -- candidates
 
-    def _row(self, path: str, root: str, st: os.stat_result, accounts: Accounts) -> Row | None:
-        strength = catalog.dump_suffix_strength(path)
-        content = sniff.sniff_file(path) if st.st_size > 0 else ""
+    def _row(self, path: str, root: str, st: os.stat_result, accounts: Accounts, strength: str) -> Row | None:
+        head = sniff.read_head_as(path, st) if st.st_size > 0 else None
+        content = sniff.sniff_bytes(head) if head else ""
         # A dump-like name is enough; otherwise the content must show database
         # data (a bare gzip without a dump-like name is a cache, not a dump).
         if strength != "strong" and content not in sniff.DUMP_KINDS:
@@ -147,7 +175,7 @@ class DumpLikeFiles(Table):
             except OSError:
                 continue
             if stat_mod.S_ISREG(st.st_mode):
-                row = self._row(path, root, st, accounts)
+                row = self._row(path, root, st, accounts, name_strength(os.path.basename(path)))
                 if row:
                     rows.append(row)
         return rows
@@ -155,6 +183,7 @@ class DumpLikeFiles(Table):
     def _walk(self, roots: list[str], since: float, prefixes: list[tuple[str, str, bool]], accounts: Accounts,
               deadline: Deadline, truncation: _Truncation) -> list[Row]:
         limits = self.limits
+        any_suffix = _ANY_SUFFIX if _SIMPLE else None
         rows: list[Row] = []
         entries = sniffs = 0
         seen_dirs: set[tuple[int, int]] = set()
@@ -194,7 +223,6 @@ class DumpLikeFiles(Table):
                         if entries & 255 == 0 and deadline.expired():
                             truncation.add(root, f"time budget {limits.time_budget_s:g}s reached")
                             return rows
-                        name = entry.name
                         try:
                             if entry.is_dir(follow_symlinks=False):
                                 path = entry.path
@@ -209,14 +237,22 @@ class DumpLikeFiles(Table):
                                 seen_dirs.add((dst.st_dev, dst.st_ino))
                                 stack.append((path, depth + 1))
                                 continue
+                            # Cheap name filter before any stat: a dump-like suffix,
+                            # or no suffix at all (`/tmp/x`, `/dev/shm/.d`).
+                            name = entry.name
+                            dot = name.rfind(".")
+                            if dot > 0:
+                                if any_suffix is not None and name[dot + 1 :].lower() not in any_suffix:
+                                    continue
+                                strength = name_strength(name)
+                                if not strength:
+                                    continue
+                            else:
+                                strength = ""
                             if not entry.is_file(follow_symlinks=False):
                                 continue  # symlinks, FIFOs, sockets, devices
                         except OSError:
                             continue  # vanished
-                        # Cheap name filter before any stat: a dump-like suffix,
-                        # or no suffix at all (`/tmp/x`, `/dev/shm/.d`).
-                        if not catalog.dump_suffix_strength(name) and "." in name[1:]:
-                            continue
                         path = entry.path
                         if prefixes and not wanted(path, False):
                             continue
@@ -230,7 +266,7 @@ class DumpLikeFiles(Table):
                         if sniffs > limits.max_sniffs:
                             truncation.add(root, f"max_sniffs {limits.max_sniffs} reached")
                             return rows
-                        row = self._row(path, root, st, accounts)
+                        row = self._row(path, root, st, accounts, strength)
                         if row is None:
                             continue
                         rows.append(row)

@@ -1,0 +1,197 @@
+"""Benchmark of the osquery extension's tables against C baselines measured in the same run.
+
+    python bench/bench_extension.py [--procs 2000] [--files 20000] [--repeat 5] [--quick]
+
+What is measured (wall-clock, median of --repeat runs each):
+- one `db_cli_sessions` generate, over Thrift from the core stand-in to the
+  real extension process (extension/osq_dbwatch.ext), with --procs extra
+  sleeping processes on the host, against `ps -e -o pid,comm`;
+- one `dump_like_files` generate over --files files in a temp dump root
+  (the only root in the extension's config), against
+  `find ROOT -type f -newermt '24 hours ago'`;
+- the extension process's resident memory (VmRSS of the real process) right
+  after registration and after 100 generates (25 of each table).
+
+Targets: <= 2x ps, <= 1.5x find, <= 60 MB. Exit status 1 when one is missed.
+The extension's time is what it reports for each call with --verbose: from
+the request read to the reply ready to send (generate, conversion to cells,
+Thrift encoding). Sending then waits for the reader; the round trip through
+the stand-in is printed too, and includes its pure-Python Thrift decoding of
+the reply (osquery decodes in C++).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+sys.path.insert(0, os.path.join(REPO, "src"))
+
+from core_standin import CoreStandin  # noqa: E402
+
+TARGET_PS = 2.0
+TARGET_FIND = 1.5
+TARGET_RSS_MB = 60.0
+
+# File name mix of the dump root: most names are not dump-like and are never
+# stat'ed or opened; weak and suffix-less names are opened for 4 KiB.
+MIX = (
+    (0.40, ".log", b"127.0.0.1 - GET /index.html 200\n"),
+    (0.15, ".py", b"import os\nprint(os.getcwd())\n"),
+    (0.10, ".html", b"<html><body>hello</body></html>\n"),
+    (0.10, ".json", b'{"ok": true, "items": [1, 2, 3]}\n'),
+    (0.05, ".txt", b"remember the milk\n"),
+    (0.10, "", b"\x00\x01binary blob\n"),
+    (0.05, ".sql", b"--\n-- PostgreSQL database dump\n--\nCREATE TABLE t (x int);\n"),
+    (0.05, ".csv", b"id,email\n1,a@b.c\n2,c@d.e\n"),
+)
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def answered_ms(core: CoreStandin, table: str) -> list[float]:
+    """The extension's own times (generate, cells, Thrift encoding), from its --verbose log."""
+    out = []
+    for line in core.stderr_text().splitlines():
+        if f" {table}: " in line and "reply built in" in line:
+            out.append(float(line.split("reply built in", 1)[1].split()[0]))
+    return out
+
+
+def timed(func, repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        func()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def spawn_sleepers(count: int) -> list[subprocess.Popen]:
+    procs = []
+    for _ in range(count):
+        procs.append(subprocess.Popen(["sleep", "3600"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, close_fds=True))
+    return procs
+
+
+def reap(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.kill()
+    for proc in procs:
+        proc.wait()
+
+
+def make_files(root: str, count: int) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    per_dir = 200
+    index = 0
+    for weight, suffix, content in MIX:
+        n = int(count * weight)
+        counts[suffix or "(none)"] = n
+        for _ in range(n):
+            directory = os.path.join(root, f"d{index // per_dir // 20}", f"e{index // per_dir}")
+            if index % per_dir == 0:
+                os.makedirs(directory, exist_ok=True)
+            with open(os.path.join(directory, f"f{index}{suffix}"), "wb") as handle:
+                handle.write(content)
+            index += 1
+    return counts
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--procs", type=int, default=2000)
+    parser.add_argument("--files", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="200 processes, 2,000 files, 3 repeats")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.procs, args.files, args.repeat = 200, 2000, 3
+
+    work = tempfile.mkdtemp(prefix="dbw-bench-")
+    root = os.path.join(work, "root")
+    os.mkdir(root)
+    config = os.path.join(work, "config.yml")
+    with open(config, "w") as handle:
+        handle.write(f"dump_roots: [{root}]\n")
+    sleepers: list[subprocess.Popen] = []
+    clients: list[subprocess.Popen] = []
+    failed = False
+    try:
+        core = CoreStandin(env={"OSQ_DBWATCH_PYTHON": sys.executable, "OSQ_DBWATCH_CONFIG": config}, call_timeout=120,
+                           verbose=True)
+        started = time.perf_counter()
+        core.start()
+        startup = time.perf_counter() - started
+        ext_pid = core.proc.pid
+        rss_start = rss_mb(ext_pid)
+
+        # -- processes
+        sleepers = spawn_sleepers(args.procs)
+        for i in range(5):  # a few real DB clients for the table to find
+            clients.append(subprocess.Popen(["sqlite3", os.path.join(work, f"c{i}.db")], stdin=subprocess.PIPE,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(0.5)
+        nprocs = sum(1 for name in os.listdir("/proc") if name.isdigit())
+        sessions = len(core.generate("db_cli_sessions"))
+        t_ext_rt = timed(lambda: core.generate("db_cli_sessions"), args.repeat)
+        t_ext = statistics.median(answered_ms(core, "db_cli_sessions")[-args.repeat:]) / 1000
+        t_ps = timed(lambda: subprocess.run(["ps", "-e", "-o", "pid,comm"], stdout=subprocess.PIPE, check=True),
+                     args.repeat)
+
+        # -- files (the sleepers are reaped first: the file scan's writer lookup
+        # reads every process's fd table, timed separately below)
+        reap(sleepers)
+        sleepers = []
+        mix = make_files(root, args.files)
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 86400))
+        found = len(core.generate("dump_like_files"))
+        t_files_rt = timed(lambda: core.generate("dump_like_files"), args.repeat)
+        t_files = statistics.median(answered_ms(core, "dump_like_files")[-args.repeat:]) / 1000
+        t_find = timed(lambda: subprocess.run(["find", root, "-type", "f", "-newermt", since], stdout=subprocess.PIPE,
+                                              check=True), args.repeat)
+
+        # -- memory after 100 generates
+        for _ in range(25):
+            for table in ("db_cli_sessions", "dump_like_files", "db_client_history", "dbwatch_coverage"):
+                core.generate(table)
+        rss_after = rss_mb(ext_pid)
+        core.stop()
+
+        ratio_ps = t_ext / t_ps
+        ratio_find = t_files / t_find
+        print(f"extension start-up (exec to registered and serving): {startup * 1000:.0f} ms")
+        print(f"db_cli_sessions: {nprocs} processes, {sessions} sessions: {t_ext * 1000:.1f} ms "
+              f"vs ps -e -o pid,comm {t_ps * 1000:.1f} ms -> {ratio_ps:.2f}x (target <= {TARGET_PS}x); "
+              f"round trip through the Python stand-in {t_ext_rt * 1000:.1f} ms")
+        print(f"dump_like_files: {sum(mix.values())} files ({', '.join(f'{k} {v}' for k, v in mix.items())}), "
+              f"{found} rows: {t_files * 1000:.1f} ms vs find -newermt {t_find * 1000:.1f} ms -> {ratio_find:.2f}x "
+              f"(target <= {TARGET_FIND}x); round trip through the Python stand-in {t_files_rt * 1000:.1f} ms")
+        print(f"extension RSS: {rss_start:.1f} MB after start, {rss_after:.1f} MB after 100 generates "
+              f"(target <= {TARGET_RSS_MB:.0f} MB; measured on the real extension process, pid {ext_pid})")
+        failed = ratio_ps > TARGET_PS or ratio_find > TARGET_FIND or max(rss_start, rss_after) > TARGET_RSS_MB
+        print("targets: " + ("MISSED" if failed else "met"))
+    finally:
+        reap(sleepers + clients)
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
