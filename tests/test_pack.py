@@ -527,3 +527,36 @@ def test_cli_render_and_check(tmp_path, capsys):
     assert main(["pack", "render", "--config", str(bad)]) == 2
     assert "unknown key 'groupz'" in capsys.readouterr().err
     assert set(expected_files(Config(), "p", "d")) >= {"p/dbwatch.conf", "p/fleet/lib/dbwatch.reports.yml", "d/osquery.conf.d/dbwatch.conf"}
+
+
+def test_shared_scenario_logs_have_the_columns_this_pack_emits():
+    """The scenarios the correlator is tested on were written as this pack logs:
+    every row of a native query carries exactly the pack's columns."""
+    import glob
+
+    from osquery_sqlite import SHARED
+
+    seen = set()
+    for path in sorted(glob.glob(os.path.join(SHARED, "scenarios", "*.log"))):
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(record, dict):
+                    continue
+                last = str(record.get("name", "")).rsplit("/", 1)[-1]
+                query = next((q for q in render.CONTRACT_COLUMNS if last.endswith(q)), None)
+                if query is None:
+                    continue
+                rows = []
+                if isinstance(record.get("columns"), dict):
+                    rows.append(record["columns"])
+                rows += [r for r in record.get("snapshot") or [] if isinstance(r, dict)]
+                diff = record.get("diffResults") or {}
+                rows += [r for r in (diff.get("added") or []) + (diff.get("removed") or []) if isinstance(r, dict)]
+                for row in rows:
+                    assert set(row) == set(render.CONTRACT_COLUMNS[query]), (path, query, sorted(row))
+                    seen.add(query)
+    assert seen == set(render.CONTRACT_COLUMNS)
