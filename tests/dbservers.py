@@ -382,6 +382,7 @@ def start_redis(base: str) -> RedisServer:
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", LOOPBACK, "--dir", root, "--requirepass", REDIS_PASSWORD,
          "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
+         "--repl-diskless-sync-delay", "0",  # `redis-cli --rdb` gets its snapshot at once
          "--logfile", os.path.join(root, "server.log"), "--dbfilename", "server-dump.rdb"],
         user=owner, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         cwd="/", start_new_session=True,
