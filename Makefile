@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 $(BIN)/osq-dbwatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,fast]'
+	$(BIN)/pip install --quiet -e '.[test,fast,bundle]'
 	touch $@
 
 setup: $(BIN)/osq-dbwatch
