@@ -38,11 +38,13 @@ class Baseline:
     users: dict[str, list[int]] = field(default_factory=dict)
     tools: dict[str, list[int]] = field(default_factory=dict)  # user,tool -> [count, last]
     parents: dict[str, list[int]] = field(default_factory=dict)  # user,parent -> [count, last]
+    pruned: int = 0  # event time of the last prune
 
     def to_json(self) -> dict[str, Any]:
         # The hour mask is wider than JSON integers are safe: written as hex.
         users = {u: [c, last, format(mask, "x")] for u, (c, last, mask) in self.users.items()}
-        return {"first": self.first, "runs": self.runs, "users": users, "tools": self.tools, "parents": self.parents}
+        return {"first": self.first, "runs": self.runs, "users": users, "tools": self.tools, "parents": self.parents,
+                "pruned": self.pruned}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Baseline":
@@ -52,6 +54,7 @@ class Baseline:
             users={u: [int(v[0]), int(v[1]), int(v[2], 16)] for u, v in data.get("users", {}).items()},
             tools=dict(data.get("tools", {})),
             parents=dict(data.get("parents", {})),
+            pruned=int(data.get("pruned", 0)),
         )
 
 

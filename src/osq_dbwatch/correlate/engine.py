@@ -224,6 +224,7 @@ class Engine:
         self._context = lru_cache(maxsize=16384)(self._context_uncached)
         self._external = lru_cache(maxsize=16384)(lambda a: policy.is_external_address(config, a))
         self._resolve = lru_cache(maxsize=16384)(resolve_path)
+        self._admin_users = frozenset(config.admin_users)
 
     def _parse_db_uncached(self, path: str, cmdline: str) -> DbCommand | None:
         return parse_db_command(path, split_cmdline(cmdline) or [path], self.db_tools)
@@ -355,7 +356,8 @@ class Engine:
             return
         window_ok = not self.config.automation_windows or policy.automation_window_ok(self.config, t, user, host)
         if not server:
-            if policy.is_admin(self.config, user, st.admin_groups.get(user, ())):
+            groups = st.admin_groups.get(user, ())
+            if (groups or user in self._admin_users) and policy.is_admin(self.config, user, groups):
                 return
             if svc_known and window_ok:
                 return
@@ -479,10 +481,15 @@ class Engine:
         for code in links:
             _add(chain.links, code)
         chain.dirty = True
-        # Evidence seen before its access.
-        for f in st.files:
+        # Evidence seen before its access (newest first; the lists are in arrival order).
+        oldest = chain.start - SLACK - GRACE
+        for f in reversed(st.files):
+            if f["t"] < oldest:
+                break
             self._try_file(st, chain, f)
-        for e in st.egress:
+        for e in reversed(st.egress):
+            if e["t"] < oldest:
+                break
             self._try_egress(st, chain, e)
 
     def _evict(self, st: HostState) -> None:
@@ -551,7 +558,10 @@ class Engine:
         if path.startswith("/var/www/") or "/public_html/" in path or path.startswith("/srv/www/"):
             _add(chain.context, R.DUMP_IN_WEB_ROOT.code)
         chain.dirty = True
-        for e in st.egress:
+        oldest = t - SLACK - GRACE
+        for e in reversed(st.egress):
+            if e["t"] < oldest:
+                break
             self._try_egress(st, chain, e)
 
     # -- transfers and egress -------------------------------------------------
@@ -838,4 +848,6 @@ class Engine:
         stale = [u for u, (_, last) in st.emitted.items() if last < expiry and u not in st.chains]
         for u in stale:
             del st.emitted[u]
-        B.prune(st.baseline, now, self.settings.state_expiry_seconds)
+        if now - st.baseline.pruned >= 86400:
+            st.baseline.pruned = now
+            B.prune(st.baseline, now, self.settings.state_expiry_seconds)
