@@ -706,8 +706,6 @@ class Engine:
                 parent["file"] = {"path": row.parent_path, "name": basename(row.parent_path), "type_id": 1,
                                   "type": "Regular File"}
             process["parent_process"] = parent
-        if row.has_session and row.login_user:
-            process["auid"] = row.login_user  # osquery's name for the login user
         return process
 
     # -- scoring and output -----------------------------------------------------
