@@ -141,6 +141,8 @@ AUTOMATION_AGENTS: tuple[str, ...] = (
     "icinga2", "zabbix_agentd", "zabbix_agent2", "telegraf", "datadog-agent",
     "node_exporter", "postgres_exporter", "mysqld_exporter", "redis_exporter",
     "sensu-agent", "rundeck", "rundeckd", "gitlab-runner", "buildkite-agent",
+    # Ansible runs modules on the managed host as `python3 ~/.ansible/tmp/.../AnsiballZ_command.py`
+    "AnsiballZ_*",
 )
 WAL_ARCHIVERS: tuple[str, ...] = (
     "wal-g", "wal-e", "pgbackrest", "barman", "barman-cloud-wal-archive",

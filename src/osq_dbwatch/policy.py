@@ -184,6 +184,43 @@ class ServiceContext:
 NO_SERVICE_CONTEXT = ServiceContext("none")
 # systemd units that are sessions, not services.
 _SESSION_UNIT = re.compile(r"^(session-\d+\.scope|user@\d+\.service|init\.scope|-\.slice|.*\.slice)$")
+# Anything below these is a person's: their login session, or the per-user
+# manager whose units (`systemd-run --user psql`) the user starts at will.
+_PERSONAL_COMPONENT = re.compile(r"^(?:session-[^/]*\.scope|user@\d+\.service|user-\d+\.slice)$")
+# Units that hold logins when pam_systemd does not move them into a session
+# scope (containers, UsePAM no): an SSH shell living in ssh.service is a person.
+_LOGIN_UNIT = re.compile(r"^(?:ssh|sshd|dropbear|telnet|rlogin|(?:serial-|container-|console-)?getty(?:@.*)?|autovt@.*|systemd-logind)\.service$")
+
+
+def _is_interpreter(name: str) -> bool:
+    # python3.11 -> python3 -> python; perl5.36 -> perl
+    bare = re.sub(r"[\d.]+$", "", name)
+    return name in catalog.INTERPRETERS or bare in catalog.INTERPRETERS
+
+
+def interpreter_script(ancestor: Ancestor) -> str:
+    """The script an interpreter runs (`python3 /usr/bin/ansible-playbook` -> its path), or "".
+
+    Only the script position counts: any other argument is the attacker's to
+    choose (`python3 x.py cron` must not look like cron).
+    """
+    tokens = ancestor.cmdline.split()
+    if not tokens:
+        return ""
+    if not (_is_interpreter(basename(tokens[0])) or _is_interpreter(ancestor.name) or _is_interpreter(basename(ancestor.path))):
+        return ""
+    i = 1
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok in ("-m", "-jar", "-cp", "-classpath", "--class-path"):
+            return tokens[i + 1] if i + 1 < len(tokens) else ""
+        if tok in ("-c", "-e", "-E", "-r"):  # inline code: there is no script
+            return ""
+        if tok.startswith("-"):
+            i += 1
+            continue
+        return tok
+    return ""
 
 
 def _ancestor_names(ancestor: Ancestor) -> tuple[str, ...]:
@@ -191,11 +228,9 @@ def _ancestor_names(ancestor: Ancestor) -> tuple[str, ...]:
     if ancestor.path:
         names.append(basename(ancestor.path))
     if ancestor.cmdline:
-        first = ancestor.cmdline.split(" ", 1)[0]
-        names.append(basename(first))
+        names.append(basename(ancestor.cmdline.split(" ", 1)[0]))
         # interpreters: `python3 /usr/bin/ansible-playbook`, `java -jar agent.jar`
-        for token in ancestor.cmdline.split()[1:4]:
-            names.append(basename(token))
+        names.append(basename(interpreter_script(ancestor)))
     return tuple(n for n in names if n)
 
 
@@ -219,16 +254,27 @@ def service_context(
         agent = next((n for n in names if catalog.is_automation_agent(n)), "")
         if agent:
             return ServiceContext("automation", agent)
-    unit = systemd_unit.rsplit("/", 1)[-1]
-    if unit and not _SESSION_UNIT.match(unit):
+    components = [c for c in systemd_unit.split("/") if c]
+    unit = components[-1] if components else ""
+    if any(_PERSONAL_COMPONENT.match(c) for c in components[:-1]):
+        return NO_SERVICE_CONTEXT
+    if unit and not _SESSION_UNIT.match(unit) and not _LOGIN_UNIT.match(unit):
         unit_name = unit.removesuffix(".service")
         if unit.startswith(("cron", "crond", "anacron")):
             return ServiceContext("cron", unit)
-        if not (catalog.is_web_server(unit_name) or catalog.is_db_server(unit_name) or unit_name.startswith(
-            ("apache", "php", "mysql", "mariadb", "postgresql", "mongod", "redis")
-        )):
+        if not _server_unit(unit_name):
             return ServiceContext("systemd", unit)
     return NO_SERVICE_CONTEXT
+
+
+def _server_unit(unit_name: str) -> bool:
+    """A web or database server's unit, also by a word of its name (`shop-uwsgi`, `postgresql@15-main`)."""
+    if catalog.is_web_server(unit_name) or catalog.is_db_server(unit_name) or unit_name.startswith(
+        ("apache", "php", "mysql", "mariadb", "postgresql", "mongod", "redis")
+    ):
+        return True
+    words = [w for w in re.split(r"[-_.@]", unit_name) if w]
+    return any(catalog.is_web_server(w) or catalog.is_db_server(w) or w.startswith("php") for w in words)
 
 
 def server_ancestor(ancestors: Sequence[Ancestor], depth: int = 2) -> Ancestor | None:
@@ -261,6 +307,13 @@ def unusual_parent(ancestor: Ancestor | None) -> str:
         return "parent-in-staging-dir"
     if basename(path).startswith(".") or name.startswith("."):
         return "hidden-parent"
+    # `python3 /tmp/x.py`, `perl /dev/shm/.p`: the interpreter is a system
+    # binary, the code it runs is what is staged or hidden.
+    script = interpreter_script(ancestor)
+    if script.startswith(catalog.STAGING_DIRS):
+        return "parent-in-staging-dir"
+    if basename(script).startswith("."):
+        return "hidden-parent"
     return ""
 
 
@@ -270,12 +323,18 @@ def unusual_parent(ancestor: Ancestor | None) -> str:
 
 def is_external_address(config: Config, address: str) -> bool:
     """True for a routable address outside loopback, link-local and internal_networks."""
+    text = address.strip()
+    # tolerate the forms peers arrive in: [v6], [v6]:port, v4:port, v6%scope
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1 and "." in text:
+        text = text.split(":", 1)[0]
     try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast:
+    if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip.is_reserved:
         return False
     return not any(ip in network for network in config.internal_networks)
