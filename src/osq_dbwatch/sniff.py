@@ -52,7 +52,7 @@ def open_regular(path: str, dir_fd: int | None = None) -> tuple[int, os.stat_res
     return fd, after
 
 
-def read_head_as(path: str, expected: os.stat_result, limit: int = HEAD_BYTES) -> bytes | None:
+def read_head_as(path: str, expected: os.stat_result, limit: int = HEAD_BYTES, dir_fd: int | None = None) -> bytes | None:
     """read_head for a file already lstat'ed as regular (a directory walk's entry).
 
     Saves the second lstat; the fstat after the open must still show the same
@@ -61,7 +61,7 @@ def read_head_as(path: str, expected: os.stat_result, limit: int = HEAD_BYTES) -
     fd = -1
     for flags in (_OPEN_FLAGS | _NOATIME, _OPEN_FLAGS):
         try:
-            fd = os.open(path, flags)
+            fd = os.open(path, flags, dir_fd=dir_fd)
             break
         except OSError as exc:
             if exc.errno == errno.EPERM and flags & _NOATIME:

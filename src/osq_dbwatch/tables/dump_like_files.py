@@ -87,6 +87,119 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root + "/") or root == "/"
 
 
+# Directories are opened relative to their parent and never through a symlink,
+# so a directory swapped for a link mid-walk cannot lead the walk elsewhere.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NONBLOCK
+_SUBDIR_FLAGS = _DIR_FLAGS | os.O_NOFOLLOW
+
+
+class _Stop(Exception):
+    """A bound ended the walk; the message names it."""
+
+
+class _Walker:
+    """One bounded walk over the roots, directory by directory (fds, not paths)."""
+
+    def __init__(self, table: "DumpLikeFiles", since: float, prefixes: list[tuple[str, str, bool]],
+                 accounts: Accounts, deadline: Deadline) -> None:
+        self.table = table
+        self.limits = table.limits
+        self.since = since
+        self.prefixes = prefixes
+        self.accounts = accounts
+        self.deadline = deadline
+        self.rows: list[Row] = []
+        self.entries = 0
+        self.sniffs = 0
+        self.seen_dirs: set[tuple[int, int]] = set()
+        self.depth_cut: list[str] = []
+        self.root = ""
+        self.root_dev = 0
+
+    def wanted(self, path: str, is_dir: bool) -> bool:
+        """A file must fit every pattern's prefix; a directory must be able to hold such a file."""
+        for prefix, single, nocase in self.prefixes:
+            text = path + "/" if is_dir else path
+            if not _compatible(text, prefix, single, nocase):
+                return False
+            if not is_dir and len(text) < len(prefix):
+                return False
+        return True
+
+    def directory(self, fd: int, path: str, depth: int) -> None:
+        limits = self.limits
+        any_suffix = _ANY_SUFFIX if _SIMPLE else None
+        prefixes = self.prefixes
+        since = self.since
+        subdirs: list[str] = []
+        try:
+            scanner = os.scandir(fd)
+        except OSError:
+            return
+        with scanner:
+            for entry in scanner:
+                self.entries += 1
+                if self.entries > limits.max_entries:
+                    raise _Stop(f"max_entries {limits.max_entries} reached")
+                if self.entries & 255 == 0 and self.deadline.expired():
+                    raise _Stop(f"time budget {limits.time_budget_s:g}s reached")
+                name = entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirs.append(name)
+                        continue
+                    # Cheap name filter before any stat: a dump-like suffix, or
+                    # no suffix at all (`/tmp/x`, `/dev/shm/.d`).
+                    dot = name.rfind(".")
+                    if dot > 0:
+                        if any_suffix is not None and name[dot + 1 :].lower() not in any_suffix:
+                            continue
+                        strength = name_strength(name)
+                        if not strength:
+                            continue
+                    else:
+                        strength = ""
+                    if not entry.is_file(follow_symlinks=False):
+                        continue  # symlinks, FIFOs, sockets, devices
+                    file_path = f"{path}/{name}"
+                    if prefixes and not self.wanted(file_path, False):
+                        continue
+                    st = entry.stat(follow_symlinks=False)  # fstatat relative to the directory
+                except OSError:
+                    continue  # vanished
+                if st.st_mtime < since or not stat_mod.S_ISREG(st.st_mode):
+                    continue
+                self.sniffs += 1
+                if self.sniffs > limits.max_sniffs:
+                    raise _Stop(f"max_sniffs {limits.max_sniffs} reached")
+                row = self.table._row(file_path, self.root, st, self.accounts, strength, name, fd)
+                if row is not None:
+                    self.rows.append(row)
+                    if len(self.rows) >= limits.max_rows:
+                        raise _Stop(f"max_rows {limits.max_rows} reached")
+        for name in subdirs:
+            sub_path = f"{path}/{name}"
+            if prefixes and not self.wanted(sub_path, True):
+                continue
+            if depth + 1 > limits.max_depth:
+                if self.root not in self.depth_cut:
+                    self.depth_cut.append(self.root)
+                continue
+            try:
+                sub = os.open(name, _SUBDIR_FLAGS, dir_fd=fd)
+            except OSError:
+                continue  # vanished, or replaced by a symlink
+            try:
+                st = os.fstat(sub)
+                key = (st.st_dev, st.st_ino)
+                if st.st_dev != self.root_dev or key in self.seen_dirs:
+                    continue  # another filesystem, or a bind-mounted loop
+                self.seen_dirs.add(key)
+                self.directory(sub, sub_path, depth + 1)
+            finally:
+                os.close(sub)
+
+
 class _Truncation:
     def __init__(self) -> None:
         self.notes: dict[str, str] = {}  # root -> first bound that cut it
@@ -140,8 +253,9 @@ class DumpLikeFiles(Table):
 
     # -- candidates
 
-    def _row(self, path: str, root: str, st: os.stat_result, accounts: Accounts, strength: str) -> Row | None:
-        head = sniff.read_head_as(path, st) if st.st_size > 0 else None
+    def _row(self, path: str, root: str, st: os.stat_result, accounts: Accounts, strength: str,
+             name: str | None = None, dir_fd: int | None = None) -> Row | None:
+        head = sniff.read_head_as(path if dir_fd is None else name or path, st, dir_fd=dir_fd) if st.st_size > 0 else None
         content = sniff.sniff_bytes(head) if head else ""
         # A dump-like name is enough; otherwise the content must show database
         # data (a bare gzip without a dump-like name is a cache, not a dump).
@@ -182,98 +296,28 @@ class DumpLikeFiles(Table):
 
     def _walk(self, roots: list[str], since: float, prefixes: list[tuple[str, str, bool]], accounts: Accounts,
               deadline: Deadline, truncation: _Truncation) -> list[Row]:
-        limits = self.limits
-        any_suffix = _ANY_SUFFIX if _SIMPLE else None
-        rows: list[Row] = []
-        entries = sniffs = 0
-        seen_dirs: set[tuple[int, int]] = set()
-        def wanted(path: str, is_dir: bool) -> bool:
-            """A file must fit every pattern's prefix; a directory must be able to hold such a file."""
-            for prefix, single, nocase in prefixes:
-                text = path + "/" if is_dir else path
-                if not _compatible(text, prefix, single, nocase):
-                    return False
-                if not is_dir and len(text) < len(prefix):
-                    return False
-            return True
-
+        walker = _Walker(self, since, prefixes, accounts, deadline)
         for root in roots:
             try:
-                root_st = os.stat(root)  # an admin-configured root may itself be a symlink
+                fd = os.open(root, _DIR_FLAGS)  # an admin-configured root may itself be a symlink
             except OSError:
                 continue
-            if not stat_mod.S_ISDIR(root_st.st_mode) or (root_st.st_dev, root_st.st_ino) in seen_dirs:
-                continue
-            if not wanted(root, True):
-                continue
-            seen_dirs.add((root_st.st_dev, root_st.st_ino))
-            stack: list[tuple[str, int]] = [(root, 0)]
-            while stack:
-                directory, depth = stack.pop()
-                try:
-                    scanner = os.scandir(directory)
-                except OSError:
+            try:
+                st = os.fstat(fd)
+                key = (st.st_dev, st.st_ino)
+                if key in walker.seen_dirs or not walker.wanted(root, True):
                     continue
-                with scanner:
-                    for entry in scanner:
-                        entries += 1
-                        if entries > limits.max_entries:
-                            truncation.add(root, f"max_entries {limits.max_entries} reached")
-                            return rows
-                        if entries & 255 == 0 and deadline.expired():
-                            truncation.add(root, f"time budget {limits.time_budget_s:g}s reached")
-                            return rows
-                        try:
-                            if entry.is_dir(follow_symlinks=False):
-                                path = entry.path
-                                if not wanted(path, True):
-                                    continue
-                                if depth + 1 > limits.max_depth:
-                                    truncation.add(root, f"max_depth {limits.max_depth}: deeper directories skipped")
-                                    continue
-                                dst = entry.stat(follow_symlinks=False)
-                                if dst.st_dev != root_st.st_dev or (dst.st_dev, dst.st_ino) in seen_dirs:
-                                    continue  # another filesystem, or a bind-mounted loop
-                                seen_dirs.add((dst.st_dev, dst.st_ino))
-                                stack.append((path, depth + 1))
-                                continue
-                            # Cheap name filter before any stat: a dump-like suffix,
-                            # or no suffix at all (`/tmp/x`, `/dev/shm/.d`).
-                            name = entry.name
-                            dot = name.rfind(".")
-                            if dot > 0:
-                                if any_suffix is not None and name[dot + 1 :].lower() not in any_suffix:
-                                    continue
-                                strength = name_strength(name)
-                                if not strength:
-                                    continue
-                            else:
-                                strength = ""
-                            if not entry.is_file(follow_symlinks=False):
-                                continue  # symlinks, FIFOs, sockets, devices
-                        except OSError:
-                            continue  # vanished
-                        path = entry.path
-                        if prefixes and not wanted(path, False):
-                            continue
-                        try:
-                            st = entry.stat(follow_symlinks=False)
-                        except OSError:
-                            continue
-                        if st.st_mtime < since or not stat_mod.S_ISREG(st.st_mode):
-                            continue
-                        sniffs += 1
-                        if sniffs > limits.max_sniffs:
-                            truncation.add(root, f"max_sniffs {limits.max_sniffs} reached")
-                            return rows
-                        row = self._row(path, root, st, accounts, strength)
-                        if row is None:
-                            continue
-                        rows.append(row)
-                        if len(rows) >= limits.max_rows:
-                            truncation.add(root, f"max_rows {limits.max_rows} reached")
-                            return rows
-        return rows
+                walker.seen_dirs.add(key)
+                walker.root, walker.root_dev = root, st.st_dev
+                walker.directory(fd, root.rstrip("/"), 0)
+            except _Stop as stop:
+                truncation.add(root, str(stop))
+                break
+            finally:
+                os.close(fd)
+        for root in walker.depth_cut:
+            truncation.add(root, f"max_depth {self.limits.max_depth}: deeper directories skipped")
+        return walker.rows
 
     # -- writers
 
