@@ -183,16 +183,14 @@ def test_interactive_redis_cli_password_never_shown(pty_shell, redis_server: Red
 def test_redis_cli_rdb_is_a_dump(pty_shell, redis_server: RedisServer, dump_dir: str, osquery_core) -> None:
     out = os.path.join(dump_dir, "cache.rdb")
     shell = pty_shell("dbw_mallory")
-    # While clients are paused, redis-cli waits for the server's snapshot.
+    # While clients are paused, redis-cli waits for the server's snapshot. The
+    # pause just ends (CLIENT UNPAUSE would itself wait for it as a paused command).
     redis_server.cli("CLIENT", "PAUSE", "8000", "ALL")
-    try:
-        shell.run(f"redis-cli -h 127.0.0.1 -p {redis_server.port} -a {REDIS_PASSWORD} --rdb {out}")
-        proc = shell.wait_for_process("redis-cli")
-        wait_until(lambda: any(c.status == "ESTABLISHED" for c in proc.net_connections("tcp")), 10,
-                   "redis-cli's connection")
-        row = session_row(osquery_core, proc.pid)
-    finally:
-        redis_server.cli("CLIENT", "UNPAUSE")
+    shell.run(f"redis-cli -h 127.0.0.1 -p {redis_server.port} -a {REDIS_PASSWORD} --rdb {out}")
+    proc = shell.wait_for_process("redis-cli")
+    wait_until(lambda: any(c.status == "ESTABLISHED" for c in proc.net_connections("tcp")), 10,
+               "redis-cli's connection")
+    row = session_row(osquery_core, proc.pid)
     # --rdb turns the client into a dump tool for this run.
     assert_seen_in_session(row, shell, proc, tool="redis-cli", engine="redis", kind="dump")
     assert row["dump_intent"] != "" and row["output_path"] == out, row
@@ -246,3 +244,15 @@ def test_psql_without_terminal_is_not_interactive(pg_server: PgServer, test_user
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_mongosh_at_its_prompt_without_server(pty_shell, osquery_core) -> None:
+    """mongosh rewrites its own process title ("mongosh " + padding): still a mongo client."""
+    assert shutil.which("mongosh"), "mongosh is not installed (tests/install-deps.sh installs it from npm)"
+    shell = pty_shell("dbw_alice")
+    shell.run("mongosh --nodb --norc")
+    shell.expect(r"(?:\n|\x1b\[0J)> ", timeout=30)
+    proc = shell.wait_for_process("mongosh", timeout=30)
+    row = session_row(osquery_core, proc.pid)
+    assert_seen_in_session(row, shell, proc, tool="mongosh", engine="mongo", kind="client")
+    assert row["target_host"] == "" and row["remote_peers"] == "", row
