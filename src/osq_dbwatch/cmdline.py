@@ -28,7 +28,9 @@ REDACTED = "****"
 # (Debian's psql is a Perl wrapper; `env`, `sudo`, `nice` prefix commands).
 _WRAPPERS = frozenset(
     {"perl", "python", "python3", "env", "sudo", "nice", "ionice", "nohup", "timeout", "stdbuf",
-     "chrt", "taskset", "runuser", "setsid", "time", "pg_wrapper", "doas", "flock"}
+     "chrt", "taskset", "runuser", "setsid", "time", "pg_wrapper", "doas", "flock",
+     # mongosh is a Node script: a running one is `node /usr/bin/mongosh ...`
+     "node", "nodejs"}
 )
 _SHELL_SEPARATORS = frozenset({";", "|", "||", "&", "&&", "(", ")", "`", "$("})
 
@@ -184,6 +186,7 @@ class OptionSpec:
     secret: tuple[str, ...] = ()  # options whose next token is a secret
     flags: tuple[str, ...] = ()  # options that take no value (so the next token is positional)
     attached_secret: tuple[str, ...] = ()  # "-pSECRET" style
+    values: tuple[str, ...] = ()  # options that take a value with no role here (`psql -f FILE`)
 
 
 _PG = OptionSpec(
@@ -192,7 +195,11 @@ _PG = OptionSpec(
     flags=("-w", "-W", "-X", "-A", "-t", "-x", "-q", "-a", "-e", "-E", "-n", "-s", "-S", "-1",
            "--csv", "--no-password", "--password", "--no-psqlrc", "--quiet", "--echo-all",
            "--tuples-only", "--no-align", "--expanded", "-c", "-C", "--clean", "--create",
-           "--schema-only", "--data-only", "-O", "--no-owner", "-v", "--verbose", "-P", "-R", "-F"),
+           "--schema-only", "--data-only", "-O", "--no-owner", "--verbose"),
+    # psql: -f runs a script (input, not output), -v/-P/-F/-R set variables and
+    # separators; their values are not the database name.
+    values=("-f", "--file", "-L", "--log-file", "-v", "--set", "--variable", "-P", "--pset",
+            "-F", "--field-separator", "-R", "--record-separator", "-T", "--table-attr"),
 )
 _PG_DUMP = OptionSpec(
     host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
@@ -300,7 +307,7 @@ def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
     for role in _ROLES:
         for opt in getattr(spec, role):
             role_of[opt] = role
-    value_opts = set(role_of) | set(spec.sql) | set(spec.secret)
+    value_opts = set(role_of) | set(spec.sql) | set(spec.secret) | set(spec.values)
     i = 0
     while i < len(args):
         tok = args[i]
@@ -855,22 +862,45 @@ _SECRET_NEXT.update(
 )
 _ATTACHED_SECRET: dict[str, tuple[str, ...]] = {name: ("-p",) for name in _MYSQL_FAMILY}
 _ATTACHED_SECRET.update({"sqlcmd": ("-P",), "bcp": ("-P",), "7z": ("-p",), "7za": ("-p",), "zip": ("-P",)})
+_ATTACHED_SECRET["sshpass"] = ("-p",)
+_SECRET_NEXT["gpg"] = frozenset({"--passphrase"})
 _USER_PASS_TOOLS = frozenset({"curl", "lftp", "smbclient"})  # -u user:pass
+# Admin and import tools that are not catalog entries share their family's
+# password options: mysqladmin -pX, mongorestore -p X, redis-benchmark -a X.
+_FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("mysql", "mysql"), ("mariadb", "mysql"), ("mongo", "mongosh"), ("redis-", "redis-cli"),
+    ("clickhouse", "clickhouse-client"),
+)
+
+
+def _secret_family(name: str) -> str:
+    """The tool whose secret rules apply to a program name ("" for none)."""
+    if name in catalog.DB_TOOLS_BY_NAME or name in catalog.TRANSFER_TOOLS_BY_NAME or name in _SECRET_NEXT:
+        return name
+    for prefix, family in _FAMILY_PREFIXES:
+        if name.startswith(prefix) and re.fullmatch(r"[a-z0-9_.-]{1,40}", name):
+            return family
+    return ""
+
 _ORACLE_TOOLS = frozenset(t.name for t in catalog.DB_TOOLS if t.engine == "oracle")
 
 _TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # PGPASSWORD=x, MYSQL_PWD=x, REDISCLI_AUTH=x, --password=x, api_key=x
     # The unquoted value runs to the next space (a password may hold `;` or `&`);
     # only separators glued to its end are kept, so `X=pw; curl` keeps its `;`.
-    (re.compile(r"(?i)((?:^|[\s\"'`;(?&])-{0,2}[a-z0-9_.-]{0,64}?(?:password|passwd|pwd|secret|token|auth|api[_-]?key|access[_-]?key|requirepass|masterauth)[a-z0-9_-]{0,32}\s*=\s*)(?!\s)(\"[^\"]*\"|'[^']*'|[^\s]*[^\s;&|)])"), r"\1" + REDACTED),
+    (re.compile(r"(?i)((?:^|[\s\"'`;(?&])-{0,2}[a-z0-9_.-]{0,64}?(?:password|passwd|pass|pwd|secret|token|auth|api[_-]?key|access[_-]?key|requirepass|masterauth)[a-z0-9_-]{0,32}\s*=\s*)(?!\s)(\"[^\"]*\"|'[^']*'|[^\s]*[^\s;&|)])"), r"\1" + REDACTED),
     # scheme://user:pass@host
     (re.compile(r"(?i)([a-z][a-z0-9+.-]{0,31}://[^:/@\s]{0,256}):([^@\s/]{1,1024})@"), r"\1:" + REDACTED + "@"),
     # CREATE/ALTER USER ... IDENTIFIED [WITH plugin] BY [PASSWORD] 'x'
     (re.compile(r"(?i)(\bidentified\s+(?:with\s+\S{1,64}\s+)?(?:by|as)\s+(?:password\s+)?)('[^']*'|\"[^\"]*\"|\S+)"), r"\1" + REDACTED),
     # [ENCRYPTED] PASSWORD 'x', SET PASSWORD = PASSWORD('x'), PASSWORD("x")
     (re.compile(r"(?i)(\bpassword\s*(?:=\s*)?(?:password\s*)?\(?\s*)('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED),
-    # mongosh: db.auth("u", "p"), { pwd: "p" }
-    (re.compile(r"(?i)(\bdb\.auth\(\s*(?:'[^']*'|\"[^\"]*\")\s*,\s*)('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED),
+    # mongosh: db.auth("u", "p"), db.getSiblingDB(x).auth(...), db.changeUserPassword("u", "p"), { pwd: "p" }
+    (re.compile(r"(?i)(\.(?:auth|changeUserPassword)\(\s*(?:'[^']*'|\"[^\"]*\")\s*,\s*)('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED),
+    # Oracle: CONNECT user/password[@db]
+    (re.compile(r"(?i)(\bconn(?:ect)?\s+[^/\s@'\":]{1,128}/)([^@\s]+)"), r"\1" + REDACTED),
+    # aws configure set aws_secret_access_key VALUE
+    (re.compile(r"(?i)(\b(?:aws_secret_access_key|aws_session_token)\s+)(\S+)"), r"\1" + REDACTED),
     (re.compile(r"(?i)(\b(?:pwd|password)\s*:\s*)('[^']*'|\"[^\"]*\"|[^\s,}]+)"), r"\1" + REDACTED),
     # redis: AUTH [user] pass at the start of a history entry or after -a-less redis-cli
     (re.compile(r"(?i)(^\s*auth\s+)(\S+(?:\s+\S+)?)\s*$"), r"\1" + REDACTED),
@@ -909,7 +939,7 @@ def redact_cmdline(cmdline: str) -> str:
             if current in _USER_PASS_TOOLS and ":" in token:
                 user, _, _ = token.partition(":")
                 parts[index] = user + ":" + REDACTED
-            elif current in _USER_PASS_TOOLS and current == "curl":
+            elif current == "curl" and _strip_quotes(parts[index - 2]) in ("-u", "--user", "-U", "--proxy-user"):
                 pass  # curl -u user (prompted password)
             else:
                 parts[index] = REDACTED + token[len(token.rstrip(";|&")) :]
@@ -921,8 +951,9 @@ def redact_cmdline(cmdline: str) -> str:
         if bare in _SHELL_SEPARATORS:
             current = ""
             continue
-        if name in catalog.DB_TOOLS_BY_NAME or name in catalog.TRANSFER_TOOLS_BY_NAME or name in _SECRET_NEXT:
-            current = name
+        family = _secret_family(name)
+        if family:
+            current = family
             positional = 0
             continue
         if not current:
