@@ -99,6 +99,21 @@ CMDLINE_CASES: list[tuple[str, tuple[str, ...]]] = [
     ("zip -P {s} /tmp/x.zip /tmp/x.sql", ("/tmp/x.zip", "/tmp/x.sql")),
     ("7z a -p{s} /tmp/x.7z /tmp/x.sql", ("/tmp/x.7z", "/tmp/x.sql")),
     ("sshpass -p {s} scp /tmp/x.sql bob@e.example:", ("/tmp/x.sql", "bob@e.example")),
+    # the families' admin and import tools share their password options
+    ("mysqladmin -u root -p{s} processlist", ("root", "processlist")),
+    ("mariadb-admin -h db1 -p{s} status", ("db1", "status")),
+    ("mysqlbinlog -R -h db1 -p{s} binlog.000042", ("db1", "binlog.000042")),
+    ("mongorestore -u adm -p {s} /tmp/d", ("adm", "/tmp/d")),
+    ("mongoimport --password {s} --file /tmp/x.json", ("/tmp/x.json",)),
+    ("redis-benchmark -h r1 -a {s}", ("r1",)),
+    ("curl --oauth2-bearer {s} https://e.example", ("e.example",)),
+    ("aws configure set aws_secret_access_key {s}", ("aws_secret_access_key",)),
+    ("sshpass -p{s} ssh bob@e.example", ("bob@e.example",)),
+    ("gpg --batch --passphrase {s} -c /tmp/x.sql", ("/tmp/x.sql",)),
+    ("gpg --passphrase={s} -c /tmp/x.sql", ("/tmp/x.sql",)),
+    ("docker exec db mysql -uroot -p{s} shop", ("db", "shop")),
+    ("kubectl exec -it pg-0 -- psql postgresql://bob:{s}@localhost/sales", ("pg-0", "localhost/sales")),
+    ('su -c "mysql -p{s}" postgres', ("postgres",)),
     # nested in shells: the tool rules follow the program named last
     ("sh -c mysqldump -u root -p{s} app > /tmp/a.sql", ("root", "app", "/tmp/a.sql")),
     ('sh -c "mysqldump -u root -p{s} app > /tmp/a.sql"', ("root", "/tmp/a.sql")),
@@ -133,6 +148,12 @@ HISTORY_CASES: list[tuple[str, tuple[str, ...]]] = [
     ("db.changeUserPassword('app', passwordPrompt()) ; x = {{ password: '{s}' }}", ("app",)),
     ("\\connect postgresql://bob:{s}@db1/sales", ("bob", "db1/sales")),
     ("CONFIG SET requirepass {s}", ()),
+    ("connect scott/{s}@orcl", ("scott", "orcl")),
+    ("CONN system/{s}", ("system",)),
+    ("db.getSiblingDB('admin').auth('adm', '{s}')", ("admin", "adm")),
+    ('db.changeUserPassword("app", "{s}")', ("app",)),
+    ("ALTER LOGIN sa WITH PASSWORD = '{s}'", ("sa",)),
+    ("CREATE LOGIN etl WITH PASSWORD='{s}', CHECK_POLICY=OFF", ("etl", "CHECK_POLICY")),
     ("config set masterauth={s}", ()),
     ("SET PASSWORD = PASSWORD('{s}');", ()),
 ]
@@ -226,6 +247,31 @@ def test_random_uri_password_never_survives(secret: str, tool: str) -> None:
     out = redact_cmdline(line)
     assert secret not in out
     assert "db1.example:5432/app" in out
+
+
+PARSE_CASES = [
+    ("/usr/bin/psql", "psql postgresql://bob:{s}@db1:5432/sales"),
+    ("/usr/bin/psql", "psql -d postgresql://bob:{s}@db1/sales -c select 1"),
+    ("/usr/bin/psql", "psql host=db1 password={s} dbname=sales"),
+    ("/usr/bin/mongosh", "mongosh --host mongodb://adm:{s}@db1/admin"),
+    ("/usr/bin/mongodump", "mongodump --uri=mongodb://adm:{s}@db1/admin --out /tmp/d"),
+    ("/usr/bin/mysqlsh", "mysqlsh root:{s}@db1:3306"),
+    ("/usr/bin/redis-cli", "redis-cli -u redis://default:{s}@r1:6379/0"),
+    ("/usr/bin/sqlplus", "sqlplus scott/{s}@//ora1:1521/orcl"),
+    ("/usr/bin/mariadb", "mysql -u root -p{s} shop"),
+    ("/usr/bin/cockroach", "cockroach sql --url postgresql://root:{s}@crdb:26257/bank"),
+]
+
+
+@settings(max_examples=60)
+@given(case=st.sampled_from(PARSE_CASES), secret=_secret(string.ascii_letters + string.digits + "!$%*+,-.;=_~"))
+def test_parsed_fields_never_carry_a_random_secret(case: tuple[str, str], secret: str) -> None:
+    path, template = case
+    assume(secret not in template.replace("{s}", ""))
+    parsed = parse_db_command(path, template.format(s=secret).split())
+    assert parsed is not None
+    for value in (parsed.host, parsed.port, parsed.database, parsed.user, parsed.output_path, parsed.tool):
+        assert secret not in value
 
 
 @settings(max_examples=60)
