@@ -152,7 +152,16 @@ class _Core(ExtensionManager.Iface):
 
 
 class CoreStandin:
-    """Serve ExtensionManager on a Unix socket, exec the extension, call its tables."""
+    """Serve ExtensionManager on a Unix socket, exec the extension, call its tables.
+
+    ext_argv: the executable and any extra arguments (default: the real
+    launcher); env: variables added to this process's environment for the
+    extension (osqueryd passes its own environment, plus OSQUERY_EXTENSION);
+    flags / events: rows of osquery_flags (name -> value) and osquery_events
+    (dicts with name, publisher, type, subscriptions, events, refreshes,
+    active) that ExtensionManager.query answers from; refuse_queries: answer
+    every query with an error status instead.
+    """
 
     def __init__(
         self,
@@ -318,6 +327,8 @@ class CoreStandin:
             raise CoreStandinError("no extension registered")
         path = f"{self.socket_path}.{self.uuid}"
         deadline = time.monotonic() + 10
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.01)  # registered, not yet listening
         while True:
             sock = TSocket.TSocket(unix_socket=path)
             sock.setTimeout(int(self.call_timeout * 1000))

@@ -100,7 +100,7 @@ class DbwatchCoverage(Table):
             self._socket_events(core, audit),
             self._file_events(core),
             self._competing_auditd(audit),
-            self._clients_without_telemetry(process),
+            self._clients_without_telemetry(process, self._tool_names()),
             self._config(),
         ]
         return rows
@@ -236,10 +236,14 @@ class DbwatchCoverage(Table):
         return {"check_name": check, "status": OK, "source": "host",
                 "detail": f"no process holds the audit netlink socket (audit enabled={audit.enabled})"}
 
+    def _tool_names(self) -> set[str]:
+        config = self.env.config
+        return set(catalog.db_tools_with_extras(config.extra_db_clients, config.extra_dump_tools))
+
     @staticmethod
-    def _clients_without_telemetry(process: Row) -> Row:
+    def _clients_without_telemetry(process: Row, names: set[str]) -> Row:
         check = "db_clients_without_telemetry"
-        found = _installed_tools()
+        found = _installed_tools(names)
         if not found:
             return {"check_name": check, "status": OK, "source": "host", "detail": "no DB clients or dump tools in PATH"}
         listed = ", ".join(found[:12]) + (f" and {len(found) - 12} more" if len(found) > 12 else "")
@@ -302,10 +306,9 @@ def _count_dirs(roots: list[str], limit: int, budget_s: float = COUNT_BUDGET_S) 
     return count, True
 
 
-def _installed_tools() -> list[str]:
-    """Catalog DB tools present as executables in PATH or the standard bin directories."""
+def _installed_tools(names: set[str]) -> list[str]:
+    """DB tools (catalog plus config extras) present as executables in PATH or the standard bin directories."""
     dirs = list(dict.fromkeys([*os.environ.get("PATH", "").split(":"), *STANDARD_PATH]))
-    names = set(catalog.db_tool_names())
     found: list[str] = []
     for directory in dirs:
         if not directory.startswith("/"):
