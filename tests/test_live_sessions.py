@@ -256,3 +256,23 @@ def test_mongosh_at_its_prompt_without_server(pty_shell, osquery_core) -> None:
     row = session_row(osquery_core, proc.pid)
     assert_seen_in_session(row, shell, proc, tool="mongosh", engine="mongo", kind="client")
     assert row["target_host"] == "" and row["remote_peers"] == "", row
+
+
+def test_sudo_to_postgres_keeps_the_login_user(pty_shell, pg_server: PgServer, test_users, osquery_core) -> None:
+    """mallory logs in, becomes root, then `sudo -u postgres psql`: real sudo in the chain."""
+    shell = pty_shell("root", login_user="dbw_mallory")
+    shell.run(f"sudo -u postgres psql -h {pg_server.socket_dir} -p {pg_server.port} -d {DB_NAME} "
+              "-c 'SELECT pg_sleep(30)'")
+    proc = shell.wait_for_process("psql")
+    row = session_row(osquery_core, proc.pid)
+    assert row["username"] == "postgres" and row["uid"] == str(proc.uids().real), row
+    assert row["auid"] == str(shell.auid) and row["login_user"] == shell.expected_login_user, row
+    if not shell.loginuid_refused:
+        assert row["login_user"] == "dbw_mallory", row
+    names = row["ancestry"].split(" < ")
+    pids = row["ancestry_pids"].split(" < ")
+    assert row["parent_name"] == "sudo" and names[0] == "sudo", row
+    assert str(shell.pid) in pids and names[pids.index(str(shell.pid))] == "bash", row
+    # Debian's sudoers has use_pty: the command may get a pty of its own.
+    assert row["tty"].removeprefix("/dev/").startswith("pts/") and row["interactive"] == "1", row
+    assert (row["tool"], row["engine"], row["tool_kind"]) == ("psql", "postgres", "client"), row
