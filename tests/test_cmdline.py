@@ -106,6 +106,28 @@ def test_non_db_commands_not_matched(path: str, cmdline: str) -> None:
     assert identify_db_tool(path, argv_of(cmdline)) is None
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["mongosh" + " " * 60],  # mongosh rewrites its title: "mongosh " and padding, one argument
+        ["mongosh ", "", "", ""],  # the padding as NULs
+        ["mongosh mongodb://<credentials>@127.0.0.1:27017/app?appName=mongosh"],
+    ],
+)
+def test_rewritten_process_title(argv: list[str]) -> None:
+    parsed = parse_db_command("/usr/bin/node", argv)
+    assert parsed is not None and (parsed.tool, parsed.engine) == ("mongosh", "mongo")
+    assert parsed.user == ""  # mongosh's <credentials> placeholder is not a user
+
+
+def test_rewritten_title_target() -> None:
+    parsed = db("/usr/bin/node", ["mongosh mongodb://<credentials>@db1:27018/app"])
+    assert (parsed.host, parsed.port, parsed.database) == ("db1", "27018", "app")
+    # a real argv[0] with a space in a directory name is not a title
+    assert db("/opt/My Tools/bin/psql", ["/opt/My Tools/bin/psql", "-h", "db1"]).host == "db1"
+    assert parse_db_command("/usr/lib/postgresql/15/bin/postgres", ["postgres: 15/main: bob sales [local] idle"]) is None
+
+
 def test_identify_returns_arguments_after_the_program() -> None:
     found = identify_db_tool("/usr/bin/perl", ["/usr/bin/perl", "/usr/bin/psql", "-h", "x"])
     assert found is not None

@@ -67,9 +67,12 @@ def real_program(path: str, argv: Sequence[str]) -> ProgramArgs:
     arguments. When both name a known tool, argv[0] wins, because Debian's
     symlinks make `mysql` exec `/usr/bin/mariadb`.
     """
-    names = [basename(argv[0])] if argv else []
-    if basename(path):
-        names.append(basename(path))
+    if argv and (any(c.isspace() for c in basename(argv[0])) or (
+        any(c.isspace() for c in argv[0]) and not any(argv[1:])
+    )):
+        # A process that rewrote its title (mongosh: "mongosh " + padding,
+        # Node/Python setproctitle) has its whole command line in argv[0].
+        argv = [*argv[0].split(), *(a for a in argv[1:] if a)]
     index = 0
     for _ in range(4):  # wrappers nest at most a few times (sudo env nice psql)
         name = basename(argv[index]) if index < len(argv) else basename(path)
@@ -477,6 +480,8 @@ def _apply_uri(fields: dict[str, str], uri: str) -> None:
     if not m:
         return
     for key, group in (("user", "user"), ("host", "host"), ("port", "port"), ("database", "db")):
+        if m.group(group) == "<credentials>":
+            continue  # mongosh's own title hides user:pass as <credentials>
         if m.group(group) and not fields.get(key):
             fields[key] = m.group(group)
 
