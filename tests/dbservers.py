@@ -456,10 +456,6 @@ class SilentListener:
 # The pty runner
 
 
-def _tty_dev_number(path: str) -> int:
-    return os.stat(path).st_rdev
-
-
 class PtySession:
     """An interactive login shell for `user` on a fresh pseudo-terminal.
 
