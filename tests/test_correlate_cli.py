@@ -317,3 +317,35 @@ def test_follow_resumes_after_restart_without_repeating(tmp_path) -> None:
     finally:
         _stop(child)
     assert hosts == [f"h-{i}" for i in range(5)]
+
+
+def test_a_flood_of_host_names_commits_early_and_loses_nothing(tmp_path, monkeypatch) -> None:
+    from osq_dbwatch.correlate import cli as correlate_cli
+
+    log = tmp_path / "flood.log"
+    log.write_text("\n".join(_accesses(40)) + "\n")
+    whole = correlate(["--config", CONFIG, str(log)], str(tmp_path / "a.sqlite"), str(tmp_path / "a.jsonl"))
+    monkeypatch.setattr(correlate_cli, "HOST_CACHE", 3)
+    small = correlate(["--config", CONFIG, str(log)], str(tmp_path / "b.sqlite"), str(tmp_path / "b.jsonl"))
+    assert small == whole and len(whole) == 40
+    assert correlate(["--config", CONFIG, str(log)], str(tmp_path / "b.sqlite"), str(tmp_path / "b.jsonl")) == []
+
+
+def test_long_silent_hosts_are_forgotten(tmp_path) -> None:
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("correlator:\n  state_expiry: 1d\n")
+    state, out = str(tmp_path / "s.sqlite"), str(tmp_path / "o.jsonl")
+    old, new = tmp_path / "old.log", tmp_path / "new.log"
+    old.write_text(_accesses(1, prefix="quiet")[0] + "\n")
+    later = Log()
+    later.db_exec("busy-1", MON + D + 10 * H + 40 * D, "u", 2000, "psql", "/usr/bin/psql", 7, "/usr/bin/bash", "-bash")
+    new.write_text(later.lines[0] + "\n")
+    correlate(["--config", str(cfg), str(old), str(new)], state, out)
+
+    def hosts() -> list[str]:
+        proc = subprocess.run([sys.executable, "-m", "osq_dbwatch", "baseline", "--state", state, "--json"], capture_output=True)
+        return [json.loads(x)["host"] for x in proc.stdout.splitlines()]
+
+    assert hosts() == ["busy-1", "quiet-0"]
+    correlate(["--config", str(cfg), str(new)], state, out)  # the next start sweeps
+    assert hosts() == ["busy-1"]

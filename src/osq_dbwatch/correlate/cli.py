@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover
 
 DEFAULT_BATCH_LINES = 100_000
 MAX_BAD_LINE_MESSAGES = 200
-HOST_CACHE = 20_000  # host states kept in memory; the rest live in SQLite
+HOST_CACHE = 4096  # host states kept in memory (and at most this many touched per batch); the rest live in SQLite
 POLL_SECONDS = 0.2
 
 
@@ -97,6 +97,7 @@ class Runner:
         self.findings = 0
         self.evictions = 0
         self.messages = 0
+        self.watermark = store.watermark()
 
     def _bad(self, label: str, line: int, reason: str) -> None:
         self.bad += 1
@@ -144,12 +145,16 @@ class Runner:
                 dirty[host] = state = self._host(host)
                 evictions_before[host] = state.evictions
             engine.step(state, rows)
+            if len(dirty) >= HOST_CACHE:
+                break  # a flood of host names: commit now (the batch ends here, deterministically)
         out: list[bytes] = []
         for host, state in dirty.items():
             findings = engine.flush(state)
             self.evictions += state.evictions - evictions_before[host]
             for finding in findings:
                 out.append(_line(self.render(finding)))
+            if state.watermark > self.watermark:
+                self.watermark = state.watermark
         self.findings += len(out)
         self.output.write(b"".join(out))
         # One transaction: host states, the input position, the output size.
@@ -158,6 +163,7 @@ class Runner:
         if isinstance(source, FileSource):
             self.store.put_position(os.path.abspath(source.path), source.position())
         self.output.record()
+        self.store.put_watermark(self.watermark)
         self.store.commit()
         while len(self.cache) > HOST_CACHE:
             self.cache.popitem(last=False)
@@ -191,6 +197,9 @@ def run(args: argparse.Namespace) -> int:
         store.close()
         raise DbwatchError(str(exc)) from None
     output = _Output(args.output, store)
+    # Hosts silent for five state_expiry periods (event time) are forgotten:
+    # by then their chains, findings and baseline entries have all expired.
+    store.expire_hosts(store.watermark() - 5 * config.correlator.state_expiry_seconds)
     store.commit()
     runner = Runner(Engine(config), store, output, to_ecs if args.format == "ecs" else to_ocsf)
     batch_lines = _batch_lines()

@@ -63,67 +63,65 @@ def _primed(label: str, gen: Iterator[tuple[int, bytes | None]]) -> Batch | None
 
 
 class _Splitter:
-    """Cuts a byte stream into lines, bounding line length."""
+    """Cuts a byte stream into lines, bounding line length.
+
+    `pos` is how far into `buffer` lines were handed out, updated line by
+    line, so a consumer may stop at any line and position() stays exact.
+    """
 
     def __init__(self, offset: int, line: int) -> None:
         self.buffer = b""
-        self.buffer_offset = offset  # file offset of buffer[0]
+        self.pos = 0
+        self.buffer_offset = offset  # file offset of buffer[pos]
         self.line = line
         self.skipping = False  # inside an over-long line
 
     def feed(self, data: bytes) -> None:
-        self.buffer += data
+        self.buffer = self.buffer[self.pos:] + data
+        self.pos = 0
+
+    def pending(self) -> int:
+        return len(self.buffer) - self.pos
 
     def lines(self, budget: int) -> Iterator[tuple[int, bytes | None]]:
         """Complete lines in the buffer, at most `budget` of them."""
         buf = self.buffer
-        start = 0
         while budget > 0:
+            start = self.pos
             end = buf.find(b"\n", start)
             if end < 0:
-                if len(buf) - start > MAX_LINE_BYTES and not self.skipping:
-                    self.skipping = True
-                    self.line += 1
-                    self.buffer_offset += len(buf) - start
-                    buf = b""
-                    start = 0
-                    self.buffer = buf
-                    yield self.line, None
-                    # the over-long line's end, when it comes, is not a new line
-                    return
-                if self.skipping:
-                    self.buffer_offset += len(buf) - start
-                    buf = b""
-                    start = 0
-                break
+                rest = len(buf) - start
+                if self.skipping or rest > MAX_LINE_BYTES:
+                    # Drop what we hold of an over-long line; its end is not a new line.
+                    self.buffer, self.pos, buf = b"", 0, b""
+                    self.buffer_offset += rest
+                    if not self.skipping:
+                        self.skipping = True
+                        self.line += 1
+                        yield self.line, None
+                return
+            self.pos = end + 1
+            self.buffer_offset += end + 1 - start
             if self.skipping:
                 self.skipping = False
-                self.buffer_offset += end + 1 - start
-                start = end + 1
                 continue
             self.line += 1
-            piece = buf[start:end]
-            self.buffer_offset += end + 1 - start
-            start = end + 1
             budget -= 1
-            if len(piece) > MAX_LINE_BYTES:
+            if end - start > MAX_LINE_BYTES:
                 yield self.line, None
             else:
-                yield self.line, piece
-        self.buffer = buf[start:]
+                yield self.line, buf[start:end]
 
     def tail(self) -> tuple[int, bytes | None] | None:
         """The last line when it has no newline (end of a finished input)."""
+        piece = self.buffer[self.pos:]
+        self.buffer, self.pos = b"", 0
+        self.buffer_offset += len(piece)
         if self.skipping:
             self.skipping = False
-            self.buffer_offset += len(self.buffer)
-            self.buffer = b""
             return None
-        if not self.buffer:
+        if not piece:
             return None
-        piece = self.buffer
-        self.buffer_offset += len(piece)
-        self.buffer = b""
         self.line += 1
         return self.line, piece if len(piece) <= MAX_LINE_BYTES else None
 
@@ -243,7 +241,6 @@ class FileSource:
             except OSError:
                 continue
             split = _Splitter(offset, self.split.line)
-            split.buffer = self.split.buffer
             split.feed(data)
             lines = list(split.lines(1 << 30))
             tail = split.tail()
@@ -291,7 +288,7 @@ class StdinSource:
             for item in self.split.lines(batch_lines - count):
                 count += 1
                 yield item
-            if count >= batch_lines or self.eof or (self.follow and count and not self.split.buffer):
+            if count >= batch_lines or self.eof or (self.follow and count and not self.split.pending()):
                 return
             try:
                 data = os.read(self.fd, _BLOCK)

@@ -152,6 +152,7 @@ Row = Union[ExecRow, FileRow, EgressRow, AdminRow, HistoryRow]
 
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_FUTURE_SLACK = 3600  # a row's time may lead the line's unixTime by clock skew, not more
 MAX_TIME = 10**11  # seconds; beyond year 5000 a "time" is garbage, not a date
 
 
@@ -436,6 +437,8 @@ def parse_line(line: bytes) -> Parsed:
                     rows.append(AdminRow(host, unix_time, mode, unix_time, user, to_str(columns.get("groupname"))))
                     continue
                 t = to_time(columns.get(_TIME_COLUMN[query])) or unix_time
+                if unix_time and t > unix_time + _FUTURE_SLACK:
+                    t = unix_time  # a row from after it was logged: its time column is garbage
                 if not t:
                     raise BadLine("row has no time and the line no unixTime")
                 rows.append(_BUILDERS[query](query, host, t, columns, baseline and mode != "snapshot"))

@@ -97,6 +97,16 @@ class StateStore:
             except (ValueError, KeyError, TypeError):
                 continue
 
+    def watermark(self) -> int:
+        """The newest event time seen over all hosts."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()
+        return int(row[0]) if row else 0
+
+    def put_watermark(self, value: int) -> None:
+        self.begin()
+        self.db.execute("INSERT INTO meta VALUES ('watermark', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (str(value),))
+
     def output_size(self, path: str) -> int | None:
         row = self.db.execute("SELECT size FROM outputs WHERE path = ?", (path,)).fetchone()
         return None if row is None else int(row[0])
