@@ -105,3 +105,25 @@ def test_redis_cli_rdb_magic(pty_shell, redis_server: RedisServer, dump_dir: str
     row = file_row(osquery_core, out)
     assert_file_facts(row, out, "dbw_mallory")
     assert row["kind_by_content"] == "redis_rdb", row
+
+
+def test_pg_dump_piped_to_gzip_names_gzip_as_writer(pty_shell, pg_server: PgServer, dump_dir: str,
+                                                     osquery_core) -> None:
+    """`pg_dump | gzip > file`: the shell opened the file for gzip, which holds it."""
+    out = os.path.join(dump_dir, "app.sql.gz")
+    shell = pty_shell("dbw_alice", env={"PGPASSWORD": PG_PASSWORDS["dbw_alice"]})
+    with pg_server.table_locked():
+        shell.run(f"pg_dump -h 127.0.0.1 -p {pg_server.port} -U dbw_alice {DB_NAME} | gzip > {out}")
+        gzip = shell.wait_for_process("gzip")
+        dump = shell.wait_for_process("pg_dump")
+        wait_until(lambda: os.path.exists(out), 10, "the shell to create the file")
+        row = file_row(osquery_core, out)
+        assert row["writer_pid"] == str(gzip.pid) and row["writer_name"] == "gzip", row
+        session = rows_where(osquery_core, "db_cli_sessions", "pid", str(dump.pid))
+        assert len(session) == 1 and session[0]["tool_kind"] == "dump", session
+        assert session[0]["output_path"] == "", session  # stdout: the file is the shell's doing
+    shell.wait_gone(gzip)
+    row = file_row(osquery_core, out)
+    assert_file_facts(row, out, "dbw_alice")
+    assert row["kind_by_content"] == "gzip", row
+    assert row.get("writer_pid", "") in ("", "0"), row
