@@ -192,6 +192,12 @@ def test_identify_transfer_tool() -> None:
         # /proc argv after the client masked its password: `-pSECRET` reads back as `-px` `xxxxx`
         ("/usr/bin/mariadb", ["mysql", "-h", "db1", "-u", "bob", "-px", "xxxxx", "sales"], "db1", "", "sales", "bob"),
         ("/usr/bin/mariadb", ["mysql", "-u", "bob", "--password=x", "xxxxxxx", "sales"], "", "", "sales", "bob"),
+        # the client's -r (--raw) and -T (--debug-info) are flags; -S takes the socket
+        ("/usr/bin/mariadb", "mysql -T -r -u root shop", "", "", "shop", "root"),
+        ("/usr/bin/mariadb", "mysql -S /run/mysqld/mysqld.sock -u root shop", "", "", "shop", "root"),
+        ("/usr/bin/mariadb-dump", "mysqldump -u root --where id=1 shop users", "", "", "shop", "root"),
+        ("/usr/bin/pg_dump", "pg_dump -Fd -j 4 -n public -t users -f /tmp/d shop", "", "", "shop", ""),
+        ("/usr/bin/pg_dump", "pg_dump -F c -Z 9 -U bob shop", "", "", "shop", "bob"),
         ("/usr/bin/mysqlsh", "mysqlsh root:pw@db1:3306", "db1", "3306", "", "root"),
         ("/usr/bin/mysqlsh", "mysqlsh --uri root@db1:3306/app", "db1", "3306", "app", "root"),
         ("/usr/bin/mycli", "mycli mysql://bob:pw@db1/app", "db1", "", "app", "bob"),
@@ -275,6 +281,10 @@ def test_parsed_fields_never_carry_a_password(path: str, cmdline: str | list[str
         ("/usr/bin/mariadb-dump", "mysqldump -u root --result-file=/tmp/a.sql app", "mysqldump", "/tmp/a.sql"),
         ("/usr/bin/mariadb-dump", "mysqldump -u root -r /tmp/a.sql app", "mysqldump", "/tmp/a.sql"),
         ("/usr/bin/mariadb-dump", "mysqldump -u root -r/tmp/a.sql app", "mysqldump", "/tmp/a.sql"),
+        ("/usr/bin/mariadb-dump", "mysqldump -T /tmp/tabs app", "mysqldump", "/tmp/tabs"),
+        ("/usr/bin/mariadb-dump", "mysqldump --tab=/tmp/tabs app", "mysqldump", "/tmp/tabs"),
+        ("/usr/bin/mariadb", "mysql --tee=/tmp/session.log app", "output file", "/tmp/session.log"),
+        ("/usr/bin/mariadb", "mysql -r -T -e SELECT 1", "", ""),  # flags, not files
         ("/usr/bin/mydumper", "mydumper -B app -o /tmp/dd", "mydumper", "/tmp/dd"),
         ("/usr/bin/mariabackup", "mariabackup --backup --target-dir=/tmp/b", "mariabackup", "/tmp/b"),
         ("/usr/bin/redis-cli", "redis-cli -h r1 --rdb /tmp/dump.rdb", "--rdb", "/tmp/dump.rdb"),

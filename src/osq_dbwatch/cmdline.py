@@ -211,20 +211,42 @@ _PG_DUMP = OptionSpec(
            "--clean", "--create", "--schema-only", "--data-only", "--no-owner", "--verbose",
            "--inserts", "--column-inserts", "--if-exists", "--no-password", "--password",
            "--globals-only", "--roles-only", "-g", "-r", "-P", "--progress", "-R"),
+    # pg_dump -j 4 -n public -t users -F d: these values are not the database name
+    values=("-j", "--jobs", "-n", "--schema", "-N", "--exclude-schema", "-t", "--table", "-T",
+            "--exclude-table", "--exclude-table-data", "-F", "--format", "-Z", "--compress", "-E",
+            "--encoding", "-S", "--superuser", "--role", "-l", "--database", "--lock-wait-timeout",
+            "--section", "--snapshot", "--filter", "--extra-float-digits", "--rows-per-insert"),
 )
 _PG_BASEBACKUP = OptionSpec(
     host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
     output=("-D", "--pgdata"), flags=("-P", "--progress", "-R", "-v", "-w", "-W", "-X", "-z"),
 )
+# The mysql client: -r is --raw and -T --debug-info (flags); only --tee writes a file.
 _MYSQL = OptionSpec(
     host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"),
-    database=("-D", "--database"), output=("-r", "--result-file", "--tee", "--tab", "-T"),
+    database=("-D", "--database"), output=("--tee",),
     sql=("-e", "--execute"), attached_secret=("-p",),
-    flags=("-B", "--batch", "-N", "-s", "-v", "-t", "-E", "-A", "-q", "-f", "--force",
-           "--single-transaction", "--all-databases", "-A", "--routines", "--triggers",
-           "--quick", "--skip-lock-tables", "--lock-tables", "-x", "--no-data", "-d",
-           "--compress", "-C", "--databases", "-B", "--password", "-p", "--opt", "--extended-insert",
-           "--hex-blob", "--no-create-info", "-n", "-R", "--events", "--raw", "--xml", "-X", "--html", "-H"),
+    flags=("-B", "--batch", "-N", "-s", "-v", "-t", "-E", "-A", "-q", "-f", "--force", "-r", "--raw",
+           "-T", "--debug-info", "-n", "--unbuffered", "-X", "--xml", "-H", "--html", "-C", "--compress",
+           "--password", "-p", "--no-auto-rehash", "--skip-column-names", "--silent", "--table", "--vertical",
+           "--safe-updates", "-U", "-G", "-w", "--wait"),
+    values=("-S", "--socket", "--default-character-set", "--ssl-ca", "--ssl-cert", "--ssl-key",
+            "--connect-timeout", "--max-allowed-packet", "--init-command", "--prompt", "--pager", "-O"),
+)
+# mysqldump / mariadb-dump / mysqlpump: -r/--result-file and -T/--tab name the output.
+_MYSQLDUMP = OptionSpec(
+    host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"),
+    output=("-r", "--result-file", "-T", "--tab"), attached_secret=("-p",),
+    flags=("-B", "--databases", "-A", "--all-databases", "--single-transaction", "--routines", "-R",
+           "--triggers", "--events", "-E", "--quick", "-q", "--skip-lock-tables", "--lock-tables", "-l",
+           "-x", "--lock-all-tables", "-d", "--no-data", "-t", "--no-create-info", "-n", "--no-create-db",
+           "-C", "--compress", "--password", "-p", "--opt", "--extended-insert", "-e", "--hex-blob",
+           "-X", "--xml", "-c", "--complete-insert", "-f", "--force", "-v", "--verbose", "-K",
+           "--disable-keys", "--add-drop-table", "--add-drop-database", "--no-tablespaces", "-y"),
+    values=("-S", "--socket", "-w", "--where", "--ignore-table", "--default-character-set",
+            "--master-data", "--set-gtid-purged", "--fields-terminated-by", "--fields-enclosed-by",
+            "--lines-terminated-by", "--compatible", "--max-allowed-packet", "--parallel",
+            "--default-parallelism", "--include-databases", "--exclude-databases"),
 )
 _MONGO = OptionSpec(
     host=("--host", "-h"), port=("--port",), user=("-u", "--username"),
@@ -279,7 +301,7 @@ _MARIABACKUP = OptionSpec(
 _SPEC_BY_TOOL: dict[str, OptionSpec] = {
     "pg_dump": _PG_DUMP, "pg_dumpall": _PG_DUMP, "pg_basebackup": _PG_BASEBACKUP,
     "bcp": _BCP, "mydumper": _MYDUMPER, "mariabackup": _MARIABACKUP, "mariadb-backup": _MARIABACKUP,
-    "xtrabackup": _MARIABACKUP,
+    "xtrabackup": _MARIABACKUP, "mysqldump": _MYSQLDUMP, "mariadb-dump": _MYSQLDUMP, "mysqlpump": _MYSQLDUMP,
 }
 _SPEC_BY_ENGINE: dict[str, OptionSpec] = {
     "postgres": _PG, "mysql": _MYSQL, "mongo": _MONGO, "redis": _REDIS, "mssql": _MSSQL,
