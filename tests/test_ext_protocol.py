@@ -119,6 +119,20 @@ def test_launcher_falls_back_to_the_repo_without_python_override() -> None:
         assert set(core.registry["table"]) == set(TABLES)
 
 
+def test_launcher_prefers_the_installed_package_on_path(tmp_path) -> None:
+    # An `osq-dbwatch` console script on PATH: its shebang's interpreter runs the server.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "osq-dbwatch"
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom osq_dbwatch.cli import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "OSQ_DBWATCH_PYTHON": "", "py": "/nonexistent"}
+    with CoreStandin(env=env) as core:
+        assert set(core.registry["table"]) == set(TABLES)
+        argv = open(f"/proc/{core.proc.pid}/cmdline", "rb").read().split(b"\0")
+        assert argv[0] == sys.executable.encode() and argv[1] == b"-c"
+
+
 def test_socket_that_never_answers_exits_nonzero_with_one_stderr_line(tmp_path) -> None:
     socket_path = tmp_path / "nobody.em"
     env = dict(os.environ, OSQUERY_EXTENSION=str(os.getpid()), OSQ_DBWATCH_PYTHON=sys.executable)

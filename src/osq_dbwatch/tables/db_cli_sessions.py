@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from .. import catalog, policy, procfs
-from ..cmdline import basename, parse_db_command, redact_cmdline, resolve_path
+from ..cmdline import parse_db_command, redact_cmdline, resolve_path
 from ..config import Config
 from .accounts import Accounts
 from .base import BIGINT, INTEGER, TEXT, Deadline, QueryContext, Row, Table
