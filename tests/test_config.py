@@ -198,6 +198,14 @@ def test_broken_file(name: str, line: int, mentions: tuple[str, ...]) -> None:
         ("admins:\n  users: [a\0b]\n", 2, ("not valid YAML",)),
         ("a: &x [1, 2]\n", 1, ("unknown key", "'a'")),
         ("hello\n", 1, ("mapping",)),
+        ("admins: !!python/object/apply:os.system ['id']\n", 1, ("not valid YAML",)),
+        ("admins: !custom x\n", 1, ("not valid YAML",)),
+        ("admins:\n  users: !!binary aGVsbG8=\n", 2, ("tag",)),
+        ("admins:\n  users: !!set {a, b}\n", 2, ("tag",)),
+        ("admins:\n  users: !!omap [a: 1]\n", 2, ("tag",)),
+        ("service_accounts: !!pairs [a: 1]\n", 1, ("tag",)),
+        ("!!binary aGVsbG8=\n", 1, ("tag",)),
+        ("allow:\n  - user: null\n", 2, ("user", "string")),
     ],
 )
 def test_broken_text(text: str, line: int, mentions: tuple[str, ...]) -> None:

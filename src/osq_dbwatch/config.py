@@ -142,6 +142,15 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_number)
 _StrictLoader.add_constructor("tag:yaml.org,2002:float", _construct_number)
 
 
+def _reject_tag(loader: _StrictLoader, node: yaml.Node) -> _Node:
+    # SafeLoader builds bytes, sets and pair lists for these: none is a config value.
+    raise ConfigError(f"line {node.start_mark.line + 1}: YAML tag {node.tag} is not allowed in the config")
+
+
+for _tag in ("binary", "set", "omap", "pairs"):
+    _StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _reject_tag)
+
+
 # ---------------------------------------------------------------------------
 # Field parsers
 
