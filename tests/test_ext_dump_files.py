@@ -113,8 +113,13 @@ def test_path_constraints_narrow_the_scan(core: CoreStandin, root: Path) -> None
     assert _paths(core.generate("dump_like_files", {"path": [(LIKE, f"{root}/A/%")]})) == {f"{root}/a/one.sql"}
     # `path =` looks at that file alone, whatever its age
     assert _paths(core.generate("dump_like_files", {"path": [(EQUALS, str(old))]})) == {str(old)}
-    # ... but never outside the dump roots
+    # ... but never outside the dump roots, not even through a symlinked directory
     assert core.generate("dump_like_files", {"path": [(EQUALS, "/etc/passwd")]}) == []
+    elsewhere = root.parent / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.sql").write_bytes(PG_PLAIN)
+    os.symlink(elsewhere, root / "link")
+    assert core.generate("dump_like_files", {"path": [(EQUALS, f"{root}/link/secret.sql")]}) == []
 
 
 def test_fifo_named_like_a_dump_does_not_block(core: CoreStandin, root: Path) -> None:

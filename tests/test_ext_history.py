@@ -84,6 +84,14 @@ def test_symlinked_history_to_shadow_yields_nothing(homes) -> None:
     (bob / ".mongosh").symlink_to("/etc")  # a symlinked directory is not entered
     rows = _rows(env)
     assert rows == []
+    # a home that is itself a symlink to another home is not read either
+    other = alice.parent / "carol-real"
+    other.mkdir()
+    (other / ".psql_history").write_text("select 1;\n")
+    os.symlink(other, alice.parent / "carol")
+    passwd = Path(env.passwd_path)
+    passwd.write_text(passwd.read_text() + f"carol:x:1503:1503::{alice.parent / 'carol'}:/bin/sh\n")
+    assert _rows(env) == []
     shadow_first = open("/etc/shadow").readline().split(":")[0]
     assert all(shadow_first not in r["command"] for r in rows)
 

@@ -78,9 +78,9 @@ def parse_history(data: bytes, octal: bool) -> Iterator[tuple[int, str]]:
 
 
 def _open_dir(name: str, dir_fd: int | None) -> int | None:
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NONBLOCK
-    if dir_fd is not None:
-        flags |= os.O_NOFOLLOW  # inside a home nothing is followed
+    # The home itself and everything inside it are opened without following a
+    # final symlink (a home or ~/.mongosh linked elsewhere yields nothing).
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW
     try:
         return os.open(name, flags, dir_fd=dir_fd)
     except OSError:

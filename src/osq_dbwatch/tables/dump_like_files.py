@@ -284,6 +284,11 @@ class DumpLikeFiles(Table):
             root = next((r for r in roots if _under(path, r)), None)
             if root is None:
                 continue
+            # No symlink anywhere below the root: `/tmp/link/x.sql` with
+            # /tmp/link -> /etc must not reach /etc.
+            relative = os.path.relpath(path, root)
+            if os.path.realpath(path) != os.path.normpath(os.path.join(os.path.realpath(root), relative)):
+                continue
             try:
                 st = os.lstat(path)
             except OSError:
