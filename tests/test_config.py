@@ -206,6 +206,10 @@ def test_broken_file(name: str, line: int, mentions: tuple[str, ...]) -> None:
         ("service_accounts: !!pairs [a: 1]\n", 1, ("tag",)),
         ("!!binary aGVsbG8=\n", 1, ("tag",)),
         ("allow:\n  - user: null\n", 2, ("user", "string")),
+        ("correlator:\n  max_pending_per_host: !!int many\n", 2, ("int",)),
+        ("admins:\n  users: !!timestamp x\n", 2, ("timestamp",)),
+        ("admins: !!seq users\n", 1, ("!!seq",)),
+        ("admins: !!map users\n", 1, ("!!map",)),
     ],
 )
 def test_broken_text(text: str, line: int, mentions: tuple[str, ...]) -> None:
@@ -308,3 +312,37 @@ def test_numbers_elsewhere_still_parse() -> None:
 )
 def test_parse_duration(text: str, seconds: int | None) -> None:
     assert parse_duration(text) == seconds
+
+
+# ---------------------------------------------------------------------------
+# Fuzz: anything that is not a valid config is a ConfigError, never another exception
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_YAML_BITS = ["admins:", "users:", "groups:", "service_accounts:", "automation_windows:", "allow:", "windows:",
+              "internal_networks:", "dump_roots:", "extra_tools:", "correlator:", "db_clients:", "- ", "  ", "\n",
+              "[", "]", "{", "}", ",", ": ", "'", '"', "&a ", "*a", "!!binary ", "!!set ", "!!str ", "!!int ",
+              "<<: ", "01:00", "99:99", "15m", "tz: ", "Europe/Berlin", "start: ", "end: ", "days: ", "mon", "x",
+              "10.0.0.0/8", "null", "yes", "~", "#", "\t", "? ", "|", ">", "%YAML 1.2\n", "---\n", "...\n",
+              "!!float ", "!!timestamp ", "!!bool ", "!!null ", "!!map ", "!!seq ", "!!omap ", "-5", "1e9", ".inf",
+              "0x1F", "2024-01-01"]
+
+
+def _only_config_errors(text: str) -> None:
+    try:
+        parse_config(text, "fuzz.yml")
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("fuzz.yml: ")
+
+
+@settings(max_examples=300, deadline=None)
+@given(bits=st.lists(st.sampled_from(_YAML_BITS), max_size=40))
+def test_yaml_soup_gives_config_error_or_config(bits: list[str]) -> None:
+    _only_config_errors("".join(bits))
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=300))
+def test_arbitrary_text_gives_config_error_or_config(text: str) -> None:
+    _only_config_errors(text)

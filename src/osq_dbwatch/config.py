@@ -92,6 +92,8 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> _Node:
+    if not isinstance(node, yaml.MappingNode):  # `!!map text`
+        raise ConfigError(f"line {node.start_mark.line + 1}: a !!map tag on something that is not a mapping")
     result: dict[str, _Node] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
@@ -105,6 +107,8 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 
 def _construct_sequence(loader: _StrictLoader, node: yaml.SequenceNode, deep: bool = False) -> _Node:
+    if not isinstance(node, yaml.SequenceNode):  # `!!seq text`
+        raise ConfigError(f"line {node.start_mark.line + 1}: a !!seq tag on something that is not a list")
     return _Node([loader.construct_object(child, deep=True) for child in node.value], node.start_mark.line + 1)
 
 
@@ -119,23 +123,27 @@ def _construct_scalar(loader: _StrictLoader, node: yaml.ScalarNode) -> _Node:
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-for _tag in ("str", "int", "float", "bool", "null", "timestamp"):
-    _StrictLoader.add_constructor(
-        f"tag:yaml.org,2002:{_tag}",
-        (lambda base: lambda loader, node: _Node(base(loader, node), node.start_mark.line + 1))(
-            yaml.SafeLoader.yaml_constructors[f"tag:yaml.org,2002:{_tag}"]
-        ),
-    )
+def _construct_plain(loader: _StrictLoader, node: yaml.ScalarNode) -> _Node:
+    base = yaml.SafeLoader.yaml_constructors[node.tag]
+    try:
+        value = base(loader, node)
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError, AttributeError):
+        # an explicit tag on text it cannot hold: `!!int abc`, `!!timestamp x`
+        raise ConfigError(f"line {node.start_mark.line + 1}: {node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}") from None
+    return _Node(value, node.start_mark.line + 1)
+
+
+for _tag in ("str", "bool", "null", "timestamp"):
+    _StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct_plain)
 
 
 def _construct_number(loader: _StrictLoader, node: yaml.ScalarNode) -> _Node:
     # YAML 1.1 reads an unquoted 01:00 as the base-60 integer 60 and 99:00 as
     # 5940; keep such scalars as the text the user wrote, so a time is read as
     # a time and `start: 100` is not silently 01:40.
-    if ":" in node.value:
+    if isinstance(node.value, str) and ":" in node.value:
         return _Node(str(node.value), node.start_mark.line + 1)
-    base = yaml.SafeLoader.yaml_constructors[node.tag]
-    return _Node(base(loader, node), node.start_mark.line + 1)
+    return _construct_plain(loader, node)
 
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_number)
