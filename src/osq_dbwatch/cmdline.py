@@ -401,10 +401,19 @@ _COPY_PRIORITY = ("\\copy to program", "\\copy to", "COPY TO PROGRAM", "COPY TO 
 _SQL_INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("INTO OUTFILE", re.compile(r"\binto\s+outfile\s+" + _QUOTED_OR_WORD, re.I)),
     ("INTO DUMPFILE", re.compile(r"\binto\s+dumpfile\s+" + _QUOTED_OR_WORD, re.I)),
+    # psql `\o |cmd` / `\g |cmd`: query output piped to a program
+    ("\\o program", re.compile(r"(?:^|\s)\\o\s*\|()()()")),
+    ("\\g program", re.compile(r"(?:^|\s)\\gx?\s*\|()()()")),
     ("\\o", re.compile(r"(?:^|\s)\\o\s+" + _QUOTED_OR_WORD)),
-    ("\\g", re.compile(r"(?:^|\s)\\gx?\s+(?!\|)" + _QUOTED_OR_WORD)),
+    # psql 16: `\g (format=csv) FILE`
+    ("\\g", re.compile(r"(?:^|\s)\\gx?\s+(?:\([^)\n]{0,512}\)\s*)?(?![|(])" + _QUOTED_OR_WORD)),
     ("tee", re.compile(r"(?:^|;)\s*(?:tee|\\T)\s+" + _QUOTED_OR_WORD, re.I)),
-    (".output", re.compile(r"(?:^|\s)\.(?:output|once|backup|save)\s+" + _QUOTED_OR_WORD)),
+    # mysql `pager cat > FILE`
+    ("pager", re.compile(r"(?:^|;)\s*(?:pager|\\P)\s[^\n;>]{0,512}>\s*" + _QUOTED_OR_WORD, re.I)),
+    # sqlite `.once --bom FILE`, `.output FILE`; `.once -x` (a spreadsheet) names no file
+    (".output", re.compile(r"(?:^|\s)\.(?:output|once|backup|save)\s+(?:-{1,2}[A-Za-z]{1,16}\s+){0,4}(?!-)" + _QUOTED_OR_WORD)),
+    # PostgreSQL server-side large-object export
+    ("lo_export", re.compile(r"\blo_export\s*\(\s*[^,()\n]{1,64},\s*" + _QUOTED_OR_WORD, re.I)),
     (".dump", re.compile(r"(?:^|\s)\.dump\b()()()")),
     ("writeFile", re.compile(r"\bwriteFile(?:Sync)?\s*\(\s*" + _QUOTED_OR_WORD)),
     ("CONFIG SET dir", re.compile(r"\bconfig\s+set\s+(?:dir|dbfilename)\s+" + _QUOTED_OR_WORD, re.I)),
@@ -444,9 +453,12 @@ def _copy_intent(text: str) -> DumpIntent | None:
     starts = [start for start, _ in copies]
     meta_starts = [start for start, meta in copies if meta]
     newlines = [m.start() for m in re.finditer("\n", text)]
+    quotes = [m.start() for m in re.finditer("'", text)]  # a `to` inside '...' is data, not the target
     best: tuple[int, int, str, str] | None = None  # (priority, position, intent, path)
     for m in _COPY_TARGET.finditer(text):
         to = m.start()
+        if bisect.bisect_left(quotes, to) % 2:
+            continue
         line_start = newlines[bisect.bisect_left(newlines, to) - 1] if newlines and newlines[0] < to else -1
         lowest = max(line_start, to - _COPY_REACH - 6)
 
