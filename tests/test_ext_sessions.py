@@ -253,3 +253,23 @@ def test_session_of_a_process_that_exited_is_none(tmp_path) -> None:
 
     assert table._session(proc.pid, st, catalog.DB_TOOLS_BY_NAME, scan, env.config, time.time()) is None
     assert table.rows(QueryContext.from_dict({"constraints": [{"name": "pid", "list": [{"op": 2, "expr": str(proc.pid)}]}]})) == []
+
+
+def test_client_that_rewrote_its_process_title(osquery_core, procs) -> None:
+    # mongosh (Node) replaces its argv with the title "mongosh " and pads the
+    # rest with NULs; Perl's $0 does the same kind of rewrite.
+    proc = subprocess.Popen(["perl", "-e", '$0 = "mongosh "; sleep 60', "--", "--host", "db.example"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(proc)
+    _wait_exec(proc.pid, "mongosh ")
+    row = _by_pid(osquery_core.generate("db_cli_sessions"))[proc.pid]
+    assert (row["tool"], row["engine"], row["cmdline"]) == ("mongosh", "mongo", "mongosh")
+    # with a connection string the title fills comm's 15 bytes: "mongosh mongodb"
+    title = "mongosh mongodb://<credentials>@127.0.0.1:27017/shop?directConnection=true"
+    proc = subprocess.Popen(["perl", "-e", f'$0 = q{{{title}}}; sleep 60'], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    procs.append(proc)
+    _wait_exec(proc.pid, "mongosh mongodb")
+    row = _by_pid(osquery_core.generate("db_cli_sessions"))[proc.pid]
+    assert (row["tool"], row["target_host"], row["target_port"], row["target_database"]) == (
+        "mongosh", "127.0.0.1", "27017", "shop")

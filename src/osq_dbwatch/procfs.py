@@ -100,8 +100,9 @@ def cmdline(pid: int, limit: int = MAX_CMDLINE_BYTES, proc: str = PROC) -> list[
     data = read_bytes(f"{proc}/{pid}/cmdline", limit)
     if data is None:
         return None
-    if data.endswith(b"\0"):
-        data = data[:-1]
+    # Programs that set their process title (mongosh, via Node) leave the
+    # old argv area padded with NULs: drop them all, not just the terminator.
+    data = data.rstrip(b"\0")
     if not data:
         return []
     return [_decode(part) for part in data.split(b"\0")]

@@ -115,7 +115,9 @@ class DbCliSessions(Table):
             st = scan.stat(pid)
             if st is None:
                 continue  # gone, or not a process
-            comm = st.comm
+            # A process title may rewrite comm: "mongosh " or "mongosh mongodb" (15 bytes of
+            # "mongosh mongodb://..."): its first word is the program.
+            comm = st.comm.split(" ", 1)[0]
             if comm not in names and not _VERSIONED.match(comm):
                 continue
             row = self._session(pid, st, tools, scan, config, now)
@@ -127,6 +129,10 @@ class DbCliSessions(Table):
         argv = procfs.cmdline(pid)
         if not argv:
             return None  # gone, kernel thread or zombie
+        if len(argv) == 1 and " " in argv[0].strip():
+            argv = argv[0].split()  # a rewritten process title: "mongosh --host x" in one string
+        else:
+            argv = [arg.strip() if index == 0 else arg for index, arg in enumerate(argv)]
         path = procfs.exe(pid) or ""
         command = parse_db_command(path or argv[0], argv, tools)
         if command is None:
