@@ -23,6 +23,18 @@ from . import reasons as R
 
 MAX_KEYS = 4096
 SEP = "\x1f"
+# A counter is one int, count << 34 | last seen (seconds; 2**34 s is past the
+# year 2500): a thousand hosts' baselines stay a few tens of MB.
+_SHIFT = 34
+_LAST = (1 << _SHIFT) - 1
+
+
+def count_of(packed: int) -> int:
+    return packed >> _SHIFT
+
+
+def last_of(packed: int) -> int:
+    return packed & _LAST
 
 
 def hour_of_week(epoch_seconds: int) -> int:
@@ -33,11 +45,11 @@ def hour_of_week(epoch_seconds: int) -> int:
 @dataclass
 class Baseline:
     first: int = 0  # first access seen on the host
-    runs: dict[str, list[int]] = field(default_factory=dict)  # user,tool,parent,how -> [count, last]
+    runs: dict[str, int] = field(default_factory=dict)  # user,tool,parent,how -> packed count and last
     # user -> [count, last, hours]: `hours` is a 168-bit mask of the hours of week seen
     users: dict[str, list[int]] = field(default_factory=dict)
-    tools: dict[str, list[int]] = field(default_factory=dict)  # user,tool -> [count, last]
-    parents: dict[str, list[int]] = field(default_factory=dict)  # user,parent -> [count, last]
+    tools: dict[str, int] = field(default_factory=dict)  # user,tool -> packed
+    parents: dict[str, int] = field(default_factory=dict)  # user,parent -> packed
     pruned: int = 0  # event time of the last prune
 
     def to_json(self) -> dict[str, Any]:
@@ -69,7 +81,7 @@ def judge(b: Baseline, settings: CorrelatorSettings, user: str, tool: str, paren
     """Baseline reason codes for an access, judged before it is learned."""
     how = hour_of_week(t)
     run = b.runs.get(SEP.join((user, tool, parent, str(how))))
-    if run is not None and run[0] >= settings.baseline_min_observations:
+    if run is not None and count_of(run) >= settings.baseline_min_observations:
         return [R.BASELINE_HABITUAL.code]
     if not b.first or t - b.first < settings.baseline_novel_after_seconds:
         return []
@@ -91,14 +103,13 @@ def _near(how: int) -> int:
     return (1 << how) | (1 << ((how + 1) % 168)) | (1 << ((how - 1) % 168))
 
 
-def _bump(table: dict[str, list[int]], key: str, t: int) -> None:
-    entry = table.get(key)
-    if entry is None:
-        table[key] = [1, t]
+def _bump(table: dict[str, int], key: str, t: int) -> None:
+    packed = table.get(key)
+    t &= _LAST
+    if packed is None:
+        table[key] = (1 << _SHIFT) | t
     else:
-        entry[0] += 1
-        if t > entry[1]:
-            entry[1] = t
+        table[key] = ((count_of(packed) + 1) << _SHIFT) | max(t, last_of(packed))
 
 
 def learn(b: Baseline, user: str, tool: str, parent: str, t: int, with_hour: bool = True) -> None:
@@ -127,19 +138,26 @@ def learn(b: Baseline, user: str, tool: str, parent: str, t: int, with_hour: boo
 
 def prune(b: Baseline, now: int, expiry_seconds: int) -> None:
     horizon = now - 5 * expiry_seconds
-    for table in (b.runs, b.users, b.tools, b.parents):
-        stale = [k for k, v in table.items() if v[1] < horizon]
+    for table in (b.runs, b.tools, b.parents):
+        stale = [k for k, v in table.items() if last_of(v) < horizon]
         for k in stale:
             del table[k]
         if len(table) > MAX_KEYS:
-            for k, _ in sorted(table.items(), key=lambda kv: (kv[1][1], kv[0]))[: len(table) - MAX_KEYS]:
+            for k, _ in sorted(table.items(), key=lambda kv: (last_of(kv[1]), kv[0]))[: len(table) - MAX_KEYS]:
                 del table[k]
+    stale = [u for u, v in b.users.items() if v[1] < horizon]
+    for u in stale:
+        del b.users[u]
+    if len(b.users) > MAX_KEYS:
+        for u, _ in sorted(b.users.items(), key=lambda kv: (kv[1][1], kv[0]))[: len(b.users) - MAX_KEYS]:
+            del b.users[u]
 
 
 def describe(b: Baseline) -> list[dict[str, Any]]:
     """Human-facing rows for `osq-dbwatch baseline`."""
     out = []
-    for key, (count, last) in sorted(b.runs.items()):
+    for key, packed in sorted(b.runs.items()):
+        count, last = count_of(packed), last_of(packed)
         user, tool, parent, how = key.split(SEP)
         h = int(how)
         out.append({"user": user, "tool": tool, "parent": parent, "hour_of_week": h,

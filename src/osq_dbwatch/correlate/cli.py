@@ -10,6 +10,7 @@ findings, then commits offsets and host states in one SQLite transaction.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -72,9 +73,10 @@ class _Output:
             store.put_output_size(self.path, size)  # rotated by someone: start counting afresh
 
     def write(self, data: bytes) -> None:
-        if data:
-            self.handle.write(data)
-            self.handle.flush()
+        self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
 
     def record(self) -> None:
         if self.path is not None:
@@ -147,16 +149,16 @@ class Runner:
             engine.step(state, rows)
             if len(dirty) >= HOST_CACHE:
                 break  # a flood of host names: commit now (the batch ends here, deterministically)
-        out: list[bytes] = []
+        write = self.output.write
         for host, state in dirty.items():
             findings = engine.flush(state)
             self.evictions += state.evictions - evictions_before[host]
             for finding in findings:
-                out.append(_line(self.render(finding)))
+                write(_line(self.render(finding)))
+            self.findings += len(findings)
             if state.watermark > self.watermark:
                 self.watermark = state.watermark
-        self.findings += len(out)
-        self.output.write(b"".join(out))
+        self.output.flush()
         # One transaction: host states, the input position, the output size.
         for state in dirty.values():
             self.store.put_host(state)
@@ -180,6 +182,8 @@ def _batch_lines() -> int:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    # Host states are trees of dicts and lists without cycles: collect rarely.
+    gc.set_threshold(200_000, 50, 1000)
     logs = list(args.logs) or ["-"]
     if logs.count("-") > 1:
         raise DbwatchError("standard input given more than once")

@@ -123,6 +123,9 @@ class HostState:
     baseline: B.Baseline = field(default_factory=B.Baseline)
     evictions: int = 0
     last_expiry: int = 0  # event time of the last full expiry sweep
+    # Chains closed or evicted since the last flush whose finding is still due
+    # (always empty between flushes, so never serialised).
+    closing: dict[str, Chain] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -260,6 +263,8 @@ class Engine:
                 self._history(state, row)  # type: ignore[arg-type]
             elif kind is AdminRow:
                 self._admin(state, row)  # type: ignore[arg-type]
+            if state.watermark - state.last_expiry >= GRACE:
+                self._expire(state)  # keeps a long batch's state as small as a short one's
 
     def flush(self, state: HostState) -> list[Finding]:
         """Findings for chains created or raised since the last flush, then expiry."""
@@ -496,6 +501,8 @@ class Engine:
     def _evict(self, st: HostState) -> None:
         victim = min(st.chains.values(), key=lambda c: (max(c.last_access, c.last_dump, c.last_egress), c.uid))
         del st.chains[victim.uid]
+        if victim.dirty:
+            st.closing[victim.uid] = victim  # its finding is still emitted at the next flush
         st.evictions += 1
 
     def _cap_pids(self, st: HostState) -> None:
@@ -803,7 +810,9 @@ class Engine:
 
     def _findings(self, st: HostState) -> list[Finding]:
         out: list[Finding] = []
-        for chain in st.chains.values():
+        chains = list(st.closing.values()) + list(st.chains.values())
+        st.closing.clear()
+        for chain in chains:
             if not chain.dirty:
                 continue
             chain.dirty = False
@@ -827,7 +836,9 @@ class Engine:
         now = st.watermark
         if st.chains:
             for uid in [u for u, c in st.chains.items() if c.close_time(self.w_dump, self.w_egress) < now]:
-                del st.chains[uid]
+                chain = st.chains.pop(uid)
+                if chain.dirty:
+                    st.closing[uid] = chain
         if now - st.last_expiry < GRACE:
             return
         st.last_expiry = now
@@ -844,7 +855,7 @@ class Engine:
             stale = [k for k, v in table2.items() if v < expiry]
             for k in stale:
                 del table2[k]
-        stale = [u for u, (_, last) in st.emitted.items() if last < expiry and u not in st.chains]
+        stale = [u for u, (_, last) in st.emitted.items() if last < expiry and u not in st.chains and u not in st.closing]
         for u in stale:
             del st.emitted[u]
         if now - st.baseline.pruned >= 86400:
