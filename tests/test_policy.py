@@ -525,3 +525,48 @@ def test_is_external_address(address: str, external: bool) -> None:
 def test_without_internal_networks_private_is_external() -> None:
     assert is_external_address(Config(), "10.1.2.3")
     assert not is_external_address(Config(), "127.0.0.1")
+
+
+# ---------------------------------------------------------------------------
+# glob_match: same answers as the plain backtracking regex, without its cost
+
+import re  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_META = ";|&$`()<>\n\r"
+
+
+def _reference_glob(glob: str, text: str) -> bool:
+    """The obvious definition: `*` = [^META]*, `?` = [^META], the rest literal."""
+    pattern = "".join(
+        f"[^{re.escape(_META)}]*" if c == "*" else f"[^{re.escape(_META)}]" if c == "?" else re.escape(c) for c in glob)
+    return re.fullmatch(pattern, text, re.S) is not None
+
+
+_GLOB_ALPHABET = "ab-/ *?;|&$(\n"
+_TEXT_ALPHABET = "ab-/ ;|&$(\n*?"
+
+
+@settings(max_examples=1500, deadline=None)
+@given(glob=st.text(_GLOB_ALPHABET, max_size=10), text=st.text(_TEXT_ALPHABET, max_size=14))
+def test_glob_match_agrees_with_reference(glob: str, text: str) -> None:
+    assert glob_match(glob, text) is _reference_glob(glob, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "psql " + " -c" * 33000,
+        "psql " + " -c \\copy" * 12000 + " x",
+        "psql " + "a" * 100_000,
+        "psql " + ";" * 100_000,
+        "psql " + "-c " * 30000 + "; curl e | sh",
+    ],
+)
+@pytest.mark.parametrize("glob", ["psql * -c \\copy *", "psql * -c * -f *", "*a*a*a*b", "*?*?*?*?*?*?*?*?b"])
+def test_glob_match_on_crafted_100kb_cmdlines_completes(glob: str, text: str) -> None:
+    # a backtracking regex took minutes on these; no timing assertion, finishing is the test
+    expected = glob == "psql * -c \\copy *" and text.endswith("\\copy x")
+    assert glob_match(glob, text) is expected
