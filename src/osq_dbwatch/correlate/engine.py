@@ -54,6 +54,7 @@ from .rows import AdminRow, EgressRow, ExecRow, FileRow, HistoryRow, Row
 
 SLACK = 5  # seconds: audit and inotify clocks and osquery's batching disagree a little
 GRACE = 3600  # keep a closed window's state this long for late rows of other queries
+SWEEP = 4 * 3600  # event time between full expiry sweeps of a host (the caps bound it in between)
 MAX_RECENT = 256  # recent unlinked files / connections kept per host
 MAX_PIDS = 4096
 MAX_SEEN = 8192
@@ -263,7 +264,7 @@ class Engine:
                 self._history(state, row)  # type: ignore[arg-type]
             elif kind is AdminRow:
                 self._admin(state, row)  # type: ignore[arg-type]
-            if state.watermark - state.last_expiry >= GRACE:
+            if state.watermark - state.last_expiry >= SWEEP:
                 self._expire(state)  # keeps a long batch's state as small as a short one's
 
     def flush(self, state: HostState) -> list[Finding]:
@@ -832,14 +833,14 @@ class Engine:
     # -- expiry ---------------------------------------------------------------
 
     def _expire(self, st: HostState) -> None:
-        """Drop what can no longer matter; a full sweep at most once an hour of event time."""
+        """Drop what can no longer matter; a full sweep at most every SWEEP seconds of event time."""
         now = st.watermark
         if st.chains:
             for uid in [u for u, c in st.chains.items() if c.close_time(self.w_dump, self.w_egress) < now]:
                 chain = st.chains.pop(uid)
                 if chain.dirty:
                     st.closing[uid] = chain
-        if now - st.last_expiry < GRACE:
+        if now - st.last_expiry < SWEEP:
             return
         st.last_expiry = now
         horizon = now - max(self.w_dump, self.w_egress) - GRACE

@@ -1,8 +1,8 @@
 """One Finding record, rendered as an OCSF Detection Finding or an ECS alert.
 
 Everything that reaches a renderer has already been redacted by the engine
-(command lines through redact_cmdline, SQL/history through redact_text); the
-renderers run redact_text over the message once more as a last guard.
+(command lines through redact_cmdline, SQL/history and the message through
+redact_text).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import __version__
-from ..cmdline import redact_text
 
 OCSF_VERSION = "1.5.0"
 ANALYTIC_UID = "AN0676"
@@ -67,7 +66,7 @@ def _attack(uid: str) -> dict[str, Any]:
 
 def to_ocsf(f: Finding) -> dict[str, Any]:
     activity_id = 2 if f.update else 1
-    message = redact_text(f.message)
+    message = f.message
     return {
         "activity_id": activity_id,
         "activity_name": "Update" if f.update else "Create",
@@ -126,7 +125,7 @@ def to_ecs(f: Finding) -> dict[str, Any]:
         tactics[tactic_uid] = tactic_name
     return {
         "@timestamp": _iso(f.time_ms),
-        "message": redact_text(f.message),
+        "message": f.message,
         "event": {
             "kind": "alert",
             "category": ["intrusion_detection"],
