@@ -272,13 +272,18 @@ def test_follow_survives_rotation_by_rename(tmp_path) -> None:
         _append(log, _accesses(3, start=5))
         os.rename(log, log + ".1")  # logrotate's default
         _append(log + ".1", _accesses(2, start=8))  # the writer still had the old file open
-        _append(log, _accesses(4, start=10))  # then reopened the path
-        hosts = _wait_for(out, 14)
-        _append(log, _accesses(1, start=14))
+        _append(log, _accesses(4, start=10))  # a new file appears at the path
+        time.sleep(0.4)  # the correlator has seen the rename by now
+        with open(log + ".1", "a") as handle:
+            handle.write(_accesses(1, start=15)[0])  # the old writer's last line, cut short: no newline
         hosts = _wait_for(out, 15)
+        _append(log, _accesses(1, start=14))
+        hosts = _wait_for(out, 16)
+        time.sleep(0.5)
+        hosts = _hosts(out)
     finally:
         _stop(child)
-    assert sorted(hosts) == sorted(f"h-{i}" for i in range(15))
+    assert sorted(hosts) == sorted(f"h-{i}" for i in range(16))
 
 
 def test_follow_survives_copytruncate(tmp_path) -> None:

@@ -184,7 +184,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     # Host states are trees of dicts and lists without cycles: collect rarely.
     gc.set_threshold(200_000, 50, 1000)
-    logs = list(args.logs) or ["-"]
+    logs: list[str] = []
+    for log in args.logs or ["-"]:
+        if log == "-" or os.path.abspath(log) not in (os.path.abspath(x) for x in logs if x != "-"):
+            logs.append(log)  # a file named twice is read once
     if logs.count("-") > 1:
         raise DbwatchError("standard input given more than once")
     store = StateStore(args.state or default_state_path())

@@ -23,11 +23,13 @@ from __future__ import annotations
 import glob
 import itertools
 import os
+import time
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 MAX_LINE_BYTES = 1 << 20
 HEAD_BYTES = 64
+ROTATE_GRACE = 1.0  # seconds the old file must be quiet after a rename before we switch
 _BLOCK = 1 << 20
 
 
@@ -160,6 +162,7 @@ class FileSource:
         self.split = _Splitter(offset, line)
         self.eof = False
         self.closed = False
+        self.rotated_at: float | None = None
 
     def position(self) -> Position:
         return Position(self.split.buffer_offset, self.split.line, self.head, self.dev, self.ino)
@@ -204,10 +207,19 @@ class FileSource:
         except OSError:
             return None  # rotated away and not recreated yet: keep waiting
         if (st.st_dev, st.st_ino) != (self.dev, self.ino):
-            # Renamed away: finish the old handle (done by the caller's reads), then switch.
+            # Renamed away. The writer may still append to the old file until it
+            # reopens the path: keep reading the old handle until it has been
+            # quiet for ROTATE_GRACE seconds, then switch.
             rest = self.next_batch(1 << 30)
-            if rest is not None:
+            if rest is not None or self.rotated_at is None:
+                self.rotated_at = time.monotonic()
                 return rest
+            if time.monotonic() - self.rotated_at < ROTATE_GRACE:
+                return None
+            self.rotated_at = None
+            tail = self.split.tail()  # the old file is finished: a last line without newline counts
+            if tail is not None:
+                return Batch(self.label, iter([tail]))
             self._reopen(0, 0)
             return None
         if st.st_size < self.split.buffer_offset or (st.st_size and not self._head_matches()):
