@@ -354,3 +354,35 @@ def test_long_silent_hosts_are_forgotten(tmp_path) -> None:
     assert hosts() == ["busy-1", "quiet-0"]
     correlate(["--config", str(cfg), str(new)], state, out)  # the next start sweeps
     assert hosts() == ["busy-1"]
+
+
+@pytest.mark.parametrize("die_at", [2, 5, 9])
+def test_death_between_writing_findings_and_committing_them(tmp_path, monkeypatch, die_at: int) -> None:
+    """The narrowest window of a kill: findings written and flushed, state not committed."""
+    from osq_dbwatch import cli as top
+    from osq_dbwatch.correlate import state as state_module
+
+    log = tmp_path / "a.log"
+    log.write_text("\n".join(_accesses(12)) + "\n")
+    monkeypatch.setenv("OSQ_DBWATCH_BATCH_LINES", "1")
+    expected = correlate(["--config", CONFIG, str(log)], str(tmp_path / "w.sqlite"), str(tmp_path / "w.jsonl"))
+    commits = {"n": 0}
+    real_commit = state_module.StateStore.commit
+
+    class Died(BaseException):
+        pass
+
+    def dying_commit(self: state_module.StateStore) -> None:
+        commits["n"] += 1
+        if commits["n"] == die_at:
+            raise Died()
+        real_commit(self)
+
+    monkeypatch.setattr(state_module.StateStore, "commit", dying_commit)
+    out = tmp_path / "k.jsonl"
+    with pytest.raises(Died):
+        top.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "k.sqlite"), "--output", str(out), str(log)])
+    monkeypatch.setattr(state_module.StateStore, "commit", real_commit)
+    assert out.read_text().count("\n") == die_at - 1  # the finding of the batch that never committed is in the file
+    assert top.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "k.sqlite"), "--output", str(out), str(log)]) == 0
+    assert [json.loads(x) for x in out.read_text().splitlines()] == expected

@@ -69,8 +69,9 @@ class _Output:
         if committed is not None and size > committed:
             # Findings of a batch whose state never committed: they come again.
             self.handle.truncate(committed)
-        elif committed is not None and size < committed:
-            store.put_output_size(self.path, size)  # rotated by someone: start counting afresh
+        elif committed is None or size < committed:
+            # First use of this output (what is there is not ours), or rotated by someone.
+            store.put_output_size(self.path, size)
 
     def write(self, data: bytes) -> None:
         self.handle.write(data)
