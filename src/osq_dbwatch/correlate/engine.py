@@ -358,8 +358,9 @@ class Engine:
         baseline_codes = B.judge(st.baseline, self.settings, user, tool, parent_key, t)
         B.learn(st.baseline, user, tool, parent_key, t)
 
-        facts = policy.AccessFacts(user=user, tool=tool, parent_path=row.parent_path, host=host, cmdline=row.cmdline)
-        if policy.matching_allow_rule(self.config, facts) is not None:
+        if self.config.allow and policy.matching_allow_rule(
+            self.config, policy.AccessFacts(user=user, tool=tool, parent_path=row.parent_path, host=host, cmdline=row.cmdline)
+        ) is not None:
             return
         window_ok = not self.config.automation_windows or policy.automation_window_ok(self.config, t, user, host)
         if not server:
