@@ -356,6 +356,29 @@ ADVERSARIAL = {
 }
 
 
+# Every word a redaction or dump-intent pattern starts from, followed by a long
+# run of one character: a pattern with two adjacent `\s*` (or similar) runs
+# backtracks quadratically there ("password" + 100 KB of spaces took 45 s).
+TRIGGERS = ["password", "password=", "password (", "PASSWORD password", "authorization:", "authorization: bearer",
+            "x-api-key:", "identified", "identified by", "identified with x", "pwd", "pwd:", "db.auth(", ".auth('a',",
+            "auth", "AUTH ", "config set", "config set requirepass", "connect", "conn a/", "aws_secret_access_key",
+            "copy", "\\copy", "copy x to", "into", "into outfile", "tee", ";tee", "pager", "\\o", "\\g", "\\g (",
+            ".once", ".output -x", "writeFile(", "lo_export(", "save", "a://", "a://b:", "mysql -p", "--password=",
+            "PGPASSWORD=", "sqlplus a/", "token", "api_key", "-pass"]
+FILLERS = [" ", "a", "'", "="]
+TRIGGER_RUN = 40_000  # long enough that a quadratic pattern takes seconds (visible with --durations)
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_trigger_then_100kb_completes(trigger: str) -> None:
+    # no timing assertion: finishing at all shows no quadratic or exponential backtracking
+    for filler in FILLERS:
+        text = trigger + filler * TRIGGER_RUN + "x"
+        redact_text(text)
+        redact_cmdline(text)
+        sql_dump_intent(text)
+
+
 @pytest.mark.parametrize("name", sorted(ADVERSARIAL))
 def test_adversarial_100kb_inputs_complete(name: str) -> None:
     # No timing assertion: the test finishing at all shows no catastrophic backtracking.

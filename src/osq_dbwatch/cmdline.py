@@ -933,7 +933,9 @@ _TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # CREATE/ALTER USER ... IDENTIFIED [WITH plugin] BY [PASSWORD] 'x'
     (re.compile(r"(?i)(\bidentified\s+(?:with\s+\S{1,64}\s+)?(?:by|as)\s+(?:password\s+)?)('[^']*'|\"[^\"]*\"|\S+)"), r"\1" + REDACTED),
     # [ENCRYPTED] PASSWORD 'x', SET PASSWORD = PASSWORD('x'), PASSWORD("x")
-    (re.compile(r"(?i)(\bpassword\s*(?:=\s*)?(?:password\s*)?\(?\s*)('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED),
+    # (every optional part starts with its own character: adjacent `\s*` runs made
+    # "password" + 100 KB of spaces take most of a minute)
+    (re.compile(r"(?i)(\bpassword(?:\s{0,64}=)?(?:\s{0,64}password)?(?:\s{0,64}\()?\s{0,64})('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED),
     # mongosh: db.auth("u", "p"), db.getSiblingDB(x).auth(...), db.changeUserPassword("u", "p"), { pwd: "p" }
     (re.compile(r"(?i)(\.(?:auth|changeUserPassword)\(\s*(?:'[^']*'|\"[^\"]*\")\s*,\s*)('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED),
     # Oracle: CONNECT user/password[@db]
@@ -946,7 +948,7 @@ _TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # redis: CONFIG SET requirepass|masterauth VALUE
     (re.compile(r"(?i)(\bconfig\s+set\s+(?:requirepass|masterauth|masteruser)\s+)(\S+)"), r"\1" + REDACTED),
     # HTTP Authorization headers
-    (re.compile(r"(?i)((?:proxy-)?authorization:\s*(?:bearer|basic|token|digest|negotiate)?\s*)([^\s\"']+)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)((?:proxy-)?authorization:\s{0,64}(?:(?:bearer|basic|token|digest|negotiate)\s{1,64})?)([^\s\"']+)"), r"\1" + REDACTED),
     (re.compile(r"(?i)(\b(?:x-api-key|api-key|x-auth-token|private-token|x-vault-token|cookie):\s*)([^\s\"']+)"), r"\1" + REDACTED),
 )
 
