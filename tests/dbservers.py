@@ -795,6 +795,7 @@ def assert_seen_in_session(row: dict[str, str], shell: PtySession, proc: psutil.
     assert row["parent_path"] in ("/usr/bin/bash", "/bin/bash"), row
     assert row["ancestry_pids"].split(" < ")[0] == str(shell.pid), row["ancestry_pids"]
     assert row["ancestry"].split(" < ")[0] == "bash", row["ancestry"]
+    assert row["ancestry_pids"].split(" < ")[-1] == "1", row["ancestry_pids"]  # up to init
     assert row["tool"] in tools, row
     assert row["engine"] == engine, row
     assert row["tool_kind"] == kind, row

@@ -276,3 +276,32 @@ def test_sudo_to_postgres_keeps_the_login_user(pty_shell, pg_server: PgServer, t
     # Debian's sudoers has use_pty: the command may get a pty of its own.
     assert row["tty"].removeprefix("/dev/").startswith("pts/") and row["interactive"] == "1", row
     assert (row["tool"], row["engine"], row["tool_kind"]) == ("psql", "postgres", "client"), row
+
+
+def test_concurrent_sessions_each_with_their_own_user_and_tty(
+    pty_shell, pg_server: PgServer, mariadb_server: MariaServer, redis_server: RedisServer, osquery_core
+) -> None:
+    """Three users' clients at once; one unconstrained scan attributes each correctly."""
+    alice = pty_shell("dbw_alice", env={"PGPASSWORD": PG_PASSWORDS["dbw_alice"]})
+    mallory = pty_shell("dbw_mallory")
+    admin = pty_shell("root", login_user="dbw_alice")
+    alice.run(f"psql -h 127.0.0.1 -p {pg_server.port} -U dbw_alice -d {DB_NAME}")
+    alice.expect(rf"{DB_NAME}=>")
+    mallory.run(f"mysql -h 127.0.0.1 -P {mariadb_server.port} -u dbw_mallory "
+                f"-p{MY_PASSWORDS['dbw_mallory']} {DB_NAME}")
+    mallory.expect(rf"\[{DB_NAME}\]>")
+    admin.run(f"redis-cli -h 127.0.0.1 -p {redis_server.port} --no-auth-warning -a {REDIS_PASSWORD}")
+    admin.expect(rf"127\.0\.0\.1:{redis_server.port}>")
+    procs = {
+        "psql": (alice, alice.wait_for_process("psql")),
+        "mysql": (mallory, mallory.wait_for_process("mysql")),
+        "redis-cli": (admin, admin.wait_for_process("redis-cli")),
+    }
+    rows = {r["pid"]: r for r in osquery_core.generate("db_cli_sessions")}
+    assert len({shell.tty for shell, _ in procs.values()}) == 3
+    for tool, (shell, proc) in procs.items():
+        row = rows.get(str(proc.pid))
+        assert row is not None, f"{tool} ({proc.pid}) missing from the scan: {sorted(rows)}"
+        engine = {"psql": "postgres", "mysql": "mysql", "redis-cli": "redis"}[tool]
+        assert_seen_in_session(row, shell, proc, tool=tool, engine=engine, kind="client")
+    assert_no_secret(list(rows.values()), MY_PASSWORDS["dbw_mallory"], REDIS_PASSWORD, PG_PASSWORDS["dbw_alice"])
