@@ -469,3 +469,16 @@ def test_transfer_extra_tools_from_config() -> None:
 )
 def test_resolve_path(path: str, cwd: str, expected: str) -> None:
     assert resolve_path(path, cwd) == expected
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["1" * 100_000 + "x", "python" + "3" * 100_000 + "x", "." * 100_000 + "a", "/" * 100_000, "a b" * 33_000],
+    ids=["digits", "python333", "dots", "slashes", "spaced"],
+)
+def test_crafted_100kb_program_names_complete(name: str) -> None:
+    # `re.sub(r"[\d.]+$", ...)` on such an argv[0] was quadratic (about a minute at 100 KB);
+    # no timing assertion: finishing is the test
+    assert parse_db_command(name, [name, "-h", "x"]) is None
+    assert parse_transfer_command(name, [name]) is None
+    assert real_program(name, [name, name]).name != "psql"

@@ -346,3 +346,9 @@ def test_yaml_soup_gives_config_error_or_config(bits: list[str]) -> None:
 @given(text=st.text(max_size=300))
 def test_arbitrary_text_gives_config_error_or_config(text: str) -> None:
     _only_config_errors(text)
+
+
+def test_parse_duration_on_long_whitespace_completes() -> None:
+    # `^\s*(\d+)\s*([smhdw]?)\s*$` was quadratic on this; finishing is the test
+    assert parse_duration("1" + " " * 100_000 + "x") is None
+    assert parse_duration(" " * 100_000 + "5m") == 300

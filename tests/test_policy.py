@@ -570,3 +570,14 @@ def test_glob_match_on_crafted_100kb_cmdlines_completes(glob: str, text: str) ->
     # a backtracking regex took minutes on these; no timing assertion, finishing is the test
     expected = glob == "psql * -c \\copy *" and text.endswith("\\copy x")
     assert glob_match(glob, text) is expected
+
+
+@pytest.mark.parametrize("name", ["1" * 100_000 + "x", "python" + "3" * 100_000 + "x", "a " * 50_000],
+                         ids=["digits", "python333", "spaced"])
+def test_crafted_100kb_ancestors_complete(name: str) -> None:
+    # the interpreter check used re.sub(r"[\d.]+$"), quadratic on a long digit run
+    ancestor = Ancestor(name, "/usr/bin/" + name, name + " " + name)
+    assert service_context(Config(), "bob", [ancestor] * 3) == NO_SERVICE_CONTEXT
+    assert unusual_parent(ancestor) == ""
+    assert server_ancestor([ancestor]) is None
+    assert not interactive("", [ancestor])

@@ -207,13 +207,13 @@ def _int(node: _Node, where: str, low: int, high: int) -> int:
     return node.value
 
 
-_DURATION = re.compile(r"^\s*(\d{1,9})\s*([smhdw]?)\s*$")
+_DURATION = re.compile(r"(\d{1,9})\s{0,8}([smhdw]?)")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> int | None:
     """'15m' -> 900; None when the text is not a duration."""
-    m = _DURATION.match(text)
+    m = _DURATION.fullmatch(text.strip())  # strip first: `\s*...\s*$` backtracks quadratically
     if not m:
         return None
     return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
