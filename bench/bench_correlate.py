@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=gen_log.Spec.seed)
     parser.add_argument("--quick", action="store_true", help="100k lines over 100 hosts")
     parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--markdown", action="store_true", help="also print the figures as a Markdown table (for the README)")
     args = parser.parse_args(argv)
     if args.quick:
         args.lines, args.hosts = 100_000, 100
@@ -303,6 +304,26 @@ def main(argv: list[str] | None = None) -> int:
     if stderr_tail:
         print("correlator stderr (last lines): " + " | ".join(stderr_tail))
     print(f"sanity: {'ok' if ok else 'FAILED'}")
+    if args.markdown:
+        print()
+        print("| contender | wall s | CPU s | lines/s (CPU) |")
+        print("|---|---:|---:|---:|")
+        for label, timed in (
+            (f"floor: correlator's reader + {JSON_LIBRARY}", min(floors, key=lambda f: f.cpu)),
+            (f"floor: plain line iterator + {JSON_LIBRARY}", min(plains, key=lambda f: f.cpu)),
+            ("correlator, in-process", corr),
+            (f"correlator, child process (peak RSS {rss_mb:.0f} MB)", child),
+            (f"eql {eql.__version__} peer ({peer.matches} sequences)", Timed(peer.seconds, lines, peer.cpu)),
+        ):
+            print(f"| {label} | {timed.seconds:.2f} | {timed.cpu:.2f} | {lines / timed.cpu:,.0f} |")
+        print()
+        print("| target | measured (CPU time; wall time) | |")
+        print("|---|---|---|")
+        print(f"| correlator at most {TARGET_FLOOR_RATIO}x the floor | {vs_floor:.2f}x; {vs_floor_wall:.2f}x | "
+              f"{'met' if targets['floor'] else 'missed'} |")
+        print(f"| at least {TARGET_EQL_SPEEDUP:.0f}x faster than eql | {vs_eql:.2f}x; {vs_eql_wall:.2f}x | "
+              f"{'met' if targets['eql'] else 'missed'} |")
+        print(f"| peak RSS at most {TARGET_RSS_MB:.0f} MB | {rss_mb:.1f} MB | {'met' if targets['rss'] else 'missed'} |")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({
