@@ -282,3 +282,13 @@ def test_engine_never_crashes_on_hostile_rows(items: list) -> None:
             _line(to_ocsf(f))  # what the CLI writes (orjson: 64-bit integers only)
             _line(to_ecs(f))
     HostState.from_json(json.loads(_dumps(state.to_json())))
+
+
+def test_stages_follow_event_time_not_log_order() -> None:
+    log = Log()
+    log.db_exec("pg-1", T, "mallory", 1004, "psql -d crm", "/usr/bin/psql", 77, "/usr/bin/bash", "-bash")
+    # osquery logs the socket query's rows before the file query's
+    log.egress("pg-1", T + 300, 99, "/usr/bin/curl", "93.184.216.34", 443, "mallory", 1004)
+    log.dump_file("pg-1", T + 100, "/tmp/x.csv", "mallory", 1004)
+    (f,) = engine().process(HostState("pg-1"), rows_of(log))[1]
+    assert f.stages == ["access", "dump", "egress"] and f.severity_id == 4

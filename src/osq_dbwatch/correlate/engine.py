@@ -766,6 +766,16 @@ class Engine:
         times = [e["_t"] for e in evidences]
         clean = [{k: v for k, v in e.items() if not k.startswith("_")} for e in evidences]
         title, message = self._sentences(st.host, chain, evidences)
+        # Stages in the order their first events happened (rows of different
+        # queries reach the log in any order); a chain always opens with its
+        # access (a history entry's time is only when the file was written).
+        first: dict[str, int] = {}
+        for e in evidences:
+            stage = e["data"]["stage"]
+            if stage in chain.stages and stage not in first:
+                first[stage] = e["_t"]
+        order = ("access", "dump", "egress")
+        stages = sorted(chain.stages, key=lambda s: (s != "access", first.get(s, 0), order.index(s)))
         return Finding(
             uid=chain.uid,
             host=st.host,
@@ -778,7 +788,7 @@ class Engine:
             last_seen_ms=_ms(max(times)),
             title=title,
             message=message,
-            stages=list(chain.stages),
+            stages=stages,
             reasons=labels,
             techniques=sorted(chain.techniques, key=lambda x: ("T1505.003", "T1213", "T1005", "T1074", "T1560", "T1048", "T1567").index(x)),
             evidences=clean,
