@@ -49,7 +49,7 @@ EXTENSION_NAME = "osq_dbwatch"
 SDK_VERSION = "3.1.1"  # the osquery-python SDK whose Thrift interface we speak
 MIN_SDK_VERSION = "1.8.0"
 DEFAULT_SOCKET = "/var/osquery/osquery.em"
-QUERY_TIMEOUT_MS = 3000
+QUERY_TIMEOUT_MS = 2000  # two queries must stay well inside osquery's ~10 s patience
 CLIENT_IDLE_TIMEOUT_S = 30.0  # a half-sent request cannot hold the server longer
 
 
@@ -138,7 +138,8 @@ class CoreConnection:
 
     def query(self, sql: str) -> list[dict[str, str]]:
         with self._lock:
-            for attempt in (1, 2):
+            while True:
+                reused = self._client is not None
                 try:
                     if self._client is None:
                         self._transport = _open_transport(self.path, QUERY_TIMEOUT_MS)
@@ -147,7 +148,7 @@ class CoreConnection:
                     break
                 except (TTransport.TTransportException, OSError, EOFError) as exc:
                     self._reset()
-                    if attempt == 2:
+                    if not reused:  # a kept connection may have gone stale: one fresh try, no more
                         raise CoreQueryError(f"core did not answer: {exc}") from None
                 except Exception as exc:  # Thrift application errors, malformed replies
                     self._reset()
