@@ -122,16 +122,19 @@ def ids(pid: int, proc: str = PROC) -> ProcIds | None:
         return None
     uid = gid = None
     euid = None
-    for line in data.split(b"\n"):
-        if line.startswith(b"Uid:"):
-            parts = line.split()
-            if len(parts) >= 3:
-                uid, euid = int(parts[1]), int(parts[2])
-        elif line.startswith(b"Gid:"):
-            parts = line.split()
-            if len(parts) >= 2:
-                gid = int(parts[1])
-            break  # Gid follows Uid
+    try:
+        for line in data.split(b"\n"):
+            if line.startswith(b"Uid:"):
+                parts = line.split()
+                if len(parts) >= 3:
+                    uid, euid = int(parts[1]), int(parts[2])
+            elif line.startswith(b"Gid:"):
+                parts = line.split()
+                if len(parts) >= 2:
+                    gid = int(parts[1])
+                break  # Gid follows Uid
+    except ValueError:
+        return None
     if uid is None or gid is None or euid is None:
         return None
     return ProcIds(uid, euid, gid)
