@@ -29,6 +29,8 @@ declare -A PROBE=(
   [python3-venv]=/usr/share/doc/python3-venv/copyright
   [gzip]=/usr/bin/gzip
   [ca-certificates]=/etc/ssl/certs/ca-certificates.crt
+  [curl]=/usr/bin/curl            # the end-to-end test uploads with it (into its own netns)
+  [binutils]=/usr/bin/objcopy     # PyInstaller (bundle test) needs objdump and objcopy
 )
 
 missing=()
@@ -38,6 +40,9 @@ done
 # PostgreSQL's server binaries live under a versioned directory.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 compgen -G '/usr/lib/postgresql/*/bin/pg_dump' >/dev/null || missing+=(postgresql-client)
+# PyInstaller bundles Debian's python3 (statically linked) only with the shared
+# libpython beside it; Debian 12's python3 is 3.11.
+compgen -G '/usr/lib/*/libpython3.11.so.1.0' >/dev/null || missing+=(libpython3.11)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
