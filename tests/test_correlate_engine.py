@@ -292,3 +292,19 @@ def test_stages_follow_event_time_not_log_order() -> None:
     log.dump_file("pg-1", T + 100, "/tmp/x.csv", "mallory", 1004)
     (f,) = engine().process(HostState("pg-1"), rows_of(log))[1]
     assert f.stages == ["access", "dump", "egress"] and f.severity_id == 4
+
+
+def test_baseline_observe_is_judge_then_learn() -> None:
+    import random
+
+    from osq_dbwatch.config import CorrelatorSettings
+    from osq_dbwatch.correlate import baseline as B
+
+    settings = CorrelatorSettings(baseline_min_observations=2, baseline_novel_after_seconds=3600)
+    rng = random.Random(1)
+    a, b = B.Baseline(), B.Baseline()
+    for _ in range(2000):
+        args = (rng.choice("uvw"), rng.choice(["psql", "mysql"]), rng.choice(["bash", "", "cron"]), MON + rng.randrange(30 * D))
+        assert B.observe(a, settings, *args) == B.judge(b, settings, *args)
+        B.learn(b, *args)
+    assert a == b

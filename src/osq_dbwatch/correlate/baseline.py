@@ -136,6 +136,44 @@ def learn(b: Baseline, user: str, tool: str, parent: str, t: int, with_hour: boo
         _bump(b.runs, SEP.join((user, tool, parent, str(how))), t)
 
 
+def observe(b: Baseline, settings: CorrelatorSettings, user: str, tool: str, parent: str, t: int) -> list[str]:
+    """judge() then learn() one access, building each key once (the hot path)."""
+    how = hour_of_week(t)
+    run_key = f"{user}{SEP}{tool}{SEP}{parent}{SEP}{how}"
+    tool_key = f"{user}{SEP}{tool}"
+    parent_key_ = f"{user}{SEP}{parent}" if parent else ""
+    runs, tools, parents, users = b.runs, b.tools, b.parents, b.users
+    found: list[str] = []
+    run = runs.get(run_key)
+    entry = users.get(user)
+    if run is not None and count_of(run) >= settings.baseline_min_observations:
+        found.append(R.BASELINE_HABITUAL.code)
+    elif b.first and t - b.first >= settings.baseline_novel_after_seconds:
+        if entry is None:
+            found.append(R.BASELINE_NOVEL_USER.code)
+        else:
+            if tool_key not in tools:
+                found.append(R.BASELINE_NOVEL_TOOL.code)
+            elif parent and parent_key_ not in parents:
+                found.append(R.BASELINE_NOVEL_PARENT.code)
+            if entry[0] >= settings.baseline_min_observations and not entry[2] & _near(how):
+                found.append(R.BASELINE_UNUSUAL_HOUR.code)
+    # learn
+    if not b.first or t < b.first:
+        b.first = t
+    if entry is None:
+        users[user] = entry = [0, t, 0]
+    entry[0] += 1
+    if t > entry[1]:
+        entry[1] = t
+    entry[2] |= 1 << how
+    _bump(tools, tool_key, t)
+    if parent:
+        _bump(parents, parent_key_, t)
+    _bump(runs, run_key, t)
+    return found
+
+
 def prune(b: Baseline, now: int, expiry_seconds: int) -> None:
     horizon = now - 5 * expiry_seconds
     for table in (b.runs, b.tools, b.parents):

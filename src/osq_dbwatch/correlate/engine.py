@@ -355,8 +355,7 @@ class Engine:
             user, row.username, row.has_session, row.parent_path, row.parent_cmdline, row.ancestors, row.systemd_unit, row.tty
         )
         parent_key = B.parent_key(row.parent_path, row.parent_cmdline)
-        baseline_codes = B.judge(st.baseline, self.settings, user, tool, parent_key, t)
-        B.learn(st.baseline, user, tool, parent_key, t)
+        baseline_codes = B.observe(st.baseline, self.settings, user, tool, parent_key, t)
 
         if self.config.allow and policy.matching_allow_rule(
             self.config, policy.AccessFacts(user=user, tool=tool, parent_path=row.parent_path, host=host, cmdline=row.cmdline)
