@@ -217,17 +217,25 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 def fd_targets(pid: int, proc: str = PROC, limit: int = MAX_FDS_PER_PROCESS) -> Iterator[tuple[int, str]]:
     """(fd, link target) for the process's open files, at most `limit` of them."""
-    base = f"{proc}/{pid}/fd"
     try:
-        with os.scandir(base) as entries:
-            for count, entry in enumerate(entries):
-                if count >= limit:
-                    return
-                target = _readlink(f"{base}/{entry.name}")
-                if target is not None and entry.name.isdigit():
-                    yield int(entry.name), target
+        dir_fd = os.open(f"{proc}/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except _GONE:
         return
+    try:
+        # readlink relative to the open fd directory: no path walk per descriptor
+        for count, name in enumerate(os.listdir(dir_fd)):
+            if count >= limit:
+                return
+            try:
+                target = os.readlink(name, dir_fd=dir_fd)
+            except _GONE:
+                continue  # closed meanwhile
+            if name.isdigit():
+                yield int(name), target
+    except _GONE:
+        return
+    finally:
+        os.close(dir_fd)
 
 
 def socket_inodes(pid: int, proc: str = PROC) -> set[int]:
