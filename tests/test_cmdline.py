@@ -482,3 +482,11 @@ def test_crafted_100kb_program_names_complete(name: str) -> None:
     assert parse_db_command(name, [name, "-h", "x"]) is None
     assert parse_transfer_command(name, [name]) is None
     assert real_program(name, [name, name]).name != "psql"
+
+
+@pytest.mark.parametrize("option", ["-d@/tmp/x.sql", "-T/tmp/x.sql", "-Ff=@/tmp/x.sql"])
+def test_many_attached_curl_values_complete(option: str) -> None:
+    # each attached value used to rebuild the whole argv tuple: quadratic, 9 s for 30,000
+    parsed = parse_transfer_command("/usr/bin/curl", ["curl", *[option] * 30_000, "https://e.example"])
+    assert parsed is not None and parsed.upload and len(parsed.files) == 30_000
+    assert parsed.destinations == ("e.example",)

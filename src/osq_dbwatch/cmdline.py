@@ -782,9 +782,10 @@ def parse_transfer_command(
         nxt = args[i + 1] if i + 1 < len(args) else ""
         if tok in _SHELL_SEPARATORS:
             break
+        value_step = 2  # an option and its value are two arguments...
         if tool.name == "curl" and len(tok) > 2 and tok[:2] in ("-T", "-F", "-d") and tok[1] != "-":
-            # attached values: -T/tmp/x.sql, -d@/tmp/x.sql, -Ff=@/tmp/x.sql
-            tok, nxt, args = tok[:2], tok[2:], (*args[:i], tok[:2], tok[2:], *args[i + 1 :])
+            # ...or one: -T/tmp/x.sql, -d@/tmp/x.sql, -Ff=@/tmp/x.sql
+            tok, nxt, value_step = tok[:2], tok[2:], 1
         if tool.name == "tar" and i == 0 and re.fullmatch(r"[A-Za-z]{1,16}", tok) and not _url_host(tok):
             # the traditional option bundle (`tar czf OUT.tgz IN`): letters, not a file
             i += 1
@@ -797,13 +798,13 @@ def parse_transfer_command(
             if tok in ("-T", "--upload-file"):
                 files.append(nxt)
                 upload = True
-                i += 2
+                i += value_step
                 continue
             if tok in ("-F", "--form", "-d", "--data", "--data-binary", "--data-raw", "--data-urlencode", "--json"):
                 if "@" in nxt:
                     files.append(nxt.split("@", 1)[1].split(";", 1)[0])
                 upload = True
-                i += 2
+                i += value_step
                 continue
             if tok.startswith("--upload-file="):
                 files.append(tok.split("=", 1)[1])
