@@ -169,3 +169,20 @@ def test_through_the_extension_with_a_real_user(real_user) -> None:
         rows = core.generate("db_client_history", {"user": [(EQUALS, name)]})
     assert [(r["file"], r["line"], r["dump_like"]) for r in rows if r["user"] == name] == [
         (f"{home}/.psql_history", "1", "1")]
+
+
+def test_hostile_history_stays_inside_the_time_budget(homes, monkeypatch) -> None:
+    import time
+
+    from osq_dbwatch.tables import db_client_history
+
+    env, alice, bob = homes
+    line = "select '" + "x" * 16000 + "';\n"
+    for home in (alice, bob):
+        for name in (".psql_history", ".mysql_history", ".rediscli_history", ".sqlite_history", ".dbshell"):
+            (home / name).write_text(line * 64)
+    monkeypatch.setattr(db_client_history, "TIME_BUDGET_S", 0.5)
+    started = time.monotonic()
+    rows = _rows(env)
+    assert time.monotonic() - started < 3
+    assert rows  # what was read in time is kept

@@ -127,7 +127,7 @@ class DbClientHistory(Table):
                     continue
                 seen_homes.add((st.st_dev, st.st_ino))
                 for source in HISTORY_SOURCES:
-                    for path, entry_rows in self._source(home_fd, user.home, source):
+                    for path, entry_rows in self._source(home_fd, user.home, source, deadline):
                         for row in entry_rows:
                             row.update(uid=user.uid, user=user.name, file=path)
                             rows.append(row)
@@ -137,10 +137,13 @@ class DbClientHistory(Table):
                 os.close(home_fd)
         return rows
 
-    def _source(self, home_fd: int, home: str, source: HistorySource) -> Iterator[tuple[str, list[Row]]]:
+    def _source(self, home_fd: int, home: str, source: HistorySource,
+                deadline: Deadline) -> Iterator[tuple[str, list[Row]]]:
         base = home.rstrip("/")
+        if deadline.expired():
+            return
         if not source.suffix:
-            rows = self._file(source.path, home_fd, source)
+            rows = self._file(source.path, home_fd, source, deadline)
             if rows is not None:
                 yield f"{base}/{source.path}", rows
             return
@@ -158,7 +161,7 @@ class DbClientHistory(Table):
             except OSError:
                 return
             for name in names[:64]:
-                rows = self._file(name, dir_fd, source)
+                rows = self._file(name, dir_fd, source, deadline)
                 if rows is not None:
                     yield f"{base}/{source.path}/{name}", rows
         finally:
@@ -166,7 +169,7 @@ class DbClientHistory(Table):
                 os.close(fd)
 
     @staticmethod
-    def _file(name: str, dir_fd: int, source: HistorySource) -> list[Row] | None:
+    def _file(name: str, dir_fd: int, source: HistorySource, deadline: Deadline) -> list[Row] | None:
         opened = sniff.open_regular(name, dir_fd=dir_fd)
         if opened is None:
             return None  # absent, a symlink, a FIFO, a device: nothing of it
@@ -181,6 +184,8 @@ class DbClientHistory(Table):
             os.close(fd)
         rows: list[Row] = []
         for number, entry in parse_history(data, source.octal):
+            if deadline.expired():
+                break  # a file of huge hostile lines must not hold osquery past its patience
             intent = sql_dump_intent(entry)
             rows.append({
                 "file_mtime": int(st.st_mtime),
