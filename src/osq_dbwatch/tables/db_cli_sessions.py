@@ -164,7 +164,9 @@ class DbCliSessions(Table):
         windows_apply = any(policy.windows_for(config, u, self.env.hostname) for u in users)
 
         full_cmdline = " ".join(argv)
-        redacted = redact_cmdline(full_cmdline)
+        # Only the first 8 KiB are emitted; redacting twice that keeps every
+        # secret pattern whole at the cut and bounds the regex work per process.
+        redacted = redact_cmdline(full_cmdline[: 2 * MAX_CMDLINE_OUT])
         allowed = any(
             policy.matching_allow_rule(
                 config,
