@@ -210,6 +210,7 @@ def test_100kb_command_line_is_bounded(osquery_core, procs, tmp_path) -> None:
     assert time.monotonic() - started < 5
     assert len(row["cmdline"]) <= 8192
     assert row["tool"] == "sqlite3"
+    assert "long-cmdline" in row["reasons"].split(",") and row["allowed"] == "0"
 
 
 def test_processes_vanishing_mid_scan_are_skipped(osquery_core, tmp_path) -> None:

@@ -167,7 +167,11 @@ class DbCliSessions(Table):
         # Only the first 8 KiB are emitted; redacting twice that keeps every
         # secret pattern whole at the cut and bounds the regex work per process.
         redacted = redact_cmdline(full_cmdline[: 2 * MAX_CMDLINE_OUT])
-        allowed = any(
+        # Allow-rule globs run over the whole command line: past 16 KiB (a hostile
+        # length, and a cost) nothing is allowed rather than cutting the line,
+        # which could drop the `; curl ...` that keeps a rule from matching.
+        long_cmdline = len(full_cmdline) > 2 * MAX_CMDLINE_OUT
+        allowed = not long_cmdline and any(
             policy.matching_allow_rule(
                 config,
                 policy.AccessFacts(user=u, tool=command.tool.split(" ")[0], parent_path=parent.path if parent else "",
@@ -201,6 +205,8 @@ class DbCliSessions(Table):
             reasons.append("in-automation-window" if in_window else "outside-automation-window")
         if allowed:
             reasons.append("allow-rule")
+        if long_cmdline:
+            reasons.append("long-cmdline")
         if any(policy.is_external_address(config, p.rsplit(":", 1)[0].strip("[]")) for p in peers):
             reasons.append("external-peer")
 
