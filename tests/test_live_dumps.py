@@ -127,3 +127,27 @@ def test_pg_dump_piped_to_gzip_names_gzip_as_writer(pty_shell, pg_server: PgServ
     assert_file_facts(row, out, "dbw_alice")
     assert row["kind_by_content"] == "gzip", row
     assert row.get("writer_pid", "") in ("", "0"), row
+
+
+def test_psql_output_redirect_holds_the_file(pty_shell, pg_server: PgServer, dump_dir: str, osquery_core) -> None:
+    """Interactive `\\o FILE`: psql keeps the file open for writing until `\\o` is reset."""
+    out = os.path.join(dump_dir, "cards.csv")
+    shell = pty_shell("dbw_mallory", env={"PGPASSWORD": PG_PASSWORDS["dbw_mallory"]})
+    shell.run(f"psql -h 127.0.0.1 -p {pg_server.port} -U dbw_mallory {DB_NAME}")
+    shell.expect(rf"{DB_NAME}=>")
+    shell.run("\\pset format csv")
+    shell.expect(rf"{DB_NAME}=>")
+    shell.run(f"\\o {out}")
+    shell.expect(rf"{DB_NAME}=>")
+    shell.run("SELECT id, name, card FROM items;")
+    shell.expect(rf"{DB_NAME}=>")
+    psql = shell.wait_for_process("psql")
+    wait_until(lambda: os.path.getsize(out) > 0, 10, "psql to write the query result")
+    row = file_row(osquery_core, out)
+    assert row["writer_pid"] == str(psql.pid) and row["writer_name"] == "psql", row
+    assert row["owner"] == "dbw_mallory" and row["kind_by_content"] == "csv", row
+    shell.run("\\o")
+    shell.expect(rf"{DB_NAME}=>")
+    wait_until(lambda: not any(f.path == out for f in psql.open_files()), 10, "psql to close the file")
+    row = file_row(osquery_core, out)
+    assert row.get("writer_pid", "") in ("", "0"), row
