@@ -226,6 +226,8 @@ def test_identify_transfer_tool() -> None:
         ("/usr/bin/clickhouse", "clickhouse client --host ch1 --port 9001 --user u -d logs", "ch1", "9001", "logs", "u"),
         ("/usr/bin/clickhouse-client", "clickhouse-client --host=ch1 --user=u --database=logs", "ch1", "", "logs", "u"),
         ("/usr/bin/cqlsh", "cqlsh -u cass -p pw cass1 9042", "cass1", "9042", "", "cass"),
+        ("/usr/bin/influx", "influx -host i1 -port 8086 -username u -password pw -database metrics", "i1", "8086", "metrics", "u"),
+        ("/usr/bin/influx", "influx query --host http://i1:8086 --org acme -t tok", "i1", "8086", "", "acme"),
         ("/usr/bin/cockroach", "cockroach sql --url postgresql://root:pw@crdb:26257/bank", "crdb", "26257", "bank", "root"),
         ("/usr/bin/sqlite3", "sqlite3 /var/lib/app/app.db", "", "", "/var/lib/app/app.db", ""),
         ("/usr/bin/usql", "usql pg://u:pw@db1/app", "db1", "", "app", "u"),
@@ -348,6 +350,8 @@ def test_dump_intent(path: str, cmdline: str | list[str], intent: str, output: s
         ("\\copy (select * from a where b = 'to x') to '/tmp/y.csv'", "\\copy to", "/tmp/y.csv"),
         ("COPY t TO '/tmp/a'; COPY u TO '/tmp/b'", "COPY TO", "/tmp/a"),
         ("COPY t TO PROGRAM 'gzip > /tmp/t.gz'", "COPY TO PROGRAM", ""),
+        ("EXPORT INTO CSV 'nodelocal://1/users' FROM TABLE users", "EXPORT INTO", "nodelocal://1/users"),
+        (":out /tmp/sqlcmd.txt", ":out", "/tmp/sqlcmd.txt"),
     ],
 )
 def test_sql_dump_intent(text: str, intent: str, path: str) -> None:

@@ -85,6 +85,7 @@ CMDLINE_CASES: list[tuple[str, tuple[str, ...]]] = [
     ("clickhouse-client --password={s} --query SELECT 1", ("SELECT 1",)),
     ("influx query -t {s} --org acme", ("acme",)),
     ("isql MyDSN bob {s}", ("MyDSN", "bob")),
+    ("influx -host i1 -username u -password {s} -database metrics", ("i1", "metrics")),
     # transfer tools
     ("curl -u bob:{s} https://e.example/up", ("bob", "e.example")),
     ("curl --user bob:{s} -T /tmp/x.sql ftp://e.example/", ("bob", "/tmp/x.sql", "e.example")),

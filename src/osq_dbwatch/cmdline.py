@@ -273,9 +273,12 @@ _CQLSH = OptionSpec(
     user=("-u", "--username"), database=("-k", "--keyspace"), sql=("-e", "--execute"),
     secret=("-p", "--password"), flags=("--ssl", "--no-color", "--debug"),
 )
+# influx 2.x (--host, --org, -t TOKEN) and 1.x, whose options have one dash (-password SECRET)
 _INFLUX = OptionSpec(
-    host=("--host",), user=("--org", "-o"), database=("--bucket", "-b", "--database"),
-    sql=("--execute", "-e"), secret=("-t", "--token", "--password", "-p"), flags=("--skip-verify",),
+    host=("--host", "-host"), port=("-port",), user=("--org", "-o", "-username"),
+    database=("--bucket", "-b", "--database", "-database"), sql=("--execute", "-e", "-execute"),
+    secret=("-t", "--token", "--password", "-p", "-password", "-token"), flags=("--skip-verify", "-ssl", "-pretty"),
+    values=("-format", "-precision", "--format"),
 )
 _COCKROACH = OptionSpec(
     host=("--host",), port=("--port",), user=("--user", "-u"), database=("--database", "-d"),
@@ -413,6 +416,9 @@ _SQL_INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("pager", re.compile(r"(?:^|;)\s*(?:pager|\\P)\s[^\n;>]{0,512}>\s*" + _QUOTED_OR_WORD, re.I)),
     # sqlite `.once --bom FILE`, `.output FILE`; `.once -x` (a spreadsheet) names no file
     (".output", re.compile(r"(?:^|\s)\.(?:output|once|backup|save)\s+(?:-{1,2}[A-Za-z]{1,16}\s+){0,4}(?!-)" + _QUOTED_OR_WORD)),
+    # CockroachDB EXPORT INTO CSV 'nodelocal://1/x' FROM ...; sqlcmd's `:out FILE`
+    ("EXPORT INTO", re.compile(r"\bexport\s+into\s+(?:csv|parquet)\s+" + _QUOTED_OR_WORD, re.I)),
+    (":out", re.compile(r"(?:^|\s):out\s+(?!stdout\b|stderr\b)" + _QUOTED_OR_WORD, re.I)),
     # PostgreSQL server-side large-object export
     ("lo_export", re.compile(r"\blo_export\s*\(\s*[^,()\n]{1,64},\s*" + _QUOTED_OR_WORD, re.I)),
     (".dump", re.compile(r"(?:^|\s)\.dump\b()()()")),
@@ -672,8 +678,8 @@ def parse_db_command(
                 host, _, db = plain[0].partition("/")
                 fields.setdefault("host", host)
                 fields["database"] = db
-            elif engine == "redis":
-                pass  # positionals are a command (`redis-cli keys *`)
+            elif engine in ("redis", "influx"):
+                pass  # positionals are a command (`redis-cli keys *`, `influx query ...`)
             else:
                 fields["database"] = plain[0]
             if engine == "postgres" and len(plain) > 1 and not fields.get("user"):
