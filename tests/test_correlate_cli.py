@@ -386,3 +386,21 @@ def test_death_between_writing_findings_and_committing_them(tmp_path, monkeypatc
     assert out.read_text().count("\n") == die_at - 1  # the finding of the batch that never committed is in the file
     assert top.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "k.sqlite"), "--output", str(out), str(log)]) == 0
     assert [json.loads(x) for x in out.read_text().splitlines()] == expected
+
+
+def test_a_state_file_held_by_another_run_is_one_clear_error(tmp_path) -> None:
+    import sqlite3
+
+    state = tmp_path / "s.sqlite"
+    assert correlate_proc(["--config", CONFIG, "--state", str(state), INSIDER]).returncode == 0
+    holder = sqlite3.connect(state, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        log = tmp_path / "more.log"
+        log.write_text("\n".join(_accesses(2)) + "\n")
+        proc = correlate_proc(["--config", CONFIG, "--state", str(state), str(log)], timeout=60)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    lines = proc.stderr.decode().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "locked" in lines[0], lines

@@ -14,6 +14,7 @@ import gc
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections import OrderedDict
@@ -182,6 +183,13 @@ def _batch_lines() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except sqlite3.Error as exc:  # e.g. another correlator holds the state file
+        raise DbwatchError(f"{args.state or default_state_path()}: state: {exc}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     # Host states are trees of dicts and lists without cycles: collect rarely.
     gc.set_threshold(200_000, 50, 1000)

@@ -52,7 +52,7 @@ class StateStore:
         try:
             directory = os.path.dirname(os.path.abspath(path))
             os.makedirs(directory, mode=0o700, exist_ok=True)
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(
@@ -150,7 +150,10 @@ class StateStore:
             self._in_tx = False
 
     def close(self) -> None:
-        if self._in_tx:
-            self.db.execute("ROLLBACK")
-            self._in_tx = False
+        try:
+            if self._in_tx:
+                self._in_tx = False
+                self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # closing after a failed transaction: nothing to keep
         self.db.close()
