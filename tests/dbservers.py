@@ -13,6 +13,7 @@ time, and servers, sessions and temp dirs are cleaned up even on failure.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import fcntl
 import glob
@@ -521,11 +522,16 @@ class PtySession:
         self._buf = ""
         self._pos = 0
         self._closed = False
+        self._eof = False
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         os.set_blocking(master, False)
 
     # -- terminal I/O
 
     def _read(self, timeout: float) -> bool:
+        if self._eof:  # a closed master stays "readable": do not spin on it
+            time.sleep(max(0.0, min(timeout, 0.1)))
+            return False
         r, _, _ = select.select([self.master], [], [], max(0.0, timeout))
         if not r:
             return False
@@ -533,9 +539,12 @@ class PtySession:
             data = os.read(self.master, 65536)
         except BlockingIOError:
             return False
-        except OSError:  # EIO: every slave fd closed
+        except OSError:  # EIO: every process on the terminal has gone
+            self._eof = True
             return False
-        self._buf += data.decode("utf-8", "replace")
+        if not data:
+            self._eof = True
+        self._buf += self._decoder.decode(data)
         return bool(data)
 
     def expect(self, pattern: str | re.Pattern[str], timeout: float = 20.0) -> re.Match[str]:
@@ -548,9 +557,10 @@ class PtySession:
                 self._pos = m.end()
                 return m
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or self._eof:
+                why = "the terminal closed" if self._eof else f"timed out after {timeout}s"
                 raise AssertionError(
-                    f"timed out after {timeout}s waiting for {rx.pattern!r} on {self.user}'s pty; "
+                    f"{why} waiting for {rx.pattern!r} on {self.user}'s pty; "
                     f"output tail: {self._buf[-1500:]!r}"
                 )
             self._read(min(left, 0.5))
