@@ -353,6 +353,13 @@ SSHD = Ancestor("sshd", "/usr/sbin/sshd", "sshd: bob@pts/0")
         ([], "/user.slice/user-1000.slice/user@1000.service/app.slice/app-org.gnome.Terminal.slice/vte-spawn-1.scope",
          NO_SERVICE_CONTEXT),
         ([], "/init.scope", NO_SERVICE_CONTEXT),
+        # scopes wrap processes started from outside: containers, systemd-run --scope
+        ([], "/system.slice/docker-3f2a9c.scope", NO_SERVICE_CONTEXT),
+        ([], "/machine.slice/libpod-3f2a9c.scope/container", NO_SERVICE_CONTEXT),
+        ([], "/system.slice/run-u42.scope", NO_SERVICE_CONTEXT),
+        ([], "/system.slice/backup.timer", NO_SERVICE_CONTEXT),
+        ([], "0::/system.slice/cron.service/cron-job.scope", ServiceContext("cron", "cron.service")),  # innermost service
+        ([], "cron-job.scope", NO_SERVICE_CONTEXT),  # a leaf scope alone says nothing
         ([], "/", NO_SERVICE_CONTEXT),
         # login daemons' units hold people when there is no session scope
         ([], "/system.slice/ssh.service", NO_SERVICE_CONTEXT),

@@ -291,10 +291,16 @@ def service_context(
         agent = next((n for n in names if catalog.is_automation_agent(n)), "")
         if agent:
             return ServiceContext("automation", agent)
+    # Pass the whole cgroup path where possible: only then can units of a
+    # person's own manager (user@1000.service/app.slice/x.service, which
+    # `systemd-run --user` creates at will) be told from system services.
     components = [c for c in systemd_unit.split("/") if c]
-    unit = components[-1] if components else ""
     if any(_PERSONAL_COMPONENT.match(c) for c in components[:-1]):
         return NO_SERVICE_CONTEXT
+    # Only a .service is a service: a .scope wraps processes started from outside
+    # (login sessions, containers such as docker-ID.scope, `systemd-run --scope`).
+    services = [c for c in components if c.endswith(".service")]
+    unit = services[-1] if services else ""
     if unit and not _SESSION_UNIT.match(unit) and not _LOGIN_UNIT.match(unit):
         unit_name = unit.removesuffix(".service")
         if unit.startswith(("cron", "crond", "anacron")):
