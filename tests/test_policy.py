@@ -588,3 +588,21 @@ def test_crafted_100kb_ancestors_complete(name: str) -> None:
     assert unusual_parent(ancestor) == ""
     assert server_ancestor([ancestor]) is None
     assert not interactive("", [ancestor])
+
+
+_ANY = st.text(max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=_ANY, path=_ANY, cmdline=_ANY, unit=_ANY, user=_ANY, tty=_ANY, address=_ANY, glob=_ANY, text=_ANY)
+def test_policy_functions_never_raise(name: str, path: str, cmdline: str, unit: str, user: str, tty: str,
+                                      address: str, glob: str, text: str) -> None:
+    ancestor = Ancestor(name, path, cmdline)
+    assert isinstance(service_context(SA, user, [ancestor, ancestor], unit), ServiceContext)
+    assert isinstance(unusual_parent(ancestor), str)
+    assert isinstance(interactive(tty, [ancestor]), bool)
+    assert isinstance(is_external_address(NETWORKS, address), bool)
+    assert glob_match(glob, text) is _reference_glob(glob, text)
+    assert isinstance(interpreter_script(ancestor), str)
+    assert isinstance(automation_window_ok(WINDOWS, 1_780_000_000.0, user, name), bool)
+    assert isinstance(matching_allow_rule(CONTRACT_RULE, AccessFacts(user, name, path, address, text)) is None, bool)
