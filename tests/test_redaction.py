@@ -217,7 +217,7 @@ def _secret(alphabet: str) -> st.SearchStrategy[str]:
     return st.builds(lambda a, b, c: a + b + c, st.sampled_from("QXZ"), st.text(alphabet, min_size=4, max_size=40), st.sampled_from("QXZ"))
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=st.sampled_from(CMDLINE_CASES), secret=_secret(_SAFE))
 def test_random_secret_never_survives_cmdline(case: tuple[str, tuple[str, ...]], secret: str) -> None:
     template, _ = case
@@ -229,7 +229,7 @@ def test_random_secret_never_survives_cmdline(case: tuple[str, tuple[str, ...]],
     assert secret not in out
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(case=st.sampled_from(HISTORY_CASES), secret=_secret(_SAFE))
 def test_random_secret_never_survives_text(case: tuple[str, tuple[str, ...]], secret: str) -> None:
     template, _ = case
@@ -240,7 +240,7 @@ def test_random_secret_never_survives_text(case: tuple[str, tuple[str, ...]], se
     assert secret not in out
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(secret=_secret(_URI_SAFE), tool=st.sampled_from(["psql", "mongosh", "redis-cli", "pgcli", "usql", "mycli"]))
 def test_random_uri_password_never_survives(secret: str, tool: str) -> None:
     assume("://" not in secret)
@@ -264,7 +264,7 @@ PARSE_CASES = [
 ]
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(case=st.sampled_from(PARSE_CASES), secret=_secret(string.ascii_letters + string.digits + "!$%*+,-.;=_~"))
 def test_parsed_fields_never_carry_a_random_secret(case: tuple[str, str], secret: str) -> None:
     path, template = case
@@ -275,7 +275,7 @@ def test_parsed_fields_never_carry_a_random_secret(case: tuple[str, str], secret
         assert secret not in value
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(secret=_secret(_SAFE + ";&|"))
 def test_secret_with_shell_separators_never_survives(secret: str) -> None:
     # /proc argv keeps `;` inside one argument; audit cmdlines join with spaces
@@ -301,13 +301,13 @@ def _all_parsers(text: str) -> None:
     parse_transfer_command("", argv)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(text=st.text(max_size=400))
 def test_parsers_never_raise_on_text(text: str) -> None:
     _all_parsers(text)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(raw=st.binary(max_size=400))
 def test_parsers_never_raise_on_undecodable_bytes(raw: bytes) -> None:
     _all_parsers(raw.decode("utf-8", "surrogateescape"))
@@ -320,7 +320,7 @@ _WORDS = ["psql", "mysql", "-p", "-pX", "-h", "-c", "--password=", "://", "@", "
           "Authorization:", "sqlplus", "a/b@c", "tar", "czf", "nc", "mongosh", "--uri", "x=y", "=", "/"]
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(words=st.lists(st.sampled_from(_WORDS), max_size=40), seps=st.sampled_from([" ", "", "  ", "\t"]))
 def test_parsers_never_raise_on_token_soup(words: list[str], seps: str) -> None:
     _all_parsers(seps.join(words))
