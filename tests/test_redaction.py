@@ -69,6 +69,9 @@ CMDLINE_CASES: list[tuple[str, tuple[str, ...]]] = [
     ("redis-cli -h r1 -a {s} keys *", ("r1", "keys")),
     ("redis-cli -h r1 --pass {s}", ("r1",)),
     ("redis-cli -h r1 --user admin --pass {s} --rdb /tmp/d.rdb", ("r1", "admin", "/tmp/d.rdb")),
+    ("redis-cli -h r1 AUTH {s}", ("r1", "AUTH")),
+    ("redis-cli -h r1 auth admin {s}", ("r1",)),
+    ("sh -c redis-cli -h r1 auth {s}; redis-cli -h r1 --rdb /tmp/d.rdb", ("r1", "/tmp/d.rdb")),
     # mongosh helpers inside --eval
     ("mongosh db1/admin --eval db.auth('adm', '{s}')", ("db1/admin", "adm")),
     ('mongosh --eval db.createUser({{user:"app",pwd:"{s}",roles:[]}})', ("app", "roles")),
@@ -143,6 +146,9 @@ HISTORY_CASES: list[tuple[str, tuple[str, ...]]] = [
     ("AUTH {s}", ("AUTH",)),
     ("AUTH default {s}", ("AUTH",)),
     ("auth {s}", ()),
+    ("HELLO 3 AUTH default {s}", ("HELLO 3 AUTH",)),
+    ("MIGRATE 10.0.0.9 6379 sessions 0 5000 AUTH {s}", ("10.0.0.9", "sessions")),
+    ("MIGRATE 10.0.0.9 6379 \"\" 0 5000 AUTH2 admin {s} KEYS a b", ("10.0.0.9",)),
     ("db.auth('adm', '{s}')", ("adm",)),
     ('db.auth("adm", "{s}")', ("adm",)),
     ('db.createUser({{ user: "app", pwd: "{s}", roles: ["read"] }})', ("app", "read")),
@@ -186,6 +192,8 @@ def test_text_secret_removed(template: str, keep: tuple[str, ...]) -> None:
         "mongosh db1:27017/admin",
         "ls -la /var/lib/postgresql",
         "select * from users where id = 1",
+        "select auth, token_count from sessions",  # words alone are not secrets
+        "redis-cli -h r1 keys auth*",
     ],
 )
 def test_non_secrets_unchanged(line: str) -> None:

@@ -953,6 +953,9 @@ _TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(\b(?:pwd|password)\s*:\s*)('[^']*'|\"[^\"]*\"|[^\s,}]+)"), r"\1" + REDACTED),
     # redis: AUTH [user] pass at the start of a history entry or after -a-less redis-cli
     (re.compile(r"(?i)(^\s*auth\s+)(\S+(?:\s+\S+)?)\s*$"), r"\1" + REDACTED),
+    # redis: HELLO 3 AUTH user pass; MIGRATE ... AUTH pass / AUTH2 user pass
+    (re.compile(r"(?i)(^\s*hello\s+\d{1,2}\s+auth\s+)(\S+\s+\S+)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(^\s*migrate\s[^\n]{0,1024}?\bauth2?\s+)(\S+(?:\s+\S+)?)"), r"\1" + REDACTED),
     # redis: CONFIG SET requirepass|masterauth VALUE
     (re.compile(r"(?i)(\bconfig\s+set\s+(?:requirepass|masterauth|masteruser)\s+)(\S+)"), r"\1" + REDACTED),
     # HTTP Authorization headers
@@ -978,10 +981,22 @@ def redact_cmdline(cmdline: str) -> str:
     parts = re.split(r"(\s+)", cmdline)
     current = ""
     redact_next = False
+    redact_words = 0  # redis-cli ... AUTH [user] pass: the words after AUTH
     positional = 0
     for index in range(0, len(parts), 2):
         token = parts[index]
         if not token:
+            continue
+        if redact_words:
+            redact_words -= 1
+            if token in _SHELL_SEPARATORS:
+                redact_words = 0
+                current = ""
+                continue
+            parts[index] = REDACTED + token[len(token.rstrip(";|&")) :]
+            if token.endswith((";", "|", "&")):
+                redact_words = 0
+                current = ""
             continue
         if redact_next:
             redact_next = False
@@ -1013,7 +1028,9 @@ def redact_cmdline(cmdline: str) -> str:
         if ends_command:
             bare = bare.rstrip(";|&")
         _redact_token(parts, index, token, bare, current, positional)
-        if bare in _SECRET_NEXT.get(current, ()):
+        if current == "redis-cli" and bare.upper() in ("AUTH", "AUTH2") and not ends_command:
+            redact_words = 2  # AUTH pass, AUTH user pass (a user name is lost, never a password kept)
+        elif bare in _SECRET_NEXT.get(current, ()):
             redact_next = True
         elif not bare.startswith("-"):
             positional += 1
