@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build dist/osq_dbwatch.ext: the extension as one self-contained executable
-# (PyInstaller --onefile: Python, osq-dbwatch, osquery SDK, thrift, psutil,
+# (PyInstaller --onefile: Python, osq-dbwatch, osquery SDK, thrift,
 # PyYAML and tzdata inside), so hosts need no Python of their own.
 #
 #   deploy/build-bundle.sh            (PYTHON=... DIST=... to override)
