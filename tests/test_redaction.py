@@ -113,6 +113,10 @@ CMDLINE_CASES: list[tuple[str, tuple[str, ...]]] = [
     ("curl --oauth2-bearer {s} https://e.example", ("e.example",)),
     ("aws configure set aws_secret_access_key {s}", ("aws_secret_access_key",)),
     ("sshpass -p{s} ssh bob@e.example", ("bob@e.example",)),
+    ("curl -b session={s} https://e.example", ("e.example",)),
+    # programs outside the catalog: their password-like options carry a value
+    ("docker login -u bob --password {s} registry.example", ("bob", "registry.example")),
+    ("vault login --token {s}", ("vault login",)),
     ("gpg --batch --passphrase {s} -c /tmp/x.sql", ("/tmp/x.sql",)),
     ("gpg --passphrase={s} -c /tmp/x.sql", ("/tmp/x.sql",)),
     ("docker exec db mysql -uroot -p{s} shop", ("db", "shop")),

@@ -894,7 +894,7 @@ for _tool in catalog.DB_TOOLS:
         _SECRET_NEXT[_tool.name] = frozenset(_spec.secret)
 _SECRET_NEXT.update(
     {
-        "curl": frozenset({"-u", "--user", "--proxy-user", "-U", "--oauth2-bearer", "--pass"}),
+        "curl": frozenset({"-u", "--user", "--proxy-user", "-U", "--oauth2-bearer", "--pass", "-b", "--cookie"}),
         "wget": frozenset({"--password", "--http-password", "--ftp-password", "--proxy-password"}),
         "openssl": frozenset({"-pass", "-passin", "-passout", "-k", "-kfile"}),
         "sshpass": frozenset({"-p"}),
@@ -912,6 +912,10 @@ _ATTACHED_SECRET.update({"sqlcmd": ("-P",), "bcp": ("-P",), "7z": ("-p",), "7za"
 _ATTACHED_SECRET["sshpass"] = ("-p",)
 _SECRET_NEXT["gpg"] = frozenset({"--passphrase"})
 _USER_PASS_TOOLS = frozenset({"curl", "lftp", "smbclient"})  # -u user:pass
+_GENERIC_SECRET_OPTIONS = frozenset({
+    "--password", "--passwd", "--pass", "--passphrase", "--token", "--secret", "--api-key", "--apikey",
+    "--access-key", "--secret-key", "--secret-access-key", "--auth-token", "--client-secret",
+})
 # Admin and import tools that are not catalog entries share their family's
 # password options: mysqladmin -pX, mongorestore -p X, redis-benchmark -a X.
 _FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
@@ -1021,6 +1025,10 @@ def redact_cmdline(cmdline: str) -> str:
             positional = 0
             continue
         if not current:
+            # Programs we do not know (`docker login --password X`): their
+            # password-like options are taken to carry a value.
+            if bare.lower() in _GENERIC_SECRET_OPTIONS:
+                redact_next = True
             continue
         # A token glued to a separator (`-pX;`) is still this tool's: redact
         # it first, then forget the tool.
