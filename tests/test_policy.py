@@ -169,6 +169,12 @@ def test_automation_window_ok(when: str, user: str, host: str, ok: bool) -> None
     assert automation_window_ok(WINDOWS, utc(when), user, host) is ok
 
 
+def test_window_without_users_or_hosts_names_everyone() -> None:
+    config = parse_config("automation_windows:\n  - start: '01:00'\n    end: '02:00'\n")
+    assert automation_window_ok(config, utc("2026-11-27 01:30"), "anyone", "anyhost")
+    assert not automation_window_ok(config, utc("2026-11-27 05:00"), "anyone", "anyhost")
+
+
 def test_no_windows_means_any_time() -> None:
     assert automation_window_ok(Config(), utc("2026-11-27 05:00"), "backup", "h")
     assert not in_automation_window(Config(), utc("2026-11-27 05:00"), "backup", "h")
