@@ -452,6 +452,9 @@ def test_server_ancestor_depth_two() -> None:
         ("", [SHELL, Ancestor("cron", "/usr/sbin/cron")], False),
         ("", [Ancestor("tmux: server")], True),
         ("", [Ancestor("x", "/usr/bin/login")], True),
+        # sudo/su switch users for cron jobs and web shells too: no person without a terminal
+        ("", [Ancestor("sudo", "/usr/bin/sudo"), SHELL, Ancestor("cron", "/usr/sbin/cron")], False),
+        ("", [Ancestor("su", "/usr/bin/su"), Ancestor("php-fpm8.2", "/usr/sbin/php-fpm8.2")], False),
     ],
 )
 def test_interactive(tty: str, ancestors: list[Ancestor], expected: bool) -> None:

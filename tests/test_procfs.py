@@ -185,6 +185,28 @@ def test_systemd_unit_parsing(tmp_path) -> None:
     assert procfs.systemd_unit(4, str(proc_root)) == "cron-job.scope"
 
 
+def test_cgroup_path_keeps_the_user_manager(tmp_path) -> None:
+    """`systemd-run --user psql` runs in x.service under user@UID.service: not a system service."""
+    from osq_dbwatch import policy
+    from osq_dbwatch.config import Config
+
+    proc_root = tmp_path / "proc"
+    for pid, text in {
+        1: "0::/user.slice/user-1000.slice/user@1000.service/app.slice/run-r1.service\n",
+        2: "0::/system.slice/backup.service\n",
+        3: "1:name=systemd:/system.slice/etl.service\n0::/\n",  # hybrid: unified root says nothing
+        4: "1:name=systemd:/system.slice/etl.service\n",  # legacy hierarchy only
+    }.items():
+        (proc_root / str(pid)).mkdir(parents=True)
+        (proc_root / str(pid) / "cgroup").write_text(text)
+    user_unit = procfs.cgroup_path(1, str(proc_root))
+    assert procfs.innermost_unit(user_unit) == "run-r1.service"
+    assert not policy.service_context(Config(), "mallory", [], user_unit).known
+    assert policy.service_context(Config(), "backup", [], procfs.cgroup_path(2, str(proc_root))).kind == "systemd"
+    assert procfs.cgroup_path(3, str(proc_root)) == "/"
+    assert procfs.cgroup_path(4, str(proc_root)) == "/system.slice/etl.service"
+
+
 def test_pids_lists_us() -> None:
     assert os.getpid() in procfs.pids()
     assert procfs.boot_time() > 0

@@ -150,7 +150,9 @@ WAL_ARCHIVERS: tuple[str, ...] = (
 )
 SHELLS: tuple[str, ...] = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "tcsh", "csh", "busybox", "ash")
 # Ancestors that mark a person at a keyboard (Falco's view of "interactive").
-LOGIN_ANCESTORS: tuple[str, ...] = ("sshd", "login", "su", "sudo", "tmux: server", "tmux", "screen", "mosh-server", "agetty")
+# sudo and su are not here: they switch users for cron jobs and web shells as
+# readily as for people, and a person's sudo already has a terminal.
+LOGIN_ANCESTORS: tuple[str, ...] = ("sshd", "login", "tmux: server", "tmux", "screen", "mosh-server", "agetty")
 INTERPRETERS: tuple[str, ...] = ("python", "python3", "perl", "ruby", "php", "node", "lua", "java")
 
 # Package-name prefixes (Debian and RPM) of database servers and clients: the

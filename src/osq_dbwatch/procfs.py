@@ -168,20 +168,38 @@ def cwd(pid: int, proc: str = PROC) -> str | None:
     return _readlink(f"{proc}/{pid}/cwd")
 
 
-def systemd_unit(pid: int, proc: str = PROC) -> str:
-    """The innermost systemd unit (x.service / x.scope) in /proc/PID/cgroup, or ""."""
+def cgroup_path(pid: int, proc: str = PROC) -> str:
+    """The process's cgroup path: the unified hierarchy's, else systemd's named one ("" when unknown).
+
+    The whole path matters, not only the innermost unit: a unit under
+    user@UID.service is one the user started (`systemd-run --user`), not a
+    system service.
+    """
     data = read_bytes(f"{proc}/{pid}/cgroup", 8192)
     if not data:
         return ""
-    best = ""
+    fallback = ""
     for line in _decode(data).splitlines():
-        path = line.split(":", 2)[-1]
-        for part in path.split("/"):
-            if part.endswith((".service", ".scope")):
-                best = part
-        if line.startswith("0::") and best:
-            return best  # the unified hierarchy is authoritative
-    return best
+        hierarchy, _, path = line.partition(":")
+        controllers, _, path = path.partition(":")
+        if hierarchy == "0" and not controllers:
+            return path  # the unified hierarchy is authoritative
+        if controllers == "name=systemd":
+            fallback = path
+    return fallback
+
+
+def innermost_unit(cgroup: str) -> str:
+    """The innermost systemd unit (x.service / x.scope) of a cgroup path, or ""."""
+    for part in reversed(cgroup.split("/")):
+        if part.endswith((".service", ".scope")):
+            return part
+    return ""
+
+
+def systemd_unit(pid: int, proc: str = PROC) -> str:
+    """The innermost systemd unit in /proc/PID/cgroup, or ""."""
+    return innermost_unit(cgroup_path(pid, proc))
 
 
 def tty_name(tty_nr: int) -> str:

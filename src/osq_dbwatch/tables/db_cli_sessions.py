@@ -145,13 +145,14 @@ class DbCliSessions(Table):
         auid = procfs.loginuid(pid)
         login_user = accounts.name(auid) if auid is not None and auid != procfs.NO_LOGINUID else None
         cwd = procfs.cwd(pid) or ""
-        unit = procfs.systemd_unit(pid)
+        cgroup = procfs.cgroup_path(pid)
+        unit = procfs.innermost_unit(cgroup)
         tty = procfs.tty_name(st.tty_nr)
 
         ancestors, ancestor_pids = self._ancestors(st.ppid, scan)
         # pid 1 does not count as a service context (contract §4).
         above_init = [a for a, p in zip(ancestors, ancestor_pids) if p != 1]
-        context = policy.service_context(config, username or "", above_init, unit)
+        context = policy.service_context(config, username or "", above_init, cgroup)
         server = policy.server_ancestor(ancestors)
         parent = ancestors[0] if ancestors else None
 
