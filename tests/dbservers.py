@@ -619,7 +619,12 @@ class PtySession:
 
     def wait_gone(self, proc: psutil.Process, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
-        while proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+        while True:
+            try:  # the process may be reaped between any two of these calls
+                if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
+                    return
+            except psutil.NoSuchProcess:
+                return
             if time.monotonic() > deadline:
                 raise AssertionError(f"{proc.name()} ({proc.pid}) still running after {timeout}s; "
                                      f"output tail: {self._buf[-1500:]!r}")
