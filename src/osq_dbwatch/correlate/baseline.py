@@ -136,42 +136,67 @@ def learn(b: Baseline, user: str, tool: str, parent: str, t: int, with_hour: boo
         _bump(b.runs, SEP.join((user, tool, parent, str(how))), t)
 
 
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The table keys of one (user, tool, parent), built once per distinct access (see engine.AccessClass)."""
+
+    user: str
+    tool_key: str  # user, tool
+    parent_key: str  # user, parent; "" when there is no parent
+    run_prefix: str  # user, tool, parent and a separator: the run key without its hour
+
+
+def keys(user: str, tool: str, parent: str) -> Keys:
+    return Keys(user, f"{user}{SEP}{tool}", f"{user}{SEP}{parent}" if parent else "", f"{user}{SEP}{tool}{SEP}{parent}{SEP}")
+
+
 def observe(b: Baseline, settings: CorrelatorSettings, user: str, tool: str, parent: str, t: int) -> list[str]:
-    """judge() then learn() one access, building each key once (the hot path)."""
+    """judge() then learn() one access, building each key once."""
+    return observe_keys(b, settings, keys(user, tool, parent), t)
+
+
+def observe_keys(b: Baseline, settings: CorrelatorSettings, k: Keys, t: int) -> list[str]:
+    """observe() with prebuilt keys: judge() then learn()."""
     how = hour_of_week(t)
-    run_key = f"{user}{SEP}{tool}{SEP}{parent}{SEP}{how}"
-    tool_key = f"{user}{SEP}{tool}"
-    parent_key_ = f"{user}{SEP}{parent}" if parent else ""
-    runs, tools, parents, users = b.runs, b.tools, b.parents, b.users
+    run_key = k.run_prefix + str(how)
     found: list[str] = []
-    run = runs.get(run_key)
-    entry = users.get(user)
+    run = b.runs.get(run_key)
+    entry = b.users.get(k.user)
     if run is not None and count_of(run) >= settings.baseline_min_observations:
         found.append(R.BASELINE_HABITUAL.code)
     elif b.first and t - b.first >= settings.baseline_novel_after_seconds:
         if entry is None:
             found.append(R.BASELINE_NOVEL_USER.code)
         else:
-            if tool_key not in tools:
+            if k.tool_key not in b.tools:
                 found.append(R.BASELINE_NOVEL_TOOL.code)
-            elif parent and parent_key_ not in parents:
+            elif k.parent_key and k.parent_key not in b.parents:
                 found.append(R.BASELINE_NOVEL_PARENT.code)
             if entry[0] >= settings.baseline_min_observations and not entry[2] & _near(how):
                 found.append(R.BASELINE_UNUSUAL_HOUR.code)
-    # learn
+    learn_keys(b, k, t)
+    return found
+
+
+def learn_keys(b: Baseline, k: Keys, t: int) -> None:
+    """learn() with prebuilt keys (with hours): the hot path of every expected access."""
     if not b.first or t < b.first:
         b.first = t
+    how = ((t // 3600) + 72) % 168  # hour_of_week(t), inlined: this runs for nearly every line
+    users = b.users
+    entry = users.get(k.user)
     if entry is None:
-        users[user] = entry = [0, t, 0]
+        users[k.user] = entry = [0, t, 0]
     entry[0] += 1
     if t > entry[1]:
         entry[1] = t
     entry[2] |= 1 << how
-    _bump(tools, tool_key, t)
-    if parent:
-        _bump(parents, parent_key_, t)
-    _bump(runs, run_key, t)
-    return found
+    tl = t & _LAST
+    for table, key in ((b.tools, k.tool_key), (b.parents, k.parent_key), (b.runs, k.run_prefix + str(how))):
+        if not key:
+            continue  # no parent
+        packed = table.get(key)
+        table[key] = (1 << _SHIFT) | tl if packed is None else (((packed >> _SHIFT) + 1) << _SHIFT) | max(tl, packed & _LAST)
 
 
 def prune(b: Baseline, now: int, expiry_seconds: int) -> None:

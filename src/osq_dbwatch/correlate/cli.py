@@ -25,7 +25,8 @@ from ..config import load_config
 from .engine import Engine, HostState
 from .findings import Finding, to_ecs, to_ocsf
 from .logread import Batch, FileSource, InputError, StdinSource
-from .rows import BadLine, Row, parse_line
+from .fastpath import FastPath
+from .rows import BadLine, _loads, parse_line, parse_obj
 from .state import StateStore, default_state_path
 
 try:
@@ -102,6 +103,10 @@ class Runner:
         self.evictions = 0
         self.messages = 0
         self.watermark = store.watermark()
+        self.dirty: dict[str, HostState] = {}
+        self.evictions_before: dict[str, int] = {}
+        self.fast = FastPath(engine)
+        self.fast.open_host = self._open_host
 
     def _bad(self, label: str, line: int, reason: str) -> None:
         self.bad += 1
@@ -121,19 +126,40 @@ class Runner:
         self.cache[host] = state
         return state
 
+    def _open_host(self, host: str) -> HostState:
+        """A host's state, entered in this batch's dirty set."""
+        self.dirty[host] = state = self._host(host)
+        self.evictions_before[host] = state.evictions
+        return state
+
     def batch(self, batch: Batch, source: FileSource | StdinSource) -> None:
         # Rows go to their host's engine state line by line (no batch of rows is
         # held in memory); findings come out per host at the end of the batch.
+        # The common lines take the fast path (fastpath.py); the rest, and
+        # every bad line, the full one.
         engine = self.engine
-        dirty: dict[str, HostState] = {}
-        evictions_before: dict[str, int] = {}
+        self.dirty = dirty = {}
+        self.evictions_before = {}
+        fast = self.fast
+        fast.dirty = dirty
+        fast_line = fast.line
+        count = 0
         for number, data in batch.lines:
-            self.lines += 1
+            count += 1
             if data is None:
                 self._bad(batch.label, number, "line longer than 1 MiB")
                 continue
             try:
-                parsed = parse_line(data)
+                obj = _loads(data)
+            except Exception:  # noqa: BLE001 - parse_line below says why
+                obj = None
+            else:
+                if fast_line(obj):
+                    if len(dirty) >= HOST_CACHE:
+                        break  # a flood of host names: commit now (the batch ends here, deterministically)
+                    continue
+            try:
+                parsed = parse_line(data) if obj is None else parse_obj(obj)
             except BadLine as exc:
                 if data.strip():
                     self._bad(batch.label, number, str(exc))
@@ -146,11 +172,12 @@ class Runner:
             host = rows[0].host
             state = dirty.get(host)
             if state is None:
-                dirty[host] = state = self._host(host)
-                evictions_before[host] = state.evictions
+                state = self._open_host(host)
             engine.step(state, rows)
             if len(dirty) >= HOST_CACHE:
                 break  # a flood of host names: commit now (the batch ends here, deterministically)
+        self.lines += count
+        evictions_before = self.evictions_before
         write = self.output.write
         for host, state in dirty.items():
             findings = engine.flush(state)

@@ -58,6 +58,7 @@ SWEEP = 4 * 3600  # event time between full expiry sweeps of a host (the caps bo
 MAX_RECENT = 256  # recent unlinked files / connections kept per host
 MAX_PIDS = 4096
 MAX_SEEN = 8192
+MAX_PER_CLASS = 4096  # hosts remembered per memoised class
 WEB_TRANSFER_TOOLS = frozenset({"curl", "wget", "aws", "gsutil", "az", "azcopy", "gcloud", "rclone", "s3cmd", "mc"})
 _INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".localdomain", ".home.arpa", ".intranet", ".corp")
 _REDIRECT = re.compile(r"(?:^|[\s;&|])\d?>>?\|?\s*([^\s;|&<>]+)")
@@ -167,6 +168,43 @@ class HostState:
         )
 
 
+@dataclass(slots=True)
+class AccessClass:
+    """What a DB client run's invariant fields (path, command line, cwd, users, parents) decide.
+
+    Computed once per distinct combination (Engine.access_class): a fleet's
+    logs are mostly the same few thousand commands, so each later run only
+    pays for what depends on its pid, time and host.
+    """
+
+    cmd: DbCommand
+    user: str  # login user, else the uid's user
+    tool: str
+    out: str  # resolved output path, "" when none
+    seen_suffix: str  # dedup key after the pid
+    svc_known: bool
+    server: str
+    odd_parent: bool
+    interactive_by_ancestry: bool
+    keys: B.Keys
+    admin_by_name: bool
+    parent_path: str
+    cmdline: str
+    allowed: dict[str, bool] = field(default_factory=dict)  # host -> an allow rule matches
+
+
+@dataclass(frozen=True, slots=True)
+class TransferClass:
+    """What a transfer tool run's invariant fields decide (Engine.transfer_class), computed once per command."""
+
+    tcmd: TransferCommand
+    user: str
+    files: tuple[str, ...]  # local files it reads, resolved
+    outputs: tuple[str, ...]  # files a staging command writes (and reads), resolved
+    external: tuple[str, ...]  # external destinations
+    staging: bool  # staging (or a transfer that uploads nothing): links to chains by path only
+
+
 # ---------------------------------------------------------------------------
 # Helpers
 
@@ -231,6 +269,9 @@ class Engine:
         self._resolve = lru_cache(maxsize=16384)(resolve_path)
         self._admin_users = frozenset(config.admin_users)
         self._external_dest = lru_cache(maxsize=16384)(lambda d: is_external_destination(config, d))
+        self._access_class = lru_cache(maxsize=16384)(self._access_class_uncached)
+        self._transfer_class = lru_cache(maxsize=16384)(self._transfer_class_uncached)
+        self._windows_named = lru_cache(maxsize=16384)(lambda user, host: bool(policy.windows_for(config, user, host)))
 
     def _parse_db_uncached(self, path: str, cmdline: str) -> DbCommand | None:
         return parse_db_command(path, split_cmdline(cmdline) or [path], self.db_tools)
@@ -337,39 +378,93 @@ class Engine:
         interactive = policy.interactive(tty, ancestors) or parent_cmdline.startswith("-")
         return svc.known, server, odd_parent, interactive
 
-    def _access_exec(self, st: HostState, row: ExecRow) -> None:
-        cmd = self._parse_db(row.path, row.cmdline)
+    def access_class(self, row: ExecRow) -> "AccessClass | None":
+        """What the invariant fields of a DB client run decide (None: not a DB command).
+
+        Memoised on those fields: a fleet runs the same commands over and over.
+        """
+        return self._access_class(row.path, row.cmdline, row.cwd, row.uid, row.username, row.has_session, row.login_user,
+                                  row.parent_path, row.parent_cmdline, row.ancestors, row.systemd_unit, row.tty)
+
+    def _access_class_uncached(self, path: str, cmdline: str, cwd: str, uid: int | None, username: str, has_session: bool,
+                               login_user: str, parent_path: str, parent_cmdline: str,
+                               ancestors: tuple[tuple[str, str], ...], unit: str, tty: str) -> "AccessClass | None":
+        cmd = self._parse_db(path, cmdline)
         if cmd is None:
-            return
-        user = row.user
-        t = row.time
+            return None
+        user = login_user if has_session and login_user else username or (str(uid) if uid is not None else "")
         tool = cmd.tool.split(" ", 1)[0]
-        # One pid, one access: Debian's psql wrapper execs twice; sessions repeat the exec row.
-        if self._seen(st, f"a|{row.pid}|{tool}|{user}", t, self.w_dump):
-            return
-        out = self._resolve(cmd.output_path, row.cwd) if cmd.output_path else ""
-        st.pids[str(row.pid)] = {"t": t, "user": user, "kind": "db", "files": [out] if out else []}
-        self._cap_pids(st)
-
-        host = st.host
-        svc_known, server, odd_parent, interactive_by_ancestry = self._context(
-            user, row.username, row.has_session, row.parent_path, row.parent_cmdline, row.ancestors, row.systemd_unit, row.tty
+        out = self._resolve(cmd.output_path, cwd) if cmd.output_path else ""
+        svc_known, server, odd_parent, interactive = self._context(
+            user, username, has_session, parent_path, parent_cmdline, ancestors, unit, tty
         )
-        parent_key = B.parent_key(row.parent_path, row.parent_cmdline)
-        baseline_codes = B.observe(st.baseline, self.settings, user, tool, parent_key, t)
+        return AccessClass(cmd, user, tool, out, f"|{tool}|{user}", svc_known, server, odd_parent, interactive,
+                           B.keys(user, tool, B.parent_key(parent_path, parent_cmdline)), user in self._admin_users,
+                           parent_path, cmdline)
 
-        if self.config.allow and policy.matching_allow_rule(
-            self.config, policy.AccessFacts(user=user, tool=tool, parent_path=row.parent_path, host=host, cmdline=row.cmdline)
-        ) is not None:
+    def _access_exec(self, st: HostState, row: ExecRow) -> None:
+        cls = self.access_class(row)
+        if cls is None:
             return
-        window_ok = not self.config.automation_windows or policy.automation_window_ok(self.config, t, user, host)
-        if not server:
-            groups = st.admin_groups.get(user, ())
-            if (groups or user in self._admin_users) and policy.is_admin(self.config, user, groups):
-                return
-            if svc_known and window_ok:
-                return
+        baseline_codes = self.access_gate(st, cls, row.pid, row.time)
+        if baseline_codes is not None:
+            self.access_chain(st, row, cls, baseline_codes)
 
+    def access_gate(self, st: HostState, cls: "AccessClass", pid: int, t: int) -> list[str] | None:
+        """What every DB client run does to the state (dedup, pid, baseline).
+
+        Returns the baseline codes when the run is unusual (access_chain() goes
+        on with it), None when it is a resend or expected.
+        """
+        # One pid, one access: Debian's psql wrapper execs twice; sessions repeat the exec row.
+        if self._seen(st, f"a|{pid}{cls.seen_suffix}", t, self.w_dump):
+            return None
+        st.pids[str(pid)] = {"t": t, "user": cls.user, "kind": "db", "files": [cls.out] if cls.out else []}
+        if len(st.pids) > MAX_PIDS:
+            self._cap_pids(st)
+        if self._expected(st, cls, t):
+            B.learn_keys(st.baseline, cls.keys, t)  # what observe() learns, without judging
+            return None
+        return B.observe_keys(st.baseline, self.settings, cls.keys, t)
+
+    def _expected(self, st: HostState, cls: "AccessClass", t: int) -> bool:
+        """An allow rule, an admin, or a service context inside its automation window explains the run."""
+        host = st.host
+        allowed = cls.allowed.get(host)
+        if allowed is None:
+            allowed = bool(self.config.allow) and policy.matching_allow_rule(
+                self.config, policy.AccessFacts(user=cls.user, tool=cls.tool, parent_path=cls.parent_path, host=host,
+                                                cmdline=cls.cmdline)
+            ) is not None
+            if len(cls.allowed) >= MAX_PER_CLASS:
+                cls.allowed.clear()
+            cls.allowed[host] = allowed
+        if allowed:
+            return True
+        if cls.server:
+            return False
+        user = cls.user
+        groups = st.admin_groups.get(user, ())
+        if (groups or cls.admin_by_name) and policy.is_admin(self.config, user, groups):
+            return True
+        return cls.svc_known and self._window_ok(user, host, t)
+
+    def _window_ok(self, user: str, host: str, t: int) -> bool:
+        if not self.config.automation_windows:
+            return True
+        if not self._windows_named(user, host):
+            return True  # no window names this user or host: any time is fine
+        return policy.automation_window_ok(self.config, t, user, host)
+
+    def access_chain(self, st: HostState, row: ExecRow, cls: "AccessClass", baseline_codes: list[str]) -> None:
+        """An unusual DB client run: open or join its chain."""
+        user = cls.user
+        t = row.time
+        cmd = cls.cmd
+        out = cls.out
+        server = cls.server
+        svc_known = cls.svc_known
+        window_ok = self._window_ok(user, st.host, t)
         context: list[str] = []
         if svc_known and not window_ok:
             context.append(R.SERVICE_OUTSIDE_WINDOW.code)
@@ -378,9 +473,9 @@ class Engine:
         redacted = self._redact(row.cmdline)
         if redacted != row.cmdline or (row.parent_cmdline and self._redact(row.parent_cmdline) != row.parent_cmdline):
             context.append(R.PASSWORD_ON_CMDLINE.code)
-        if odd_parent:
+        if cls.odd_parent:
             context.append(R.UNUSUAL_PARENT.code)
-        interactive = row.interactive if row.interactive is not None else interactive_by_ancestry
+        interactive = row.interactive if row.interactive is not None else cls.interactive_by_ancestry
         if not interactive and not svc_known and not server:
             context.append(R.NON_INTERACTIVE.code)
 
@@ -576,21 +671,44 @@ class Engine:
 
     # -- transfers and egress -------------------------------------------------
 
-    def _transfer(self, st: HostState, row: ExecRow) -> None:
-        tcmd = self._parse_transfer(row.path, row.cmdline)
+    def transfer_class(self, row: ExecRow) -> "TransferClass | None":
+        """What the invariant fields of a transfer tool run decide (None: not a transfer command); memoised."""
+        return self._transfer_class(row.path, row.cmdline, row.cwd, row.uid, row.username, row.has_session, row.login_user)
+
+    def _transfer_class_uncached(self, path: str, cmdline: str, cwd: str, uid: int | None, username: str,
+                                 has_session: bool, login_user: str) -> "TransferClass | None":
+        tcmd = self._parse_transfer(path, cmdline)
         if tcmd is None:
-            return
+            return None
+        user = login_user if has_session and login_user else username or (str(uid) if uid is not None else "")
+        files = tuple(p for p in (self._resolve(f, cwd) for f in tcmd.files) if p)
+        external = tuple(d for d in tcmd.destinations if self._external_dest(d))
+        staging = tcmd.kind == "staging" or not (tcmd.upload or tcmd.tool in ("nc", "ncat", "netcat", "socat"))
+        return TransferClass(tcmd, user, files, self._staging_outputs(tcmd, cmdline, cwd), external, staging)
+
+    def _transfer(self, st: HostState, row: ExecRow) -> None:
+        cls = self.transfer_class(row)
+        if cls is not None and self.transfer_gate(st, cls, row.pid, row.time):
+            self.transfer_link(st, row, cls)
+
+    def transfer_gate(self, st: HostState, cls: "TransferClass", pid: int, t: int) -> bool:
+        """What every transfer tool run does to the state (dedup, pid); True when it may link or is an upload."""
+        if self._seen(st, f"t|{pid}|{cls.tcmd.tool}|{t}", t, self.w_egress):
+            return False
+        st.pids[str(pid)] = {"t": t, "user": cls.user, "kind": "transfer", "files": list(cls.files)}
+        if len(st.pids) > MAX_PIDS:
+            self._cap_pids(st)
+        if cls.staging:
+            return bool(st.chains) and bool(cls.files)
+        return bool(cls.external)
+
+    def transfer_link(self, st: HostState, row: ExecRow, cls: "TransferClass") -> None:
+        """A staging command over a chain's files joins it; an external upload is remembered as egress."""
+        tcmd = cls.tcmd
         t = row.time
-        if self._seen(st, f"t|{row.pid}|{tcmd.tool}|{t}", t, self.w_egress):
-            return
-        user = row.user
-        files = [p for p in (self._resolve(f, row.cwd) for f in tcmd.files) if p]
-        outputs = self._staging_outputs(tcmd, row)
-        st.pids[str(row.pid)] = {"t": t, "user": user, "kind": "transfer", "files": files}
-        self._cap_pids(st)
+        files = list(cls.files)
         redacted = self._redact(row.cmdline)
-        external = [d for d in tcmd.destinations if self._external_dest(d)]
-        if tcmd.kind == "staging" or not (tcmd.upload or tcmd.tool in ("nc", "ncat", "netcat", "socat")):
+        if cls.staging:
             for chain in st.chains.values():
                 if not any(p in chain.paths for p in files):
                     continue
@@ -599,23 +717,21 @@ class Engine:
                     continue
                 chain.evidences.append({"_id": ev_id, "_t": t, "process": self._process(row, redacted),
                                         "data": {"stage": "staging", "query": row.query, "tool": tcmd.tool}})
-                for p in outputs:
+                for p in cls.outputs:
                     _add(chain.paths, p)
                 _add(chain.context, R.DUMP_STAGED.code)
                 _add(chain.techniques, "T1560")
                 _add(chain.links, R.LINKED_BY_PATH.code)
                 chain.dirty = True
             return
-        if not external:
-            return
-        e = {"_id": f"u|{row.pid}|{t}", "t": t, "pid": row.pid, "user": user, "files": files, "tool": tcmd.tool,
-             "dest": external[0], "port": None, "query": row.query,
+        e = {"_id": f"u|{row.pid}|{t}", "t": t, "pid": row.pid, "user": cls.user, "files": files, "tool": tcmd.tool,
+             "dest": cls.external[0], "port": None, "query": row.query,
              "process": self._process(row, redacted)}
         self._remember_egress(st, e)
 
-    def _staging_outputs(self, tcmd: TransferCommand, row: ExecRow) -> list[str]:
+    def _staging_outputs(self, tcmd: TransferCommand, cmdline: str, cwd: str) -> tuple[str, ...]:
         """Files a staging command writes (and reads): they join the chain's paths."""
-        argv = split_cmdline(row.cmdline)
+        argv = split_cmdline(cmdline)
         outs: list[str] = []
         for i, tok in enumerate(argv[:-1]):
             # -f/-o/-out FILE; tar's bundled flags ending in f (`tar czf OUT`, `tar -czf OUT`)
@@ -627,7 +743,7 @@ class Engine:
             outs.extend(f + suffix for f in tcmd.files)
         if tcmd.tool == "split" and len(tcmd.files) >= 2:
             outs.append(tcmd.files[-1])  # the prefix of the pieces
-        return [p for p in (self._resolve(o, row.cwd) for o in [*outs, *tcmd.files]) if p]
+        return tuple(p for p in (self._resolve(o, cwd) for o in [*outs, *tcmd.files]) if p)
 
     def _db_egress(self, st: HostState, row: EgressRow) -> None:
         if not row.success or not self._external(row.address):

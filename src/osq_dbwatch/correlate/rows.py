@@ -381,6 +381,11 @@ def parse_line(line: bytes) -> Parsed:
         raise BadLine(f"not valid JSON ({str(exc).splitlines()[0][:80]})") from None
     except RecursionError:
         raise BadLine("JSON nested too deep") from None
+    return parse_obj(obj)
+
+
+def parse_obj(obj: Any) -> Parsed:
+    """parse_line() after the JSON parse (the caller already holds the parsed line)."""
     if type(obj) is not dict:
         raise BadLine(f"a JSON {type(obj).__name__}, not an object")
     name = obj.get("name")

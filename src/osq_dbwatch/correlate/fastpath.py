@@ -1,0 +1,191 @@
+"""The correlator's hot path: the common event lines straight into the engine.
+
+Nearly every line of a fleet's results log is one event-format row
+(`"columns"`, `"action": "added"`) of db_cli_exec, transfer_exec,
+dump_file_events or db_egress, and nearly all of them are benign noise that
+only updates the dedup, pid, recent-file and baseline tables. The full path
+(rows.parse_line, then Engine.step) builds a typed row per line and judges
+it from scratch. Here a line is read from the parsed JSON directly and the
+judgement of a run's invariant columns (path, command line, cwd, users,
+parents) comes from the engine's memoised classes, so a benign line costs a
+few dictionary operations.
+
+The full path stays the definition. A line is taken here only when it is
+exactly the common shape with the expected value types; anything else
+(other shapes and queries, numbers where text belongs, missing columns)
+returns False before touching any state and goes the full way. A run that
+opens or joins a chain is handed to the same engine methods with a row built
+by rows.py. tests/test_correlate_fastpath.py checks that both paths give
+identical findings and state.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any, Callable
+
+from . import engine as E
+from .engine import Engine, HostState
+from .rows import (
+    _FUTURE_SLACK,
+    MAX_TIME,
+    BadLine,
+    _egress_row,
+    _exec_row,
+    _file_row,
+    recognise,
+    to_int,
+    to_time,
+)
+
+# The columns of an exec row that decide its class (everything but pid, parent and time).
+_EXEC_TEXT = itemgetter("path", "cmdline", "cwd", "username", "login_user", "parent_path", "parent_cmdline")
+_STR_OR_INT = frozenset({str, int})
+_NOT_OURS = None  # a query name this path does not take
+MAX_NAMES = 4096
+MAX_KEYS = 65536  # memoised exec column combinations
+
+
+def _pid(value: Any) -> int:
+    """to_int(value) or 0, with the common string form inline."""
+    if type(value) is str and len(value) < 19 and value.isdecimal():
+        return int(value)
+    return to_int(value) or 0
+
+
+class FastPath:
+    """Takes the common lines of one batch; the runner sets `dirty` and `open_host` per batch."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dirty: dict[str, HostState] = {}
+        self.open_host: Callable[[str], HostState] = lambda host: HostState(host)
+        self._by_query: dict[str, Callable[[str, dict[str, Any], str, int], bool]] = {
+            "db_cli_exec": self._db_cli_exec,
+            "transfer_exec": self._transfer_exec,
+            "dump_file_events": self._dump_file,
+            "db_egress": self._db_egress,
+        }
+        self._names: dict[str, tuple[str, Callable[[str, dict[str, Any], str, int], bool]] | None] = {}
+        # (query, text columns, auid, uid) -> the engine's class of that run, or None (not a command of its kind)
+        self._classes: dict[tuple[Any, ...], Any] = {}
+
+    def line(self, obj: Any) -> bool:
+        """Apply one parsed line; False (and no state touched) when the full path must take it."""
+        if type(obj) is not dict:
+            return False
+        name = obj.get("name")
+        if type(name) is not str:
+            return False
+        route = self._names.get(name, False)
+        if route is False:
+            route = self._route(name)
+        if route is None or obj.get("action") != "added":
+            return False
+        columns = obj.get("columns")
+        host = obj.get("hostIdentifier")
+        if type(columns) is not dict or type(host) is not str or not host:
+            return False
+        # Event time as rows.parse_obj takes it, with the common string form parsed inline.
+        value = obj.get("unixTime")
+        unix_time = value if type(value) is int and 0 < value < MAX_TIME else to_time(value) or 0
+        value = columns.get("time")
+        t = int(value) if type(value) is str and len(value) < 12 and value.isdecimal() else to_time(value)
+        if not t:
+            t = unix_time
+            if not t:
+                return False
+        elif unix_time and t > unix_time + _FUTURE_SLACK:
+            t = unix_time  # a row from after it was logged
+        return route[1](route[0], columns, host, t)
+
+    def _route(self, name: str) -> tuple[str, Callable[[str, dict[str, Any], str, int], bool]] | None:
+        query = recognise(name)
+        handler = self._by_query.get(query) if query is not None else None
+        route = (query, handler) if query is not None and handler is not None else _NOT_OURS
+        if len(self._names) < MAX_NAMES:
+            self._names[name] = route
+        return route
+
+    def _state(self, host: str, t: int) -> HostState:
+        st = self.dirty.get(host)
+        if st is None:
+            st = self.open_host(host)
+        if t > st.watermark:
+            st.watermark = t
+        return st
+
+    def _done(self, st: HostState) -> bool:
+        # As Engine.step after each row: a long batch keeps its state as small as a short one's.
+        if st.watermark - st.last_expiry >= E.SWEEP:
+            self.engine._expire(st)
+        return True
+
+    def _exec_class(self, query: str, c: dict[str, Any], host: str, t: int) -> Any:
+        """The memoised class of an exec row, None when not a command of its kind, False when the full path must see it."""
+        try:
+            text = _EXEC_TEXT(c)
+            "".join(text)  # all text: numbers where text belongs go the full way
+            auid, uid = c["auid"], c["uid"]
+        except (KeyError, TypeError):
+            return False
+        if type(auid) not in _STR_OR_INT or type(uid) not in _STR_OR_INT:
+            return False  # 1 == 1.0 == True as dict keys; only str and int keep keys exact
+        key = (query, text, auid, uid)
+        cls = self._classes.get(key, False)
+        if cls is False:
+            try:
+                row = _exec_row(query, host, t, c, False)
+            except BadLine:
+                return False
+            engine = self.engine
+            cls = engine.access_class(row) if query == "db_cli_exec" else engine.transfer_class(row)
+            if len(self._classes) >= MAX_KEYS:
+                self._classes.clear()
+            self._classes[key] = cls
+        return cls
+
+    def _db_cli_exec(self, query: str, c: dict[str, Any], host: str, t: int) -> bool:
+        cls = self._exec_class(query, c, host, t)
+        if cls is False:
+            return False
+        st = self._state(host, t)
+        if cls is not None:
+            pid = _pid(c.get("pid"))
+            codes = self.engine.access_gate(st, cls, pid, t)
+            if codes is not None:
+                self.engine.access_chain(st, _exec_row(query, host, t, c, False), cls, codes)
+        return self._done(st)
+
+    def _transfer_exec(self, query: str, c: dict[str, Any], host: str, t: int) -> bool:
+        cls = self._exec_class(query, c, host, t)
+        if cls is False:
+            return False
+        st = self._state(host, t)
+        if cls is not None:
+            pid = _pid(c.get("pid"))
+            if self.engine.transfer_gate(st, cls, pid, t):
+                self.engine.transfer_link(st, _exec_row(query, host, t, c, False), cls)
+        return self._done(st)
+
+    def _dump_file(self, query: str, c: dict[str, Any], host: str, t: int) -> bool:
+        try:
+            row = _file_row(query, host, t, c, False)
+        except BadLine:
+            return False
+        st = self._state(host, t)
+        self.engine._file(st, row)
+        return self._done(st)
+
+    def _db_egress(self, query: str, c: dict[str, Any], host: str, t: int) -> bool:
+        address = c.get("remote_address")
+        path = c.get("path")
+        login_user = c.get("login_user")
+        if type(address) is not str or not address or type(path) is not str or type(login_user) is not str:
+            return False
+        success = to_int(c.get("success"))
+        st = self._state(host, t)
+        if (success is None or success != 0) and self.engine._external(address):
+            self.engine._db_egress(st, _egress_row(query, host, t, c, False))
+        return self._done(st)
+
