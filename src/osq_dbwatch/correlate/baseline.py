@@ -179,24 +179,30 @@ def observe_keys(b: Baseline, settings: CorrelatorSettings, k: Keys, t: int) -> 
 
 
 def learn_keys(b: Baseline, k: Keys, t: int) -> None:
-    """learn() with prebuilt keys (with hours): the hot path of every expected access."""
+    """learn() with prebuilt keys (with hours): the hot path of every expected access, so _bump() is inlined."""
     if not b.first or t < b.first:
         b.first = t
-    how = ((t // 3600) + 72) % 168  # hour_of_week(t), inlined: this runs for nearly every line
-    users = b.users
-    entry = users.get(k.user)
+    how = ((t // 3600) + 72) % 168  # hour_of_week(t)
+    entry = b.users.get(k.user)
     if entry is None:
-        users[k.user] = entry = [0, t, 0]
+        b.users[k.user] = entry = [0, t, 0]
     entry[0] += 1
     if t > entry[1]:
         entry[1] = t
     entry[2] |= 1 << how
     tl = t & _LAST
-    for table, key in ((b.tools, k.tool_key), (b.parents, k.parent_key), (b.runs, k.run_prefix + str(how))):
-        if not key:
-            continue  # no parent
-        packed = table.get(key)
-        table[key] = (1 << _SHIFT) | tl if packed is None else (((packed >> _SHIFT) + 1) << _SHIFT) | max(tl, packed & _LAST)
+    one = 1 << _SHIFT
+    table = b.tools
+    packed = table.get(k.tool_key)
+    table[k.tool_key] = one | tl if packed is None else (packed & ~_LAST) + one | max(tl, packed & _LAST)
+    if k.parent_key:
+        table = b.parents
+        packed = table.get(k.parent_key)
+        table[k.parent_key] = one | tl if packed is None else (packed & ~_LAST) + one | max(tl, packed & _LAST)
+    table = b.runs
+    run_key = k.run_prefix + str(how)
+    packed = table.get(run_key)
+    table[run_key] = one | tl if packed is None else (packed & ~_LAST) + one | max(tl, packed & _LAST)
 
 
 def prune(b: Baseline, now: int, expiry_seconds: int) -> None:

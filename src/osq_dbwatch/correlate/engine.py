@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .. import catalog, policy
 from ..cmdline import (
@@ -61,6 +62,7 @@ MAX_SEEN = 8192
 MAX_PER_CLASS = 4096  # hosts remembered per memoised class
 WEB_TRANSFER_TOOLS = frozenset({"curl", "wget", "aws", "gsutil", "az", "azcopy", "gcloud", "rclone", "s3cmd", "mc"})
 _INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".localdomain", ".home.arpa", ".intranet", ".corp")
+_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
 _REDIRECT = re.compile(r"(?:^|[\s;&|])\d?>>?\|?\s*([^\s;|&<>]+)")
 _OUTPUT_OPTS = frozenset({"-f", "-o", "-out", "--output", "--file"})
 _TAR_FLAGS = re.compile(r"-?[a-zA-Z]*f")
@@ -190,7 +192,13 @@ class AccessClass:
     admin_by_name: bool
     parent_path: str
     cmdline: str
-    allowed: dict[str, bool] = field(default_factory=dict)  # host -> an allow rule matches
+    allowed: bool | None = None  # an allow rule matches on any host; None: it depends on the host
+    allowed_on: dict[str, bool] = field(default_factory=dict)  # host -> an allow rule matches (when allowed is None)
+    windows: bool | None = None  # automation windows name this user on any host; None: it depends on the host
+
+    def facts(self, host: str) -> policy.AccessFacts:
+        return policy.AccessFacts(user=self.user, tool=self.tool, parent_path=self.parent_path, host=host,
+                                  cmdline=self.cmdline)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +222,7 @@ def chain_uid(host: str, user: str, identity: str) -> str:
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
-def is_external_destination(config: Config, dest: str) -> bool:
+def is_external_destination(config: Config, dest: str, is_external_address: Callable[[str], bool] | None = None) -> bool:
     """An upload destination outside the organisation.
 
     IP literals go through policy.is_external_address (internal_networks);
@@ -225,11 +233,15 @@ def is_external_destination(config: Config, dest: str) -> bool:
     if not dest:
         return False
     if dest[0].isdigit() or ":" in dest:
+        if is_external_address is not None and _IPV4.fullmatch(dest):
+            return is_external_address(dest)  # a plain dotted quad is a valid address
         try:
             import ipaddress
 
             ipaddress.ip_address(dest.split("%", 1)[0])
-            return policy.is_external_address(config, dest)  # noqa: cached by the caller
+            if is_external_address is not None:
+                return is_external_address(dest)
+            return policy.is_external_address(config, dest)
         except ValueError:
             pass
     if dest == "localhost" or "." not in dest or dest.endswith(_INTERNAL_SUFFIXES):
@@ -265,13 +277,33 @@ class Engine:
         self._parse_transfer = lru_cache(maxsize=8192)(self._parse_transfer_uncached)
         self._redact = lru_cache(maxsize=8192)(redact_cmdline)
         self._context = lru_cache(maxsize=16384)(self._context_uncached)
-        self._external = lru_cache(maxsize=16384)(lambda a: policy.is_external_address(config, a))
+        self._external_slow = lru_cache(maxsize=16384)(lambda a: policy.is_external_address(config, a))
+        # internal_networks as (network, mask) integers for the IPv4 fast check
+        self._internal_v4 = tuple((int(n.network_address), int(n.netmask)) for n in config.internal_networks
+                                  if n.version == 4)
         self._resolve = lru_cache(maxsize=16384)(resolve_path)
         self._admin_users = frozenset(config.admin_users)
-        self._external_dest = lru_cache(maxsize=16384)(lambda d: is_external_destination(config, d))
+        self._external_dest = lru_cache(maxsize=16384)(lambda d: is_external_destination(config, d, self._external))
         self._access_class = lru_cache(maxsize=16384)(self._access_class_uncached)
         self._transfer_class = lru_cache(maxsize=16384)(self._transfer_class_uncached)
         self._windows_named = lru_cache(maxsize=16384)(lambda user, host: bool(policy.windows_for(config, user, host)))
+
+    def _external(self, address: str) -> bool:
+        """policy.is_external_address(config, address), with plain dotted quads checked on integers.
+
+        Connection logs are full of distinct addresses, so a cache alone does not
+        help and ipaddress objects cost microseconds each. The ranges are the ones
+        ipaddress calls loopback, link-local, unspecified, multicast and reserved.
+        """
+        if _IPV4.fullmatch(address) is None:
+            return self._external_slow(address)
+        n = int.from_bytes(socket.inet_aton(address), "big")
+        if n == 0 or n >> 24 == 127 or n >> 16 == 0xA9FE or n >> 28 >= 0xE:
+            return False
+        for network, mask in self._internal_v4:
+            if n & mask == network:
+                return False
+        return True
 
     def _parse_db_uncached(self, path: str, cmdline: str) -> DbCommand | None:
         return parse_db_command(path, split_cmdline(cmdline) or [path], self.db_tools)
@@ -398,9 +430,21 @@ class Engine:
         svc_known, server, odd_parent, interactive = self._context(
             user, username, has_session, parent_path, parent_cmdline, ancestors, unit, tty
         )
-        return AccessClass(cmd, user, tool, out, f"|{tool}|{user}", svc_known, server, odd_parent, interactive,
-                           B.keys(user, tool, B.parent_key(parent_path, parent_cmdline)), user in self._admin_users,
-                           parent_path, cmdline)
+        cls = AccessClass(cmd, user, tool, out, f"|{tool}|{user}", svc_known, server, odd_parent, interactive,
+                          B.keys(user, tool, B.parent_key(parent_path, parent_cmdline)),
+                          bool(user) and user in self._admin_users, parent_path, cmdline)
+        # The parts of "expected" that do not depend on the host, when they do not.
+        rules = self.config.allow
+        if any(r.host is None and policy.allow_rule_matches(r, cls.facts("")) for r in rules):
+            cls.allowed = True
+        elif not any(r.host is not None for r in rules):
+            cls.allowed = False
+        named = [w for w in self.config.automation_windows if not w.users or user in w.users]
+        if any(not w.hosts for w in named):
+            cls.windows = True
+        elif not named:
+            cls.windows = False
+        return cls
 
     def _access_exec(self, st: HostState, row: ExecRow) -> None:
         cls = self.access_class(row)
@@ -414,13 +458,23 @@ class Engine:
         """What every DB client run does to the state (dedup, pid, baseline).
 
         Returns the baseline codes when the run is unusual (access_chain() goes
-        on with it), None when it is a resend or expected.
+        on with it), None when it is a resend or expected. Nearly every line of
+        a fleet's log comes through here, hence the inlined dictionary work.
         """
         # One pid, one access: Debian's psql wrapper execs twice; sessions repeat the exec row.
-        if self._seen(st, f"a|{pid}{cls.seen_suffix}", t, self.w_dump):
+        # (_seen(), inlined)
+        pid_key = str(pid)
+        key = "a|" + pid_key + cls.seen_suffix
+        seen = st.seen
+        before = seen.get(key)
+        if before is not None and abs(t - before) <= self.w_dump:
             return None
-        st.pids[str(pid)] = {"t": t, "user": cls.user, "kind": "db", "files": [cls.out] if cls.out else []}
-        if len(st.pids) > MAX_PIDS:
+        seen[key] = t
+        if len(seen) > MAX_SEEN:
+            self._trim_seen(st)
+        pids = st.pids
+        pids[pid_key] = {"t": t, "user": cls.user, "kind": "db", "files": [cls.out] if cls.out else []}
+        if len(pids) > MAX_PIDS:
             self._cap_pids(st)
         if self._expected(st, cls, t):
             B.learn_keys(st.baseline, cls.keys, t)  # what observe() learns, without judging
@@ -429,32 +483,37 @@ class Engine:
 
     def _expected(self, st: HostState, cls: "AccessClass", t: int) -> bool:
         """An allow rule, an admin, or a service context inside its automation window explains the run."""
-        host = st.host
-        allowed = cls.allowed.get(host)
+        allowed = cls.allowed
         if allowed is None:
-            allowed = bool(self.config.allow) and policy.matching_allow_rule(
-                self.config, policy.AccessFacts(user=cls.user, tool=cls.tool, parent_path=cls.parent_path, host=host,
-                                                cmdline=cls.cmdline)
-            ) is not None
-            if len(cls.allowed) >= MAX_PER_CLASS:
-                cls.allowed.clear()
-            cls.allowed[host] = allowed
+            allowed = self._allowed_on(cls, st.host)
         if allowed:
             return True
         if cls.server:
             return False
-        user = cls.user
-        groups = st.admin_groups.get(user, ())
-        if (groups or cls.admin_by_name) and policy.is_admin(self.config, user, groups):
+        if cls.admin_by_name:
             return True
-        return cls.svc_known and self._window_ok(user, host, t)
+        groups = st.admin_groups.get(cls.user)
+        if groups and policy.is_admin(self.config, cls.user, groups):
+            return True
+        if not cls.svc_known:
+            return False
+        windows = cls.windows
+        if windows is None:
+            windows = self._windows_named(cls.user, st.host)
+        return not windows or policy.automation_window_ok(self.config, t, cls.user, st.host)
+
+    def _allowed_on(self, cls: "AccessClass", host: str) -> bool:
+        """Whether an allow rule matches the run on this host (rules naming hosts), memoised per class."""
+        allowed = cls.allowed_on.get(host)
+        if allowed is None:
+            allowed = policy.matching_allow_rule(self.config, cls.facts(host)) is not None
+            if len(cls.allowed_on) >= MAX_PER_CLASS:
+                cls.allowed_on.clear()
+            cls.allowed_on[host] = allowed
+        return allowed
 
     def _window_ok(self, user: str, host: str, t: int) -> bool:
-        if not self.config.automation_windows:
-            return True
-        if not self._windows_named(user, host):
-            return True  # no window names this user or host: any time is fine
-        return policy.automation_window_ok(self.config, t, user, host)
+        return not self.config.automation_windows or policy.automation_window_ok(self.config, t, user, host)
 
     def access_chain(self, st: HostState, row: ExecRow, cls: "AccessClass", baseline_codes: list[str]) -> None:
         """An unusual DB client run: open or join its chain."""
@@ -602,6 +661,11 @@ class Engine:
             st.closing[victim.uid] = victim  # its finding is still emitted at the next flush
         st.evictions += 1
 
+    @staticmethod
+    def _trim_seen(st: HostState) -> None:
+        for old in list(st.seen)[: len(st.seen) - MAX_SEEN]:
+            del st.seen[old]
+
     def _cap_pids(self, st: HostState) -> None:
         if len(st.pids) > MAX_PIDS:
             for old in list(st.pids)[: len(st.pids) - MAX_PIDS]:
@@ -610,13 +674,21 @@ class Engine:
     # -- dumps --------------------------------------------------------------
 
     def _file(self, st: HostState, row: FileRow) -> None:
-        if row.baseline or row.action == "DELETED":
+        if row.baseline:
             return
-        if self._seen(st, f"f|{row.path}|{row.action}|{row.time}|{row.inode}", row.time, self.w_dump):
+        self.file_event(st, row.query, row.time, row.path, row.action, row.inode, row.owner, row.size, row.sha256,
+                        row.writer_pid)
+
+    def file_event(self, st: HostState, query: str, t: int, path: str, action: str, inode: int | None, owner: str,
+                   size: int | None, sha256: str, writer_pid: int) -> None:
+        """A dump-like file written (not a baseline row): remembered, and linked to any chain it fits."""
+        if action == "DELETED":
             return
-        f = {"_id": f"f|{row.path}", "t": row.time, "path": row.path, "owner": row.owner, "size": row.size,
-             "sha256": row.sha256, "writer_pid": row.writer_pid, "query": row.query, "action": row.action}
-        if st.files and st.files[-1]["path"] == row.path:
+        if self._seen(st, f"f|{path}|{action}|{t}|{inode}", t, self.w_dump):
+            return
+        f = {"_id": f"f|{path}", "t": t, "path": path, "owner": owner, "size": size,
+             "sha256": sha256, "writer_pid": writer_pid, "query": query, "action": action}
+        if st.files and st.files[-1]["path"] == path:
             st.files[-1] = f  # CREATED then UPDATED: one file
         else:
             st.files.append(f)
@@ -975,10 +1047,9 @@ class Engine:
         st.files = [f for f in st.files if f["t"] >= horizon]
         st.egress = [e for e in st.egress if e["t"] >= horizon]
         pid_horizon = now - self.w_dump - self.w_egress - GRACE
-        for table, keep_after in ((st.pids, pid_horizon), (st.seen, horizon)):
-            stale = [k for k, v in table.items() if (v["t"] if type(v) is dict else v) < keep_after]
-            for k in stale:
-                del table[k]
+        # Rebuilt rather than deleted from: most entries are stale by the next sweep (order is kept).
+        st.pids = {k: v for k, v in st.pids.items() if v["t"] >= pid_horizon}
+        st.seen = {k: v for k, v in st.seen.items() if v >= horizon}
         expiry = now - self.settings.state_expiry_seconds
         for table2 in (st.history,):
             stale = [k for k, v in table2.items() if v < expiry]

