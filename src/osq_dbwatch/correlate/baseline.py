@@ -136,7 +136,7 @@ def learn(b: Baseline, user: str, tool: str, parent: str, t: int, with_hour: boo
         _bump(b.runs, SEP.join((user, tool, parent, str(how))), t)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Keys:
     """The table keys of one (user, tool, parent), built once per distinct access (see engine.AccessClass)."""
 
@@ -144,6 +144,13 @@ class Keys:
     tool_key: str  # user, tool
     parent_key: str  # user, parent; "" when there is no parent
     run_prefix: str  # user, tool, parent and a separator: the run key without its hour
+    runs: dict[int, str] = field(default_factory=dict)  # hour of week -> run key (built once, hash kept)
+
+    def run_key(self, how: int) -> str:
+        key = self.runs.get(how)
+        if key is None:
+            key = self.runs[how] = self.run_prefix + str(how)
+        return key
 
 
 def keys(user: str, tool: str, parent: str) -> Keys:
@@ -158,7 +165,7 @@ def observe(b: Baseline, settings: CorrelatorSettings, user: str, tool: str, par
 def observe_keys(b: Baseline, settings: CorrelatorSettings, k: Keys, t: int) -> list[str]:
     """observe() with prebuilt keys: judge() then learn()."""
     how = hour_of_week(t)
-    run_key = k.run_prefix + str(how)
+    run_key = k.run_key(how)
     found: list[str] = []
     run = b.runs.get(run_key)
     entry = b.users.get(k.user)
@@ -200,7 +207,7 @@ def learn_keys(b: Baseline, k: Keys, t: int) -> None:
         packed = table.get(k.parent_key)
         table[k.parent_key] = one | tl if packed is None else (packed & ~_LAST) + one | max(tl, packed & _LAST)
     table = b.runs
-    run_key = k.run_prefix + str(how)
+    run_key = k.runs.get(how) or k.run_key(how)
     packed = table.get(run_key)
     table[run_key] = one | tl if packed is None else (packed & ~_LAST) + one | max(tl, packed & _LAST)
 

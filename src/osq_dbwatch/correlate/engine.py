@@ -208,7 +208,6 @@ class TransferClass:
     tcmd: TransferCommand
     user: str
     files: tuple[str, ...]  # local files it reads, resolved
-    outputs: tuple[str, ...]  # files a staging command writes (and reads), resolved
     external: tuple[str, ...]  # external destinations
     staging: bool  # staging (or a transfer that uploads nothing): links to chains by path only
 
@@ -756,7 +755,7 @@ class Engine:
         files = tuple(p for p in (self._resolve(f, cwd) for f in tcmd.files) if p)
         external = tuple(d for d in tcmd.destinations if self._external_dest(d))
         staging = tcmd.kind == "staging" or not (tcmd.upload or tcmd.tool in ("nc", "ncat", "netcat", "socat"))
-        return TransferClass(tcmd, user, files, self._staging_outputs(tcmd, cmdline, cwd), external, staging)
+        return TransferClass(tcmd, user, files, external, staging)
 
     def _transfer(self, st: HostState, row: ExecRow) -> None:
         cls = self.transfer_class(row)
@@ -781,15 +780,18 @@ class Engine:
         files = list(cls.files)
         redacted = self._redact(row.cmdline)
         if cls.staging:
+            outputs: tuple[str, ...] | None = None
             for chain in st.chains.values():
                 if not any(p in chain.paths for p in files):
                     continue
+                if outputs is None:
+                    outputs = self._staging_outputs(tcmd, row.cmdline, row.cwd)
                 ev_id = f"s|{row.pid}|{t}"
                 if any(e["_id"] == ev_id for e in chain.evidences):
                     continue
                 chain.evidences.append({"_id": ev_id, "_t": t, "process": self._process(row, redacted),
                                         "data": {"stage": "staging", "query": row.query, "tool": tcmd.tool}})
-                for p in cls.outputs:
+                for p in outputs:
                     _add(chain.paths, p)
                 _add(chain.context, R.DUMP_STAGED.code)
                 _add(chain.techniques, "T1560")

@@ -111,15 +111,23 @@ class FastPath:
         """The memoised class of an exec row, None when not a command of its kind, False when the full path must see it."""
         try:
             text = _EXEC_TEXT(c)
-            "".join(text)  # all text: numbers where text belongs go the full way
             auid, uid = c["auid"], c["uid"]
-        except (KeyError, TypeError):
+        except KeyError:
             return False
         if type(auid) not in _STR_OR_INT or type(uid) not in _STR_OR_INT:
             return False  # 1 == 1.0 == True as dict keys: only str and int keep keys exact
         key = (query, text, auid, uid)
-        cls = self._classes.get(key, False)
+        try:
+            cls = self._classes.get(key, False)
+        except TypeError:  # an unhashable value
+            return False
         if cls is False:
+            # Only all-text columns are memoised (a number where text belongs goes the full way),
+            # so a later hit is all text too: a str never equals anything else.
+            try:
+                "".join(text)
+            except TypeError:
+                return False
             try:
                 row = _exec_row(query, host, t, c, False)
             except BadLine:
