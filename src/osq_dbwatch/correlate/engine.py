@@ -183,6 +183,7 @@ class AccessClass:
     user: str  # login user, else the uid's user
     tool: str
     out: str  # resolved output path, "" when none
+    out_files: tuple[str, ...]  # (out,) or ()
     seen_suffix: str  # dedup key after the pid
     svc_known: bool
     server: str
@@ -429,7 +430,7 @@ class Engine:
         svc_known, server, odd_parent, interactive = self._context(
             user, username, has_session, parent_path, parent_cmdline, ancestors, unit, tty
         )
-        cls = AccessClass(cmd, user, tool, out, f"|{tool}|{user}", svc_known, server, odd_parent, interactive,
+        cls = AccessClass(cmd, user, tool, out, (out,) if out else (), f"|{tool}|{user}", svc_known, server, odd_parent, interactive,
                           B.keys(user, tool, B.parent_key(parent_path, parent_cmdline)),
                           bool(user) and user in self._admin_users, parent_path, cmdline)
         # The parts of "expected" that do not depend on the host, when they do not.
@@ -472,7 +473,9 @@ class Engine:
         if len(seen) > MAX_SEEN:
             self._trim_seen(st)
         pids = st.pids
-        pids[pid_key] = {"t": t, "user": cls.user, "kind": "db", "files": [cls.out] if cls.out else []}
+        # "files" is the class's tuple, shared and immutable (written as a JSON list): the entry then
+        # holds no container of its own, so the garbage collector never has to scan it.
+        pids[pid_key] = {"t": t, "user": cls.user, "kind": "db", "files": cls.out_files}
         if len(pids) > MAX_PIDS:
             self._cap_pids(st)
         if self._expected(st, cls, t):
@@ -766,7 +769,7 @@ class Engine:
         """What every transfer tool run does to the state (dedup, pid); True when it may link or is an upload."""
         if self._seen(st, f"t|{pid}|{cls.tcmd.tool}|{t}", t, self.w_egress):
             return False
-        st.pids[str(pid)] = {"t": t, "user": cls.user, "kind": "transfer", "files": list(cls.files)}
+        st.pids[str(pid)] = {"t": t, "user": cls.user, "kind": "transfer", "files": cls.files}  # shared tuple, as above
         if len(st.pids) > MAX_PIDS:
             self._cap_pids(st)
         if cls.staging:
