@@ -27,6 +27,9 @@ SEP = "\x1f"
 # year 2500): a thousand hosts' baselines stay a few tens of MB.
 _SHIFT = 34
 _LAST = (1 << _SHIFT) - 1
+_COUNT = ~_LAST  # the count bits of a packed counter
+_ONE = 1 << _SHIFT  # a count of one
+_HOUR_BITS = tuple(1 << how for how in range(168))
 
 
 def count_of(packed: int) -> int:
@@ -196,20 +199,33 @@ def learn_keys(b: Baseline, k: Keys, t: int) -> None:
     entry[0] += 1
     if t > entry[1]:
         entry[1] = t
-    entry[2] |= 1 << how
+    bit = _HOUR_BITS[how]
+    if not entry[2] & bit:
+        entry[2] |= bit
     tl = t & _LAST
-    one = 1 << _SHIFT
     table = b.tools
     packed = table.get(k.tool_key)
-    table[k.tool_key] = one | tl if packed is None else (packed & ~_LAST) + one | max(tl, packed & _LAST)
+    if packed is None:
+        table[k.tool_key] = _ONE | tl
+    else:
+        last = packed & _LAST
+        table[k.tool_key] = (packed & _COUNT) + _ONE | (tl if tl > last else last)
     if k.parent_key:
         table = b.parents
         packed = table.get(k.parent_key)
-        table[k.parent_key] = one | tl if packed is None else (packed & ~_LAST) + one | max(tl, packed & _LAST)
+        if packed is None:
+            table[k.parent_key] = _ONE | tl
+        else:
+            last = packed & _LAST
+            table[k.parent_key] = (packed & _COUNT) + _ONE | (tl if tl > last else last)
     table = b.runs
     run_key = k.runs.get(how) or k.run_key(how)
     packed = table.get(run_key)
-    table[run_key] = one | tl if packed is None else (packed & ~_LAST) + one | max(tl, packed & _LAST)
+    if packed is None:
+        table[run_key] = _ONE | tl
+    else:
+        last = packed & _LAST
+        table[run_key] = (packed & _COUNT) + _ONE | (tl if tl > last else last)
 
 
 def prune(b: Baseline, now: int, expiry_seconds: int) -> None:
