@@ -155,19 +155,29 @@ def random_log(seed: int, n: int, odd: float = 0.05) -> list[bytes]:
             name += "db_egress"
         elif kind == "admin":
             obj["action"] = "snapshot"
-            obj["snapshot"] = [{"groupname": rng.choice(["dba", "root", "wheel"]), "username": u}
-                               for u in rng.sample(USERS[:-1], 2)]
+            obj["unixTime"] = t - rng.choice([0, 0, 0, 7200])  # now and then an older snapshot arrives late
+            members = [{"groupname": rng.choice(["dba", "root", "wheel"]), "username": u}
+                       for u in rng.sample(USERS[:-1], rng.randrange(0, 3))]
+            for member in members:
+                _maybe_odd(rng, member, odd)
+            if members and rng.random() < 0.3:
+                columns = members[0]  # the one-row-a-line form
+            else:
+                obj["snapshot"] = members if rng.random() > odd else rng.choice(ODD_VALUES)
             name += "admin_accounts"
-            columns = {}
         else:
             columns = {"a": "1"}
             name += rng.choice(["osquery_info", "db_cli_sessions"])
-        if kind != "admin":
+        if kind != "admin" or "snapshot" not in obj:
             obj["columns"] = columns
             _maybe_odd(rng, columns, odd)
-            if rng.random() < odd:
-                obj[rng.choice(["action", "hostIdentifier", "unixTime", "columns", "name"])] = rng.choice(ODD_VALUES)
         obj["name"] = name
+        if rng.random() < odd:
+            key = rng.choice(["action", "hostIdentifier", "unixTime", "columns", "name", "snapshot"])
+            if rng.random() < 0.3:
+                obj.pop(key, None)
+            else:
+                obj[key] = rng.choice(ODD_VALUES)
         lines.append(json.dumps(obj).encode())
         if rng.random() < 0.05:
             lines.append(lines[-1])  # osquery resends

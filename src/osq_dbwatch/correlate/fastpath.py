@@ -28,6 +28,7 @@ from .engine import SWEEP, Engine, HostState
 from .rows import (
     _FUTURE_SLACK,
     MAX_TIME,
+    AdminRow,
     BadLine,
     _egress_row,
     _exec_row,
@@ -71,6 +72,7 @@ class FastPath:
             "transfer_exec": self._transfer_exec,
             "dump_file_events": self._dump_file,
             "db_egress": self._db_egress,
+            "admin_accounts": self._not_an_event,  # its snapshot lines: _admin_snapshot()
         }
         self._names: dict[str, tuple[str, Callable[[str, dict[str, Any], str, int], bool]] | None] = {}
         # (query, text columns, auid, uid) -> the engine's class of that run, or None (not a command of its kind)
@@ -81,9 +83,13 @@ class FastPath:
         try:
             name, action, columns, host, value = _LINE(obj)
             route = self._names.get(name, False)
-        except (KeyError, TypeError):  # not an object, a key missing, an unhashable name
+        except KeyError:  # a key missing: admin_accounts snapshots have no "columns"
+            return self._admin_snapshot(obj)
+        except TypeError:  # not an object, an unhashable name
             return False
         if route is False:
+            if type(name) is not str:
+                return False
             route = self._route(name)
         if route is None or action != "added" or type(columns) is not dict or type(host) is not str or not host:
             return False
@@ -99,6 +105,10 @@ class FastPath:
             t = unix_time  # a row from after it was logged
         return route[1](route[0], columns, host, t)
 
+    @staticmethod
+    def _not_an_event(query: str, c: dict[str, Any], host: str, t: int) -> bool:
+        return False
+
     def _route(self, name: str) -> tuple[str, Callable[[str, dict[str, Any], str, int], bool]] | None:
         query = recognise(name)
         handler = self._by_query.get(query) if query is not None else None
@@ -106,6 +116,39 @@ class FastPath:
         if len(self._names) < MAX_NAMES:
             self._names[name] = route
         return route
+
+    def _admin_snapshot(self, obj: dict[str, Any]) -> bool:
+        """An admin_accounts snapshot line (a list of rows) as parse_obj and Engine.step take it."""
+        name = obj.get("name")
+        if type(name) is not str or "columns" in obj or "diffResults" in obj:
+            return False
+        route = self._names.get(name, False)
+        if route is False:
+            route = self._route(name)
+        items = obj.get("snapshot")
+        host = obj.get("hostIdentifier")
+        if route is None or route[0] != "admin_accounts" or type(items) is not list or not items or type(host) is not str \
+                or not host:
+            return False
+        members: list[tuple[str, str]] = []
+        for item in items:
+            if type(item) is not dict:
+                return False
+            username = item.get("username")
+            groupname = item.get("groupname", "")
+            if type(username) is not str or not username or type(groupname) is not str:
+                return False
+            members.append((username, groupname))
+        t = to_time(obj.get("unixTime")) or 0
+        st = self.dirty.get(host) or self.open_host(host)
+        engine = self.engine
+        for username, groupname in members:
+            if t > st.watermark:
+                st.watermark = t
+            engine._admin(st, AdminRow(host, t, "snapshot", t, username, groupname))
+            if st.watermark - st.last_expiry >= SWEEP:
+                engine._expire(st)
+        return True
 
     def _exec_class(self, query: str, c: dict[str, Any], host: str, t: int) -> Any:
         """The memoised class of an exec row, None when not a command of its kind, False when the full path must see it."""
