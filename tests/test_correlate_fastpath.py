@@ -68,6 +68,7 @@ DB_COMMANDS = [
     ("/usr/bin/redis-cli", "redis-cli -h 10.0.0.5 --rdb /tmp/dump.rdb"),
     ("/usr/bin/ls", "ls -la"),
     ("", "psql"),
+    ("/usr/bin/psql", "psql -d shop -c " + "SELECT 1;" * 600),  # too long to be memoised
 ]
 PARENTS = [
     ("/usr/bin/bash", "-bash"),

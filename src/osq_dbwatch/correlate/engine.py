@@ -284,8 +284,8 @@ class Engine:
         self._resolve = lru_cache(maxsize=16384)(resolve_path)
         self._admin_users = frozenset(config.admin_users)
         self._external_dest = lru_cache(maxsize=16384)(lambda d: is_external_destination(config, d, self._external))
-        self._access_class = lru_cache(maxsize=16384)(self._access_class_uncached)
-        self._transfer_class = lru_cache(maxsize=16384)(self._transfer_class_uncached)
+        self._access_class = lru_cache(maxsize=8192)(self._access_class_uncached)
+        self._transfer_class = lru_cache(maxsize=8192)(self._transfer_class_uncached)
         self._windows_named = lru_cache(maxsize=16384)(lambda user, host: bool(policy.windows_for(config, user, host)))
 
     def _external(self, address: str) -> bool:

@@ -43,7 +43,8 @@ _LINE = itemgetter("name", "action", "columns", "hostIdentifier", "unixTime")
 _STR_OR_INT = frozenset({str, int})
 _NOT_OURS = None  # a query name this path does not take
 MAX_NAMES = 4096
-MAX_KEYS = 65536  # memoised exec column combinations
+MAX_KEYS = 32768  # memoised exec column combinations (then the memo starts afresh)
+MAX_KEY_TEXT = 4096  # characters of text columns above which a combination is not memoised
 
 
 def _pid(value: Any) -> int:
@@ -168,7 +169,7 @@ class FastPath:
             # Only all-text columns are memoised (a number where text belongs goes the full way),
             # so a later hit is all text too: a str never equals anything else.
             try:
-                "".join(text)
+                size = len("".join(text))
             except TypeError:
                 return False
             try:
@@ -177,9 +178,10 @@ class FastPath:
                 return False
             engine = self.engine
             cls = engine.access_class(row) if query == "db_cli_exec" else engine.transfer_class(row)
-            if len(self._classes) >= MAX_KEYS:
-                self._classes.clear()
-            self._classes[key] = cls
+            if size <= MAX_KEY_TEXT:  # hostile multi-kilobyte command lines are judged, not remembered
+                if len(self._classes) >= MAX_KEYS:
+                    self._classes.clear()
+                self._classes[key] = cls
         return cls
 
     def _db_cli_exec(self, query: str, c: dict[str, Any], host: str, t: int) -> bool:
