@@ -78,6 +78,7 @@ class FastPath:
         self._names: dict[str, tuple[str, Callable[[str, dict[str, Any], str, int], bool]] | None] = {}
         # (query, text columns, auid, uid) -> the engine's class of that run, or None (not a command of its kind)
         self._classes: dict[tuple[Any, ...], Any] = {}
+        self._access_gate = engine.access_gate
 
     def line(self, obj: Any) -> bool:
         """Apply one parsed line; False (and no state touched) when the full path must take it."""
@@ -192,8 +193,9 @@ class FastPath:
         if t > st.watermark:
             st.watermark = t
         if cls is not None:
-            pid = _pid(c.get("pid"))
-            codes = self.engine.access_gate(st, cls, pid, t)
+            value = c.get("pid")  # _pid(), inlined: every DB client run passes here
+            pid = int(value) if type(value) is str and len(value) < 19 and value.isdecimal() else to_int(value) or 0
+            codes = self._access_gate(st, cls, pid, t)
             if codes is not None:
                 self.engine.access_chain(st, _exec_row(query, host, t, c, False), cls, codes)
         if st.watermark - st.last_expiry >= SWEEP:
