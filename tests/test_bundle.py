@@ -44,8 +44,8 @@ def test_bundle_is_a_self_contained_executable(bundle):
     assert pack.returncode == 0 and '"db_cli_exec"' in pack.stdout
 
 
-def test_bundle_registers_and_serves_all_tables(bundle):
-    with CoreStandin(ext_argv=[bundle], timeout=10) as core:
+def test_bundle_registers_and_serves_all_tables(bundle, tmp_path):
+    with CoreStandin(ext_argv=[bundle], timeout=10, env={"TMPDIR": str(tmp_path)}) as core:
         registry = core.wait_registered(timeout=60)
         assert set(registry["table"]) == set(TABLES)
         for name, cls in TABLES.items():
@@ -83,13 +83,15 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_killing_the_launched_process_leaves_no_orphan(bundle):
+def test_killing_the_launched_process_leaves_no_orphan(bundle, tmp_path):
     """osqueryd kills the pid it launched (the one-file bootloader); the Python
     child doing the work must go with it."""
     import signal
     import time
 
-    with CoreStandin(ext_argv=[bundle], timeout=10) as core:
+    # A killed bootloader cannot remove its unpack directory (a known limit,
+    # see README): keep it in pytest's temp dir, not the machine's /tmp.
+    with CoreStandin(ext_argv=[bundle], timeout=10, env={"TMPDIR": str(tmp_path)}) as core:
         core.wait_registered(timeout=60)
         launched = core.proc.pid
         children = _children(launched)
