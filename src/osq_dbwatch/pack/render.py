@@ -249,6 +249,43 @@ def render_context(config: Config) -> dict[str, str]:
     }
 
 
+# db_cli_exec and transfer_exec return the same contract columns from the
+# same event table; they differ only in their WHERE. One projection per
+# variant keeps the two queries from drifting apart.
+_EXEC_ROWS: dict[str, str] = {
+    "audit": """WITH ev AS (
+  SELECT time, pid, parent, path, cmdline, cwd, uid, euid, auid,
+    {{exec_name_columns}}
+  FROM process_events
+)
+SELECT ev.time, ev.pid, ev.parent, ev.path, ev.cmdline, ev.cwd, ev.uid, ev.euid, ev.auid,
+  COALESCE(u.username, '') AS username,
+  CASE WHEN ev.auid IN (4294967295, -1) THEN '' ELSE COALESCE(lu.username, '') END AS login_user,
+  COALESCE(pp.path, '') AS parent_path,
+  COALESCE(pp.cmdline, '') AS parent_cmdline
+FROM ev
+LEFT JOIN users AS u ON u.uid = ev.uid
+LEFT JOIN users AS lu ON lu.uid = ev.auid
+LEFT JOIN processes AS pp ON pp.pid = ev.parent AND pp.start_time <= ev.time""",
+    # bpf_process_events has no euid or auid: NULL, and no login user.
+    "bpf": """WITH ev AS (
+  SELECT time, pid, parent, path, cmdline, cwd, uid,
+    {{exec_name_columns}}
+  FROM bpf_process_events
+  WHERE exit_code IS NULL OR exit_code = '0'
+)
+SELECT ev.time, ev.pid, ev.parent, ev.path, ev.cmdline, ev.cwd, ev.uid,
+  NULL AS euid, NULL AS auid,
+  COALESCE(u.username, '') AS username,
+  '' AS login_user,
+  COALESCE(pp.path, '') AS parent_path,
+  COALESCE(pp.cmdline, '') AS parent_cmdline
+FROM ev
+LEFT JOIN users AS u ON u.uid = ev.uid
+LEFT JOIN processes AS pp ON pp.pid = ev.parent AND pp.start_time <= ev.time""",
+}
+
+
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)(?::([a-z_.]+))?\}\}")
 
 
@@ -267,6 +304,8 @@ def render_sql(source: QuerySource, config: Config, context: dict[str, str] | No
                 raise RenderError(f"{source.path}: no extension table named {source.name}")
             return ", ".join(name for name, _type in table.columns())
         if column is not None:
+            if key == "exec_rows" and column in _EXEC_ROWS:
+                return _PLACEHOLDER.sub(fill, " ".join(_EXEC_ROWS[column].split()))
             if key == "staging_path_filter":
                 return prefix_filter(column, catalog.STAGING_DIRS)
             if key == "dump_root_filter":

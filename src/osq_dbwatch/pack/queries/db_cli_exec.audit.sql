@@ -12,18 +12,5 @@
 -- DB tool; {{db_tool_filter}} is rendered from osq_dbwatch.catalog and the
 -- config's extra_tools. Parent columns come from `processes` at query time
 -- (empty when the parent is gone or its pid was reused after the exec).
-WITH ev AS (
-  SELECT time, pid, parent, path, cmdline, cwd, uid, euid, auid,
-    {{exec_name_columns}}
-  FROM process_events
-)
-SELECT ev.time, ev.pid, ev.parent, ev.path, ev.cmdline, ev.cwd, ev.uid, ev.euid, ev.auid,
-  COALESCE(u.username, '') AS username,
-  CASE WHEN ev.auid IN (4294967295, -1) THEN '' ELSE COALESCE(lu.username, '') END AS login_user,
-  COALESCE(pp.path, '') AS parent_path,
-  COALESCE(pp.cmdline, '') AS parent_cmdline
-FROM ev
-LEFT JOIN users AS u ON u.uid = ev.uid
-LEFT JOIN users AS lu ON lu.uid = ev.auid
-LEFT JOIN processes AS pp ON pp.pid = ev.parent AND pp.start_time <= ev.time
+{{exec_rows:audit}}
 WHERE {{db_tool_filter}};

@@ -8,19 +8,5 @@
 -- tags: attack.collection, attack.t1005, attack.t1213, attack.an0676, linux, bpf
 --
 -- Failed execs (exit_code other than 0) are dropped.
-WITH ev AS (
-  SELECT time, pid, parent, path, cmdline, cwd, uid,
-    {{exec_name_columns}}
-  FROM bpf_process_events
-  WHERE exit_code IS NULL OR exit_code = '0'
-)
-SELECT ev.time, ev.pid, ev.parent, ev.path, ev.cmdline, ev.cwd, ev.uid,
-  NULL AS euid, NULL AS auid,
-  COALESCE(u.username, '') AS username,
-  '' AS login_user,
-  COALESCE(pp.path, '') AS parent_path,
-  COALESCE(pp.cmdline, '') AS parent_cmdline
-FROM ev
-LEFT JOIN users AS u ON u.uid = ev.uid
-LEFT JOIN processes AS pp ON pp.pid = ev.parent AND pp.start_time <= ev.time
+{{exec_rows:bpf}}
 WHERE {{db_tool_filter}};

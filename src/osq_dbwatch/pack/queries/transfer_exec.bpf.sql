@@ -6,21 +6,7 @@
 -- references: https://attack.mitre.org/techniques/T1560/, https://attack.mitre.org/techniques/T1048/, https://osquery.readthedocs.io/en/stable/deployment/process-auditing/
 -- false_positives: Users copying files or fetching packages by hand; deploy scripts.
 -- tags: attack.exfiltration, attack.collection, attack.t1560, attack.t1048, attack.an0676, linux, bpf
-WITH ev AS (
-  SELECT time, pid, parent, path, cmdline, cwd, uid,
-    {{exec_name_columns}}
-  FROM bpf_process_events
-  WHERE exit_code IS NULL OR exit_code = '0'
-)
-SELECT ev.time, ev.pid, ev.parent, ev.path, ev.cmdline, ev.cwd, ev.uid,
-  NULL AS euid, NULL AS auid,
-  COALESCE(u.username, '') AS username,
-  '' AS login_user,
-  COALESCE(pp.path, '') AS parent_path,
-  COALESCE(pp.cmdline, '') AS parent_cmdline
-FROM ev
-LEFT JOIN users AS u ON u.uid = ev.uid
-LEFT JOIN processes AS pp ON pp.pid = ev.parent AND pp.start_time <= ev.time
+{{exec_rows:bpf}}
 WHERE ({{transfer_tool_filter}})
   AND (ev.uid >= 1000 AND ev.uid < 4294967295
        OR u.username IN ({{web_accounts}})
