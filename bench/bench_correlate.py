@@ -49,14 +49,10 @@ from osq_dbwatch import cli  # noqa: E402
 from osq_dbwatch.config import load_config  # noqa: E402
 from osq_dbwatch.correlate import logread  # noqa: E402
 
-try:
-    import orjson
+from osq_dbwatch.correlate import jsonlib  # noqa: E402 - the correlator's own JSON library
 
-    loads: Callable[[bytes], Any] = orjson.loads
-    JSON_LIBRARY = f"orjson {orjson.__version__}"
-except ImportError:  # pragma: no cover
-    loads = json.loads
-    JSON_LIBRARY = "json (stdlib)"
+loads: Callable[[bytes], Any] = jsonlib.loads
+JSON_LIBRARY = jsonlib.NAME
 
 CONFIG = os.path.join(HERE, "config.yml")
 TARGET_EQL_SPEEDUP = 3.0

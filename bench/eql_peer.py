@@ -44,16 +44,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
 from osq_dbwatch import catalog  # noqa: E402
 from osq_dbwatch.config import Config, load_config  # noqa: E402
 
-try:
-    import orjson
+from osq_dbwatch.correlate import jsonlib  # noqa: E402 - the correlator's own JSON library
 
-    loads: Callable[[bytes], Any] = orjson.loads
-    JSON_LIBRARY = f"orjson {orjson.__version__}"
-except ImportError:  # pragma: no cover
-    import json
-
-    loads = json.loads
-    JSON_LIBRARY = "json (stdlib)"
+loads: Callable[[bytes], Any] = jsonlib.loads
+JSON_LIBRARY = jsonlib.NAME
 
 QUERY_TYPES = {
     "db_cli_exec": "process",

@@ -47,12 +47,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 try:
-    import orjson
+    import msgspec
 
-    def _dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj)
+    _dumps: Callable[[Any], bytes] = msgspec.json.Encoder().encode
 
-except ImportError:  # pragma: no cover - orjson is in the test extra
+except ImportError:  # pragma: no cover - msgspec is in the fast extra
 
     def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode()

@@ -279,7 +279,7 @@ def test_engine_never_crashes_on_hostile_rows(items: list) -> None:
             continue
         state, findings = e.process(state, rows)
         for f in findings:
-            _line(to_ocsf(f))  # what the CLI writes (orjson: 64-bit integers only)
+            _line(to_ocsf(f))  # what the CLI writes
             _line(to_ecs(f))
     HostState.from_json(json.loads(_dumps(state.to_json())))
 

@@ -22,7 +22,7 @@ from osq_dbwatch.config import parse_config
 from osq_dbwatch.correlate.engine import Engine, HostState
 from osq_dbwatch.correlate.fastpath import FastPath
 from osq_dbwatch.correlate.findings import to_ocsf
-from osq_dbwatch.correlate.rows import BadLine, parse_line, parse_obj
+from osq_dbwatch.correlate.rows import BadLine, parse_line
 
 CONFIG = """
 admins:
@@ -186,14 +186,10 @@ def random_log(seed: int, n: int, odd: float = 0.05) -> list[bytes]:
 
 
 def _feed(engine: Engine, path: FastPath, states: dict[str, HostState], data: bytes, fast: bool) -> None:
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        obj = None
-    if fast and obj is not None and path.line(obj):
+    if fast and path.line(data):
         return
     try:
-        parsed = parse_line(data) if obj is None else parse_obj(obj)
+        parsed = parse_line(data)
     except BadLine:
         return
     if parsed.rows:
@@ -244,22 +240,62 @@ def test_any_seed_and_oddness(seed: int, odd: float) -> None:
     _same(random_log(seed, 150, odd))
 
 
+def _mutate(rng: random.Random, line: bytes) -> bytes:
+    """Byte-level oddities the JSON generator cannot make."""
+    body = line.rstrip()[:-1]
+    choice = rng.randrange(8)
+    if choice == 0:
+        return body + b', "decorations": {"hostname": "x\xff\xfe"}}'  # not UTF-8 in a field nobody reads
+    if choice == 1:
+        return line.replace(b"psql", b"ps\xffql", 1).replace(b"/tmp/", b"/tmp/\xc3", 1)  # not UTF-8 where we read
+    if choice == 2:
+        return body + b', "name": "pack_dbwatch_db_egress"}'  # a key twice: the last one counts
+    if choice == 3:
+        return line.replace(b'"columns": {', b'"columns": {"extra": {"a": [1, {"b": null}]}, "pid": 1.5, ', 1)
+    if choice == 4:
+        return line.replace(b'"columns": {', b'"columns": {"pid": 123456789012345678901234567890, ', 1)
+    if choice == 5:
+        return body + b', "diffResults": {"added": [], "removed": []}}'
+    if choice == 6:
+        return body + b', "decorations": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    return line.replace(b'"columns": {', b'"columns": {"auid": true, ', 1)
+
+
+def test_byte_level_oddities_give_identical_findings_and_state() -> None:
+    for seed in range(200, 206):
+        rng = random.Random(seed)
+        lines = [_mutate(rng, line) if rng.random() < 0.25 else line for line in random_log(seed, 400, odd=0.0)]
+        _same(lines)
+
+
+def test_bytes_that_are_not_utf8_do_not_hide_a_run() -> None:
+    """An attacker's command line with bytes that are not UTF-8 still reaches the engine (as U+FFFD)."""
+    line = json.dumps({"name": "pack_dbwatch_db_cli_exec", "hostIdentifier": "db-2", "unixTime": T0, "action": "added",
+                       "columns": {"auid": "1003", "cmdline": "psql -c \\copy users to /tmp/u.csv csv", "cwd": "/",
+                                   "login_user": "mallory", "parent_cmdline": "-bash", "parent_path": "/usr/bin/bash",
+                                   "path": "/usr/bin/psql", "pid": "77", "time": str(T0), "uid": "1003",
+                                   "username": "mallory"}}).encode().replace(b"users", b"us\xffers")
+    findings, _ = _run([line], fast=True)
+    assert len(findings) == 1
+    assert "us\ufffders" in json.dumps(findings[0], ensure_ascii=False)
+
+
 def test_fast_path_takes_the_common_lines_and_declines_odd_ones() -> None:
     engine = Engine(parse_config(CONFIG))
     path = FastPath(engine)
     states: dict[str, HostState] = {}
     path.dirty = states
     path.open_host = lambda host: states.setdefault(host, HostState(host))
-    clean = [json.loads(line) for line in random_log(7, 300, odd=0.0)]
-    taken = sum(path.line(obj) for obj in clean if obj["name"].endswith(("exec", "events", "egress")))
-    assert taken == sum(1 for obj in clean if obj["name"].endswith(("exec", "events", "egress"))) > 0
+    clean = [line for line in random_log(7, 300, odd=0.0)]
+    ours = [line for line in clean if json.loads(line)["name"].endswith(("exec", "events", "egress"))]
+    assert sum(path.line(line) for line in ours) == len(ours) > 0
     before = {host: state.to_json() for host, state in states.items()}
     row = {"name": "pack_dbwatch_db_cli_exec", "hostIdentifier": "db-2", "unixTime": T0, "action": "added",
            "columns": {"auid": "1001", "cmdline": 5, "cwd": "/", "login_user": "bob", "parent_cmdline": "",
                        "parent_path": "", "path": "/usr/bin/psql", "pid": "1", "time": str(T0), "uid": "1",
                        "username": "bob"}}
     for odd in (row, dict(row, action="removed"), dict(row, columns=None), [row], dict(row, hostIdentifier="")):
-        assert path.line(odd) is False
+        assert path.line(json.dumps(odd).encode()) is False
     assert {host: state.to_json() for host, state in states.items()} == before  # declined lines touch nothing
 
 

@@ -171,7 +171,7 @@ def test_bad_row_inside_a_batch_is_skipped_others_kept() -> None:
 
 
 def test_stdlib_json_fallback_gives_the_same_findings(tmp_path) -> None:
-    """Without orjson (a fast extra), the stdlib json path reads and writes the same."""
+    """Without msgspec (the fast extra), the stdlib json path reads and writes the same."""
     import os
     import subprocess
     import sys
@@ -181,7 +181,7 @@ def test_stdlib_json_fallback_gives_the_same_findings(tmp_path) -> None:
     scen = os.path.join(SHARED, "scenarios")
     outputs = []
     for block in (False, True):
-        code = ("import sys\n" + ("sys.modules['orjson'] = None\n" if block else "") +
+        code = ("import sys\n" + ("sys.modules['msgspec'] = None\n" if block else "") +
                 "from osq_dbwatch.cli import main\nsys.exit(main(sys.argv[1:]))")
         proc = subprocess.run([sys.executable, "-c", code, "correlate", "--config", os.path.join(scen, "config.yml"),
                                "--state", str(tmp_path / f"{block}.sqlite"), os.path.join(scen, "insider-csv-curl.log"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import signal
 import sqlite3
@@ -26,17 +25,14 @@ from .engine import Engine, HostState
 from .findings import Finding, to_ecs, to_ocsf
 from .logread import Batch, FileSource, InputError, StdinSource
 from .fastpath import FastPath
-from .rows import BadLine, _loads, parse_line, parse_obj
+from .jsonlib import dumps
+from .rows import BadLine, parse_line
 from .state import StateStore, default_state_path
 
-try:
-    import orjson
 
-    def _line(obj: dict[str, Any]) -> bytes:
-        return orjson.dumps(obj) + b"\n"
-except ImportError:  # pragma: no cover
-    def _line(obj: dict[str, Any]) -> bytes:
-        return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+def _line(obj: dict[str, Any]) -> bytes:
+    return dumps(obj) + b"\n"
+
 
 DEFAULT_BATCH_LINES = 1_000_000  # a commit saves every host the batch touched: fewer, larger batches cost less
 MAX_BAD_LINE_MESSAGES = 200
@@ -149,17 +145,12 @@ class Runner:
             if data is None:
                 self._bad(batch.label, number, "line longer than 1 MiB")
                 continue
+            if fast_line(data):
+                if len(dirty) >= HOST_CACHE:
+                    break  # a flood of host names: commit now (the batch ends here, deterministically)
+                continue
             try:
-                obj = _loads(data)
-            except Exception:  # noqa: BLE001 - parse_line below says why
-                obj = None
-            else:
-                if fast_line(obj):
-                    if len(dirty) >= HOST_CACHE:
-                        break  # a flood of host names: commit now (the batch ends here, deterministically)
-                    continue
-            try:
-                parsed = parse_line(data) if obj is None else parse_obj(obj)
+                parsed = parse_line(data)
             except BadLine as exc:
                 if data.strip():
                     self._bad(batch.label, number, str(exc))

@@ -76,6 +76,17 @@ _HISTORY_FILES = {".psql_history": "psql", ".mysql_history": "mysql", ".mariadb_
 # ---------------------------------------------------------------------------
 # State
 
+PidEntry = tuple[int, str, str, tuple[str, ...], str]
+PID_USER, PID_FILES = 1, 3
+
+
+def _pid_entry(value: Any) -> PidEntry:
+    """A saved pid entry; state files of 0.1.0 kept them as objects without the tool."""
+    if type(value) is dict:
+        return (value["t"], value["user"], value["kind"], tuple(value["files"]), "")
+    t, user, kind, files, tool = value
+    return (t, user, kind, tuple(files), tool)
+
 
 @dataclass
 class Chain:
@@ -121,7 +132,8 @@ class HostState:
     chains: dict[str, Chain] = field(default_factory=dict)
     files: list[dict[str, Any]] = field(default_factory=list)
     egress: list[dict[str, Any]] = field(default_factory=list)
-    pids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # pid -> (time, user, kind "db" or "transfer", files it reads or writes, tool): links and de-duplicates
+    pids: dict[str, PidEntry] = field(default_factory=dict)
     seen: dict[str, int] = field(default_factory=dict)
     emitted: dict[str, list[int]] = field(default_factory=dict)  # uid -> [severity, last event time]
     history: dict[str, int] = field(default_factory=dict)  # history entry identities (snapshots repeat them)
@@ -160,7 +172,7 @@ class HostState:
             chains={uid: Chain.from_json(c) for uid, c in data.get("chains", {}).items()},
             files=data.get("files", []),
             egress=data.get("egress", []),
-            pids=data.get("pids", {}),
+            pids={k: _pid_entry(v) for k, v in data.get("pids", {}).items()},
             seen=data.get("seen", {}),
             emitted=data.get("emitted", {}),
             history=data.get("history", {}),
@@ -462,20 +474,15 @@ class Engine:
         a fleet's log comes through here, hence the inlined dictionary work.
         """
         # One pid, one access: Debian's psql wrapper execs twice; sessions repeat the exec row.
-        # (_seen(), inlined)
+        # The pid's entry is the de-duplication record too: same tool and user within the window.
         pid_key = str(pid)
-        key = "a|" + pid_key + cls.seen_suffix
-        seen = st.seen
-        before = seen.get(key)
-        if before is not None and abs(t - before) <= self.w_dump:
-            return None
-        seen[key] = t
-        if len(seen) > MAX_SEEN:
-            self._trim_seen(st)
         pids = st.pids
-        # "files" is the class's tuple, shared and immutable (written as a JSON list): the entry then
-        # holds no container of its own, so the garbage collector never has to scan it.
-        pids[pid_key] = {"t": t, "user": cls.user, "kind": "db", "files": cls.out_files}
+        entry = pids.get(pid_key)
+        if entry is not None and entry[4] == cls.tool and entry[1] == cls.user and entry[2] == "db" \
+                and abs(t - entry[0]) <= self.w_dump:
+            return None
+        # "files" is the class's tuple, shared and immutable (written as a JSON list).
+        pids[pid_key] = (t, cls.user, "db", cls.out_files, cls.tool)
         if len(pids) > MAX_PIDS:
             self._cap_pids(st)
         if self._expected(st, cls, t):
@@ -663,11 +670,6 @@ class Engine:
             st.closing[victim.uid] = victim  # its finding is still emitted at the next flush
         st.evictions += 1
 
-    @staticmethod
-    def _trim_seen(st: HostState) -> None:
-        for old in list(st.seen)[: len(st.seen) - MAX_SEEN]:
-            del st.seen[old]
-
     def _cap_pids(self, st: HostState) -> None:
         if len(st.pids) > MAX_PIDS:
             for old in list(st.pids)[: len(st.pids) - MAX_PIDS]:
@@ -767,9 +769,11 @@ class Engine:
 
     def transfer_gate(self, st: HostState, cls: "TransferClass", pid: int, t: int) -> bool:
         """What every transfer tool run does to the state (dedup, pid); True when it may link or is an upload."""
-        if self._seen(st, f"t|{pid}|{cls.tcmd.tool}|{t}", t, self.w_egress):
-            return False
-        st.pids[str(pid)] = {"t": t, "user": cls.user, "kind": "transfer", "files": cls.files}  # shared tuple, as above
+        pid_key = str(pid)
+        entry = st.pids.get(pid_key)
+        if entry is not None and entry[0] == t and entry[4] == cls.tcmd.tool and entry[2] == "transfer":
+            return False  # osquery sent the row again
+        st.pids[pid_key] = (t, cls.user, "transfer", cls.files, cls.tcmd.tool)  # shared tuple, as above
         if len(st.pids) > MAX_PIDS:
             self._cap_pids(st)
         if cls.staging:
@@ -854,7 +858,7 @@ class Engine:
             return
         links: list[str] = []
         pid_info = st.pids.get(str(e["pid"])) if e["pid"] else None
-        files = list(e["files"]) or (pid_info["files"] if pid_info else [])
+        files = list(e["files"]) or (pid_info[PID_FILES] if pid_info else [])
         if any(p in chain.paths for p in files):
             links.append(R.LINKED_BY_PATH.code)
             if not e["files"]:
@@ -866,7 +870,7 @@ class Engine:
         elif e["user"]:
             if e["user"] != chain.user:
                 return
-        elif pid_info is not None and pid_info["user"] == chain.user:
+        elif pid_info is not None and pid_info[PID_USER] == chain.user:
             links.append(R.LINKED_BY_PID.code)
         else:
             return
@@ -1053,7 +1057,7 @@ class Engine:
         st.egress = [e for e in st.egress if e["t"] >= horizon]
         pid_horizon = now - self.w_dump - self.w_egress - GRACE
         # Rebuilt rather than deleted from: most entries are stale by the next sweep (order is kept).
-        st.pids = {k: v for k, v in st.pids.items() if v["t"] >= pid_horizon}
+        st.pids = {k: v for k, v in st.pids.items() if v[0] >= pid_horizon}
         st.seen = {k: v for k, v in st.seen.items() if v >= horizon}
         expiry = now - self.settings.state_expiry_seconds
         for table2 in (st.history,):

@@ -3,26 +3,27 @@
 Nearly every line of a fleet's results log is one event-format row
 (`"columns"`, `"action": "added"`) of db_cli_exec, transfer_exec,
 dump_file_events or db_egress, and nearly all of them are benign noise that
-only updates the dedup, pid, recent-file and baseline tables. The full path
-(rows.parse_line, then Engine.step) builds a typed row per line and judges
-it from scratch. Here a line is read from the parsed JSON directly and the
+only updates the pid, recent-file and baseline tables. The full path
+(rows.parse_line, then Engine.step) decodes the whole line, builds a typed
+row and judges it from scratch. Here msgspec's typed decoder reads only the
+fields the correlator uses (decorations, calendarTime and unknown columns are
+skipped unbuilt, and a value of the wrong type fails the decode), and the
 judgement of a run's invariant columns (path, command line, cwd, users,
-parents) comes from the engine's memoised classes, so a benign line costs a
-few dictionary operations.
+parents) comes from a memo of the engine's classes, so a benign line costs
+a few dictionary operations.
 
 The full path stays the definition. A line is taken here only when it is
 exactly the common shape with the expected value types; anything else
-(other shapes and queries, numbers where text belongs, missing columns)
-returns False before touching any state and goes the full way. A run that
-opens or joins a chain is handed to the same engine methods with a row built
-by rows.py. tests/test_correlate_fastpath.py checks that both paths give
-identical findings and state.
+(other shapes and queries, batch format, numbers where text belongs, floats,
+booleans, missing columns) returns False before touching any state and goes
+the full way. A run that opens or joins a chain is handed to the same engine
+methods with a row built by rows.py. tests/test_correlate_fastpath.py checks
+that both paths give identical findings and state.
 """
 
 from __future__ import annotations
 
-from operator import itemgetter
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 from .engine import SWEEP, Engine, HostState
 from .rows import (
@@ -37,21 +38,67 @@ from .rows import (
     to_time,
 )
 
-# The columns of an exec row that decide its class (everything but pid, parent and time).
-_EXEC_TEXT = itemgetter("path", "cmdline", "cwd", "username", "login_user", "parent_path", "parent_cmdline")
-_LINE = itemgetter("name", "action", "columns", "hostIdentifier", "unixTime")
-_STR_OR_INT = frozenset({str, int})
-_NOT_OURS = None  # a query name this path does not take
+try:
+    import msgspec
+    from msgspec import UNSET, UnsetType
+except ImportError:  # pragma: no cover - without the fast extra every line takes the full path
+    msgspec = None  # type: ignore[assignment]
+
+Scalar = Union[str, int, None]  # what osquery logs: text, or numbers with --logger_numerics
 MAX_NAMES = 4096
 MAX_KEYS = 32768  # memoised exec column combinations (then the memo starts afresh)
 MAX_KEY_TEXT = 4096  # characters of text columns above which a combination is not memoised
+_MISS = object()  # not in a memo
+_DECLINE = object()  # the full path must take the line
+
+if msgspec is not None:
+
+    class EventColumns(msgspec.Struct, gc=False):
+        """The columns of the four event queries that rows.py reads; the rest are skipped."""
+
+        time: Scalar = None
+        pid: Scalar = None
+        auid: Scalar = None
+        uid: Scalar = None
+        path: Scalar = None
+        cmdline: Scalar = None
+        cwd: Scalar = None
+        username: Scalar = None
+        login_user: Scalar = None
+        parent: Scalar = None
+        ppid: Scalar = None
+        parent_path: Scalar = None
+        parent_cmdline: Scalar = None
+        target_path: Scalar = None
+        action: Scalar = None
+        inode: Scalar = None
+        owner: Scalar = None
+        size: Scalar = None
+        sha256: Scalar = None
+        writer_pid: Scalar = None
+        remote_address: Scalar = None
+        remote_port: Scalar = None
+        success: Scalar = None
+
+    class AdminMember(msgspec.Struct, gc=False):
+        username: Scalar = None
+        groupname: Scalar = None
+
+    class ResultLine(msgspec.Struct, gc=False):
+        name: Scalar = None
+        hostIdentifier: Scalar = None  # noqa: N815 - osquery's key
+        unixTime: Scalar = None  # noqa: N815
+        action: Scalar = None
+        columns: Union[EventColumns, None, UnsetType] = UNSET
+        snapshot: Union[list[AdminMember], None, UnsetType] = UNSET
+        diffResults: Union[msgspec.Raw, UnsetType] = UNSET  # noqa: N815 - batch format: the full path's
+
+    _FIELDS: tuple[str, ...] = EventColumns.__struct_fields__
 
 
-def _pid(value: Any) -> int:
-    """to_int(value) or 0, with the common string form inline."""
-    if type(value) is str and len(value) < 19 and value.isdecimal():
-        return int(value)
-    return to_int(value) or 0
+def _columns(c: Any) -> dict[str, Any]:
+    """The decoded columns as the dict rows.py reads (absent and null are alike there)."""
+    return {name: getattr(c, name) for name in _FIELDS}
 
 
 def _int(value: Any) -> int | None:
@@ -61,43 +108,57 @@ def _int(value: Any) -> int | None:
     return to_int(value)
 
 
+Handler = Callable[[Any, str, int], bool]
+
+
 class FastPath:
     """Takes the common lines of one batch; the runner sets `dirty` and `open_host` per batch."""
+
+    available = msgspec is not None
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dirty: dict[str, HostState] = {}
         self.open_host: Callable[[str], HostState] = lambda host: HostState(host)
-        self._by_query: dict[str, Callable[[str, dict[str, Any], str, int], bool]] = {
+        self._by_query: dict[str, Handler] = {
             "db_cli_exec": self._db_cli_exec,
             "transfer_exec": self._transfer_exec,
             "dump_file_events": self._dump_file,
             "db_egress": self._db_egress,
-            "admin_accounts": self._not_an_event,  # its snapshot lines: _admin_snapshot()
         }
-        self._names: dict[str, tuple[str, Callable[[str, dict[str, Any], str, int], bool]] | None] = {}
-        # (query, text columns, auid, uid) -> the engine's class of that run, or None (not a command of its kind)
-        self._classes: dict[tuple[Any, ...], Any] = {}
+        self._names: dict[str, Handler | str | None] = {}  # name -> handler, "admin_accounts", or None (not ours)
+        # exec column values -> the engine's class of that run, or None (not a command of its kind)
+        self._access: dict[tuple[Any, ...], Any] = {}
+        self._transfers: dict[tuple[Any, ...], Any] = {}
         self._access_gate = engine.access_gate
+        self._decode = msgspec.json.Decoder(ResultLine).decode if msgspec is not None else None
 
-    def line(self, obj: Any) -> bool:
-        """Apply one parsed line; False (and no state touched) when the full path must take it."""
-        try:
-            name, action, columns, host, value = _LINE(obj)
-            route = self._names.get(name, False)
-        except KeyError:  # a key missing: admin_accounts snapshots have no "columns"
-            return self._admin_snapshot(obj)
-        except TypeError:  # not an object, an unhashable name
+    def line(self, data: bytes) -> bool:
+        """Apply one raw line; False (and no state touched) when the full path must take it."""
+        if self._decode is None:
             return False
-        if route is False:
-            if type(name) is not str:
-                return False
-            route = self._route(name)
-        if route is None or action != "added" or type(columns) is not dict or type(host) is not str or not host:
+        try:
+            obj = self._decode(data)
+        except Exception:  # noqa: BLE001 - malformed, wrong types, too deep: the full path says why
+            return False
+        name = obj.name
+        route = self._names.get(name, _MISS) if type(name) is str else None  # type: ignore[arg-type]
+        if route is _MISS:
+            route = self._route(name)  # type: ignore[arg-type]
+        if route is None or obj.diffResults is not UNSET:
+            return False
+        columns = obj.columns
+        host = obj.hostIdentifier
+        if type(host) is not str or not host:
+            return False
+        if columns is UNSET:
+            return route == "admin_accounts" and self._admin_snapshot(obj, host)
+        if columns is None or obj.action != "added" or type(route) is str:
             return False
         # Event time as rows.parse_obj takes it, with the common forms inline.
+        value = obj.unixTime
         unix_time = value if type(value) is int and 0 < value < MAX_TIME else to_time(value) or 0
-        value = columns.get("time")
+        value = columns.time
         t = int(value) if type(value) is str and len(value) < 12 and value.isdecimal() else to_time(value)
         if not t:
             t = unix_time
@@ -105,43 +166,32 @@ class FastPath:
                 return False
         elif unix_time and t > unix_time + _FUTURE_SLACK:
             t = unix_time  # a row from after it was logged
-        return route[1](route[0], columns, host, t)
+        return route(columns, host, t)  # type: ignore[operator]
 
-    @staticmethod
-    def _not_an_event(query: str, c: dict[str, Any], host: str, t: int) -> bool:
-        return False
-
-    def _route(self, name: str) -> tuple[str, Callable[[str, dict[str, Any], str, int], bool]] | None:
+    def _route(self, name: str) -> Handler | str | None:
         query = recognise(name)
-        handler = self._by_query.get(query) if query is not None else None
-        route = (query, handler) if query is not None and handler is not None else _NOT_OURS
+        route: Handler | str | None = "admin_accounts" if query == "admin_accounts" else self._by_query.get(query or "")
         if len(self._names) < MAX_NAMES:
             self._names[name] = route
         return route
 
-    def _admin_snapshot(self, obj: dict[str, Any]) -> bool:
+    def _admin_snapshot(self, obj: Any, host: str) -> bool:
         """An admin_accounts snapshot line (a list of rows) as parse_obj and Engine.step take it."""
-        name = obj.get("name")
-        if type(name) is not str or "columns" in obj or "diffResults" in obj:
-            return False
-        route = self._names.get(name, False)
-        if route is False:
-            route = self._route(name)
-        items = obj.get("snapshot")
-        host = obj.get("hostIdentifier")
-        if route is None or route[0] != "admin_accounts" or type(items) is not list or not items or type(host) is not str \
-                or not host:
+        items = obj.snapshot
+        if type(items) is not list or not items:
             return False
         members: list[tuple[str, str]] = []
         for item in items:
-            if type(item) is not dict:
+            username = item.username
+            groupname = item.groupname
+            if type(username) is not str or not username:
                 return False
-            username = item.get("username")
-            groupname = item.get("groupname", "")
-            if type(username) is not str or not username or type(groupname) is not str:
+            if groupname is None:
+                groupname = ""
+            elif type(groupname) is not str:
                 return False
             members.append((username, groupname))
-        t = to_time(obj.get("unixTime")) or 0
+        t = to_time(obj.unixTime) or 0
         st = self.dirty.get(host) or self.open_host(host)
         engine = self.engine
         for username, groupname in members:
@@ -152,102 +202,103 @@ class FastPath:
                 engine._expire(st)
         return True
 
-    def _exec_class(self, query: str, c: dict[str, Any], host: str, t: int) -> Any:
-        """The memoised class of an exec row, None when not a command of its kind, False when the full path must see it."""
+    def _classify(self, memo: dict[tuple[Any, ...], Any], query: str, key: tuple[Any, ...], c: Any, host: str,
+                  t: int) -> Any:
+        """The engine's class of an exec row not yet memoised; _DECLINE when the full path must see it."""
+        size = 0
+        for value in key[:7]:  # the text columns: text or absent (a number goes the full way)
+            if value is None:
+                continue
+            if type(value) is not str:
+                return _DECLINE
+            size += len(value)
         try:
-            text = _EXEC_TEXT(c)
-            auid, uid = c["auid"], c["uid"]
-        except KeyError:
-            return False
-        if type(auid) not in _STR_OR_INT or type(uid) not in _STR_OR_INT:
-            return False  # 1 == 1.0 == True as dict keys: only str and int keep keys exact
-        key = (query, text, auid, uid)
-        try:
-            cls = self._classes.get(key, False)
-        except TypeError:  # an unhashable value
-            return False
-        if cls is False:
-            # Only all-text columns are memoised (a number where text belongs goes the full way),
-            # so a later hit is all text too: a str never equals anything else.
-            try:
-                size = len("".join(text))
-            except TypeError:
-                return False
-            try:
-                row = _exec_row(query, host, t, c, False)
-            except BadLine:
-                return False
-            engine = self.engine
-            cls = engine.access_class(row) if query == "db_cli_exec" else engine.transfer_class(row)
-            if size <= MAX_KEY_TEXT:  # hostile multi-kilobyte command lines are judged, not remembered
-                if len(self._classes) >= MAX_KEYS:
-                    self._classes.clear()
-                self._classes[key] = cls
+            row = _exec_row(query, host, t, _columns(c), False)
+        except BadLine:
+            return _DECLINE
+        engine = self.engine
+        cls = engine.access_class(row) if query == "db_cli_exec" else engine.transfer_class(row)
+        if size <= MAX_KEY_TEXT:  # hostile multi-kilobyte command lines are judged, not remembered
+            if len(memo) >= MAX_KEYS:
+                memo.clear()
+            memo[key] = cls
         return cls
 
-    def _db_cli_exec(self, query: str, c: dict[str, Any], host: str, t: int) -> bool:
-        cls = self._exec_class(query, c, host, t)
-        if cls is False:
-            return False
+    def _db_cli_exec(self, c: Any, host: str, t: int) -> bool:
+        key = (c.path, c.cmdline, c.cwd, c.username, c.login_user, c.parent_path, c.parent_cmdline, c.auid, c.uid)
+        cls = self._access.get(key, _MISS)
+        if cls is _MISS:
+            cls = self._classify(self._access, "db_cli_exec", key, c, host, t)
+            if cls is _DECLINE:
+                return False
         st = self.dirty.get(host) or self.open_host(host)
         if t > st.watermark:
             st.watermark = t
         if cls is not None:
-            value = c.get("pid")  # _pid(), inlined: every DB client run passes here
+            value = c.pid  # _int(), inlined: every DB client run passes here
             pid = int(value) if type(value) is str and len(value) < 19 and value.isdecimal() else to_int(value) or 0
             codes = self._access_gate(st, cls, pid, t)
             if codes is not None:
-                self.engine.access_chain(st, _exec_row(query, host, t, c, False), cls, codes)
+                self.engine.access_chain(st, _exec_row("db_cli_exec", host, t, _columns(c), False), cls, codes)
         if st.watermark - st.last_expiry >= SWEEP:
             self.engine._expire(st)  # as Engine.step does after each row
         return True
 
-    def _transfer_exec(self, query: str, c: dict[str, Any], host: str, t: int) -> bool:
-        cls = self._exec_class(query, c, host, t)
-        if cls is False:
-            return False
+    def _transfer_exec(self, c: Any, host: str, t: int) -> bool:
+        key = (c.path, c.cmdline, c.cwd, c.username, c.login_user, c.parent_path, c.parent_cmdline, c.auid, c.uid)
+        cls = self._transfers.get(key, _MISS)
+        if cls is _MISS:
+            cls = self._classify(self._transfers, "transfer_exec", key, c, host, t)
+            if cls is _DECLINE:
+                return False
         st = self.dirty.get(host) or self.open_host(host)
         if t > st.watermark:
             st.watermark = t
         if cls is not None:
-            pid = _pid(c.get("pid"))
-            if self.engine.transfer_gate(st, cls, pid, t):
-                self.engine.transfer_link(st, _exec_row(query, host, t, c, False), cls)
+            engine = self.engine
+            if engine.transfer_gate(st, cls, _int(c.pid) or 0, t):
+                engine.transfer_link(st, _exec_row("transfer_exec", host, t, _columns(c), False), cls)
         if st.watermark - st.last_expiry >= SWEEP:
             self.engine._expire(st)  # as Engine.step does after each row
         return True
 
-    def _dump_file(self, query: str, c: dict[str, Any], host: str, t: int) -> bool:
+    def _dump_file(self, c: Any, host: str, t: int) -> bool:
         # The columns as rows._file_row reads them; anything but text where text belongs goes the full way.
-        path = c.get("target_path") or c.get("path")
-        action = c.get("action")
-        owner = c.get("owner", "")
-        sha256 = c.get("sha256", "")
-        if (type(path) is not str or not path or type(action) is not str or not action or type(owner) is not str
-                or type(sha256) is not str):
+        path = c.target_path or c.path
+        action = c.action
+        owner = c.owner
+        sha256 = c.sha256
+        if type(path) is not str or not path or type(action) is not str or not action:
+            return False
+        if owner is None:
+            owner = ""
+        elif type(owner) is not str:
+            return False
+        if sha256 is None:
+            sha256 = ""
+        elif type(sha256) is not str:
             return False
         st = self.dirty.get(host) or self.open_host(host)
         if t > st.watermark:
             st.watermark = t
-        self.engine.file_event(st, query, t, path, action, _int(c.get("inode")), owner, _int(c.get("size")), sha256,
-                               _pid(c.get("writer_pid")))
+        self.engine.file_event(st, "dump_file_events", t, path, action, _int(c.inode), owner, _int(c.size), sha256,
+                               _int(c.writer_pid) or 0)
         if st.watermark - st.last_expiry >= SWEEP:
             self.engine._expire(st)  # as Engine.step does after each row
         return True
 
-    def _db_egress(self, query: str, c: dict[str, Any], host: str, t: int) -> bool:
-        address = c.get("remote_address")
-        path = c.get("path")
-        login_user = c.get("login_user")
+    def _db_egress(self, c: Any, host: str, t: int) -> bool:
+        address = c.remote_address
+        path = c.path
+        login_user = c.login_user
         if type(address) is not str or not address or type(path) is not str or type(login_user) is not str:
             return False
-        success = to_int(c.get("success"))
+        success = to_int(c.success)
         st = self.dirty.get(host) or self.open_host(host)
         if t > st.watermark:
             st.watermark = t
         if (success is None or success != 0) and self.engine._external(address):
-            self.engine._db_egress(st, _egress_row(query, host, t, c, False))
+            self.engine._db_egress(st, _egress_row("db_egress", host, t, _columns(c), False))
         if st.watermark - st.last_expiry >= SWEEP:
             self.engine._expire(st)  # as Engine.step does after each row
         return True
-

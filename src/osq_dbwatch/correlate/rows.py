@@ -21,18 +21,11 @@ Event tables (`db_cli_exec`, `transfer_exec`, `dump_file_events`,
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
-try:  # orjson is 3-5x faster on this workload; the stdlib is the fallback
-    import orjson
-
-    _loads: Callable[[bytes], Any] = orjson.loads
-    _JSONError: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDecodeError)
-except ImportError:  # pragma: no cover - exercised by the fallback test via json directly
-    _loads = json.loads
-    _JSONError = (ValueError, UnicodeDecodeError)
+from .jsonlib import JSONError as _JSONError
+from .jsonlib import loads as _loads
 
 QUERIES: tuple[str, ...] = (
     "db_cli_exec",
@@ -376,7 +369,12 @@ def parse_line(line: bytes) -> Parsed:
     activity), give no rows and no problem.
     """
     try:
-        obj = _loads(line)
+        try:
+            obj = _loads(line)
+        except UnicodeDecodeError:
+            # osquery logs what the kernel gave it: an attacker's command line may hold bytes that
+            # are not UTF-8. Dropping the line would hide the run; the bad bytes become U+FFFD.
+            obj = _loads(line.decode("utf-8", "replace"))
     except _JSONError as exc:
         raise BadLine(f"not valid JSON ({str(exc).splitlines()[0][:80]})") from None
     except RecursionError:

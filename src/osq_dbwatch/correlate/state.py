@@ -16,27 +16,15 @@ uninterrupted run's output exactly.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from typing import Any, Iterator
 
 from ..cli import DbwatchError
 from .engine import HostState
+from .jsonlib import dumps as _dumps
+from .jsonlib import loads as _loads
 from .logread import Position
-
-try:
-    import orjson
-
-    def _dumps(value: Any) -> bytes:
-        return orjson.dumps(value)
-
-    _loads = orjson.loads
-except ImportError:  # pragma: no cover
-    def _dumps(value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":")).encode()
-
-    _loads = json.loads
 
 SCHEMA_VERSION = "1"
 
