@@ -134,7 +134,8 @@ class Runner:
         # The common lines take the fast path (fastpath.py); the rest, and
         # every bad line, the full one.
         engine = self.engine
-        self.dirty = dirty = {}
+        dirty: dict[str, HostState] = {}
+        self.dirty = dirty
         self.evictions_before = {}
         fast = self.fast
         fast.dirty = dirty

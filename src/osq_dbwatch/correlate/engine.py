@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
@@ -76,8 +76,7 @@ _HISTORY_FILES = {".psql_history": "psql", ".mysql_history": "mysql", ".mariadb_
 # ---------------------------------------------------------------------------
 # State
 
-PidEntry = tuple[int, str, str, tuple[str, ...], str]
-PID_USER, PID_FILES = 1, 3
+PidEntry = tuple[int, str, str, tuple[str, ...], str]  # time, user, kind, files, tool
 
 
 def _pid_entry(value: Any) -> PidEntry:
@@ -111,9 +110,7 @@ class Chain:
     dirty: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data.pop("dirty")
-        return data
+        return {name: getattr(self, name) for name in _CHAIN_FIELDS}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Chain":
@@ -121,6 +118,9 @@ class Chain:
 
     def close_time(self, w_dump: int, w_egress: int) -> int:
         return max(self.last_access + w_dump + w_egress, self.last_dump + w_egress, self.last_egress) + GRACE
+
+
+_CHAIN_FIELDS = tuple(f.name for f in fields(Chain) if f.name != "dirty")
 
 
 @dataclass
@@ -634,8 +634,8 @@ class Engine:
         _add(chain.tools, tool)
         for p in paths:
             _add(chain.paths, p)
-        for p in pids:
-            _add(chain.pids, p)
+        for pid in pids:
+            _add(chain.pids, pid)
         for u in uid_users:
             _add(chain.uid_users, u)
         if server and not chain.server:
@@ -654,11 +654,11 @@ class Engine:
         chain.dirty = True
         # Evidence seen before its access (newest first; the lists are in arrival order).
         oldest = chain.start - SLACK - GRACE
-        for f in reversed(st.files):
+        for f in st.files[::-1]:
             if f["t"] < oldest:
                 break
             self._try_file(st, chain, f)
-        for e in reversed(st.egress):
+        for e in st.egress[::-1]:
             if e["t"] < oldest:
                 break
             self._try_egress(st, chain, e)
@@ -740,7 +740,7 @@ class Engine:
             _add(chain.context, R.DUMP_IN_WEB_ROOT.code)
         chain.dirty = True
         oldest = t - SLACK - GRACE
-        for e in reversed(st.egress):
+        for e in st.egress[::-1]:
             if e["t"] < oldest:
                 break
             self._try_egress(st, chain, e)
@@ -858,7 +858,7 @@ class Engine:
             return
         links: list[str] = []
         pid_info = st.pids.get(str(e["pid"])) if e["pid"] else None
-        files = list(e["files"]) or (pid_info[PID_FILES] if pid_info else [])
+        files = list(e["files"]) or (list(pid_info[3]) if pid_info else [])
         if any(p in chain.paths for p in files):
             links.append(R.LINKED_BY_PATH.code)
             if not e["files"]:
@@ -870,7 +870,7 @@ class Engine:
         elif e["user"]:
             if e["user"] != chain.user:
                 return
-        elif pid_info is not None and pid_info[PID_USER] == chain.user:
+        elif pid_info is not None and pid_info[1] == chain.user:
             links.append(R.LINKED_BY_PID.code)
         else:
             return

@@ -23,9 +23,10 @@ that both paths give identical findings and state.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
 from .engine import SWEEP, Engine, HostState
+from .jsonlib import EVENT_FIELDS, UNSET, line_decoder
 from .rows import (
     _FUTURE_SLACK,
     MAX_TIME,
@@ -38,67 +39,16 @@ from .rows import (
     to_time,
 )
 
-try:
-    import msgspec
-    from msgspec import UNSET, UnsetType
-except ImportError:  # pragma: no cover - without the fast extra every line takes the full path
-    msgspec = None  # type: ignore[assignment]
-
-Scalar = Union[str, int, None]  # what osquery logs: text, or numbers with --logger_numerics
 MAX_NAMES = 4096
 MAX_KEYS = 32768  # memoised exec column combinations (then the memo starts afresh)
 MAX_KEY_TEXT = 4096  # characters of text columns above which a combination is not memoised
 _MISS = object()  # not in a memo
 _DECLINE = object()  # the full path must take the line
 
-if msgspec is not None:
-
-    class EventColumns(msgspec.Struct, gc=False):
-        """The columns of the four event queries that rows.py reads; the rest are skipped."""
-
-        time: Scalar = None
-        pid: Scalar = None
-        auid: Scalar = None
-        uid: Scalar = None
-        path: Scalar = None
-        cmdline: Scalar = None
-        cwd: Scalar = None
-        username: Scalar = None
-        login_user: Scalar = None
-        parent: Scalar = None
-        ppid: Scalar = None
-        parent_path: Scalar = None
-        parent_cmdline: Scalar = None
-        target_path: Scalar = None
-        action: Scalar = None
-        inode: Scalar = None
-        owner: Scalar = None
-        size: Scalar = None
-        sha256: Scalar = None
-        writer_pid: Scalar = None
-        remote_address: Scalar = None
-        remote_port: Scalar = None
-        success: Scalar = None
-
-    class AdminMember(msgspec.Struct, gc=False):
-        username: Scalar = None
-        groupname: Scalar = None
-
-    class ResultLine(msgspec.Struct, gc=False):
-        name: Scalar = None
-        hostIdentifier: Scalar = None  # noqa: N815 - osquery's key
-        unixTime: Scalar = None  # noqa: N815
-        action: Scalar = None
-        columns: Union[EventColumns, None, UnsetType] = UNSET
-        snapshot: Union[list[AdminMember], None, UnsetType] = UNSET
-        diffResults: Union[msgspec.Raw, UnsetType] = UNSET  # noqa: N815 - batch format: the full path's
-
-    _FIELDS: tuple[str, ...] = EventColumns.__struct_fields__
-
 
 def _columns(c: Any) -> dict[str, Any]:
     """The decoded columns as the dict rows.py reads (absent and null are alike there)."""
-    return {name: getattr(c, name) for name in _FIELDS}
+    return {name: getattr(c, name) for name in EVENT_FIELDS}
 
 
 def _int(value: Any) -> int | None:
@@ -113,8 +63,6 @@ Handler = Callable[[Any, str, int], bool]
 
 class FastPath:
     """Takes the common lines of one batch; the runner sets `dirty` and `open_host` per batch."""
-
-    available = msgspec is not None
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -131,7 +79,7 @@ class FastPath:
         self._access: dict[tuple[Any, ...], Any] = {}
         self._transfers: dict[tuple[Any, ...], Any] = {}
         self._access_gate = engine.access_gate
-        self._decode = msgspec.json.Decoder(ResultLine).decode if msgspec is not None else None
+        self._decode = line_decoder()
 
     def line(self, data: bytes) -> bool:
         """Apply one raw line; False (and no state touched) when the full path must take it."""

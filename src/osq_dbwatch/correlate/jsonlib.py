@@ -10,16 +10,20 @@ them agree on what a valid line is.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 try:
     import msgspec
+    from msgspec import UNSET, UnsetType
 except ImportError:  # pragma: no cover - exercised by the fallback test in a child process
     msgspec = None  # type: ignore[assignment]
+    UNSET = object()  # type: ignore[assignment,misc]
+
+Scalar = Union[str, int, None]  # what osquery logs: text, or numbers with --logger_numerics
 
 if msgspec is not None:
     _encoder = msgspec.json.Encoder()
-    loads: Callable[[bytes], Any] = msgspec.json.decode
+    loads: Callable[[bytes | str], Any] = msgspec.json.decode
     dumps: Callable[[Any], bytes] = _encoder.encode
     # DecodeError covers malformed JSON; bad UTF-8 raises UnicodeDecodeError.
     JSONError: tuple[type[Exception], ...] = (msgspec.DecodeError, UnicodeDecodeError)
@@ -33,3 +37,56 @@ else:  # pragma: no cover
 
     JSONError = (ValueError, UnicodeDecodeError)
     NAME = "json (stdlib)"
+
+
+# The typed line the fast path decodes (fastpath.py): the fields it reads, nothing else.
+EVENT_FIELDS: tuple[str, ...] = ()
+
+if msgspec is not None:
+
+    class EventColumns(msgspec.Struct, gc=False):
+        """The columns of the four event queries that rows.py reads; the rest are skipped."""
+
+        time: Scalar = None
+        pid: Scalar = None
+        auid: Scalar = None
+        uid: Scalar = None
+        path: Scalar = None
+        cmdline: Scalar = None
+        cwd: Scalar = None
+        username: Scalar = None
+        login_user: Scalar = None
+        parent: Scalar = None
+        ppid: Scalar = None
+        parent_path: Scalar = None
+        parent_cmdline: Scalar = None
+        target_path: Scalar = None
+        action: Scalar = None
+        inode: Scalar = None
+        owner: Scalar = None
+        size: Scalar = None
+        sha256: Scalar = None
+        writer_pid: Scalar = None
+        remote_address: Scalar = None
+        remote_port: Scalar = None
+        success: Scalar = None
+
+    class AdminMember(msgspec.Struct, gc=False):
+        username: Scalar = None
+        groupname: Scalar = None
+
+    class ResultLine(msgspec.Struct, gc=False):
+        name: Scalar = None
+        hostIdentifier: Scalar = None  # noqa: N815 - osquery's key
+        unixTime: Scalar = None  # noqa: N815
+        action: Scalar = None
+        columns: Union[EventColumns, None, UnsetType] = UNSET
+        snapshot: Union[list[AdminMember], None, UnsetType] = UNSET
+        diffResults: Union[msgspec.Raw, UnsetType] = UNSET  # noqa: N815 - batch format: the full path's
+
+    EVENT_FIELDS = EventColumns.__struct_fields__
+
+
+def line_decoder() -> Callable[[bytes], Any] | None:
+    """Decoder of one results line into a ResultLine (fields of the wrong type fail); None without msgspec."""
+    return msgspec.json.Decoder(ResultLine).decode if msgspec is not None else None

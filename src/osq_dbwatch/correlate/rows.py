@@ -152,7 +152,7 @@ MAX_TIME = 10**11  # seconds; beyond year 5000 a "time" is garbage, not a date
 def to_int(value: Any) -> int | None:
     """An integer column (strings unless --logger_numerics); None when absent or not a 64-bit integer."""
     if type(value) is int:
-        result: int | None = value
+        result: int = value
     elif type(value) is str:
         if not value:
             return None
