@@ -310,6 +310,34 @@ def test_baseline_observe_is_judge_then_learn() -> None:
     assert a == b
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["learn", "defer", "judge", "prune"]), st.sampled_from("uvw"),
+                          st.sampled_from(["psql", "mysql"]), st.sampled_from(["bash", "", "cron"]),
+                          st.integers(min_value=0, max_value=40 * D) | st.sampled_from([2**34 - 1, 2**34 + 5, 10**11 - 1])),
+                min_size=1, max_size=300))
+def test_deferred_learning_settles_to_what_learning_each_run_gives(ops: list[tuple[str, str, str, str, int]]) -> None:
+    """defer_keys() then settle() (the fast path of expected runs) equals learn_keys() run by run."""
+    from osq_dbwatch.config import CorrelatorSettings
+    from osq_dbwatch.correlate import baseline as B
+
+    settings = CorrelatorSettings(baseline_min_observations=2, baseline_novel_after_seconds=3600)
+    now, later = B.Baseline(), B.Baseline()
+    keys: dict[tuple[str, str, str], B.Keys] = {}
+    for op, user, tool, parent, offset in ops:
+        t = MON + offset if offset < 2**33 else offset
+        k = keys.setdefault((user, tool, parent), B.keys(user, tool, parent))
+        if op == "judge":
+            assert B.observe_keys(now, settings, k, t) == B.observe_keys(later, settings, B.keys(user, tool, parent), t)
+        elif op == "prune":
+            B.prune(now, t, 86400)
+            B.prune(later, t, 86400)
+        else:
+            B.learn_keys(now, k, t)
+            B.defer_keys(later, k, t)
+    assert later.pending or all(op in ("judge", "prune") for op, *_ in ops[-1:])
+    assert later.to_json() == now.to_json() and not later.pending
+
+
 @pytest.mark.parametrize(
     "staging",
     ["tar czf /tmp/o.tgz /tmp/x.sql", "tar -czf /tmp/o.tgz /tmp/x.sql", "gzip /tmp/x.sql", "openssl enc -in /tmp/x.sql -out /tmp/o.tgz",

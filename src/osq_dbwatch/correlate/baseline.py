@@ -54,8 +54,12 @@ class Baseline:
     tools: dict[str, int] = field(default_factory=dict)  # user,tool -> packed
     parents: dict[str, int] = field(default_factory=dict)  # user,parent -> packed
     pruned: int = 0  # event time of the last prune
+    # Runs counted but not yet added to the tables (defer_keys), keyed by run key: settle() adds them.
+    # Always empty once settled, so never serialised.
+    pending: dict[str, list[Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
+        settle(self)
         # The hour mask is wider than JSON integers are safe: written as hex.
         users = {u: [c, last, format(mask, "x")] for u, (c, last, mask) in self.users.items()}
         return {"first": self.first, "runs": self.runs, "users": users, "tools": self.tools, "parents": self.parents,
@@ -82,6 +86,7 @@ def parent_key(parent_path: str, parent_cmdline: str = "") -> str:
 
 def judge(b: Baseline, settings: CorrelatorSettings, user: str, tool: str, parent: str, t: int) -> list[str]:
     """Baseline reason codes for an access, judged before it is learned."""
+    settle(b)
     how = hour_of_week(t)
     run = b.runs.get(SEP.join((user, tool, parent, str(how))))
     if run is not None and count_of(run) >= settings.baseline_min_observations:
@@ -122,6 +127,7 @@ def learn(b: Baseline, user: str, tool: str, parent: str, t: int, with_hour: boo
     file's mtime): they teach users and tools, but neither hours nor how long
     the host has been observed.
     """
+    settle(b)
     if with_hour and (not b.first or t < b.first):
         b.first = t
     entry = b.users.get(user)
@@ -167,6 +173,7 @@ def observe(b: Baseline, settings: CorrelatorSettings, user: str, tool: str, par
 
 def observe_keys(b: Baseline, settings: CorrelatorSettings, k: Keys, t: int) -> list[str]:
     """observe() with prebuilt keys: judge() then learn()."""
+    settle(b)
     how = hour_of_week(t)
     run_key = k.run_key(how)
     found: list[str] = []
@@ -189,46 +196,66 @@ def observe_keys(b: Baseline, settings: CorrelatorSettings, k: Keys, t: int) -> 
 
 
 def learn_keys(b: Baseline, k: Keys, t: int) -> None:
-    """learn() with prebuilt keys (with hours): the hot path of every expected access, so _bump() is inlined."""
-    if not b.first or t < b.first:
-        b.first = t
+    """learn() with prebuilt keys (with hours)."""
+    defer_keys(b, k, t)
+    settle(b)
+
+
+def defer_keys(b: Baseline, k: Keys, t: int) -> None:
+    """learn_keys() later: the hot path of every expected access only counts the run.
+
+    Counts, first and last times and hour masks are sums, minimums, maximums
+    and unions, so adding n runs at once (settle) gives exactly the tables n
+    learn_keys() calls give; everything that reads the tables settles first.
+    """
     how = ((t // 3600) + 72) % 168  # hour_of_week(t)
-    entry = b.users.get(k.user)
-    if entry is None:
-        b.users[k.user] = entry = [0, t, 0]
-    entry[0] += 1
-    if t > entry[1]:
-        entry[1] = t
-    bit = _HOUR_BITS[how]
-    if not entry[2] & bit:
-        entry[2] |= bit
-    tl = t & _LAST
-    table = b.tools
-    packed = table.get(k.tool_key)
-    if packed is None:
-        table[k.tool_key] = _ONE | tl
-    else:
-        last = packed & _LAST
-        table[k.tool_key] = (packed & _COUNT) + _ONE | (tl if tl > last else last)
-    if k.parent_key:
-        table = b.parents
-        packed = table.get(k.parent_key)
-        if packed is None:
-            table[k.parent_key] = _ONE | tl
-        else:
-            last = packed & _LAST
-            table[k.parent_key] = (packed & _COUNT) + _ONE | (tl if tl > last else last)
-    table = b.runs
     run_key = k.runs.get(how) or k.run_key(how)
-    packed = table.get(run_key)
+    entry = b.pending.get(run_key)
+    tl = t & _LAST
+    if entry is None:
+        b.pending[run_key] = [1, t, t, tl, k, how]
+        return
+    entry[0] += 1
+    if t < entry[1]:
+        entry[1] = t
+    if t > entry[2]:
+        entry[2] = t
+    if tl > entry[3]:
+        entry[3] = tl
+
+
+def _add_runs(table: dict[str, int], key: str, n: int, tl: int) -> None:
+    packed = table.get(key)
     if packed is None:
-        table[run_key] = _ONE | tl
+        table[key] = n << _SHIFT | tl
     else:
         last = packed & _LAST
-        table[run_key] = (packed & _COUNT) + _ONE | (tl if tl > last else last)
+        table[key] = (packed & _COUNT) + (n << _SHIFT) | (tl if tl > last else last)
+
+
+def settle(b: Baseline) -> None:
+    """Add the deferred runs to the tables."""
+    if not b.pending:
+        return
+    pending, b.pending = b.pending, {}
+    for run_key, (n, first, last, tl, k, how) in pending.items():
+        if not b.first or first < b.first:
+            b.first = first
+        entry = b.users.get(k.user)
+        if entry is None:
+            b.users[k.user] = entry = [0, last, 0]
+        entry[0] += n
+        if last > entry[1]:
+            entry[1] = last
+        entry[2] |= _HOUR_BITS[how]
+        _add_runs(b.tools, k.tool_key, n, tl)
+        if k.parent_key:
+            _add_runs(b.parents, k.parent_key, n, tl)
+        _add_runs(b.runs, run_key, n, tl)
 
 
 def prune(b: Baseline, now: int, expiry_seconds: int) -> None:
+    settle(b)
     horizon = now - 5 * expiry_seconds
     for table in (b.runs, b.tools, b.parents):
         stale = [k for k, v in table.items() if last_of(v) < horizon]
@@ -247,6 +274,7 @@ def prune(b: Baseline, now: int, expiry_seconds: int) -> None:
 
 def describe(b: Baseline) -> list[dict[str, Any]]:
     """Human-facing rows for `osq-dbwatch baseline`."""
+    settle(b)
     out = []
     for key, packed in sorted(b.runs.items()):
         count, last = count_of(packed), last_of(packed)

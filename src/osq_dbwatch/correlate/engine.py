@@ -486,7 +486,7 @@ class Engine:
         if len(pids) > MAX_PIDS:
             self._cap_pids(st)
         if self._expected(st, cls, t):
-            B.learn_keys(st.baseline, cls.keys, t)  # what observe() learns, without judging
+            B.defer_keys(st.baseline, cls.keys, t)  # what observe() learns, without judging
             return None
         return B.observe_keys(st.baseline, self.settings, cls.keys, t)
 
@@ -827,20 +827,32 @@ class Engine:
         return tuple(p for p in (self._resolve(o, cwd) for o in [*outs, *tcmd.files]) if p)
 
     def _db_egress(self, st: HostState, row: EgressRow) -> None:
-        if not row.success or not self._external(row.address):
-            return  # internal networks and loopback are not "outbound"
-        t = row.time
-        if self._seen(st, f"e|{row.pid}|{row.address}|{row.port}|{t}", t, self.w_egress):
+        if row.success and self._external(row.address):
+            self.socket_egress(st, row.query, row.time, row.pid, row.path, row.has_session, row.login_user, row.address,
+                               row.port)
+
+    def socket_egress(self, st: HostState, query: str, t: int, pid: int, path: str, has_session: bool, login_user: str,
+                      address: str, port: int | None) -> None:
+        """A successful connect to an external address (db_egress): remembered, and linked to any chain it fits."""
+        key = f"e|{pid}|{address}|{port}|{t}"
+        if self._seen(st, key, t, self.w_egress):
             return
-        user = row.login_user if row.has_session and row.login_user else ""
-        process: dict[str, Any] = {"pid": row.pid}
-        if row.path:
-            process["file"] = {"path": row.path, "name": basename(row.path), "type_id": 1, "type": "Regular File"}
-        if user:
-            process["user"] = {"name": user}
-        e = {"_id": f"e|{row.pid}|{row.address}|{row.port}|{t}", "t": t, "pid": row.pid, "user": user, "files": [],
-             "tool": basename(row.path), "ip": row.address, "port": row.port, "query": row.query, "process": process}
+        # The evidence's process object is built when the connection joins a chain (_egress_process).
+        e = {"_id": key, "t": t, "pid": pid, "user": login_user if has_session and login_user else "", "files": (),
+             "tool": basename(path), "ip": address, "port": port, "query": query, "path": path}
         self._remember_egress(st, e)
+
+    @staticmethod
+    def _egress_process(e: dict[str, Any]) -> dict[str, Any]:
+        process = e.get("process")
+        if process is not None:
+            return process  # a transfer tool's, built from its exec row
+        process = {"pid": e["pid"]}
+        if e["path"]:
+            process["file"] = {"path": e["path"], "name": e["tool"], "type_id": 1, "type": "Regular File"}
+        if e["user"]:
+            process["user"] = {"name": e["user"]}
+        return process
 
     def _remember_egress(self, st: HostState, e: dict[str, Any]) -> None:
         st.egress.append(e)
@@ -876,7 +888,7 @@ class Engine:
             return
         if any(x["_id"] == e["_id"] for x in chain.evidences):
             return
-        evidence: dict[str, Any] = {"_id": e["_id"], "_t": t, "process": e["process"],
+        evidence: dict[str, Any] = {"_id": e["_id"], "_t": t, "process": self._egress_process(e),
                                     "data": {"stage": "egress", "query": e["query"], "tool": e["tool"]}}
         if e.get("ip"):
             endpoint: dict[str, Any] = {"ip": e["ip"]}

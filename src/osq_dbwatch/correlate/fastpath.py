@@ -32,7 +32,7 @@ from .rows import (
     MAX_TIME,
     AdminRow,
     BadLine,
-    _egress_row,
+    _session,
     _exec_row,
     recognise,
     to_int,
@@ -78,6 +78,7 @@ class FastPath:
         # exec column values -> the engine's class of that run, or None (not a command of its kind)
         self._access: dict[tuple[Any, ...], Any] = {}
         self._transfers: dict[tuple[Any, ...], Any] = {}
+        self._external: dict[str, bool] = {}  # remote address -> outside internal_networks (Engine._external)
         self._access_gate = engine.access_gate
         self._decode = line_decoder()
 
@@ -236,6 +237,7 @@ class FastPath:
         return True
 
     def _db_egress(self, c: Any, host: str, t: int) -> bool:
+        # The columns as rows._egress_row reads them.
         address = c.remote_address
         path = c.path
         login_user = c.login_user
@@ -245,8 +247,16 @@ class FastPath:
         st = self.dirty.get(host) or self.open_host(host)
         if t > st.watermark:
             st.watermark = t
-        if (success is None or success != 0) and self.engine._external(address):
-            self.engine._db_egress(st, _egress_row("db_egress", host, t, _columns(c), False))
+        if success is None or success != 0:
+            external = self._external.get(address)
+            if external is None:
+                external = self.engine._external(address)
+                if len(self._external) >= MAX_KEYS:
+                    self._external.clear()
+                self._external[address] = external
+            if external:
+                self.engine.socket_egress(st, "db_egress", t, _int(c.pid) or 0, path, _session(c.auid), login_user,
+                                          address, to_int(c.remote_port))
         if st.watermark - st.last_expiry >= SWEEP:
             self.engine._expire(st)  # as Engine.step does after each row
         return True
