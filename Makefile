@@ -5,10 +5,14 @@ BIN    := $(VENV)/bin
 
 .PHONY: setup run test test-deps bench bundle pack
 
-$(BIN)/osq-dbwatch: pyproject.toml
+# The correlator modules setup.py compiles with mypyc: editing one rebuilds.
+COMPILED := $(shell $(PYTHON) setup.py --compiled-sources)
+
+$(BIN)/osq-dbwatch: pyproject.toml setup.py $(COMPILED)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,fast,bundle]'
+	$(BIN)/python setup.py --compiled-status
 	touch $@
 
 setup: $(BIN)/osq-dbwatch

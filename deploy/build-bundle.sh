@@ -22,8 +22,18 @@ if ! "$python" -c 'import PyInstaller' 2>/dev/null; then
     exit 1
 fi
 
+# mypyc's shared library (setup.py compiles the correlator's hot modules) is
+# imported from C by the compiled modules, where PyInstaller cannot see it.
+hidden=
+for lib in "$repo"/src/*__mypyc.*.so; do
+    [ -e "$lib" ] || continue
+    name=$(basename -- "$lib")
+    hidden="$hidden --hidden-import ${name%%.*}"
+done
+
 mkdir -p "$dist" "$work"
-"$python" -m PyInstaller \
+# shellcheck disable=SC2086 # $hidden is a list of words
+"$python" -m PyInstaller $hidden \
     --noconfirm --clean --onefile --log-level WARN \
     --name osq_dbwatch.ext \
     --distpath "$dist" --workpath "$work" --specpath "$work" \
