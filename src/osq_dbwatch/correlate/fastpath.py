@@ -151,9 +151,12 @@ class FastPath:
                 engine._expire(st)
         return True
 
-    def _classify(self, memo: dict[tuple[Any, ...], Any], query: str, key: tuple[Any, ...], c: Any, host: str,
-                  t: int) -> Any:
-        """The engine's class of an exec row not yet memoised; _DECLINE when the full path must see it."""
+    def _classify(self, memo: dict[tuple[Any, ...], Any], query: str, key: tuple[Any, ...]) -> Any:
+        """The engine's class of an exec row not yet memoised; _DECLINE when the full path must see it.
+
+        The columns are read as rows._exec_row reads them; the memo is the cache,
+        so the engine's own (which the full path uses) is not consulted.
+        """
         size = 0
         for value in key[:7]:  # the text columns: text or absent (a number goes the full way)
             if value is None:
@@ -161,12 +164,17 @@ class FastPath:
             if type(value) is not str:
                 return _DECLINE
             size += len(value)
-        try:
-            row = _exec_row(query, host, t, _columns(c), False)
-        except BadLine:
-            return _DECLINE
+        path, cmdline, cwd, username, login_user, parent_path, parent_cmdline, auid, uid = (
+            "" if v is None else v for v in key)
+        if not path and not cmdline:
+            return _DECLINE  # rows._exec_row: "row has neither path nor cmdline"
         engine = self.engine
-        cls = engine.access_class(row) if query == "db_cli_exec" else engine.transfer_class(row)
+        if query == "db_cli_exec":
+            cls = engine._access_class_uncached(path, cmdline, cwd, to_int(uid), username, _session(auid), login_user,
+                                                parent_path, parent_cmdline, (), "", "")
+        else:
+            cls = engine._transfer_class_uncached(path, cmdline, cwd, to_int(uid), username, _session(auid),
+                                                  login_user)
         if size <= MAX_KEY_TEXT:  # hostile multi-kilobyte command lines are judged, not remembered
             if len(memo) >= MAX_KEYS:
                 memo.clear()
@@ -177,7 +185,7 @@ class FastPath:
         key = (c.path, c.cmdline, c.cwd, c.username, c.login_user, c.parent_path, c.parent_cmdline, c.auid, c.uid)
         cls = self._access.get(key, _MISS)
         if cls is _MISS:
-            cls = self._classify(self._access, "db_cli_exec", key, c, host, t)
+            cls = self._classify(self._access, "db_cli_exec", key)
             if cls is _DECLINE:
                 return False
         st = self.dirty.get(host) or self.open_host(host)
@@ -197,7 +205,7 @@ class FastPath:
         key = (c.path, c.cmdline, c.cwd, c.username, c.login_user, c.parent_path, c.parent_cmdline, c.auid, c.uid)
         cls = self._transfers.get(key, _MISS)
         if cls is _MISS:
-            cls = self._classify(self._transfers, "transfer_exec", key, c, host, t)
+            cls = self._classify(self._transfers, "transfer_exec", key)
             if cls is _DECLINE:
                 return False
         st = self.dirty.get(host) or self.open_host(host)
