@@ -35,8 +35,8 @@ def _compiled(name: str) -> bool:
 COMPILED = [name for name in MODULES if _compiled(name)]
 needs_compiled = pytest.mark.skipif(
     not COMPILED and not REQUIRED,
-    reason="the correlator runs as pure Python here (installed with OSQ_DBWATCH_COMPILE=0 or without a C "
-           "compiler); CI sets OSQ_DBWATCH_REQUIRE_COMPILED=1 and runs these",
+    reason="the correlator runs as pure Python here (OSQ_DBWATCH_COMPILE=0, no C compiler, or mypyc rejected the "
+           "code: `make setup` says which); CI sets OSQ_DBWATCH_REQUIRE_COMPILED=1 and runs these",
 )
 
 
