@@ -61,6 +61,10 @@ def _int(value: Any) -> int | None:
 Handler = Callable[[Any, str, int], bool]
 
 
+def _no_decoder(data: bytes) -> Any:
+    raise ValueError("msgspec is not installed")
+
+
 class FastPath:
     """Takes the common lines of one batch; the runner sets `dirty` and `open_host` per batch."""
 
@@ -80,12 +84,12 @@ class FastPath:
         self._transfers: dict[tuple[Any, ...], Any] = {}
         self._external: dict[str, bool] = {}  # remote address -> outside internal_networks (Engine._external)
         self._access_gate = engine.access_gate
-        self._decode = line_decoder()
+        decode = line_decoder()
+        self.available = decode is not None  # False without msgspec: line() declines every line
+        self._decode: Callable[[bytes], Any] = decode or _no_decoder
 
     def line(self, data: bytes) -> bool:
         """Apply one raw line; False (and no state touched) when the full path must take it."""
-        if self._decode is None:
-            return False
         try:
             obj = self._decode(data)
         except Exception:  # noqa: BLE001 - malformed, wrong types, too deep: the full path says why
@@ -169,6 +173,7 @@ class FastPath:
         if not path and not cmdline:
             return _DECLINE  # rows._exec_row: "row has neither path nor cmdline"
         engine = self.engine
+        cls: Any
         if query == "db_cli_exec":
             cls = engine._access_class_uncached(path, cmdline, cwd, to_int(uid), username, _session(auid), login_user,
                                                 parent_path, parent_cmdline, (), "", "")

@@ -47,19 +47,19 @@ if msgspec is not None:
     class EventColumns(msgspec.Struct, gc=False):
         """The columns of the four event queries that rows.py reads; the rest are skipped."""
 
-        time: Scalar = None
-        pid: Scalar = None
-        auid: Scalar = None
-        uid: Scalar = None
         path: Scalar = None
         cmdline: Scalar = None
         cwd: Scalar = None
         username: Scalar = None
         login_user: Scalar = None
-        parent: Scalar = None
-        ppid: Scalar = None
         parent_path: Scalar = None
         parent_cmdline: Scalar = None
+        auid: Scalar = None
+        uid: Scalar = None
+        time: Scalar = None
+        pid: Scalar = None
+        parent: Scalar = None
+        ppid: Scalar = None
         target_path: Scalar = None
         action: Scalar = None
         inode: Scalar = None
