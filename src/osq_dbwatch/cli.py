@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from typing import Sequence
 
@@ -29,11 +30,16 @@ class DbwatchError(Exception):
     """A user-facing error: the message is printed as one line."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `chosen`, only that sub-command's module is imported (the others' arguments are not needed)."""
     parser = argparse.ArgumentParser(prog="osq-dbwatch", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"osq-dbwatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
+        if chosen is not None and name != chosen:
+            if importlib.util.find_spec(module_name) is not None:
+                sub.add_parser(name, help=help_text, description=help_text)
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -46,8 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (the first word that is not an option), if any."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in SUBCOMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_chosen(sys.argv[1:] if argv is None else argv))
     # Sub-commands that must tolerate unknown arguments (the osquery extension:
     # osqueryd may pass flags we do not know) set `_accepts_extra`.
     args, extra = parser.parse_known_args(argv)

@@ -210,8 +210,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    # Host states are trees of dicts and lists without cycles: collect rarely.
-    gc.set_threshold(200_000, 50, 1000)
+    # Host states are trees of dicts, lists and tuples without cycles: the young generation is
+    # swept (short-lived cycles go there), the older ones practically never (each sweep of them
+    # would re-scan every host state).
+    gc.set_threshold(1_000_000, 1000, 1000)
     logs: list[str] = []
     for log in args.logs or ["-"]:
         if log == "-" or os.path.abspath(log) not in (os.path.abspath(x) for x in logs if x != "-"):
