@@ -27,6 +27,7 @@ COMPILED_MODULES = [
     "osq_dbwatch/correlate/engine.py",
     "osq_dbwatch/correlate/baseline.py",
     "osq_dbwatch/correlate/rows.py",
+    "osq_dbwatch/cmdline.py",
 ]
 
 

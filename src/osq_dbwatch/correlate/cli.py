@@ -102,6 +102,7 @@ class Runner:
         self.dirty: dict[str, HostState] = {}
         self.evictions_before: dict[str, int] = {}
         self.fast = FastPath(engine)
+        self.label = ""  # the batch's input, for messages
         self.fast.open_host = self._open_host
 
     def _bad(self, label: str, line: int, reason: str) -> None:
@@ -128,51 +129,41 @@ class Runner:
         self.evictions_before[host] = state.evictions
         return state
 
+    def _full_path(self, number: int, data: bytes | None) -> None:
+        """A line the fast path declined: parsed in full, or skipped and counted with the reason."""
+        if data is None:
+            self._bad(self.label, number, "line longer than 1 MiB")
+            return
+        try:
+            parsed = parse_line(data)
+        except BadLine as exc:
+            if data.strip():
+                self._bad(self.label, number, str(exc))
+            return
+        for problem in parsed.problems:
+            self._bad(self.label, number, problem)
+        rows = parsed.rows
+        if rows:
+            host = rows[0].host
+            self.engine.step(self.dirty.get(host) or self._open_host(host), rows)
+
     def batch(self, batch: Batch, source: FileSource | StdinSource) -> None:
         # Rows go to their host's engine state line by line (no batch of rows is
         # held in memory); findings come out per host at the end of the batch.
         # The common lines take the fast path (fastpath.py); the rest, and
         # every bad line, the full one.
-        engine = self.engine
         dirty: dict[str, HostState] = {}
         self.dirty = dirty
         self.evictions_before = {}
-        fast = self.fast
-        fast.dirty = dirty
-        fast_line = fast.line
-        count = 0
-        for number, data in batch.lines:
-            count += 1
-            if data is None:
-                self._bad(batch.label, number, "line longer than 1 MiB")
-                continue
-            if fast_line(data):
-                if len(dirty) >= HOST_CACHE:
-                    break  # a flood of host names: commit now (the batch ends here, deterministically)
-                continue
-            try:
-                parsed = parse_line(data)
-            except BadLine as exc:
-                if data.strip():
-                    self._bad(batch.label, number, str(exc))
-                continue
-            for problem in parsed.problems:
-                self._bad(batch.label, number, problem)
-            rows = parsed.rows
-            if not rows:
-                continue
-            host = rows[0].host
-            state = dirty.get(host)
-            if state is None:
-                state = self._open_host(host)
-            engine.step(state, rows)
-            if len(dirty) >= HOST_CACHE:
-                break  # a flood of host names: commit now (the batch ends here, deterministically)
+        self.fast.dirty = dirty
+        self.label = batch.label
+        # A flood of host names ends the batch early (deterministically): at most HOST_CACHE hosts a commit.
+        count = self.fast.feed(batch.lines, self._full_path, HOST_CACHE)
         self.lines += count
         evictions_before = self.evictions_before
         write = self.output.write
         for host, state in dirty.items():
-            findings = engine.flush(state)
+            findings = self.engine.flush(state)
             self.evictions += state.evictions - evictions_before[host]
             for finding in findings:
                 write(_line(self.render(finding)))

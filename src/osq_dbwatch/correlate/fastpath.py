@@ -23,7 +23,7 @@ that both paths give identical findings and state.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .engine import SWEEP, Engine, HostState
 from .jsonlib import EVENT_FIELDS, UNSET, line_decoder
@@ -87,6 +87,22 @@ class FastPath:
         decode = line_decoder()
         self.available = decode is not None  # False without msgspec: line() declines every line
         self._decode: Callable[[bytes], Any] = decode or _no_decoder
+
+    def feed(self, lines: Iterable[tuple[int, bytes | None]], full_path: Callable[[int, bytes | None], None],
+             max_hosts: int) -> int:
+        """Apply numbered lines, handing the ones line() declines (and over-long ones, None) to `full_path`.
+
+        Stops after the line that makes `dirty` hold `max_hosts` hosts; returns the lines taken.
+        """
+        count = 0
+        dirty = self.dirty
+        for number, data in lines:
+            count += 1
+            if data is None or not self.line(data):
+                full_path(number, data)
+            if len(dirty) >= max_hosts:
+                break
+        return count
 
     def line(self, data: bytes) -> bool:
         """Apply one raw line; False (and no state touched) when the full path must take it."""
