@@ -462,11 +462,11 @@ class Engine:
         cls = self.access_class(row)
         if cls is None:
             return
-        baseline_codes = self.access_gate(st, cls, row.pid, row.time)
+        baseline_codes = self.access_gate(st, cls, str(row.pid), row.time)
         if baseline_codes is not None:
             self.access_chain(st, row, cls, baseline_codes)
 
-    def access_gate(self, st: HostState, cls: "AccessClass", pid: int, t: int) -> list[str] | None:
+    def access_gate(self, st: HostState, cls: "AccessClass", pid_key: str, t: int) -> list[str] | None:
         """What every DB client run does to the state (dedup, pid, baseline).
 
         Returns the baseline codes when the run is unusual (access_chain() goes
@@ -475,7 +475,7 @@ class Engine:
         """
         # One pid, one access: Debian's psql wrapper execs twice; sessions repeat the exec row.
         # The pid's entry is the de-duplication record too: same tool and user within the window.
-        pid_key = str(pid)
+        # (pid_key: the pid as str(int) writes it)
         pids = st.pids
         entry = pids.get(pid_key)
         if entry is not None and entry[4] == cls.tool and entry[1] == cls.user and entry[2] == "db" \
@@ -764,12 +764,11 @@ class Engine:
 
     def _transfer(self, st: HostState, row: ExecRow) -> None:
         cls = self.transfer_class(row)
-        if cls is not None and self.transfer_gate(st, cls, row.pid, row.time):
+        if cls is not None and self.transfer_gate(st, cls, str(row.pid), row.time):
             self.transfer_link(st, row, cls)
 
-    def transfer_gate(self, st: HostState, cls: "TransferClass", pid: int, t: int) -> bool:
+    def transfer_gate(self, st: HostState, cls: "TransferClass", pid_key: str, t: int) -> bool:
         """What every transfer tool run does to the state (dedup, pid); True when it may link or is an upload."""
-        pid_key = str(pid)
         entry = st.pids.get(pid_key)
         if entry is not None and entry[0] == t and entry[4] == cls.tcmd.tool and entry[2] == "transfer":
             return False  # osquery sent the row again

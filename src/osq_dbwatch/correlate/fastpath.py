@@ -51,6 +51,14 @@ def _columns(c: Any) -> dict[str, Any]:
     return {name: getattr(c, name) for name in EVENT_FIELDS}
 
 
+def _pid_key(value: Any) -> str:
+    """str(to_int(value) or 0), the key of st.pids; the common decimal text is already that."""
+    if type(value) is str and 0 < len(value) < 19 and value.isascii() and value.isdigit() and (
+            value[0] != "0" or len(value) == 1):
+        return value
+    return str(to_int(value) or 0)
+
+
 def _int(value: Any) -> int | None:
     """to_int(value), with the common string form inline."""
     if type(value) is str and len(value) < 19 and value.isdecimal():
@@ -58,7 +66,10 @@ def _int(value: Any) -> int | None:
     return to_int(value)
 
 
-Handler = Callable[[Any, str, int], bool]
+# Routes of a result name: the query it is, when this path takes its lines.
+_NOT_OURS, _ADMIN, _DB_CLI_EXEC, _TRANSFER_EXEC, _DUMP_FILE, _DB_EGRESS = range(6)
+_ROUTES = {"admin_accounts": _ADMIN, "db_cli_exec": _DB_CLI_EXEC, "transfer_exec": _TRANSFER_EXEC,
+           "dump_file_events": _DUMP_FILE, "db_egress": _DB_EGRESS}
 
 
 def _no_decoder(data: bytes) -> Any:
@@ -72,13 +83,7 @@ class FastPath:
         self.engine = engine
         self.dirty: dict[str, HostState] = {}
         self.open_host: Callable[[str], HostState] = lambda host: HostState(host)
-        self._by_query: dict[str, Handler] = {
-            "db_cli_exec": self._db_cli_exec,
-            "transfer_exec": self._transfer_exec,
-            "dump_file_events": self._dump_file,
-            "db_egress": self._db_egress,
-        }
-        self._names: dict[str, Handler | str | None] = {}  # name -> handler, "admin_accounts", or None (not ours)
+        self._names: dict[str, int] = {}  # result name -> route (below)
         # exec column values -> the engine's class of that run, or None (not a command of its kind)
         self._access: dict[tuple[Any, ...], Any] = {}
         self._transfers: dict[tuple[Any, ...], Any] = {}
@@ -111,35 +116,42 @@ class FastPath:
         except Exception:  # noqa: BLE001 - malformed, wrong types, too deep: the full path says why
             return False
         name = obj.name
-        route = self._names.get(name, _MISS) if type(name) is str else None  # type: ignore[arg-type]
-        if route is _MISS:
-            route = self._route(name)  # type: ignore[arg-type]
-        if route is None or obj.diffResults is not UNSET:
+        if type(name) is not str:
+            return False
+        route = self._names.get(name)
+        if route is None:
+            route = self._route(name)
+        if route == _NOT_OURS or obj.diffResults is not UNSET:
             return False
         columns = obj.columns
         host = obj.hostIdentifier
         if type(host) is not str or not host:
             return False
         if columns is UNSET:
-            return route == "admin_accounts" and self._admin_snapshot(obj, host)
-        if columns is None or obj.action != "added" or type(route) is str:
+            return route == _ADMIN and self._admin_snapshot(obj, host)
+        if columns is None or route == _ADMIN or obj.action != "added":
             return False
         # Event time as rows.parse_obj takes it, with the common forms inline.
         value = obj.unixTime
-        unix_time = value if type(value) is int and 0 < value < MAX_TIME else to_time(value) or 0
+        unix_time: int = value if type(value) is int and 0 < value < MAX_TIME else to_time(value) or 0
         value = columns.time
-        t = int(value) if type(value) is str and len(value) < 12 and value.isdecimal() else to_time(value)
+        t: int = int(value) if type(value) is str and len(value) < 12 and value.isdecimal() else to_time(value) or 0
         if not t:
             t = unix_time
             if not t:
                 return False
         elif unix_time and t > unix_time + _FUTURE_SLACK:
             t = unix_time  # a row from after it was logged
-        return route(columns, host, t)  # type: ignore[operator]
+        if route == _DB_CLI_EXEC:
+            return self._db_cli_exec(columns, host, t)
+        if route == _DUMP_FILE:
+            return self._dump_file(columns, host, t)
+        if route == _DB_EGRESS:
+            return self._db_egress(columns, host, t)
+        return self._transfer_exec(columns, host, t)
 
-    def _route(self, name: str) -> Handler | str | None:
-        query = recognise(name)
-        route: Handler | str | None = "admin_accounts" if query == "admin_accounts" else self._by_query.get(query or "")
+    def _route(self, name: str) -> int:
+        route = _ROUTES.get(recognise(name) or "", _NOT_OURS)
         if len(self._names) < MAX_NAMES:
             self._names[name] = route
         return route
@@ -213,9 +225,7 @@ class FastPath:
         if t > st.watermark:
             st.watermark = t
         if cls is not None:
-            value = c.pid  # _int(), inlined: every DB client run passes here
-            pid = int(value) if type(value) is str and len(value) < 19 and value.isdecimal() else to_int(value) or 0
-            codes = self._access_gate(st, cls, pid, t)
+            codes = self._access_gate(st, cls, _pid_key(c.pid), t)
             if codes is not None:
                 self.engine.access_chain(st, _exec_row("db_cli_exec", host, t, _columns(c), False), cls, codes)
         if st.watermark - st.last_expiry >= SWEEP:
@@ -234,7 +244,7 @@ class FastPath:
             st.watermark = t
         if cls is not None:
             engine = self.engine
-            if engine.transfer_gate(st, cls, _int(c.pid) or 0, t):
+            if engine.transfer_gate(st, cls, _pid_key(c.pid), t):
                 engine.transfer_link(st, _exec_row("transfer_exec", host, t, _columns(c), False), cls)
         if st.watermark - st.last_expiry >= SWEEP:
             self.engine._expire(st)  # as Engine.step does after each row
