@@ -56,7 +56,7 @@ class Baseline:
     pruned: int = 0  # event time of the last prune
     # Runs counted but not yet added to the tables (defer_keys), keyed by run key: settle() adds them.
     # Always empty once settled, so never serialised.
-    pending: dict[str, list[Any]] = field(default_factory=dict, compare=False, repr=False)
+    pending: dict[str, "Deferred"] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         settle(self)
@@ -201,6 +201,18 @@ def learn_keys(b: Baseline, k: Keys, t: int) -> None:
     settle(b)
 
 
+class Deferred:
+    """Runs of one run key counted by defer_keys() and not yet settled."""
+
+    def __init__(self, t: int, keys: Keys, how: int) -> None:
+        self.count: int = 1
+        self.first: int = t
+        self.last: int = t
+        self.last_bits: int = t & _LAST  # the largest time as the packed counters keep it
+        self.keys: Keys = keys
+        self.how: int = how
+
+
 def defer_keys(b: Baseline, k: Keys, t: int) -> None:
     """learn_keys() later: the hot path of every expected access only counts the run.
 
@@ -211,17 +223,17 @@ def defer_keys(b: Baseline, k: Keys, t: int) -> None:
     how = ((t // 3600) + 72) % 168  # hour_of_week(t)
     run_key = k.runs.get(how) or k.run_key(how)
     entry = b.pending.get(run_key)
-    tl = t & _LAST
     if entry is None:
-        b.pending[run_key] = [1, t, t, tl, k, how]
+        b.pending[run_key] = Deferred(t, k, how)
         return
-    entry[0] += 1
-    if t < entry[1]:
-        entry[1] = t
-    if t > entry[2]:
-        entry[2] = t
-    if tl > entry[3]:
-        entry[3] = tl
+    entry.count += 1
+    if t < entry.first:
+        entry.first = t
+    if t > entry.last:
+        entry.last = t
+    tl = t & _LAST
+    if tl > entry.last_bits:
+        entry.last_bits = tl
 
 
 def _add_runs(table: dict[str, int], key: str, n: int, tl: int) -> None:
@@ -238,7 +250,9 @@ def settle(b: Baseline) -> None:
     if not b.pending:
         return
     pending, b.pending = b.pending, {}
-    for run_key, (n, first, last, tl, k, how) in pending.items():
+    for run_key, deferred in pending.items():
+        n, first, last, tl, k, how = (deferred.count, deferred.first, deferred.last, deferred.last_bits, deferred.keys,
+                                      deferred.how)
         if not b.first or first < b.first:
             b.first = first
         entry = b.users.get(k.user)
