@@ -23,14 +23,13 @@ that both paths give identical findings and state.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Final, Iterable
 
 from .engine import SWEEP, Engine, HostState
-from .jsonlib import EVENT_FIELDS, UNSET, line_decoder
+from .jsonlib import EVENT_FIELDS, UNSET, line_decoder, struct_values
 from .rows import (
     _FUTURE_SLACK,
     MAX_TIME,
-    AdminRow,
     BadLine,
     _session,
     _exec_row,
@@ -46,9 +45,38 @@ _MISS = object()  # not in a memo
 _DECLINE = object()  # the full path must take the line
 
 
-def _columns(c: Any) -> dict[str, Any]:
+# Positions in jsonlib.EventColumns' values (struct_values); checked against its fields below.
+PATH: Final = 0
+CMDLINE: Final = 1
+PID: Final = 10
+TIME: Final = 9
+AUID: Final = 7
+TARGET_PATH: Final = 13
+ACTION: Final = 14
+INODE: Final = 15
+OWNER: Final = 16
+SIZE: Final = 17
+SHA256: Final = 18
+WRITER_PID: Final = 19
+REMOTE_ADDRESS: Final = 20
+REMOTE_PORT: Final = 21
+SUCCESS: Final = 22
+LOGIN_USER: Final = 4
+EXEC_KEY: Final = 9  # the first nine values decide an exec row's class
+_POSITIONS = {"path": PATH, "cmdline": CMDLINE, "login_user": LOGIN_USER, "auid": AUID, "time": TIME, "pid": PID,
+              "target_path": TARGET_PATH, "action": ACTION, "inode": INODE, "owner": OWNER, "size": SIZE,
+              "sha256": SHA256, "writer_pid": WRITER_PID, "remote_address": REMOTE_ADDRESS,
+              "remote_port": REMOTE_PORT, "success": SUCCESS}
+if EVENT_FIELDS and any(EVENT_FIELDS[i] != name for name, i in _POSITIONS.items()):  # pragma: no cover
+    raise ImportError("fastpath positions do not match jsonlib.EventColumns")
+if EVENT_FIELDS and EVENT_FIELDS[:EXEC_KEY] != ("path", "cmdline", "cwd", "username", "login_user", "parent_path",
+                                                 "parent_cmdline", "auid", "uid"):  # pragma: no cover
+    raise ImportError("fastpath's exec key does not match jsonlib.EventColumns")
+
+
+def _columns(v: tuple[Any, ...]) -> dict[str, Any]:
     """The decoded columns as the dict rows.py reads (absent and null are alike there)."""
-    return {name: getattr(c, name) for name in EVENT_FIELDS}
+    return dict(zip(EVENT_FIELDS, v))
 
 
 def _pid_key(value: Any) -> str:
@@ -89,9 +117,10 @@ class FastPath:
         self._transfers: dict[tuple[Any, ...], Any] = {}
         self._external: dict[str, bool] = {}  # remote address -> outside internal_networks (Engine._external)
         self._access_gate = engine.access_gate
-        decode = line_decoder()
+        decode, values = line_decoder(), struct_values()
         self.available = decode is not None  # False without msgspec: line() declines every line
         self._decode: Callable[[bytes], Any] = decode or _no_decoder
+        self._values: Callable[[Any], tuple[Any, ...]] = values or tuple
 
     def feed(self, lines: Iterable[tuple[int, bytes | None]], full_path: Callable[[int, bytes | None], None],
              max_hosts: int) -> int:
@@ -115,26 +144,22 @@ class FastPath:
             obj = self._decode(data)
         except Exception:  # noqa: BLE001 - malformed, wrong types, too deep: the full path says why
             return False
-        name = obj.name
+        name, host, value, action, columns, snapshot, diff = self._values(obj)  # ResultLine's fields
         if type(name) is not str:
             return False
         route = self._names.get(name)
         if route is None:
             route = self._route(name)
-        if route == _NOT_OURS or obj.diffResults is not UNSET:
-            return False
-        columns = obj.columns
-        host = obj.hostIdentifier
-        if type(host) is not str or not host:
+        if route == _NOT_OURS or diff is not UNSET or type(host) is not str or not host:
             return False
         if columns is UNSET:
-            return route == _ADMIN and self._admin_snapshot(obj, host)
-        if columns is None or route == _ADMIN or obj.action != "added":
+            return route == _ADMIN and self._admin_snapshot(snapshot, value, host)
+        if columns is None or route == _ADMIN or action != "added":
             return False
+        c = self._values(columns)
         # Event time as rows.parse_obj takes it, with the common forms inline.
-        value = obj.unixTime
         unix_time: int = value if type(value) is int and 0 < value < MAX_TIME else to_time(value) or 0
-        value = columns.time
+        value = c[TIME]
         t: int = int(value) if type(value) is str and len(value) < 12 and value.isdecimal() else to_time(value) or 0
         if not t:
             t = unix_time
@@ -143,12 +168,12 @@ class FastPath:
         elif unix_time and t > unix_time + _FUTURE_SLACK:
             t = unix_time  # a row from after it was logged
         if route == _DB_CLI_EXEC:
-            return self._db_cli_exec(columns, host, t)
+            return self._db_cli_exec(c, host, t)
         if route == _DUMP_FILE:
-            return self._dump_file(columns, host, t)
+            return self._dump_file(c, host, t)
         if route == _DB_EGRESS:
-            return self._db_egress(columns, host, t)
-        return self._transfer_exec(columns, host, t)
+            return self._db_egress(c, host, t)
+        return self._transfer_exec(c, host, t)
 
     def _route(self, name: str) -> int:
         route = _ROUTES.get(recognise(name) or "", _NOT_OURS)
@@ -156,15 +181,13 @@ class FastPath:
             self._names[name] = route
         return route
 
-    def _admin_snapshot(self, obj: Any, host: str) -> bool:
+    def _admin_snapshot(self, items: Any, unix_time: Any, host: str) -> bool:
         """An admin_accounts snapshot line (a list of rows) as parse_obj and Engine.step take it."""
-        items = obj.snapshot
         if type(items) is not list or not items:
             return False
         members: list[tuple[str, str]] = []
         for item in items:
-            username = item.username
-            groupname = item.groupname
+            username, groupname = self._values(item)
             if type(username) is not str or not username:
                 return False
             if groupname is None:
@@ -172,15 +195,13 @@ class FastPath:
             elif type(groupname) is not str:
                 return False
             members.append((username, groupname))
-        t = to_time(obj.unixTime) or 0
+        t = to_time(unix_time) or 0
         st = self.dirty.get(host) or self.open_host(host)
-        engine = self.engine
-        for username, groupname in members:
-            if t > st.watermark:
-                st.watermark = t
-            engine._admin(st, AdminRow(host, t, "snapshot", t, username, groupname))
-            if st.watermark - st.last_expiry >= SWEEP:
-                engine._expire(st)
+        if t > st.watermark:
+            st.watermark = t
+        self.engine.admin_snapshot(st, t, members)
+        if st.watermark - st.last_expiry >= SWEEP:
+            self.engine._expire(st)  # (expiry never reads admins: once after all members is the same)
         return True
 
     def _classify(self, memo: dict[tuple[Any, ...], Any], query: str, key: tuple[Any, ...]) -> Any:
@@ -214,8 +235,8 @@ class FastPath:
             memo[key] = cls
         return cls
 
-    def _db_cli_exec(self, c: Any, host: str, t: int) -> bool:
-        key = (c.path, c.cmdline, c.cwd, c.username, c.login_user, c.parent_path, c.parent_cmdline, c.auid, c.uid)
+    def _db_cli_exec(self, c: tuple[Any, ...], host: str, t: int) -> bool:
+        key = c[:EXEC_KEY]
         cls = self._access.get(key, _MISS)
         if cls is _MISS:
             cls = self._classify(self._access, "db_cli_exec", key)
@@ -225,15 +246,15 @@ class FastPath:
         if t > st.watermark:
             st.watermark = t
         if cls is not None:
-            codes = self._access_gate(st, cls, _pid_key(c.pid), t)
+            codes = self._access_gate(st, cls, _pid_key(c[PID]), t)
             if codes is not None:
                 self.engine.access_chain(st, _exec_row("db_cli_exec", host, t, _columns(c), False), cls, codes)
         if st.watermark - st.last_expiry >= SWEEP:
             self.engine._expire(st)  # as Engine.step does after each row
         return True
 
-    def _transfer_exec(self, c: Any, host: str, t: int) -> bool:
-        key = (c.path, c.cmdline, c.cwd, c.username, c.login_user, c.parent_path, c.parent_cmdline, c.auid, c.uid)
+    def _transfer_exec(self, c: tuple[Any, ...], host: str, t: int) -> bool:
+        key = c[:EXEC_KEY]
         cls = self._transfers.get(key, _MISS)
         if cls is _MISS:
             cls = self._classify(self._transfers, "transfer_exec", key)
@@ -244,18 +265,18 @@ class FastPath:
             st.watermark = t
         if cls is not None:
             engine = self.engine
-            if engine.transfer_gate(st, cls, _pid_key(c.pid), t):
+            if engine.transfer_gate(st, cls, _pid_key(c[PID]), t):
                 engine.transfer_link(st, _exec_row("transfer_exec", host, t, _columns(c), False), cls)
         if st.watermark - st.last_expiry >= SWEEP:
             self.engine._expire(st)  # as Engine.step does after each row
         return True
 
-    def _dump_file(self, c: Any, host: str, t: int) -> bool:
+    def _dump_file(self, c: tuple[Any, ...], host: str, t: int) -> bool:
         # The columns as rows._file_row reads them; anything but text where text belongs goes the full way.
-        path = c.target_path or c.path
-        action = c.action
-        owner = c.owner
-        sha256 = c.sha256
+        path = c[TARGET_PATH] or c[PATH]
+        action = c[ACTION]
+        owner = c[OWNER]
+        sha256 = c[SHA256]
         if type(path) is not str or not path or type(action) is not str or not action:
             return False
         if owner is None:
@@ -269,20 +290,20 @@ class FastPath:
         st = self.dirty.get(host) or self.open_host(host)
         if t > st.watermark:
             st.watermark = t
-        self.engine.file_event(st, "dump_file_events", t, path, action, _int(c.inode), owner, _int(c.size), sha256,
-                               _int(c.writer_pid) or 0)
+        self.engine.file_event(st, "dump_file_events", t, path, action, _int(c[INODE]), owner, _int(c[SIZE]), sha256,
+                               _int(c[WRITER_PID]) or 0)
         if st.watermark - st.last_expiry >= SWEEP:
             self.engine._expire(st)  # as Engine.step does after each row
         return True
 
-    def _db_egress(self, c: Any, host: str, t: int) -> bool:
+    def _db_egress(self, c: tuple[Any, ...], host: str, t: int) -> bool:
         # The columns as rows._egress_row reads them.
-        address = c.remote_address
-        path = c.path
-        login_user = c.login_user
+        address = c[REMOTE_ADDRESS]
+        path = c[PATH]
+        login_user = c[LOGIN_USER]
         if type(address) is not str or not address or type(path) is not str or type(login_user) is not str:
             return False
-        success = to_int(c.success)
+        success = to_int(c[SUCCESS])
         st = self.dirty.get(host) or self.open_host(host)
         if t > st.watermark:
             st.watermark = t
@@ -294,8 +315,8 @@ class FastPath:
                     self._external.clear()
                 self._external[address] = external
             if external:
-                self.engine.socket_egress(st, "db_egress", t, _int(c.pid) or 0, path, _session(c.auid), login_user,
-                                          address, to_int(c.remote_port))
+                self.engine.socket_egress(st, "db_egress", t, _int(c[PID]) or 0, path, _session(c[AUID]), login_user,
+                                          address, to_int(c[REMOTE_PORT]))
         if st.watermark - st.last_expiry >= SWEEP:
             self.engine._expire(st)  # as Engine.step does after each row
         return True

@@ -87,6 +87,15 @@ if msgspec is not None:
     EVENT_FIELDS = EventColumns.__struct_fields__
 
 
+def struct_values() -> Callable[[Any], tuple[Any, ...]] | None:
+    """A decoded line or row -> its field values in declaration order, in one C call.
+
+    Compiled code reads a tuple item far faster than an attribute of an object
+    it knows nothing about.
+    """
+    return msgspec.structs.astuple if msgspec is not None else None
+
+
 def line_decoder() -> Callable[[bytes], Any] | None:
     """Decoder of one results line into a ResultLine (fields of the wrong type fail); None without msgspec."""
     return msgspec.json.Decoder(ResultLine).decode if msgspec is not None else None
