@@ -116,7 +116,6 @@ class FastPath:
         self._access: dict[tuple[Any, ...], Any] = {}
         self._transfers: dict[tuple[Any, ...], Any] = {}
         self._external: dict[str, bool] = {}  # remote address -> outside internal_networks (Engine._external)
-        self._access_gate = engine.access_gate
         decode, values = line_decoder(), struct_values()
         self.available = decode is not None  # False without msgspec: line() declines every line
         self._decode: Callable[[bytes], Any] = decode or _no_decoder
@@ -246,7 +245,7 @@ class FastPath:
         if t > st.watermark:
             st.watermark = t
         if cls is not None:
-            codes = self._access_gate(st, cls, _pid_key(c[PID]), t)
+            codes = self.engine.access_gate(st, cls, _pid_key(c[PID]), t)
             if codes is not None:
                 self.engine.access_chain(st, _exec_row("db_cli_exec", host, t, _columns(c), False), cls, codes)
         if st.watermark - st.last_expiry >= SWEEP:
