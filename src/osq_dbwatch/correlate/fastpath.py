@@ -46,32 +46,34 @@ _DECLINE = object()  # the full path must take the line
 
 
 # Positions in jsonlib.EventColumns' values (struct_values); checked against its fields below.
-PATH: Final = 0
-CMDLINE: Final = 1
-PID: Final = 10
-TIME: Final = 9
-AUID: Final = 7
-TARGET_PATH: Final = 13
-ACTION: Final = 14
-INODE: Final = 15
-OWNER: Final = 16
-SIZE: Final = 17
-SHA256: Final = 18
-WRITER_PID: Final = 19
-REMOTE_ADDRESS: Final = 20
-REMOTE_PORT: Final = 21
-SUCCESS: Final = 22
-LOGIN_USER: Final = 4
-EXEC_KEY: Final = 9  # the first nine values decide an exec row's class
-_POSITIONS = {"path": PATH, "cmdline": CMDLINE, "login_user": LOGIN_USER, "auid": AUID, "time": TIME, "pid": PID,
-              "target_path": TARGET_PATH, "action": ACTION, "inode": INODE, "owner": OWNER, "size": SIZE,
-              "sha256": SHA256, "writer_pid": WRITER_PID, "remote_address": REMOTE_ADDRESS,
-              "remote_port": REMOTE_PORT, "success": SUCCESS}
+ACTION: Final = 0
+AUID: Final = 1
+CMDLINE: Final = 2
+CWD: Final = 3
+INODE: Final = 4
+LOGIN_USER: Final = 5
+OWNER: Final = 6
+PARENT_CMDLINE: Final = 8
+PARENT_PATH: Final = 9
+PATH: Final = 10
+PID: Final = 11
+REMOTE_ADDRESS: Final = 13
+REMOTE_PORT: Final = 14
+SHA256: Final = 15
+SIZE: Final = 16
+SUCCESS: Final = 17
+TARGET_PATH: Final = 18
+TIME: Final = 19
+UID: Final = 20
+USERNAME: Final = 21
+WRITER_PID: Final = 22
+_POSITIONS = {"action": ACTION, "auid": AUID, "cmdline": CMDLINE, "cwd": CWD, "inode": INODE, "login_user": LOGIN_USER,
+              "owner": OWNER, "parent_cmdline": PARENT_CMDLINE, "parent_path": PARENT_PATH, "path": PATH, "pid": PID,
+              "remote_address": REMOTE_ADDRESS, "remote_port": REMOTE_PORT, "sha256": SHA256, "size": SIZE,
+              "success": SUCCESS, "target_path": TARGET_PATH, "time": TIME, "uid": UID, "username": USERNAME,
+              "writer_pid": WRITER_PID}
 if EVENT_FIELDS and any(EVENT_FIELDS[i] != name for name, i in _POSITIONS.items()):  # pragma: no cover
     raise ImportError("fastpath positions do not match jsonlib.EventColumns")
-if EVENT_FIELDS and EVENT_FIELDS[:EXEC_KEY] != ("path", "cmdline", "cwd", "username", "login_user", "parent_path",
-                                                 "parent_cmdline", "auid", "uid"):  # pragma: no cover
-    raise ImportError("fastpath's exec key does not match jsonlib.EventColumns")
 
 
 def _columns(v: tuple[Any, ...]) -> dict[str, Any]:
@@ -143,7 +145,7 @@ class FastPath:
             obj = self._decode(data)
         except Exception:  # noqa: BLE001 - malformed, wrong types, too deep: the full path says why
             return False
-        name, host, value, action, columns, snapshot, diff = self._values(obj)  # ResultLine's fields
+        name, host, value, columns, snapshot, action, diff = self._values(obj)  # ResultLine's fields
         if type(name) is not str:
             return False
         route = self._names.get(name)
@@ -186,7 +188,7 @@ class FastPath:
             return False
         members: list[tuple[str, str]] = []
         for item in items:
-            username, groupname = self._values(item)
+            groupname, username = self._values(item)  # AdminMember's fields
             if type(username) is not str or not username:
                 return False
             if groupname is None:
@@ -235,7 +237,7 @@ class FastPath:
         return cls
 
     def _db_cli_exec(self, c: tuple[Any, ...], host: str, t: int) -> bool:
-        key = c[:EXEC_KEY]
+        key = (c[PATH], c[CMDLINE], c[CWD], c[USERNAME], c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE], c[AUID], c[UID])
         cls = self._access.get(key, _MISS)
         if cls is _MISS:
             cls = self._classify(self._access, "db_cli_exec", key)
@@ -253,7 +255,7 @@ class FastPath:
         return True
 
     def _transfer_exec(self, c: tuple[Any, ...], host: str, t: int) -> bool:
-        key = c[:EXEC_KEY]
+        key = (c[PATH], c[CMDLINE], c[CWD], c[USERNAME], c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE], c[AUID], c[UID])
         cls = self._transfers.get(key, _MISS)
         if cls is _MISS:
             cls = self._classify(self._transfers, "transfer_exec", key)

@@ -45,43 +45,48 @@ EVENT_FIELDS: tuple[str, ...] = ()
 if msgspec is not None:
 
     class EventColumns(msgspec.Struct, gc=False):
-        """The columns of the four event queries that rows.py reads; the rest are skipped."""
+        """The columns of the four event queries that rows.py reads; the rest are skipped.
 
-        path: Scalar = None
+        In osquery's order (it writes a row's columns sorted by name), so the
+        decoder finds each field where it looks first.
+        """
+
+        action: Scalar = None
+        auid: Scalar = None
         cmdline: Scalar = None
         cwd: Scalar = None
-        username: Scalar = None
-        login_user: Scalar = None
-        parent_path: Scalar = None
-        parent_cmdline: Scalar = None
-        auid: Scalar = None
-        uid: Scalar = None
-        time: Scalar = None
-        pid: Scalar = None
-        parent: Scalar = None
-        ppid: Scalar = None
-        target_path: Scalar = None
-        action: Scalar = None
         inode: Scalar = None
+        login_user: Scalar = None
         owner: Scalar = None
-        size: Scalar = None
-        sha256: Scalar = None
-        writer_pid: Scalar = None
+        parent: Scalar = None
+        parent_cmdline: Scalar = None
+        parent_path: Scalar = None
+        path: Scalar = None
+        pid: Scalar = None
+        ppid: Scalar = None
         remote_address: Scalar = None
         remote_port: Scalar = None
+        sha256: Scalar = None
+        size: Scalar = None
         success: Scalar = None
+        target_path: Scalar = None
+        time: Scalar = None
+        uid: Scalar = None
+        username: Scalar = None
+        writer_pid: Scalar = None
 
     class AdminMember(msgspec.Struct, gc=False):
-        username: Scalar = None
         groupname: Scalar = None
+        username: Scalar = None
 
     class ResultLine(msgspec.Struct, gc=False):
+        # In the order osquery writes them (see EventColumns).
         name: Scalar = None
         hostIdentifier: Scalar = None  # noqa: N815 - osquery's key
         unixTime: Scalar = None  # noqa: N815
-        action: Scalar = None
         columns: Union[EventColumns, None, UnsetType] = UNSET
         snapshot: Union[list[AdminMember], None, UnsetType] = UNSET
+        action: Scalar = None
         diffResults: Union[msgspec.Raw, UnsetType] = UNSET  # noqa: N815 - batch format: the full path's
 
     EVENT_FIELDS = EventColumns.__struct_fields__
