@@ -236,13 +236,18 @@ class FastPath:
             memo[key] = cls
         return cls
 
-    def _db_cli_exec(self, c: tuple[Any, ...], host: str, t: int) -> bool:
+    def _exec_class(self, memo: dict[tuple[Any, ...], Any], query: str, c: tuple[Any, ...]) -> Any:
+        """The class of an exec row from the memo (None: not a command of its kind); _DECLINE: the full path's."""
         key = (c[PATH], c[CMDLINE], c[CWD], c[USERNAME], c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE], c[AUID], c[UID])
-        cls = self._access.get(key, _MISS)
+        cls = memo.get(key, _MISS)
         if cls is _MISS:
-            cls = self._classify(self._access, "db_cli_exec", key)
-            if cls is _DECLINE:
-                return False
+            cls = self._classify(memo, query, key)
+        return cls
+
+    def _db_cli_exec(self, c: tuple[Any, ...], host: str, t: int) -> bool:
+        cls = self._exec_class(self._access, "db_cli_exec", c)
+        if cls is _DECLINE:
+            return False
         st = self.dirty.get(host) or self.open_host(host)
         if t > st.watermark:
             st.watermark = t
@@ -255,12 +260,9 @@ class FastPath:
         return True
 
     def _transfer_exec(self, c: tuple[Any, ...], host: str, t: int) -> bool:
-        key = (c[PATH], c[CMDLINE], c[CWD], c[USERNAME], c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE], c[AUID], c[UID])
-        cls = self._transfers.get(key, _MISS)
-        if cls is _MISS:
-            cls = self._classify(self._transfers, "transfer_exec", key)
-            if cls is _DECLINE:
-                return False
+        cls = self._exec_class(self._transfers, "transfer_exec", c)
+        if cls is _DECLINE:
+            return False
         st = self.dirty.get(host) or self.open_host(host)
         if t > st.watermark:
             st.watermark = t
