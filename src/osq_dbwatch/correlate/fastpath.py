@@ -197,13 +197,9 @@ class FastPath:
                 return False
             members.append((username, groupname))
         t = to_time(unix_time) or 0
-        st = self.dirty.get(host) or self.open_host(host)
-        if t > st.watermark:
-            st.watermark = t
+        st = self._state(host, t)
         self.engine.admin_snapshot(st, t, members)
-        if st.watermark - st.last_expiry >= SWEEP:
-            self.engine._expire(st)  # (expiry never reads admins: once after all members is the same)
-        return True
+        return self._swept(st)  # once after all members: expiry never reads admins
 
     def _classify(self, memo: dict[tuple[Any, ...], Any], query: str, key: tuple[Any, ...]) -> Any:
         """The engine's class of an exec row not yet memoised; _DECLINE when the full path must see it.
@@ -236,6 +232,19 @@ class FastPath:
             memo[key] = cls
         return cls
 
+    def _state(self, host: str, t: int) -> HostState:
+        """The host's state for a row of time t, entered in the batch, its watermark moved on."""
+        st = self.dirty.get(host) or self.open_host(host)
+        if t > st.watermark:
+            st.watermark = t
+        return st
+
+    def _swept(self, st: HostState) -> bool:
+        """After each row, as Engine.step does: the periodic expiry sweep when it is due. True: the line was taken."""
+        if st.watermark - st.last_expiry >= SWEEP:
+            self.engine._expire(st)
+        return True
+
     def _exec_class(self, memo: dict[tuple[Any, ...], Any], query: str, c: tuple[Any, ...]) -> Any:
         """The class of an exec row from the memo (None: not a command of its kind); _DECLINE: the full path's."""
         key = (c[PATH], c[CMDLINE], c[CWD], c[USERNAME], c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE], c[AUID], c[UID])
@@ -248,31 +257,23 @@ class FastPath:
         cls = self._exec_class(self._access, "db_cli_exec", c)
         if cls is _DECLINE:
             return False
-        st = self.dirty.get(host) or self.open_host(host)
-        if t > st.watermark:
-            st.watermark = t
+        st = self._state(host, t)
         if cls is not None:
             codes = self.engine.access_gate(st, cls, _pid_key(c[PID]), t)
             if codes is not None:
                 self.engine.access_chain(st, _exec_row("db_cli_exec", host, t, _columns(c), False), cls, codes)
-        if st.watermark - st.last_expiry >= SWEEP:
-            self.engine._expire(st)  # as Engine.step does after each row
-        return True
+        return self._swept(st)
 
     def _transfer_exec(self, c: tuple[Any, ...], host: str, t: int) -> bool:
         cls = self._exec_class(self._transfers, "transfer_exec", c)
         if cls is _DECLINE:
             return False
-        st = self.dirty.get(host) or self.open_host(host)
-        if t > st.watermark:
-            st.watermark = t
+        st = self._state(host, t)
         if cls is not None:
             engine = self.engine
             if engine.transfer_gate(st, cls, _pid_key(c[PID]), t):
                 engine.transfer_link(st, _exec_row("transfer_exec", host, t, _columns(c), False), cls)
-        if st.watermark - st.last_expiry >= SWEEP:
-            self.engine._expire(st)  # as Engine.step does after each row
-        return True
+        return self._swept(st)
 
     def _dump_file(self, c: tuple[Any, ...], host: str, t: int) -> bool:
         # The columns as rows._file_row reads them; anything but text where text belongs goes the full way.
@@ -290,14 +291,10 @@ class FastPath:
             sha256 = ""
         elif type(sha256) is not str:
             return False
-        st = self.dirty.get(host) or self.open_host(host)
-        if t > st.watermark:
-            st.watermark = t
+        st = self._state(host, t)
         self.engine.file_event(st, "dump_file_events", t, path, action, _int(c[INODE]), owner, _int(c[SIZE]), sha256,
                                _int(c[WRITER_PID]) or 0)
-        if st.watermark - st.last_expiry >= SWEEP:
-            self.engine._expire(st)  # as Engine.step does after each row
-        return True
+        return self._swept(st)
 
     def _db_egress(self, c: tuple[Any, ...], host: str, t: int) -> bool:
         # The columns as rows._egress_row reads them.
@@ -307,9 +304,7 @@ class FastPath:
         if type(address) is not str or not address or type(path) is not str or type(login_user) is not str:
             return False
         success = to_int(c[SUCCESS])
-        st = self.dirty.get(host) or self.open_host(host)
-        if t > st.watermark:
-            st.watermark = t
+        st = self._state(host, t)
         if success is None or success != 0:
             external = self._external.get(address)
             if external is None:
@@ -320,6 +315,4 @@ class FastPath:
             if external:
                 self.engine.socket_egress(st, "db_egress", t, _int(c[PID]) or 0, path, _session(c[AUID]), login_user,
                                           address, to_int(c[REMOTE_PORT]))
-        if st.watermark - st.last_expiry >= SWEEP:
-            self.engine._expire(st)  # as Engine.step does after each row
-        return True
+        return self._swept(st)
