@@ -30,9 +30,8 @@ from .jsonlib import EVENT_FIELDS, UNSET, line_decoder, struct_values
 from .rows import (
     _FUTURE_SLACK,
     MAX_TIME,
-    BadLine,
-    _session,
     _exec_row,
+    _session,
     recognise,
     to_int,
     to_time,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Any, Iterator
+from typing import Iterator
 
 from ..cli import DbwatchError
 from .engine import HostState
