@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
 
 from osq_dbwatch import catalog  # noqa: E402
 from osq_dbwatch.config import Config, load_config  # noqa: E402
+from osq_dbwatch.correlate.rows import recognise  # noqa: E402
 
 from osq_dbwatch.correlate import jsonlib  # noqa: E402 - the correlator's own JSON library
 
@@ -98,21 +99,6 @@ def build_query(config: Config, group_admins: Iterable[str] = GROUP_ADMINS) -> s
     )
 
 
-_QUERY_CACHE: dict[str, str | None] = {}
-
-
-def query_of(name: str) -> str | None:
-    """Contract section 1: the last segment of the name ends in a query name."""
-    found = _QUERY_CACHE.get(name, "")
-    if found != "":
-        return found
-    last = name.rsplit("/", 1)[-1]
-    result = next((q for q in QUERY_TYPES if last.endswith(q)), None)
-    if len(_QUERY_CACHE) < 10_000:
-        _QUERY_CACHE[name] = result
-    return result
-
-
 def _rows(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
     columns = doc.get("columns")
     if isinstance(columns, dict):
@@ -151,10 +137,10 @@ def events_from_lines(lines: Iterable[bytes], stats: dict[str, int]) -> Iterator
             stats["bad"] += 1
             continue
         name = doc.get("name")
-        query = query_of(name) if isinstance(name, str) else None
-        if query is None:
+        query = recognise(name) if isinstance(name, str) else None  # the correlator's reading of the name
+        kind = QUERY_TYPES.get(query or "")
+        if kind is None:
             continue
-        kind = QUERY_TYPES[query]
         host = doc.get("hostIdentifier") or ""
         for row in _rows(doc):
             data = row  # the parsed row is ours: annotate it in place rather than copy
