@@ -305,3 +305,36 @@ def test_ipv4_fast_check_agrees_with_policy(octets: tuple[int, int, int, int], e
     engine = Engine(parse_config(CONFIG))
     for address in (".".join(map(str, octets)) + extra, extra + ".".join(map(str, octets))):
         assert engine._external(address) == policy.is_external_address(engine.config, address)
+
+
+def test_exec_memo_tells_runs_of_one_command_line_apart() -> None:
+    from osq_dbwatch.correlate import fastpath as fp
+
+    def columns(**changes: Any) -> tuple[Any, ...]:
+        base = {"path": "/usr/bin/psql", "cmdline": "psql -c 'select 1'", "cwd": "/", "username": "bob",
+                "login_user": "bob", "parent_path": "/usr/bin/bash", "parent_cmdline": "-bash", "auid": "1001",
+                "uid": "1001"}
+        base.update(changes)
+        return tuple(base.get(name) for name in fp.EVENT_FIELDS)
+
+    memo = fp._ExecMemo()
+    memo.put(columns(), "first")
+    assert memo.get(columns()) == "first"
+    # Every invariant column takes part: changing any one of them is another run.
+    for name in ("path", "cmdline", "cwd", "username", "login_user", "parent_path", "parent_cmdline", "auid", "uid"):
+        assert memo.get(columns(**{name: "other"})) is fp._MISS, name
+        assert memo.get(columns(**{name: None})) is fp._MISS, name
+    assert memo.get(columns(uid=1001)) is fp._MISS  # a number is not its text
+    # One command line keeps its MAX_VARIANTS newest variants.
+    for i in range(fp.MAX_VARIANTS):
+        memo.put(columns(cwd=f"/d{i}"), i)
+    assert memo.get(columns()) is fp._MISS
+    assert [memo.get(columns(cwd=f"/d{i}")) for i in range(fp.MAX_VARIANTS)] == list(range(fp.MAX_VARIANTS))
+    assert memo.size == fp.MAX_VARIANTS
+    # The memo starts afresh when full.
+    for i in range(fp.MAX_KEYS - memo.size):
+        memo.put(columns(cmdline=f"psql -d db{i}"), i)
+    assert memo.size == fp.MAX_KEYS
+    memo.put(columns(cmdline="psql -l"), "after")
+    assert memo.size == 1 and memo.get(columns(cmdline="psql -l")) == "after"
+    assert memo.get(columns(cwd="/d0")) is fp._MISS

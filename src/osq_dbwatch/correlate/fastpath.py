@@ -39,6 +39,7 @@ from .rows import (
 
 MAX_NAMES = 4096
 MAX_KEYS = 32768  # memoised exec column combinations (then the memo starts afresh)
+MAX_VARIANTS = 16  # memoised combinations of one command line (the oldest goes first)
 MAX_KEY_TEXT = 4096  # characters of text columns above which a combination is not memoised
 _MISS = object()  # not in a memo
 _DECLINE = object()  # the full path must take the line
@@ -105,6 +106,61 @@ def _no_decoder(data: bytes) -> Any:
     raise ValueError("msgspec is not installed")
 
 
+class _Seen:
+    """A memoised exec run: the invariant columns besides the command line, and their class."""
+
+    def __init__(self, c: tuple[Any, ...], cls: Any) -> None:
+        self.path: Any = c[PATH]
+        self.cwd: Any = c[CWD]
+        self.username: Any = c[USERNAME]
+        self.login_user: Any = c[LOGIN_USER]
+        self.parent_path: Any = c[PARENT_PATH]
+        self.parent_cmdline: Any = c[PARENT_CMDLINE]
+        self.auid: Any = c[AUID]
+        self.uid: Any = c[UID]
+        self.cls: Any = cls
+
+    def matches(self, c: tuple[Any, ...]) -> bool:
+        return (self.path == c[PATH] and self.username == c[USERNAME] and self.cwd == c[CWD]
+                and self.parent_cmdline == c[PARENT_CMDLINE] and self.parent_path == c[PARENT_PATH]
+                and self.login_user == c[LOGIN_USER] and self.uid == c[UID] and self.auid == c[AUID])
+
+
+class _ExecMemo:
+    """Exec column values -> class, keyed by the command line first.
+
+    Hashing one string and comparing the rest costs less than hashing a tuple of
+    nine fresh strings; the command line tells nearly every run apart.
+    """
+
+    def __init__(self) -> None:
+        self.by_cmdline: dict[Any, list[_Seen]] = {}
+        self.size = 0
+
+    def get(self, c: tuple[Any, ...]) -> Any:
+        """The memoised class of these columns, or _MISS."""
+        seen = self.by_cmdline.get(c[CMDLINE])
+        if seen is not None:
+            for entry in seen:
+                if entry.matches(c):
+                    return entry.cls
+        return _MISS
+
+    def put(self, c: tuple[Any, ...], cls: Any) -> None:
+        if self.size >= MAX_KEYS:
+            self.by_cmdline.clear()
+            self.size = 0
+        seen = self.by_cmdline.get(c[CMDLINE])
+        if seen is None:
+            self.by_cmdline[c[CMDLINE]] = [_Seen(c, cls)]
+        else:
+            if len(seen) >= MAX_VARIANTS:
+                del seen[0]
+                self.size -= 1
+            seen.append(_Seen(c, cls))
+        self.size += 1
+
+
 class FastPath:
     """Takes the common lines of one batch; the runner sets `dirty` and `open_host` per batch."""
 
@@ -113,9 +169,9 @@ class FastPath:
         self.dirty: dict[str, HostState] = {}
         self.open_host: Callable[[str], HostState] = lambda host: HostState(host)
         self._names: dict[str, int] = {}  # result name -> route (below)
-        # exec column values -> the engine's class of that run, or None (not a command of its kind)
-        self._access: dict[tuple[Any, ...], Any] = {}
-        self._transfers: dict[tuple[Any, ...], Any] = {}
+        # Memos of exec runs, by command line: the engine's class of each run seen, or None (not a command of its kind)
+        self._access = _ExecMemo()
+        self._transfers = _ExecMemo()
         self._external: dict[str, bool] = {}  # remote address -> outside internal_networks (Engine._external)
         decode, values = line_decoder(), struct_values()
         self.available = decode is not None  # False without msgspec: line() declines every line
@@ -200,12 +256,14 @@ class FastPath:
         self.engine.admin_snapshot(st, t, members)
         return self._swept(st)  # once after all members: expiry never reads admins
 
-    def _classify(self, memo: dict[tuple[Any, ...], Any], query: str, key: tuple[Any, ...]) -> Any:
+    def _classify(self, memo: _ExecMemo, query: str, c: tuple[Any, ...]) -> Any:
         """The engine's class of an exec row not yet memoised; _DECLINE when the full path must see it.
 
         The columns are read as rows._exec_row reads them; the memo is the cache,
         so the engine's own (which the full path uses) is not consulted.
         """
+        key = (c[PATH], c[CMDLINE], c[CWD], c[USERNAME], c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE], c[AUID],
+               c[UID])
         size = 0
         for value in key[:7]:  # the text columns: text or absent (a number goes the full way)
             if value is None:
@@ -226,9 +284,7 @@ class FastPath:
             cls = engine._transfer_class_uncached(path, cmdline, cwd, to_int(uid), username, _session(auid),
                                                   login_user)
         if size <= MAX_KEY_TEXT:  # hostile multi-kilobyte command lines are judged, not remembered
-            if len(memo) >= MAX_KEYS:
-                memo.clear()
-            memo[key] = cls
+            memo.put(c, cls)
         return cls
 
     def _state(self, host: str, t: int) -> HostState:
@@ -244,12 +300,11 @@ class FastPath:
             self.engine._expire(st)
         return True
 
-    def _exec_class(self, memo: dict[tuple[Any, ...], Any], query: str, c: tuple[Any, ...]) -> Any:
+    def _exec_class(self, memo: _ExecMemo, query: str, c: tuple[Any, ...]) -> Any:
         """The class of an exec row from the memo (None: not a command of its kind); _DECLINE: the full path's."""
-        key = (c[PATH], c[CMDLINE], c[CWD], c[USERNAME], c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE], c[AUID], c[UID])
-        cls = memo.get(key, _MISS)
+        cls = memo.get(c)
         if cls is _MISS:
-            cls = self._classify(memo, query, key)
+            cls = self._classify(memo, query, c)
         return cls
 
     def _db_cli_exec(self, c: tuple[Any, ...], host: str, t: int) -> bool:
