@@ -99,6 +99,37 @@ def test_state_survives_serialisation_at_any_point(cut: int) -> None:
     assert restored.to_json()["chains"] == one.to_json()["chains"]
 
 
+def _as_saved_by_0_1_0(saved: dict) -> dict:
+    """A host state as osq-dbwatch 0.1.0 wrote it: pid entries as objects without the tool, files with an _id."""
+    old = dict(saved)
+    old["pids"] = {pid: {"t": t, "user": user, "kind": kind, "files": list(files)}
+                   for pid, (t, user, kind, files, _tool) in saved["pids"].items()}
+    old["files"] = [{"_id": f"f|{f['path']}", **f} for f in saved["files"]]
+    return old
+
+
+def test_state_saved_by_0_1_0_still_loads_and_links() -> None:
+    log = Log()
+    log.db_exec("pg-1", T - 60, "bob", 1005, "psql -d crm", "/usr/bin/psql", 60, "/usr/bin/bash", "-bash")
+    log.dump_file("pg-1", T + 20, "/tmp/early.csv", "mallory", 1004)  # remembered before mallory's access
+    log.db_exec("pg-1", T, "mallory", 1004, "psql -d crm", "/usr/bin/psql", 77, "/usr/bin/bash", "-bash")
+    rows = rows_of(log)
+    e = engine()
+    uninterrupted = e.process(HostState("pg-1"), rows)[1]
+    state, first = e.process(HostState("pg-1"), rows[:2])
+    saved = json.loads(json.dumps(state.to_json()))
+    assert saved["files"] and saved["pids"]
+    restored = HostState.from_json(_as_saved_by_0_1_0(saved))
+    assert restored.to_json()["files"] == saved["files"]
+    reloaded = json.loads(json.dumps(restored.to_json()))
+    assert {pid: entry[:4] for pid, entry in reloaded["pids"].items()} == \
+        {pid: entry[:4] for pid, entry in saved["pids"].items()}
+    restored, second = e.process(restored, rows[2:])
+    assert sorted((f.uid, f.severity_id, f.stages) for f in first + second) == \
+        sorted((f.uid, f.severity_id, f.stages) for f in uninterrupted)
+    assert [f.stages for f in second if f.user == "mallory"] == [["access", "dump"]]
+
+
 def test_evidence_before_its_access_is_linked() -> None:
     log = Log()
     log.dump_file("pg-1", T + 20, "/tmp/early.csv", "mallory", 1004)

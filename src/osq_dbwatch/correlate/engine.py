@@ -87,6 +87,30 @@ def _pid_entry(value: Any) -> PidEntry:
     return (t, user, kind, tuple(files), tool)
 
 
+class FileSeen:
+    """A dump-like file written lately (a dump_file_events row), kept to link to chains that open after it."""
+
+    def __init__(self, t: int, path: str, owner: str, size: int | None, sha256: str, writer_pid: int, query: str,
+                 action: str) -> None:
+        self.t = t
+        self.path = path
+        self.owner = owner
+        self.size = size
+        self.sha256 = sha256
+        self.writer_pid = writer_pid
+        self.query = query
+        self.action = action
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": self.t, "path": self.path, "owner": self.owner, "size": self.size, "sha256": self.sha256,
+                "writer_pid": self.writer_pid, "query": self.query, "action": self.action}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "FileSeen":
+        return cls(data["t"], data["path"], data["owner"], data["size"], data["sha256"], data["writer_pid"],
+                   data["query"], data["action"])
+
+
 @dataclass
 class Chain:
     uid: str
@@ -130,7 +154,7 @@ class HostState:
     admin_groups: dict[str, list[str]] = field(default_factory=dict)  # user -> admin groups (from admin_accounts)
     admin_snapshot: int = 0
     chains: dict[str, Chain] = field(default_factory=dict)
-    files: list[dict[str, Any]] = field(default_factory=list)
+    files: list[FileSeen] = field(default_factory=list)
     egress: list[dict[str, Any]] = field(default_factory=list)
     # pid -> (time, user, kind "db" or "transfer", files it reads or writes, tool): links and de-duplicates
     pids: dict[str, PidEntry] = field(default_factory=dict)
@@ -151,7 +175,7 @@ class HostState:
             "admin_groups": self.admin_groups,
             "admin_snapshot": self.admin_snapshot,
             "chains": {uid: c.to_json() for uid, c in self.chains.items()},
-            "files": self.files,
+            "files": [f.to_json() for f in self.files],
             "egress": self.egress,
             "pids": self.pids,
             "seen": self.seen,
@@ -170,7 +194,7 @@ class HostState:
             admin_groups=data.get("admin_groups", {}),
             admin_snapshot=data.get("admin_snapshot", 0),
             chains={uid: Chain.from_json(c) for uid, c in data.get("chains", {}).items()},
-            files=data.get("files", []),
+            files=[FileSeen.from_json(f) for f in data.get("files", [])],
             egress=data.get("egress", []),
             pids={k: _pid_entry(v) for k, v in data.get("pids", {}).items()},
             seen=data.get("seen", {}),
@@ -676,7 +700,7 @@ class Engine:
         # Evidence seen before its access (newest first; the lists are in arrival order).
         oldest = chain.start - SLACK - GRACE
         for f in st.files[::-1]:
-            if f["t"] < oldest:
+            if f.t < oldest:
                 break
             self._try_file(st, chain, f)
         for e in st.egress[::-1]:
@@ -711,9 +735,8 @@ class Engine:
             return
         if self._seen(st, f"f|{path}|{action}|{t}|{inode}", t, self.w_dump):
             return
-        f = {"_id": f"f|{path}", "t": t, "path": path, "owner": owner, "size": size,
-             "sha256": sha256, "writer_pid": writer_pid, "query": query, "action": action}
-        if st.files and st.files[-1]["path"] == path:
+        f = FileSeen(t, path, owner, size, sha256, writer_pid, query, action)
+        if st.files and st.files[-1].path == path:
             st.files[-1] = f  # CREATED then UPDATED: one file
         else:
             st.files.append(f)
@@ -722,33 +745,33 @@ class Engine:
         for chain in st.chains.values():
             self._try_file(st, chain, f)
 
-    def _try_file(self, st: HostState, chain: Chain, f: dict[str, Any]) -> None:
-        t = f["t"]
+    def _try_file(self, st: HostState, chain: Chain, f: FileSeen) -> None:
+        t = f.t
         if not (chain.start - SLACK <= t <= chain.last_access + self.w_dump):
             return
-        path = f["path"]
+        path = f.path
         links: list[str] = []
         if path in chain.paths:
             links.append(R.LINKED_BY_PATH.code)
-        elif f["writer_pid"] and f["writer_pid"] in chain.pids:
+        elif f.writer_pid and f.writer_pid in chain.pids:
             links.append(R.LINKED_BY_PID.code)
-        elif not (f["owner"] and (f["owner"] == chain.user or f["owner"] in chain.uid_users)):
+        elif not (f.owner and (f.owner == chain.user or f.owner in chain.uid_users)):
             return
         if not links and not catalog.dump_suffix_strength(path):
             return
-        ev_id = f["_id"]
+        ev_id = "f|" + path
         for e in chain.evidences:
             if e["_id"] == ev_id:
                 return
         file_obj: dict[str, Any] = {"path": path, "name": basename(path), "type_id": 1, "type": "Regular File"}
-        if f["size"] is not None:
-            file_obj["size"] = f["size"]
-        if f["owner"]:
-            file_obj["owner"] = {"name": f["owner"]}
-        if f["sha256"]:
-            file_obj["hashes"] = [{"algorithm_id": 3, "algorithm": "SHA-256", "value": f["sha256"]}]
+        if f.size is not None:
+            file_obj["size"] = f.size
+        if f.owner:
+            file_obj["owner"] = {"name": f.owner}
+        if f.sha256:
+            file_obj["hashes"] = [{"algorithm_id": 3, "algorithm": "SHA-256", "value": f.sha256}]
         chain.evidences.append({"_id": ev_id, "_t": t, "file": file_obj,
-                                "data": {"stage": "dump", "query": f["query"], "action": f["action"]}})
+                                "data": {"stage": "dump", "query": f.query, "action": f.action}})
         _add(chain.paths, path)
         chain.first_dump = min(chain.first_dump, t) if chain.first_dump else t
         chain.last_dump = max(chain.last_dump, t)
@@ -1085,7 +1108,7 @@ class Engine:
             return
         st.last_expiry = now
         horizon = now - max(self.w_dump, self.w_egress) - GRACE
-        st.files = [f for f in st.files if f["t"] >= horizon]
+        st.files = [f for f in st.files if f.t >= horizon]
         st.egress = [e for e in st.egress if e["t"] >= horizon]
         pid_horizon = now - self.w_dump - self.w_egress - GRACE
         # Rebuilt rather than deleted from: most entries are stale by the next sweep (order is kept).
