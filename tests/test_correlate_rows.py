@@ -13,8 +13,10 @@ from osq_dbwatch.correlate.rows import (
     ExecRow,
     FileRow,
     HistoryRow,
+    decimal,
     parse_line,
     recognise,
+    to_int,
 )
 
 EXEC = {"auid": "1004", "cmdline": "psql -d customers", "cwd": "/", "euid": "1004", "login_user": "mallory",
@@ -222,3 +224,26 @@ def test_random_bytes_never_crash(data: bytes) -> None:
         parse_line(data)
     except BadLine:
         pass
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(max_size=24), st.text(alphabet="0123456789", max_size=24),
+                 st.integers(min_value=0, max_value=10**20).map(str)))
+def test_decimal_reads_exactly_ascii_digit_runs(text: str) -> None:
+    ascii_digits = 0 < len(text) <= 18 and all("0" <= ch <= "9" for ch in text)
+    assert decimal(text) == (int(text) if ascii_digits else -1)
+    assert to_int(text) == _general_to_int(text)  # the fast path changes nothing
+
+
+def _general_to_int(text: str) -> int | None:
+    """to_int() of text without the digits-only fast path."""
+    if not text:
+        return None
+    try:
+        result = int(text)
+    except ValueError:
+        try:
+            result = int(float(text))
+        except (ValueError, OverflowError):
+            return None
+    return result if -(2**63) <= result < 2**63 else None

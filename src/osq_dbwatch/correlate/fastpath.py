@@ -32,6 +32,7 @@ from .rows import (
     MAX_TIME,
     _exec_row,
     _session,
+    decimal,
     recognise,
     to_int,
     to_time,
@@ -83,17 +84,9 @@ def _columns(v: tuple[Any, ...]) -> dict[str, Any]:
 
 def _pid_key(value: Any) -> str:
     """str(to_int(value) or 0), the key of st.pids; the common decimal text is already that."""
-    if type(value) is str and 0 < len(value) < 19 and value.isascii() and value.isdigit() and (
-            value[0] != "0" or len(value) == 1):
+    if type(value) is str and decimal(value) > 0 and value[0] != "0":
         return value
     return str(to_int(value) or 0)
-
-
-def _int(value: Any) -> int | None:
-    """to_int(value), with the common string form inline."""
-    if type(value) is str and len(value) < 19 and value.isdecimal():
-        return int(value)
-    return to_int(value)
 
 
 # Routes of a result name: the query it is, when this path takes its lines.
@@ -213,10 +206,9 @@ class FastPath:
         if columns is None or route == _ADMIN or action != "added":
             return False
         c = self._values(columns)
-        # Event time as rows.parse_obj takes it, with the common forms inline.
+        # Event time as rows.parse_obj takes it.
         unix_time: int = value if type(value) is int and 0 < value < MAX_TIME else to_time(value) or 0
-        value = c[TIME]
-        t: int = int(value) if type(value) is str and len(value) < 12 and value.isdecimal() else to_time(value) or 0
+        t: int = to_time(c[TIME]) or 0
         if not t:
             t = unix_time
             if not t:
@@ -346,8 +338,8 @@ class FastPath:
         elif type(sha256) is not str:
             return False
         st = self._state(host, t)
-        self.engine.file_event(st, "dump_file_events", t, path, action, _int(c[INODE]), owner, _int(c[SIZE]), sha256,
-                               _int(c[WRITER_PID]) or 0)
+        self.engine.file_event(st, "dump_file_events", t, path, action, to_int(c[INODE]), owner, to_int(c[SIZE]),
+                               sha256, to_int(c[WRITER_PID]) or 0)
         return self._swept(st)
 
     def _db_egress(self, c: tuple[Any, ...], host: str, t: int) -> bool:
@@ -367,6 +359,6 @@ class FastPath:
                     self._external.clear()
                 self._external[address] = external
             if external:
-                self.engine.socket_egress(st, "db_egress", t, _int(c[PID]) or 0, path, _session(c[AUID]), login_user,
+                self.engine.socket_egress(st, "db_egress", t, to_int(c[PID]) or 0, path, _session(c[AUID]), login_user,
                                           address, to_int(c[REMOTE_PORT]))
         return self._swept(st)
