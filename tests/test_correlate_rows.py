@@ -14,9 +14,12 @@ from osq_dbwatch.correlate.rows import (
     FileRow,
     HistoryRow,
     decimal,
+    int_or_zero,
     parse_line,
     recognise,
+    time_or_zero,
     to_int,
+    to_time,
 )
 
 EXEC = {"auid": "1004", "cmdline": "psql -d customers", "cwd": "/", "euid": "1004", "login_user": "mallory",
@@ -233,6 +236,14 @@ def test_decimal_reads_exactly_ascii_digit_runs(text: str) -> None:
     ascii_digits = 0 < len(text) <= 18 and all("0" <= ch <= "9" for ch in text)
     assert decimal(text) == (int(text) if ascii_digits else -1)
     assert to_int(text) == _general_to_int(text)  # the fast path changes nothing
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.none(), st.booleans(), st.text(max_size=24), st.integers(min_value=-(2**70), max_value=2**70),
+                 st.integers(min_value=0, max_value=10**12).map(str), st.floats(allow_nan=True)))
+def test_zero_forms_of_to_int_and_to_time(value: object) -> None:
+    assert int_or_zero(value) == (to_int(value) or 0)
+    assert time_or_zero(value) == (to_time(value) or 0)
 
 
 def _general_to_int(text: str) -> int | None:

@@ -33,9 +33,10 @@ from .rows import (
     _exec_row,
     _session,
     decimal,
+    int_or_zero,
     recognise,
+    time_or_zero,
     to_int,
-    to_time,
 )
 
 MAX_NAMES = 4096
@@ -207,8 +208,8 @@ class FastPath:
             return False
         c = self._values(columns)
         # Event time as rows.parse_obj takes it.
-        unix_time: int = value if type(value) is int and 0 < value < MAX_TIME else to_time(value) or 0
-        t: int = to_time(c[TIME]) or 0
+        unix_time: int = value if type(value) is int and 0 < value < MAX_TIME else time_or_zero(value)
+        t = time_or_zero(c[TIME])
         if not t:
             t = unix_time
             if not t:
@@ -243,7 +244,7 @@ class FastPath:
             elif type(groupname) is not str:
                 return False
             members.append((username, groupname))
-        t = to_time(unix_time) or 0
+        t = time_or_zero(unix_time)
         st = self._state(host, t)
         self.engine.admin_snapshot(st, t, members)
         return self._swept(st)  # once after all members: expiry never reads admins
@@ -339,7 +340,7 @@ class FastPath:
             return False
         st = self._state(host, t)
         self.engine.file_event(st, "dump_file_events", t, path, action, to_int(c[INODE]), owner, to_int(c[SIZE]),
-                               sha256, to_int(c[WRITER_PID]) or 0)
+                               sha256, int_or_zero(c[WRITER_PID]))
         return self._swept(st)
 
     def _db_egress(self, c: tuple[Any, ...], host: str, t: int) -> bool:
@@ -359,6 +360,6 @@ class FastPath:
                     self._external.clear()
                 self._external[address] = external
             if external:
-                self.engine.socket_egress(st, "db_egress", t, to_int(c[PID]) or 0, path, _session(c[AUID]), login_user,
+                self.engine.socket_egress(st, "db_egress", t, int_or_zero(c[PID]), path, _session(c[AUID]), login_user,
                                           address, to_int(c[REMOTE_PORT]))
         return self._swept(st)

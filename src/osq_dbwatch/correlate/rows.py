@@ -22,7 +22,7 @@ Event tables (`db_cli_exec`, `transfer_exec`, `dump_file_events`,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Final, Union
 
 if TYPE_CHECKING:  # fixed-width ints for mypyc; annotations only, so no runtime dependency
     from mypy_extensions import i64
@@ -147,9 +147,11 @@ Row = Union[ExecRow, FileRow, EgressRow, AdminRow, HistoryRow]
 # Values: strings unless --logger_numerics; "" is NULL.
 
 
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-_FUTURE_SLACK = 3600  # a row's time may lead the line's unixTime by clock skew, not more
-MAX_TIME = 10**11  # seconds; beyond year 5000 a "time" is garbage, not a date
+# Final: compiled code reads them as constants, not from the module's dict.
+_INT_MIN: Final = -9_223_372_036_854_775_808  # -(2**63)
+_INT_MAX: Final = 9_223_372_036_854_775_807
+_FUTURE_SLACK: Final = 3600  # a row's time may lead the line's unixTime by clock skew, not more
+MAX_TIME: Final = 100_000_000_000  # seconds; beyond year 5000 a "time" is garbage, not a date
 
 
 def decimal(text: str) -> int:
@@ -203,6 +205,25 @@ def to_int(value: Any) -> int | None:
 def to_time(value: Any) -> int | None:
     t = to_int(value)
     return t if t is not None and 0 < t < MAX_TIME else None
+
+
+# The hot path's forms of to_int and to_time: an int result, never a boxed one, for the common decimal text.
+def int_or_zero(value: Any) -> int:
+    """to_int(value) or 0."""
+    if type(value) is str:
+        n = decimal(value)
+        if n >= 0:
+            return n
+    return to_int(value) or 0
+
+
+def time_or_zero(value: Any) -> int:
+    """to_time(value) or 0."""
+    if type(value) is str:
+        t = decimal(value)
+        if t >= 0:
+            return t if 0 < t < MAX_TIME else 0
+    return to_time(value) or 0
 
 
 def to_str(value: Any) -> str:
