@@ -16,20 +16,20 @@ names cannot grow the state without bound.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ..config import CorrelatorSettings
 from . import reasons as R
 
-MAX_KEYS = 4096
-SEP = "\x1f"
+MAX_KEYS: Final = 4096
+SEP: Final = "\x1f"
 # A counter is one int, count << 34 | last seen (seconds; 2**34 s is past the
 # year 2500): a thousand hosts' baselines stay a few tens of MB.
-_SHIFT = 34
-_LAST = (1 << _SHIFT) - 1
-_COUNT = ~_LAST  # the count bits of a packed counter
-_ONE = 1 << _SHIFT  # a count of one
-_HOUR_BITS = tuple(1 << how for how in range(168))
+_SHIFT: Final = 34
+_LAST: Final = (1 << 34) - 1
+_COUNT: Final = ~((1 << 34) - 1)  # the count bits of a packed counter
+_ONE: Final = 1 << 34  # a count of one
+_HOUR_BITS: Final = tuple(1 << how for how in range(168))
 
 
 def count_of(packed: int) -> int:

@@ -32,7 +32,7 @@ import re
 import socket
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Final, Sequence
 
 from .. import catalog, policy
 from ..cmdline import (
@@ -53,19 +53,19 @@ from . import reasons as R
 from .findings import Finding
 from .rows import AdminRow, EgressRow, ExecRow, FileRow, HistoryRow, Row
 
-SLACK = 5  # seconds: audit and inotify clocks and osquery's batching disagree a little
-GRACE = 3600  # keep a closed window's state this long for late rows of other queries
-SWEEP = 4 * 3600  # event time between full expiry sweeps of a host (the caps bound it in between)
-MAX_RECENT = 256  # recent unlinked files / connections kept per host
-MAX_PIDS = 4096
-MAX_SEEN = 8192
-MAX_PER_CLASS = 4096  # hosts remembered per memoised class
-WEB_TRANSFER_TOOLS = frozenset({"curl", "wget", "aws", "gsutil", "az", "azcopy", "gcloud", "rclone", "s3cmd", "mc"})
-_INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".localdomain", ".home.arpa", ".intranet", ".corp")
-_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
-_REDIRECT = re.compile(r"(?:^|[\s;&|])\d?>>?\|?\s*([^\s;|&<>]+)")
-_OUTPUT_OPTS = frozenset({"-f", "-o", "-out", "--output", "--file"})
-_TAR_FLAGS = re.compile(r"-?[a-zA-Z]*f")
+SLACK: Final = 5  # seconds: audit and inotify clocks and osquery's batching disagree a little
+GRACE: Final = 3600  # keep a closed window's state this long for late rows of other queries
+SWEEP: Final = 4 * 3600  # event time between full expiry sweeps of a host (the caps bound it in between)
+MAX_RECENT: Final = 256  # recent unlinked files / connections kept per host
+MAX_PIDS: Final = 4096
+MAX_SEEN: Final = 8192
+MAX_PER_CLASS: Final = 4096  # hosts remembered per memoised class
+WEB_TRANSFER_TOOLS: Final = frozenset({"curl", "wget", "aws", "gsutil", "az", "azcopy", "gcloud", "rclone", "s3cmd", "mc"})
+_INTERNAL_SUFFIXES: Final = (".localhost", ".local", ".internal", ".lan", ".localdomain", ".home.arpa", ".intranet", ".corp")
+_IPV4: Final = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+_REDIRECT: Final = re.compile(r"(?:^|[\s;&|])\d?>>?\|?\s*([^\s;|&<>]+)")
+_OUTPUT_OPTS: Final = frozenset({"-f", "-o", "-out", "--output", "--file"})
+_TAR_FLAGS: Final = re.compile(r"-?[a-zA-Z]*f")
 _COMPRESSORS = {"gzip": ".gz", "pigz": ".gz", "bzip2": ".bz2", "xz": ".xz", "zstd": ".zst"}
 _HISTORY_TOOLS = {"postgres": "psql", "mysql": "mysql", "mongo": "mongosh", "redis": "redis-cli", "sqlite": "sqlite3"}
 _HISTORY_FILES = {".psql_history": "psql", ".mysql_history": "mysql", ".mariadb_history": "mysql",
@@ -144,7 +144,7 @@ class Chain:
         return max(self.last_access + w_dump + w_egress, self.last_dump + w_egress, self.last_egress) + GRACE
 
 
-_CHAIN_FIELDS = tuple(f.name for f in fields(Chain) if f.name != "dirty")
+_CHAIN_FIELDS: Final = tuple(f.name for f in fields(Chain) if f.name != "dirty")
 
 
 @dataclass

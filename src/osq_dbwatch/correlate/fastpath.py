@@ -26,7 +26,8 @@ from __future__ import annotations
 from typing import Any, Callable, Final, Iterable
 
 from .engine import SWEEP, Engine, HostState
-from .jsonlib import EVENT_FIELDS, UNSET, line_decoder, struct_values
+from .jsonlib import EVENT_FIELDS, line_decoder, struct_values
+from .jsonlib import UNSET as _JSON_UNSET
 from .rows import (
     _FUTURE_SLACK,
     MAX_TIME,
@@ -39,12 +40,13 @@ from .rows import (
     to_int,
 )
 
-MAX_NAMES = 4096
-MAX_KEYS = 32768  # memoised exec column combinations (then the memo starts afresh)
-MAX_VARIANTS = 16  # memoised combinations of one command line (the oldest goes first)
-MAX_KEY_TEXT = 4096  # characters of text columns above which a combination is not memoised
-_MISS = object()  # not in a memo
-_DECLINE = object()  # the full path must take the line
+MAX_NAMES: Final = 4096
+MAX_KEYS: Final = 32768  # memoised exec column combinations (then the memo starts afresh)
+MAX_VARIANTS: Final = 16  # memoised combinations of one command line (the oldest goes first)
+MAX_KEY_TEXT: Final = 4096  # characters of text columns above which a combination is not memoised
+UNSET: Final[Any] = _JSON_UNSET  # a field absent from the line (Final: compiled code keeps it in a C static)
+_MISS: Final = object()  # not in a memo
+_DECLINE: Final = object()  # the full path must take the line
 
 
 # Positions in jsonlib.EventColumns' values (struct_values); checked against its fields below.
@@ -91,7 +93,12 @@ def _pid_key(value: Any) -> str:
 
 
 # Routes of a result name: the query it is, when this path takes its lines.
-_NOT_OURS, _ADMIN, _DB_CLI_EXEC, _TRANSFER_EXEC, _DUMP_FILE, _DB_EGRESS = range(6)
+_NOT_OURS: Final = 0
+_ADMIN: Final = 1
+_DB_CLI_EXEC: Final = 2
+_TRANSFER_EXEC: Final = 3
+_DUMP_FILE: Final = 4
+_DB_EGRESS: Final = 5
 _ROUTES = {"admin_accounts": _ADMIN, "db_cli_exec": _DB_CLI_EXEC, "transfer_exec": _TRANSFER_EXEC,
            "dump_file_events": _DUMP_FILE, "db_egress": _DB_EGRESS}
 

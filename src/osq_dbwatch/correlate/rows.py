@@ -42,8 +42,8 @@ QUERIES: tuple[str, ...] = (
     "dbwatch_coverage",
 )
 # Differential queries over snapshot tables: counter 0 is their baseline.
-_DIFFERENTIAL = frozenset({"db_cli_sessions", "dump_like_files", "db_client_history", "admin_accounts"})
-NO_SESSION_AUIDS = frozenset({4294967295, -1})
+_DIFFERENTIAL: Final = frozenset({"db_cli_sessions", "dump_like_files", "db_client_history", "admin_accounts"})
+NO_SESSION_AUIDS: Final = frozenset({4294967295, -1})
 
 
 class BadLine(Exception):
