@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import socket
 from typing import Any
 
 from hypothesis import given, settings
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 
 from osq_dbwatch import policy
 from osq_dbwatch.config import parse_config
-from osq_dbwatch.correlate.engine import Engine, HostState
+from osq_dbwatch.correlate.engine import Engine, HostState, ipv4_value
 from osq_dbwatch.correlate.fastpath import FastPath
 from osq_dbwatch.correlate.findings import to_ocsf
 from osq_dbwatch.correlate.rows import BadLine, parse_line
@@ -305,6 +307,23 @@ def test_ipv4_fast_check_agrees_with_policy(octets: tuple[int, int, int, int], e
     engine = Engine(parse_config(CONFIG))
     for address in (".".join(map(str, octets)) + extra, extra + ".".join(map(str, octets))):
         assert engine._external(address) == policy.is_external_address(engine.config, address)
+
+
+_DOTTED_QUAD = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(
+    st.text(alphabet="0123456789.", max_size=17),
+    st.text(max_size=17),
+    st.tuples(*[st.integers(min_value=0, max_value=300)] * 4).map(lambda o: ".".join(map(str, o))),
+    st.tuples(*[st.sampled_from(["0", "00", "01", "9", "10", "99", "100", "199", "249", "255", "256", "٣"])] * 4)
+    .map(".".join),
+))
+def test_ipv4_value_reads_plain_dotted_quads_only(address: str) -> None:
+    plain = _DOTTED_QUAD.fullmatch(address) is not None
+    expected = int.from_bytes(socket.inet_aton(address), "big") if plain else -1
+    assert ipv4_value(address) == expected
 
 
 def test_exec_memo_tells_runs_of_one_command_line_apart() -> None:
