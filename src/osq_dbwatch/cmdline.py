@@ -52,12 +52,16 @@ def _strip_quotes(token: str) -> str:
 # Which tool is this?
 
 
-@dataclass(frozen=True)
 class ProgramArgs:
-    """The program a command line really runs, and the arguments after it."""
+    """The program a command line really runs, and the arguments after it (read-only).
 
-    name: str
-    args: tuple[str, ...]
+    A plain class, not a dataclass: compiled, its constructor is native code,
+    where a dataclass's generated __init__ would run interpreted.
+    """
+
+    def __init__(self, name: str, args: tuple[str, ...]) -> None:
+        self.name = name
+        self.args = args
 
 
 def real_program(path: str, argv: Sequence[str]) -> ProgramArgs:
@@ -717,13 +721,23 @@ def parse_db_command(
 # Transfer and staging commands
 
 
-@dataclass(frozen=True)
 class TransferCommand:
-    tool: str
-    kind: str  # "transfer" or "staging"
-    files: tuple[str, ...]  # local files the command reads or uploads
-    destinations: tuple[str, ...]  # remote hosts or URLs named
-    upload: bool  # sends local data out (curl -T/-F/-d @, wget --post-file, scp local remote)
+    """A transfer or staging tool's command line, as far as it matters here.
+
+    Read-only; a plain class for a native constructor (see ProgramArgs).
+    """
+
+    def __init__(self, tool: str, kind: str, files: tuple[str, ...], destinations: tuple[str, ...],
+                 upload: bool) -> None:
+        self.tool = tool
+        self.kind = kind  # "transfer" or "staging"
+        self.files = files  # local files the command reads or uploads
+        self.destinations = destinations  # remote hosts or URLs named
+        self.upload = upload  # sends local data out (curl -T/-F/-d @, wget --post-file, scp local remote)
+
+    def __repr__(self) -> str:
+        return (f"TransferCommand(tool={self.tool!r}, kind={self.kind!r}, files={self.files!r}, "
+                f"destinations={self.destinations!r}, upload={self.upload!r})")
 
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://([^/\s?#]*)", re.I)

@@ -240,15 +240,19 @@ class AccessClass:
                                   cmdline=self.cmdline)
 
 
-@dataclass(frozen=True, slots=True)
 class TransferClass:
-    """What a transfer tool run's invariant fields decide (Engine.transfer_class), computed once per command."""
+    """What a transfer tool run's invariant fields decide (Engine.transfer_class), computed once per command.
 
-    tcmd: TransferCommand
-    user: str
-    files: tuple[str, ...]  # local files it reads, resolved
-    external: tuple[str, ...]  # external destinations
-    staging: bool  # staging (or a transfer that uploads nothing): links to chains by path only
+    Read-only once built; a plain class so that compiled, its constructor is native (see cmdline.ProgramArgs).
+    """
+
+    def __init__(self, tcmd: TransferCommand, user: str, files: tuple[str, ...], external: tuple[str, ...],
+                 staging: bool) -> None:
+        self.tcmd = tcmd
+        self.user = user
+        self.files = files  # local files it reads, resolved
+        self.external = external  # external destinations
+        self.staging = staging  # staging (or a transfer that uploads nothing): links to chains by path only
 
 
 # ---------------------------------------------------------------------------
