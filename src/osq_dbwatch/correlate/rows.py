@@ -154,16 +154,23 @@ _FUTURE_SLACK: Final = 3600  # a row's time may lead the line's unixTime by cloc
 MAX_TIME: Final = 100_000_000_000  # seconds; beyond year 5000 a "time" is garbage, not a date
 
 
+# True when this module runs as mypyc's C extension rather than as its .py source.
+COMPILED: Final = not __file__.endswith(".py")
+
+
 def decimal(text: str) -> int:
     """The value of 1 to 18 ASCII digits, -1 for any other text.
 
-    osquery's numbers in text form, read without int()'s general parser
-    (signs, spaces, underscores, other scripts' digits), which costs a
-    conversion to ASCII and an allocation per call.
+    osquery's numbers in text form. Compiled, a digit loop reads them without
+    int()'s general parser (signs, spaces, underscores, other scripts' digits),
+    which costs a conversion to ASCII and an allocation per call; interpreted,
+    that loop would be the slower way, so the source runs the builtins.
     """
     size: i64 = len(text)
     if size == 0 or size > 18:
         return -1
+    if not COMPILED:
+        return int(text) if text.isdigit() and text.isascii() else -1
     result: i64 = 0
     i: i64 = 0
     while i < size:
