@@ -107,7 +107,7 @@ def _no_decoder(data: bytes) -> Any:
     raise ValueError("msgspec is not installed")
 
 
-class _Seen:
+class _MemoisedRun:
     """A memoised exec run: the invariant columns besides the command line, and their class."""
 
     def __init__(self, c: tuple[Any, ...], cls: Any) -> None:
@@ -135,7 +135,7 @@ class _ExecMemo:
     """
 
     def __init__(self) -> None:
-        self.by_cmdline: dict[Any, list[_Seen]] = {}
+        self.by_cmdline: dict[Any, list[_MemoisedRun]] = {}
         self.size = 0
 
     def get(self, c: tuple[Any, ...]) -> Any:
@@ -153,12 +153,12 @@ class _ExecMemo:
             self.size = 0
         seen = self.by_cmdline.get(c[CMDLINE])
         if seen is None:
-            self.by_cmdline[c[CMDLINE]] = [_Seen(c, cls)]
+            self.by_cmdline[c[CMDLINE]] = [_MemoisedRun(c, cls)]
         else:
             if len(seen) >= MAX_VARIANTS:
                 del seen[0]
                 self.size -= 1
-            seen.append(_Seen(c, cls))
+            seen.append(_MemoisedRun(c, cls))
         self.size += 1
 
 

@@ -154,8 +154,9 @@ _FUTURE_SLACK: Final = 3600  # a row's time may lead the line's unixTime by cloc
 MAX_TIME: Final = 100_000_000_000  # seconds; beyond year 5000 a "time" is garbage, not a date
 
 
-# True when this module runs as mypyc's C extension rather than as its .py source.
-COMPILED: Final = not __file__.endswith(".py")
+# True when this module runs as mypyc's C extension rather than as its source (.py, or .pyc in a bundle).
+# Only speed depends on it: both branches that test it compute the same values.
+COMPILED: Final = not __file__.endswith((".py", ".pyc"))
 
 
 def decimal(text: str) -> int:
