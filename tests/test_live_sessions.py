@@ -157,6 +157,9 @@ def test_mysqldump_result_file_while_it_runs(pty_shell, mariadb_server: MariaSer
                   f"--no-tablespaces --result-file={out} {DB_NAME}")
         proc = shell.wait_for_process("mysqldump")
         wait_until(lambda: os.path.exists(out), 10, "mysqldump's result file")
+        # mysqldump opens its result file before it connects: wait for the connection as well.
+        wait_until(lambda: f":{mariadb_server.port}" in session_row(osquery_core, proc.pid)["remote_peers"], 10,
+                   "mysqldump's connection in db_cli_sessions")
         row = session_row(osquery_core, proc.pid)
         assert_seen_in_session(row, shell, proc, tool=("mysqldump", "mariadb-dump"), engine="mysql", kind="dump")
         assert (row["target_host"], row["target_port"], row["target_database"], row["target_user"]) == (
