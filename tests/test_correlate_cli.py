@@ -404,3 +404,19 @@ def test_a_state_file_held_by_another_run_is_one_clear_error(tmp_path) -> None:
         holder.close()
     lines = proc.stderr.decode().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "locked" in lines[0], lines
+
+
+def test_only_a_program_run_freezes_the_collector(tmp_path, monkeypatch) -> None:
+    import gc
+
+    from osq_dbwatch import cli
+
+    args = ["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output", str(tmp_path / "f")]
+    frozen = gc.get_freeze_count()
+    assert cli.main([*args, INSIDER]) == 0  # in-process callers (tests, the bench) keep a working collector
+    assert gc.get_freeze_count() == frozen
+    calls: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append(1))
+    monkeypatch.setattr(sys, "argv", ["osq-dbwatch", *args, INSIDER])
+    assert cli.main() == 0  # the console script: argv from the command line, the process ends next
+    assert calls == [1]

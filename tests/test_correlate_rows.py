@@ -17,6 +17,7 @@ from osq_dbwatch.correlate.rows import (
     int_or_zero,
     parse_line,
     recognise,
+    text_to_int,
     time_or_zero,
     to_int,
     to_time,
@@ -235,7 +236,7 @@ def test_random_bytes_never_crash(data: bytes) -> None:
 def test_decimal_reads_exactly_ascii_digit_runs(text: str) -> None:
     ascii_digits = 0 < len(text) <= 18 and all("0" <= ch <= "9" for ch in text)
     assert decimal(text) == (int(text) if ascii_digits else -1)
-    assert to_int(text) == _general_to_int(text)  # the fast path changes nothing
+    assert to_int(text) == text_to_int(text)  # the digits-only fast path changes nothing
 
 
 @settings(max_examples=500, deadline=None)
@@ -246,15 +247,12 @@ def test_zero_forms_of_to_int_and_to_time(value: object) -> None:
     assert time_or_zero(value) == (to_time(value) or 0)
 
 
-def _general_to_int(text: str) -> int | None:
-    """to_int() of text without the digits-only fast path."""
-    if not text:
-        return None
-    try:
-        result = int(text)
-    except ValueError:
-        try:
-            result = int(float(text))
-        except (ValueError, OverflowError):
-            return None
-    return result if -(2**63) <= result < 2**63 else None
+@pytest.mark.parametrize(("value", "expected"), [
+    ("42", 42), ("007", 7), (" 42 ", 42), ("-3", -3), ("+5", 5), ("4.9", 4), ("1e3", 1000), ("1_000", 1000),
+    ("9223372036854775807", 2**63 - 1), ("9223372036854775808", None), ("-9223372036854775808", -(2**63)),
+    ("", None), ("abc", None), ("nan", None), ("inf", None), ("١٢", 12),
+    (42, 42), (2**63, None), (1.5, 1), (float("nan"), None), (True, None), (None, None), ([1], None),
+])
+def test_to_int_reads_osquery_numbers_in_any_form(value: object, expected: int | None) -> None:
+    assert to_int(value) == expected
+    assert int_or_zero(value) == (expected or 0)

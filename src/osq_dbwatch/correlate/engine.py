@@ -79,7 +79,9 @@ _HISTORY_FILES = {".psql_history": "psql", ".mysql_history": "mysql", ".mariadb_
 # ---------------------------------------------------------------------------
 # State
 
-PidEntry = tuple[int, str, str, tuple[str, ...], str]  # time, user, kind, files, tool
+# time, user, kind, files, tool. Compiled code unpacks a fixed tuple type like this one into a C struct
+# on every read and builds a new tuple to store it: compare entries by value, never with `is`.
+PidEntry = tuple[int, str, str, tuple[str, ...], str]
 
 
 def _pid_entry(value: Any) -> PidEntry:

@@ -183,23 +183,27 @@ def decimal(text: str) -> int:
     return result
 
 
+def text_to_int(text: str) -> int | None:
+    """to_int() of text in general: int()'s syntax, then float()'s, then the 64-bit range."""
+    if not text:
+        return None
+    try:
+        result = int(text)
+    except ValueError:
+        try:
+            result = int(float(text))
+        except (ValueError, OverflowError):
+            return None
+    return result if _INT_MIN <= result <= _INT_MAX else None
+
+
 def to_int(value: Any) -> int | None:
     """An integer column (strings unless --logger_numerics); None when absent or not a 64-bit integer."""
     if type(value) is int:
         result: int = value
     elif type(value) is str:
         result = decimal(value)
-        if result >= 0:
-            return result
-        if not value:
-            return None
-        try:
-            result = int(value)
-        except ValueError:
-            try:
-                result = int(float(value))
-            except (ValueError, OverflowError):
-                return None
+        return result if result >= 0 else text_to_int(value)  # the digits-only text first
     elif type(value) is float:
         try:
             result = int(value)
