@@ -282,6 +282,87 @@ def test_bytes_that_are_not_utf8_do_not_hide_a_run() -> None:
     assert "us\ufffders" in json.dumps(findings[0], ensure_ascii=False)
 
 
+def _bad_utf8_access() -> bytes:
+    return json.dumps({"name": "pack_dbwatch_db_cli_exec", "hostIdentifier": "db-2", "unixTime": T0, "action": "added",
+                       "columns": {"auid": "1003", "cmdline": "psql -c \\copy users to /tmp/u.csv csv", "cwd": "/",
+                                   "login_user": "mallory", "parent_cmdline": "-bash", "parent_path": "/usr/bin/bash",
+                                   "path": "/usr/bin/psql", "pid": "77", "time": str(T0), "uid": "1003",
+                                   "username": "mallory"}}).encode().replace(b"users", b"us\xffers")
+
+
+class _OddLibraryError(Exception):
+    """What some future JSON library release might raise for bytes that are not UTF-8."""
+
+
+def test_the_fast_path_reads_bad_bytes_whatever_the_decoder_raises() -> None:
+    """The fast path takes a line with bytes that are not UTF-8 itself, as U+FFFD, not by the error's type."""
+    engine = Engine(parse_config(CONFIG))
+    path = FastPath(engine)
+    states: dict[str, HostState] = {}
+    path.dirty = states
+    path.open_host = lambda host: states.setdefault(host, HostState(host))
+    real = path._decode
+
+    def picky(data: bytes | str) -> Any:
+        if isinstance(data, bytes):
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _OddLibraryError("invalid utf-8") from None
+        return real(data)
+
+    path._decode = picky
+    assert path.line(_bad_utf8_access()) is True
+    findings = [to_ocsf(f) for state in states.values() for f in engine.flush(state)]
+    assert len(findings) == 1 and "us\ufffders" in json.dumps(findings[0], ensure_ascii=False)
+
+
+def test_the_full_path_reads_bad_bytes_whatever_the_library_raises(monkeypatch) -> None:
+    """rows.parse_line retries bad bytes as U+FFFD for any exception type the library gives them."""
+    from osq_dbwatch.correlate import jsonlib
+
+    real = jsonlib.loads
+
+    def picky(data: bytes | str) -> Any:
+        if isinstance(data, bytes):
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _OddLibraryError("invalid utf-8") from None
+        return real(data)
+
+    monkeypatch.setattr(jsonlib, "loads", picky)
+    parsed = parse_line(_bad_utf8_access())
+    assert len(parsed.rows) == 1 and "us\ufffders" in parsed.rows[0].cmdline
+    with __import__("pytest").raises(BadLine, match="not valid JSON"):
+        parse_line(b'{"name": "pack_dbwatch_db_cli_exec", "columns": {\xff')  # bad bytes and bad JSON: still bad
+
+
+def test_bad_bytes_are_read_alike_with_and_without_msgspec(tmp_path) -> None:
+    """The stdlib fallback and msgspec give the same finding, with U+FFFD, for a line that is not UTF-8."""
+    import os
+    import subprocess
+    import sys
+
+    log = tmp_path / "bad.log"
+    log.write_bytes(_bad_utf8_access() + b"\n")
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(CONFIG)
+    outputs = []
+    for block in (False, True):
+        code = ("import sys\n" + ("sys.modules['msgspec'] = None\n" if block else "") +
+                "from osq_dbwatch.correlate import jsonlib\n"
+                "assert jsonlib.NAME.startswith('json') == " + repr(block) + ", jsonlib.NAME\n"
+                "from osq_dbwatch.cli import main\nsys.exit(main(sys.argv[1:]))")
+        proc = subprocess.run([sys.executable, "-c", code, "correlate", "--config", str(cfg),
+                               "--state", str(tmp_path / f"{block}.sqlite"), str(log)],
+                              capture_output=True, env=dict(os.environ))
+        assert proc.returncode == 0, proc.stderr
+        outputs.append([json.loads(x) for x in proc.stdout.splitlines()])
+    assert len(outputs[0]) == 1 and outputs[0] == outputs[1]
+    assert "us\ufffders" in json.dumps(outputs[0][0], ensure_ascii=False)
+
+
 def test_fast_path_takes_the_common_lines_and_declines_odd_ones() -> None:
     engine = Engine(parse_config(CONFIG))
     path = FastPath(engine)

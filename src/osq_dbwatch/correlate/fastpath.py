@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any, Callable, Final, Iterable
 
 from .engine import SWEEP, Engine, HostState
-from .jsonlib import EVENT_FIELDS, line_decoder, struct_values
+from .jsonlib import EVENT_FIELDS, line_decoder, not_utf8, struct_values
 from .jsonlib import UNSET as _JSON_UNSET
 from .rows import (
     _FUTURE_SLACK,
@@ -103,7 +103,7 @@ _ROUTES = {"admin_accounts": _ADMIN, "db_cli_exec": _DB_CLI_EXEC, "transfer_exec
            "dump_file_events": _DUMP_FILE, "db_egress": _DB_EGRESS}
 
 
-def _no_decoder(data: bytes) -> Any:
+def _no_decoder(data: bytes | str) -> Any:
     raise ValueError("msgspec is not installed")
 
 
@@ -176,7 +176,7 @@ class FastPath:
         self._external: dict[str, bool] = {}  # remote address -> outside internal_networks (Engine._external)
         decode, values = line_decoder(), struct_values()
         self.available = decode is not None  # False without msgspec: line() declines every line
-        self._decode: Callable[[bytes], Any] = decode or _no_decoder
+        self._decode: Callable[[bytes | str], Any] = decode or _no_decoder
         self._values: Callable[[Any], tuple[Any, ...]] = values or tuple
 
     def feed(self, lines: Iterable[tuple[int, bytes | None]], full_path: Callable[[int, bytes | None], None],
@@ -200,7 +200,15 @@ class FastPath:
         try:
             obj = self._decode(data)
         except Exception:  # noqa: BLE001 - malformed, wrong types, too deep: the full path says why
-            return False
+            # Bytes that are not UTF-8 are read as U+FFFD, as the full path reads them (jsonlib.loads_line),
+            # whatever error type this msgspec release gives them.
+            text = not_utf8(data)
+            if text is None:
+                return False
+            try:
+                obj = self._decode(text)
+            except Exception:  # noqa: BLE001
+                return False
         name, host, value, columns, snapshot, action, diff = self._values(obj)  # ResultLine's fields
         if type(name) is not str:
             return False

@@ -25,8 +25,10 @@ if msgspec is not None:
     _encoder = msgspec.json.Encoder()
     loads: Callable[[bytes | str], Any] = msgspec.json.decode
     dumps: Callable[[Any], bytes] = _encoder.encode
-    # DecodeError covers malformed JSON; bad UTF-8 raises UnicodeDecodeError.
-    JSONError: tuple[type[Exception], ...] = (msgspec.DecodeError, UnicodeDecodeError)
+    # Malformed JSON. Which of these bad UTF-8 raises changed between releases (UnicodeDecodeError
+    # up to 0.22, DecodeError from 0.23), so no reader may tell bad bytes from bad JSON by type:
+    # they ask not_utf8() instead (loads_line below).
+    JSONError: tuple[type[Exception], ...] = (msgspec.DecodeError, ValueError)
     NAME = f"msgspec {msgspec.__version__}"
 else:  # pragma: no cover
     loads = json.loads
@@ -35,8 +37,33 @@ else:  # pragma: no cover
         # ASCII escapes: a lone surrogate the stdlib parser let through still encodes.
         return json.dumps(value, separators=(",", ":")).encode()
 
-    JSONError = (ValueError, UnicodeDecodeError)
+    JSONError = (ValueError,)  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
     NAME = "json (stdlib)"
+
+
+def not_utf8(data: bytes) -> str | None:
+    """`data` as text with U+FFFD for each byte sequence that is not UTF-8; None when it all is.
+
+    osquery logs what the kernel gave it, so an attacker's command line may
+    hold any bytes. Dropping such a line would hide the run, so every reader
+    retries it with the bad bytes replaced (the one form the correlator uses).
+    """
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace")
+    return None
+
+
+def loads_line(data: bytes) -> Any:
+    """One results line parsed, bytes that are not UTF-8 read as U+FFFD; raises JSONError."""
+    try:
+        return loads(data)
+    except Exception:  # noqa: BLE001 - whatever the library raises, bad bytes get a second chance
+        text = not_utf8(data)
+        if text is None:
+            raise
+    return loads(text)
 
 
 # The typed line the fast path decodes (fastpath.py): the fields it reads, nothing else.
@@ -101,6 +128,6 @@ def struct_values() -> Callable[[Any], tuple[Any, ...]] | None:
     return msgspec.structs.astuple if msgspec is not None else None
 
 
-def line_decoder() -> Callable[[bytes], Any] | None:
+def line_decoder() -> Callable[[bytes | str], Any] | None:
     """Decoder of one results line into a ResultLine (fields of the wrong type fail); None without msgspec."""
     return msgspec.json.Decoder(ResultLine).decode if msgspec is not None else None

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # fixed-width ints for mypyc; annotations only, so no runtime
     from mypy_extensions import i64
 
 from .jsonlib import JSONError as _JSONError
-from .jsonlib import loads as _loads
+from .jsonlib import loads_line as _loads_line
 
 QUERIES: tuple[str, ...] = (
     "db_cli_exec",
@@ -429,12 +429,7 @@ def parse_line(line: bytes) -> Parsed:
     activity), give no rows and no problem.
     """
     try:
-        try:
-            obj = _loads(line)
-        except UnicodeDecodeError:
-            # osquery logs what the kernel gave it: an attacker's command line may hold bytes that
-            # are not UTF-8. Dropping the line would hide the run; the bad bytes become U+FFFD.
-            obj = _loads(line.decode("utf-8", "replace"))
+        obj = _loads_line(line)  # bytes that are not UTF-8 become U+FFFD
     except _JSONError as exc:
         raise BadLine(f"not valid JSON ({str(exc).splitlines()[0][:80]})") from None
     except RecursionError:
