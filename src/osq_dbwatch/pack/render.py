@@ -55,9 +55,12 @@ CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
         "username", "login_user", "parent_path", "parent_cmdline",
     ),
     "dump_file_events": ("time", "target_path", "action", "inode", "uid", "size", "sha256", "owner"),
-    "db_egress": ("time", "pid", "path", "auid", "family", "remote_address", "remote_port", "success", "login_user"),
+    "db_egress": ("time", "pid", "path", "auid", "family", "remote_address", "remote_port", "success", "status",
+                  "login_user"),
     "admin_accounts": ("uid", "username", "groupname"),
 }
+# Columns a pack of older agents' rows lacks (osquery before 5.x logs no socket status): readers take rows without them.
+NEWER_AGENT_COLUMNS: dict[str, set[str]] = {"db_egress": {"status"}}
 EXTENSION_QUERIES: tuple[str, ...] = tuple(TABLES)  # each selects the table of its own name
 QUERY_NAMES: tuple[str, ...] = tuple(CONTRACT_COLUMNS) + EXTENSION_QUERIES
 

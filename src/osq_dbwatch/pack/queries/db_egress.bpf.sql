@@ -7,11 +7,13 @@
 -- false_positives: Package managers, administrators' SSH and HTTPS sessions, application interpreters calling public APIs.
 -- tags: attack.exfiltration, attack.t1048, attack.t1041, attack.an0676, linux, bpf
 --
--- success follows the audit table: a connect that returned 0 or EINPROGRESS
--- (-115, a non-blocking socket) counts as made.
+-- success and status follow the audit table: a connect that returned 0 is
+-- 'succeeded', EINPROGRESS (-115, a non-blocking socket) 'in_progress', and
+-- both count as made.
 WITH conn AS (
   SELECT time, pid, path, uid, family, remote_address, remote_port,
     CASE WHEN exit_code IN ('0', '-115') THEN 1 ELSE 0 END AS success,
+    CASE exit_code WHEN '0' THEN 'succeeded' WHEN '-115' THEN 'in_progress' ELSE 'failed' END AS status,
     CASE WHEN lower(remote_address) LIKE '::ffff:%.%.%.%' THEN substr(remote_address, 8)
          ELSE lower(remote_address) END AS addr,
     {{conn_name_columns}}
@@ -19,7 +21,7 @@ WITH conn AS (
   WHERE syscall = 'connect' AND family IN (2, 10) AND remote_address != ''
 )
 SELECT conn.time, conn.pid, conn.path, NULL AS auid, conn.family, conn.remote_address,
-  conn.remote_port, conn.success, '' AS login_user
+  conn.remote_port, conn.success, conn.status, '' AS login_user
 FROM conn
 WHERE NOT ({{local_address_filter:conn.addr}})
   AND NOT ({{internal_network_filter:conn.addr}})
