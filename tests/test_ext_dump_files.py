@@ -44,7 +44,8 @@ def _paths(rows: list[dict[str, str]]) -> set[str]:
 
 
 def test_names_and_contents(core: CoreStandin, root: Path) -> None:
-    (root / "shop.sql").write_text("select 1;\n")  # strong name, no signature
+    (root / "shop.sql").write_text(" id | email\n----+-------\n  1 | a@b.c\n")  # strong name, no signature (psql -o)
+    (root / "report.sql").write_text("-- monthly report\nselect count(*) from orders;\n")  # a query file: no data
     (root / "sub").mkdir()
     (root / "sub" / "x").write_bytes(PG_PLAIN)  # no suffix, dump content
     (root / "users.txt").write_text("id,email\n1,a@b.c\n2,c@d.e\n")  # weak name + csv content
@@ -66,6 +67,23 @@ def test_names_and_contents(core: CoreStandin, root: Path) -> None:
     assert row["inode"] == str(st.st_ino) and row["uid"] == "0" and row["owner"] == "root"
     assert row["root"] == str(root) and row["truncated"] == "0"
     assert "writer_pid" not in row  # NULL, never "None"
+
+
+def test_the_packs_own_query_files_are_not_dumps(core: CoreStandin, root: Path) -> None:
+    """A checkout of this project (or any small file of SELECTs) is named like a dump but holds no data."""
+    import shutil
+
+    import osq_dbwatch.pack
+
+    queries = Path(osq_dbwatch.pack.__file__).parent / "queries"
+    shutil.copytree(queries, root / "queries")
+    assert len(list((root / "queries").glob("*.sql"))) >= 10
+    big_query = "select 1;\n" + "-- padding\n" * 500  # past the 4 KiB head: cannot be judged whole
+    (root / "big.sql").write_text(big_query)
+    (root / "mixed.sql").write_text("select 1;\ncopy users to stdout;\n")  # not read-only
+    (root / "meta.sql").write_text("\\copy users to '/tmp/u.csv' csv\n")  # psql meta-command
+    rows = core.generate("dump_like_files")
+    assert _paths(rows) == {f"{root}/big.sql", f"{root}/mixed.sql", f"{root}/meta.sql"}
 
 
 def test_writer_pid_of_a_file_still_being_written(core: CoreStandin, root: Path) -> None:

@@ -149,3 +149,24 @@ def test_atime_is_left_alone(tmp_path) -> None:
     os.utime(path, (1_000_000, 1_000_000))
     sniff.sniff_file(str(path))
     assert os.stat(path).st_atime == 1_000_000
+
+
+@pytest.mark.parametrize("text, verdict", [
+    (b"select 1;\n", True),
+    (b"-- name: x\n-- description: a; b\nSELECT u.uid FROM users AS u\nWHERE u.name IN ({{admins}});\n", True),
+    (b"/* header; */ WITH t AS (SELECT 1) SELECT * FROM t; explain select 2", True),
+    (b"-- a pack template\n{{exec_rows:audit}}\nWHERE {{db_tool_filter}};\n", True),
+    (b"select 1; insert into t values (1);", False),
+    (b"\\copy t to x.csv csv", False),
+    (b" id | name\n----+-----\n  1 | bob\n", False),
+    (b"-- only a comment\n", False),
+    (b"", False),
+    (b"select 1;\x00", False),
+])
+def test_query_file(text: bytes, verdict: bool) -> None:
+    assert sniff.is_query_file(text, len(text)) is verdict
+
+
+def test_query_file_must_be_read_whole() -> None:
+    assert sniff.is_query_file(b"select 1;", 9) and not sniff.is_query_file(b"select 1;", 10)
+    assert not sniff.is_query_file(b"select 1;" * 500, 4500)

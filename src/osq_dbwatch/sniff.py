@@ -196,6 +196,33 @@ def sniff_bytes(head: bytes) -> str:
     return ""
 
 
+# A file of read-only SQL statements: a query someone keeps (a pack's queries, a report script), no data.
+_SQL_COMMENTS = re.compile(rb"--[^\n]*|/\*.*?\*/", re.S)
+_QUERY_VERBS = frozenset({b"select", b"with", b"explain", b"show", b"describe", b"desc", b"pragma"})
+_TEMPLATE_LEAD = re.compile(rb"\{\{[\w:.-]{1,64}\}\}")  # a query template's placeholder for its SELECT part
+
+
+def _first_word(statement: bytes) -> bytes:
+    lead = _TEMPLATE_LEAD.match(statement)
+    return b"select" if lead else statement.split(None, 1)[0].lower()
+
+
+def is_query_file(head: bytes, size: int) -> bool:
+    """True when the whole file (`size` bytes, all of them in `head`) is read-only SQL queries.
+
+    Only a file read to its end qualifies, so a dump cannot hide behind a
+    query at its top; and a file whose every statement starts with SELECT
+    (or WITH, EXPLAIN, SHOW, ..., or a template's `{{placeholder}}` for one)
+    carries no table data. Text only: NUL
+    bytes, psql meta-commands and data statements all say "not a query file".
+    """
+    if not head or size != len(head) or size > HEAD_BYTES or b"\x00" in head:
+        return False
+    statements = [part.strip() for part in _SQL_COMMENTS.sub(b" ", head).split(b";")]
+    statements = [part for part in statements if part]
+    return bool(statements) and all(_first_word(part) in _QUERY_VERBS for part in statements)
+
+
 def sniff_file(path: str, dir_fd: int | None = None) -> str:
     """Kind by content of a regular file ("" when none, or when it is not safely readable)."""
     head = read_head(path, HEAD_BYTES, dir_fd)

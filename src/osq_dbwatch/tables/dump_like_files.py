@@ -261,6 +261,8 @@ class DumpLikeFiles(Table):
         # data (a bare gzip without a dump-like name is a cache, not a dump).
         if strength != "strong" and content not in sniff.DUMP_KINDS:
             return None
+        if not content and head and sniff.is_query_file(head, st.st_size):
+            return None  # a small file of SELECTs (a pack's own queries) is named like a dump but holds no data
         return {
             "path": path,
             "root": root,
