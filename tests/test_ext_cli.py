@@ -78,3 +78,19 @@ def test_extension_subcommand_ignores_unknown_arguments(tmp_path: Path) -> None:
     proc = _run("extension", "--socket", str(tmp_path / "none.em"), "--timeout", "1", "--future-flag", "x")
     assert proc.returncode == 1
     assert proc.stderr.strip().endswith("did not answer within 1s")
+
+
+def test_tables_summary_shows_the_first_rows_and_all_shows_every_row(tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(8):
+        (root / f"dump{i}.sql").write_text("-- MySQL dump 10.13\n")
+    config = tmp_path / "c.yml"
+    config.write_text(f"dump_roots: [{root}]\n")
+    short = _run("tables", "dump_like_files", "--config", str(config))
+    assert short.returncode == 0, short.stderr
+    assert "dump_like_files: 8 rows" in short.stdout
+    assert short.stdout.count("-[ dump_like_files ") == 5
+    assert "... 3 more rows (--all shows every row)" in short.stdout
+    whole = _run("tables", "dump_like_files", "--all", "--config", str(config))
+    assert whole.stdout.count("-[ dump_like_files ") == 8 and "more row" not in whole.stdout

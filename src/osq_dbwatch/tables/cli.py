@@ -17,21 +17,28 @@ from .base import Cells, QueryContext
 from .env import ConfigHolder, TableEnv, config_path_from_env
 
 WIDE = 6  # tables with more columns print one "column value" block per row
+TOP = 5  # rows shown per table without --all (a glance at a host, not an inventory)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", choices=sorted(TABLES), metavar="NAME",
                         help=f"one table ({', '.join(TABLES)}); all when omitted")
     parser.add_argument("--json", action="store_true", help="JSON: an array of rows for NAME, else {table: rows}")
+    parser.add_argument("--all", action="store_true",
+                        help=f"every row (default: the row count and the first {TOP} rows of each table; --json is always whole)")
     parser.add_argument("--config", metavar="FILE",
                         help="policy config (default: $OSQ_DBWATCH_CONFIG, else /etc/osq-dbwatch/config.yml)")
 
 
-def _render_table(name: str, columns: list[str], rows: list[Cells], out: TextIO) -> None:
+def _render_table(name: str, columns: list[str], rows: list[Cells], out: TextIO, limit: int | None = None) -> None:
     out.write(f"{name}: {len(rows)} row{'s' if len(rows) != 1 else ''}\n")
     if not rows:
         out.write("\n")
         return
+    hidden = 0
+    if limit is not None and len(rows) > limit:
+        hidden = len(rows) - limit
+        rows = rows[:limit]
     if len(columns) <= WIDE:
         widths = [max(len(c), *(len(r.get(c, "")) for r in rows)) for c in columns]
         out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
@@ -45,6 +52,8 @@ def _render_table(name: str, columns: list[str], rows: list[Cells], out: TextIO)
             for column in columns:
                 if column in row and row[column] != "":
                     out.write(f"  {column.ljust(width)}  {_clean(row[column])}\n")
+    if hidden:
+        out.write(f"... {hidden} more row{'s' if hidden != 1 else ''} (--all shows every row)\n")
     out.write("\n")
 
 
@@ -74,5 +83,5 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         for name, rows in results.items():
-            _render_table(name, TABLES[name].column_names(), rows, sys.stdout)
+            _render_table(name, TABLES[name].column_names(), rows, sys.stdout, None if args.all else TOP)
     return status
