@@ -79,6 +79,7 @@ bench: setup test-setup
 pack: setup
 	$(BIN)/osq-dbwatch pack render --defaults --format osquery --output packs
 	$(BIN)/osq-dbwatch pack render --defaults --format fleet --output packs/fleet
+	$(BIN)/osq-dbwatch pack render --defaults --format fleet --tier free --output packs/fleet-free
 	$(BIN)/osq-dbwatch pack render --defaults --format conf --output deploy/osquery.conf.d
 	$(BIN)/osq-dbwatch pack check
 

@@ -39,7 +39,7 @@ def test_bundle_is_a_self_contained_executable(bundle):
     version = subprocess.run([bundle, "--version"], capture_output=True, text=True, env=env, timeout=120)
     assert version.returncode == 0 and version.stdout.startswith("osq-dbwatch ")
     # The pack sources travel inside the bundle too.
-    pack = subprocess.run([bundle, "pack", "render", "--defaults"], capture_output=True, text=True,
+    pack = subprocess.run([bundle, "pack", "render", "--defaults", "--file", "dbwatch.conf"], capture_output=True, text=True,
                           env=env, timeout=120)
     assert pack.returncode == 0 and '"db_cli_exec"' in pack.stdout
 
