@@ -201,7 +201,9 @@ def _service_command(root: str, overrides: dict[str, str]) -> tuple[list[str], d
     exec_start = ""
     with open(root + UNIT, encoding="utf-8") as handle:
         for line in handle:
-            if line.startswith("Environment="):
+            if line.startswith("UMask="):
+                env["UMask"] = line.strip()[len("UMask="):]
+            elif line.startswith("Environment="):
                 key, value = line.strip()[len("Environment="):].split("=", 1)
                 env[key] = value
             elif line.startswith("ExecStart="):
@@ -247,7 +249,8 @@ def test_correlator_runs_as_its_service_on_the_example_logs(root):
     output = argv[argv.index("--output") + 1]
     proc = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *argv],
                             env={"PATH": "/usr/bin:/bin", "TMPDIR": inside(env["TMPDIR"])},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            umask=int(env["UMask"], 8))  # systemd applies the unit's UMask=
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and proc.poll() is None:
