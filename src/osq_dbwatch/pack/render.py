@@ -653,7 +653,9 @@ def _render_fleet_free(config: Config) -> dict[str, str]:
                                       "# reports 'no such table' for these queries.\n")
     return {
         "lib/dbwatch.reports.yml": _yaml(reports, guarded),
-        "lib/dbwatch.policies.yml": _yaml(policies, guarded.replace("returns nothing", "passes")),
+        "lib/dbwatch.policies.yml": _yaml(policies, _FLEET_FREE_HEADER + (
+            "# Fleet Free: no label scoping, so each policy checks in SQL that it runs on a\n"
+            "# database host and passes elsewhere. None is critical (a Premium feature).\n")),
         "lib/dbwatch.extension.reports.yml": _yaml(extension_reports, needs_ext),
         "lib/dbwatch.extension.policies.yml": _yaml(extension_policies, needs_ext),
         "lib/dbwatch.agent-options.yml": _yaml(
