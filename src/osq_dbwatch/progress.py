@@ -1,13 +1,15 @@
 """One self-redrawing status line on standard error for long runs.
 
-    progress = Progress("correlate", total_bytes=size, counter=lambda: runner.findings)
+    progress = Progress("correlate", total_bytes=size, counter=lambda: runner.findings)  # size: int or a callable
     batch = progress.batch(batch)        # or: for item in progress.lines(iterable)
     ...
     progress.close()
 
 It speaks only when standard error is a terminal: piped or redirected runs
 (cron, CI, a SIEM shipper) see nothing, and their stderr stays the one-line
-messages it always was. When quiet it costs one attribute test per batch:
+messages it always was. Nor when standard output is that same terminal: the
+output itself shows the run going, and its lines would run into the status
+line. When quiet it costs one attribute test per batch:
 `batch()` and `lines()` hand back what they were given untouched.
 """
 
@@ -32,24 +34,46 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} GB"  # pragma: no cover - the loop returns
 
 
+def _is_terminal(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _same_terminal(a: object, b: object) -> bool:
+    """Both streams write to one terminal: output lines would run into the status line, and show progress anyway."""
+    if not (_is_terminal(a) and _is_terminal(b)):
+        return False
+    try:
+        sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):
+        return False
+    return (sa.st_rdev, sa.st_ino) == (sb.st_rdev, sb.st_ino)
+
+
 class Progress:
     """Bytes and lines read, lines per second and a counter (findings, chains ...) so far."""
 
-    def __init__(self, command: str, *, total_bytes: int | None = None, counter: Callable[[], int] | None = None,
+    def __init__(self, command: str, *, total_bytes: int | Callable[[], int | None] | None = None,
+                 counter: Callable[[], int] | None = None,
                  counter_name: str = "findings", unit: str = "lines", stream: TextIO | None = None,
-                 enabled: bool | None = None) -> None:
+                 enabled: bool | None = None, check_every: int = CHECK_EVERY) -> None:
         self.stream = sys.stderr if stream is None else stream
         if enabled is None:
-            try:
-                enabled = self.stream.isatty()
-            except (AttributeError, ValueError, OSError):
-                enabled = False
+            enabled = _is_terminal(self.stream) and not _same_terminal(sys.stdout, self.stream)
         self.active = bool(enabled)
         self.command = command
-        self.total_bytes = total_bytes
+        if callable(total_bytes):  # worked out only when there is a terminal to show it
+            try:
+                total_bytes = total_bytes() if self.active else None
+            except (OSError, ValueError):
+                total_bytes = None
+        self.total_bytes: int | None = total_bytes or None
         self.counter = counter
         self.counter_name = counter_name
         self.unit = unit
+        self.check_every = check_every
         self.bytes = 0
         self.count = 0
         self.start = time.monotonic()
@@ -76,12 +100,13 @@ class Progress:
 
     def _counted(self, items: Iterable[T]) -> Iterator[T]:
         pending_lines = pending_bytes = 0
+        check_every = self.check_every
         try:
             for item in items:
                 data: Any = item[1] if isinstance(item, tuple) else item
                 pending_lines += 1
                 pending_bytes += len(data) + 1 if isinstance(data, (bytes, str)) else 0
-                if pending_lines >= CHECK_EVERY:
+                if pending_lines >= check_every:
                     self.add(pending_lines, pending_bytes)
                     pending_lines = pending_bytes = 0
                 yield item
@@ -99,24 +124,23 @@ class Progress:
     def status(self, now: float | None = None) -> str:
         elapsed = max((now if now is not None else time.monotonic()) - self.start, 1e-6)
         parts = []
-        if self.bytes or self.total_bytes:
-            read = human_bytes(self.bytes)
-            if self.total_bytes:
-                pct = min(100.0, 100.0 * self.bytes / self.total_bytes)
-                read += f" of {human_bytes(self.total_bytes)} ({pct:.0f}%)"
-            parts.append(read)
+        if self.total_bytes:
+            pct = min(100.0, 100.0 * self.bytes / self.total_bytes)
+            parts.append(f"{pct:.0f}% of {human_bytes(self.total_bytes)}")
+        elif self.bytes:
+            parts.append(human_bytes(self.bytes))
         parts.append(f"{self.count:,} {self.unit}")
-        parts.append(f"{self.count / elapsed:,.0f} {self.unit}/s")
+        parts.append(f"{self.count / elapsed:,.0f}/s")
         if self.counter is not None:
             parts.append(f"{self.counter():,} {self.counter_name}")
-        return f"osq-dbwatch {self.command}: " + ", ".join(parts)
+        return f"{self.command}: " + ", ".join(parts)
 
     def draw(self, now: float | None = None) -> None:
         if not self.active:
             return
         self.last_draw = time.monotonic() if now is None else now
         try:
-            width = os.get_terminal_size(self.stream.fileno()).columns
+            width = os.get_terminal_size(self.stream.fileno()).columns or 80  # a new pty says 0
         except (AttributeError, ValueError, OSError):
             width = 80
         # \r and erase-to-end-of-line redraw in place; never wider than the terminal (no wrapping).

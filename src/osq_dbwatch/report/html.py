@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
@@ -33,61 +32,79 @@ from .. import __version__
 from ..correlate.findings import SEVERITY_NAMES
 from .model import Chain, Event, Loaded
 
-# Event fields carried to the page: JSON key -> Event attribute. Strings are
-# interned (their index in the string table), numbers kept as they are.
-_EVENT_STRINGS = {
-    "tool": "tool", "query": "query", "cmd": "cmdline", "exe": "exe", "user": "user", "cwd": "cwd",
-    "pcmd": "parent_cmdline", "pexe": "parent_exe", "db": "database", "dbh": "db_host", "dbu": "db_user",
-    "hist": "history_file", "sql": "command", "path": "file_path", "owner": "file_owner", "kind": "file_kind",
-    "act": "file_action", "addr": "dst_address", "status": "dst_status",
-}
-_EVENT_NUMBERS = {"pid": "pid", "ppid": "parent_pid", "size": "file_size", "port": "dst_port"}
+# The page's data travels as arrays, not objects (keys would be half of it),
+# and every string once, in one table "S" whose entry 0 is "" (absent).
+# The field lists go with the data, so the script looks each field up by name.
+CHAIN_FIELDS = ("uid", "host", "user", "sev", "score", "first", "last", "title", "msg", "stages", "reasons",
+                "attack", "events", "versions")
+# Event: stage, times (ms after the chain's first, "hi" null when exact), then
+# strings (S indices) and numbers (null when absent); trailing absent ones are dropped.
+EVENT_FIELDS: tuple[tuple[str, str], ...] = (
+    ("stage", "stage"), ("lo", "lo_ms"), ("hi", "hi_ms"), ("own", "time_ms"),
+    ("tool", "tool"), ("query", "query"), ("cmd", "cmdline"), ("exe", "exe"), ("user", "user"), ("cwd", "cwd"),
+    ("pcmd", "parent_cmdline"), ("pexe", "parent_exe"), ("db", "database"), ("dbh", "db_host"), ("dbu", "db_user"),
+    ("hist", "history_file"), ("sql", "command"), ("path", "file_path"), ("owner", "file_owner"),
+    ("kind", "file_kind"), ("act", "file_action"), ("addr", "dst_address"), ("status", "dst_status"),
+    ("pid", "pid"), ("ppid", "parent_pid"), ("size", "file_size"), ("port", "dst_port"),
+)
+_STRING_FIELD = [name not in ("lo", "hi", "own", "pid", "ppid", "size", "port") for name, _ in EVENT_FIELDS]
 
 
-class _Strings:
-    def __init__(self) -> None:
-        self.table: list[str] = []
-        self.index: dict[str, int] = {}
+class _Table:
+    """Values interned in a list: each is stored once and referred to by its index."""
 
-    def __call__(self, value: str) -> int:
+    def __init__(self, first: Any = None) -> None:
+        self.items: list[Any] = []
+        self.index: dict[Any, int] = {}
+        if first is not None:
+            self(first)
+
+    def __call__(self, value: Any) -> int:
         i = self.index.get(value)
         if i is None:
-            i = self.index[value] = len(self.table)
-            self.table.append(value)
+            i = self.index[value] = len(self.items)
+            self.items.append(value)
         return i
 
 
-def _event(ev: Event, s: _Strings) -> dict[str, Any]:
-    out: dict[str, Any] = {"s": s(ev.stage), "lo": ev.lo_ms}
-    if ev.hi_ms != ev.lo_ms:
-        out["hi"] = ev.hi_ms
-    if ev.time_ms is not None:
-        out["own"] = 1  # the event's own time, not one bounded by its neighbours
-    for key, attr in _EVENT_STRINGS.items():
+def _event(ev: Event, first: int, s: _Table) -> list[Any]:
+    out: list[Any] = []
+    for name, attr in EVENT_FIELDS:
         value = getattr(ev, attr)
-        if value:
-            out[key] = s(value)
-    for key, attr in _EVENT_NUMBERS.items():
-        value = getattr(ev, attr)
-        if value is not None:
-            out[key] = value
+        if name == "lo":
+            out.append(value - first)
+        elif name == "hi":
+            out.append(None if ev.hi_ms == ev.lo_ms else value - first)
+        elif name == "own":
+            out.append(0 if value is None else 1)
+        elif isinstance(value, str):
+            out.append(s(value))
+        else:
+            out.append(value)
+    # Absent: "" (index 0) for a string, None for a number; a number 0 (a 0-byte file) is kept.
+    while len(out) > 2 and (out[-1] is None or (out[-1] == 0 and _STRING_FIELD[len(out) - 1])):
+        out.pop()
     return out
 
 
 def encode(chains: list[Chain]) -> dict[str, Any]:
-    """The page's data: {"S": strings, "C": chains}; see CHAIN_FIELDS in report.js for the array layout."""
-    s = _Strings()
+    """The page's data: field lists, string, reason and technique tables, and one array per chain."""
+    s = _Table("")
+    reasons = _Table()
+    attacks = _Table()
     rows = []
     for c in chains:
         rows.append([
-            c.uid, s(c.host), s(c.user), c.severity_id, c.score, c.first_ms, c.last_ms, s(c.title), s(c.message),
+            c.uid, s(c.host), s(c.user), c.severity_id, c.score, c.first_ms, c.last_ms - c.first_ms, s(c.title),
+            s(c.message),
             [s(x) for x in c.stages],
-            [[s(r.code), r.delta, s(r.why)] for r in c.reasons],
-            [[s(t.uid), s(t.name), s(t.tactic)] for t in c.techniques],
-            [_event(e, s) for e in c.events],
+            [reasons((s(r.code), r.delta, s(r.why))) for r in c.reasons],
+            [attacks((s(t.uid), s(t.name), s(t.tactic))) for t in c.techniques],
+            [_event(e, c.first_ms, s) for e in c.events],
             c.versions,
         ])
-    return {"S": s.table, "C": rows}
+    return {"CF": CHAIN_FIELDS, "EF": [name for name, _ in EVENT_FIELDS], "S": s.items, "R": reasons.items,
+            "T": attacks.items, "C": rows}
 
 
 def _asset(name: str) -> str:
@@ -137,8 +154,3 @@ def render_html(chains: list[Chain], loaded: Loaded, title: str = "osq-dbwatch r
         generated=generated.strftime("%Y-%m-%d %H:%M:%S UTC"),
         version=__version__,
     )
-
-
-def data_size(chains: list[Chain]) -> int:
-    """Bytes of the data block alone (for measurements)."""
-    return len(json.dumps(encode(chains), separators=(",", ":")))

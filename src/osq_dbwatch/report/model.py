@@ -34,7 +34,10 @@ def _escape_char(m: re.Match[str]) -> str:
 
 def display(value: str) -> str:
     """A string safe to print or place as text: valid Unicode, no control or bidi characters, bounded."""
-    if not value.isascii():
+    if value.isascii():
+        if value.isprintable() and len(value) <= MAX_TEXT:
+            return value  # the common case, at the cost of two scans in C
+    else:
         value = value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
     if len(value) > MAX_TEXT:
         value = value[:MAX_TEXT] + f"... [{len(value) - MAX_TEXT} more characters]"
@@ -270,8 +273,11 @@ def _bound_times(events: list[Event], first: int, last: int) -> None:
         events[-1].lo_ms = events[-1].hi_ms = max(last, events[-1].lo_ms)
 
 
-def chain_of(obj: Any) -> Chain:
-    """The chain a finding describes; NotAFinding when it is not one of ours."""
+def version_key(obj: Any) -> tuple[str, tuple[int, int, int]]:
+    """A finding's chain uid and the key that orders its versions; NotAFinding when it is not one of ours.
+
+    A later version has a newer newest evidence, else a higher severity, else more evidence.
+    """
     if not isinstance(obj, dict):
         raise NotAFinding("not a JSON object")
     if _int(obj, "class_uid") != 2004:
@@ -282,7 +288,12 @@ def chain_of(obj: Any) -> Chain:
     severity = _int(obj, "severity_id")
     if severity is None or not 0 <= severity <= 6:
         raise NotAFinding("no valid severity_id")
-    time_ms = _int(obj, "time") or 0
+    return uid, (_int(obj, "time") or 0, severity, len(_list(obj, "evidences")))
+
+
+def chain_of(obj: Any) -> Chain:
+    """The chain a finding describes; NotAFinding when it is not one of ours."""
+    uid, (time_ms, severity, _) = version_key(obj)
     first = _int(obj, "finding_info", "first_seen_time") or time_ms
     last = _int(obj, "finding_info", "last_seen_time") or time_ms
     events = [_event(e) for e in _list(obj, "evidences") if isinstance(e, dict)]
@@ -290,12 +301,13 @@ def chain_of(obj: Any) -> Chain:
     reasons = [_reason(r) for r in _list(obj, "unmapped", "reasons") if isinstance(r, str)]
     techniques = [t for t in (_technique(a) for a in _list(obj, "finding_info", "attacks")) if t is not None]
     stages = [display(s) for s in _list(obj, "unmapped", "stages") if isinstance(s, str)]
+    score = _int(obj, "risk_score")
     return Chain(
         uid=uid,
         host=_str(obj, "device", "hostname") or _str(obj, "device", "name"),
         user=_str(obj, "actor", "user", "name"),
         severity_id=severity,
-        score=_int(obj, "risk_score") if _int(obj, "risk_score") is not None else _int(obj, "unmapped", "score"),
+        score=score if score is not None else _int(obj, "unmapped", "score"),
         time_ms=time_ms,
         first_ms=first,
         last_ms=last,
@@ -308,33 +320,37 @@ def chain_of(obj: Any) -> Chain:
     )
 
 
-def _newer(a: Chain, b: Chain) -> bool:
-    """a supersedes b: a later newest evidence, else a higher severity, else more evidence (ties: the later line)."""
-    return (a.time_ms, a.severity_id, len(a.events)) >= (b.time_ms, b.severity_id, len(b.events))
-
-
 class Latest:
-    """Keeps the latest version of each chain while findings stream in."""
+    """Keeps the latest version of each chain while findings stream in (ties: the later line).
+
+    Only the kept version of a chain is ever turned into a Chain record.
+    """
 
     def __init__(self) -> None:
-        self.by_uid: dict[str, Chain] = {}
+        self.by_uid: dict[str, tuple[tuple[int, int, int], Any, int]] = {}  # uid -> (key, finding, versions)
 
-    def add(self, chain: Chain) -> None:
-        old = self.by_uid.get(chain.uid)
+    def add(self, obj: Any) -> None:
+        """Take one parsed finding; NotAFinding when it is not one."""
+        uid, key = version_key(obj)
+        old = self.by_uid.get(uid)
         if old is None:
-            self.by_uid[chain.uid] = chain
-        elif _newer(chain, old):
-            chain.versions = old.versions + 1
-            self.by_uid[chain.uid] = chain
+            self.by_uid[uid] = (key, obj, 1)
+        elif key >= old[0]:
+            self.by_uid[uid] = (key, obj, old[2] + 1)
         else:
-            old.versions += 1
+            self.by_uid[uid] = (old[0], old[1], old[2] + 1)
 
     def __len__(self) -> int:
         return len(self.by_uid)
 
     def chains(self) -> list[Chain]:
         """Most severe first, then the most recent."""
-        return sorted(self.by_uid.values(), key=lambda c: (-c.severity_id, -c.last_ms, c.uid))
+        out = []
+        for _, obj, versions in self.by_uid.values():
+            chain = chain_of(obj)
+            chain.versions = versions
+            out.append(chain)
+        return sorted(out, key=lambda c: (-c.severity_id, -c.last_ms, c.uid))
 
 
 def select(chains: Iterable[Chain], host: str = "", user: str = "", min_severity: int = 0) -> list[Chain]:

@@ -8,14 +8,14 @@ correlator does.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
 from typing import BinaryIO, Callable, Iterator
 
 from ..progress import Progress
-from .model import Latest, Loaded, NotAFinding, chain_of
+from ..correlate.jsonlib import JSONError, loads_line
+from .model import Latest, Loaded, NotAFinding
 
 MAX_LINE_BYTES = 16 << 20
 MAX_MESSAGES = 20
@@ -92,17 +92,16 @@ def read_findings(inputs: list[str], latest: Latest, warn: Callable[[str], None]
                 if not line.strip():
                     continue
                 try:
-                    obj = json.loads(line)
-                except (ValueError, RecursionError):
+                    obj = loads_line(line)
+                except (*JSONError, RecursionError):
                     bad(label, number, "not JSON")
                     continue
                 try:
-                    chain = chain_of(obj)
+                    latest.add(obj)
                 except NotAFinding as exc:
                     bad(label, number, str(exc))
                     continue
                 loaded.findings += 1
-                latest.add(chain)
     except OSError as exc:
         raise ReadError(f"cannot read: {exc.strerror or exc}") from None
     finally:

@@ -5,14 +5,36 @@
   "use strict";
   var D = JSON.parse(document.getElementById("report-data").textContent);
   var S = D.S;
-  // Chain arrays (html.py encode): the index of each field.
-  var UID = 0, HOST = 1, USER = 2, SEV = 3, SCORE = 4, FIRST = 5, LAST = 6, TITLE = 7, MSG = 8,
-      STAGES = 9, REASONS = 10, ATTACK = 11, EVENTS = 12, VERSIONS = 13;
+  // Chain arrays (html.py encode): the index of each field, by name.
+  var CF = {};
+  D.CF.forEach(function (name, i) { CF[name] = i; });
+  var UID = CF.uid, HOST = CF.host, USER = CF.user, SEV = CF.sev, SCORE = CF.score, FIRST = CF.first,
+      LAST = CF.last, TITLE = CF.title, MSG = CF.msg, STAGES = CF.stages, REASONS = CF.reasons,
+      ATTACK = CF.attack, EVENTS = CF.events, VERSIONS = CF.versions;
   var SEVNAME = ["Unknown", "Informational", "Low", "Medium", "High", "Critical", "Fatal"];
   var PAGE = 100;
   var HOUR = 3600000, DAY = 86400000, MAX_DAYS = 92;
   var SVGNS = "http://www.w3.org/2000/svg";
   var chains = D.C;
+  // Unpack once: times back to ms since the epoch, events to objects (absent fields left out),
+  // reasons and techniques from their tables.
+  var NUMBER = {pid: 1, ppid: 1, size: 1, port: 1};
+  chains.forEach(function (c) {
+    var first = c[FIRST];
+    c[LAST] += first;
+    c[EVENTS] = c[EVENTS].map(function (a) {
+      var e = {s: a[0], lo: first + a[1]};
+      if (a.length > 2 && a[2] !== null) e.hi = first + a[2];
+      if (a[3]) e.own = 1;
+      for (var i = 4; i < a.length; i++) {
+        var name = D.EF[i];
+        if (NUMBER[name] ? a[i] !== null : a[i]) e[name] = a[i];
+      }
+      return e;
+    });
+    c[REASONS] = c[REASONS].map(function (i) { return D.R[i]; });
+    c[ATTACK] = c[ATTACK].map(function (i) { return D.T[i]; });
+  });
   var hostSet = new Set(), userSet = new Set();
   chains.forEach(function (c) { hostSet.add(S[c[HOST]]); userSet.add(S[c[USER]]); });
 
