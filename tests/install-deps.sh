@@ -31,6 +31,8 @@ declare -A PROBE=(
   [ca-certificates]=/etc/ssl/certs/ca-certificates.crt
   [curl]=/usr/bin/curl            # the end-to-end test uploads with it (into its own netns)
   [binutils]=/usr/bin/objcopy     # PyInstaller (bundle test) needs objdump and objcopy
+  [chromium]=/usr/bin/chromium    # the report's browser tests (Playwright drives Debian's build, downloads none)
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf   # text in the report's screenshots
 )
 
 missing=()
