@@ -218,7 +218,7 @@ def test_inputs_that_are_symlinks_or_missing_are_one_line_errors(findings, tmp_p
     real = write_jsonl(str(tmp_path / "f.jsonl"), findings)
     link = tmp_path / "link.jsonl"
     link.symlink_to(real)
-    code, out, err = _report(["--text", str(link)], capsys)
+    code, _, err = _report(["--text", str(link)], capsys)
     assert code == 2 and err.strip() == f"osq-dbwatch report: {link}: is a symbolic link (not followed)"
     code, _, err = _report(["--text", str(tmp_path / "nope")], capsys)
     assert code == 2 and err.strip() == f"osq-dbwatch report: {tmp_path / 'nope'}: cannot read: No such file or directory"

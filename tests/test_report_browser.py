@@ -182,7 +182,9 @@ def test_filters_by_host_user_severity_and_time(browser, scenario_report) -> Non
         # Time: a window around one chain keeps exactly the chains overlapping it.
         f0 = sorted(finals.values(), key=lambda f: f["finding_info"]["first_seen_time"])[len(finals) // 2]
         lo, hi = f0["finding_info"]["first_seen_time"], f0["finding_info"]["last_seen_time"]
-        iso = lambda ms: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000))  # noqa: E731
+        def iso(ms: int) -> str:
+            return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000))
+
         opened.apply(lambda: (page.fill("#f-from", iso(lo)), page.fill("#f-to", iso(hi))))
         want = {u for u, f in finals.items() if f["finding_info"]["last_seen_time"] >= lo // 1000 * 1000
                 and f["finding_info"]["first_seen_time"] <= hi // 1000 * 1000}

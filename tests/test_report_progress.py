@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from report_helpers import scenario_findings, write_jsonl
 
 from osq_dbwatch import progress as P
 
@@ -74,8 +73,9 @@ def test_correlate_shows_bytes_lines_rate_and_findings_on_a_terminal(log, tmp_pa
         code, screen, _ = _run(["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), log], handle,
                                env={"OSQ_DBWATCH_BATCH_LINES": "5000"})
     assert code == 0
-    findings = sum(1 for _ in open(out, "rb"))
-    lines = sum(1 for _ in open(log, "rb"))
+    findings = len(out.read_bytes().splitlines())
+    with open(log, "rb") as handle:
+        lines = sum(1 for _ in handle)
     size = P.human_bytes(os.path.getsize(log))
     assert findings > 0
     assert _final(screen) == f"correlate: 100% of {size}, {lines:,} lines, " + _final(screen).split(", ")[2] + \
@@ -118,14 +118,16 @@ def test_baseline_and_report_show_progress_too(log, tmp_path) -> None:
     with open(tmp_path / "baseline.txt", "wb") as handle:
         code, screen, _ = _run(["baseline", "--state", state], handle)
     assert code == 0
-    hosts = sum(1 for line in open(tmp_path / "baseline.txt") if not line.startswith(" "))
-    habits = sum(1 for line in open(tmp_path / "baseline.txt") if line.startswith(" "))
+    table = (tmp_path / "baseline.txt").read_text().splitlines()
+    hosts = sum(1 for line in table if not line.startswith(" "))
+    habits = sum(1 for line in table if line.startswith(" "))
     assert re.fullmatch(rf"baseline: {hosts} hosts, [\d,]+/s, {habits:,} habits", _final(screen))
     with open(tmp_path / "r.html", "wb") as handle:
         code, screen, _ = _run(["report", str(findings)], handle)
     assert code == 0
-    chains = len({json.loads(line)["finding_info"]["uid"] for line in open(findings)})
-    lines = sum(1 for _ in open(findings))
+    found = findings.read_text().splitlines()
+    chains = len({json.loads(line)["finding_info"]["uid"] for line in found})
+    lines = len(found)
     assert re.fullmatch(rf"report: 100% of [\d.]+ kB, {lines} lines, [\d,]+/s, {chains} chains", _final(screen))
     with open(tmp_path / "r2.html", "wb") as handle:
         code, err, _ = _run(["report", str(findings)], handle, stderr_tty=False)
@@ -158,7 +160,7 @@ def test_redraws_at_most_four_times_a_second(monkeypatch) -> None:
     term = _Terminal()
     prog = P.Progress("correlate", stream=term, enabled=True, counter=lambda: 3, total_bytes=2000, check_every=1)
     seen = []
-    for i, item in enumerate(prog.lines([(n, b"x" * 99) for n in range(1, 11)])):
+    for item in prog.lines([(n, b"x" * 99) for n in range(1, 11)]):
         seen.append(item)
         now[0] += 0.1
     assert len(seen) == 10

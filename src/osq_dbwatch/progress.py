@@ -113,11 +113,11 @@ class Progress:
         finally:  # also when the consumer stops early (the correlator ends a batch at its host limit)
             self.add(pending_lines, pending_bytes)
 
-    def batch(self, batch: T) -> T:
+    def batch(self, batch: Any) -> Any:
         """A log reader batch (a dataclass with a `lines` iterator) whose lines are counted."""
         if not self.active:
             return batch
-        return dataclasses.replace(batch, lines=self._counted(batch.lines))  # type: ignore[type-var]
+        return dataclasses.replace(batch, lines=self._counted(batch.lines))
 
     # -- output ----------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import base64
 import hashlib
 from datetime import datetime, timezone
 from importlib import resources
+from operator import attrgetter
 from typing import Any
 
 import jinja2
@@ -47,7 +48,12 @@ EVENT_FIELDS: tuple[tuple[str, str], ...] = (
     ("kind", "file_kind"), ("act", "file_action"), ("addr", "dst_address"), ("status", "dst_status"),
     ("pid", "pid"), ("ppid", "parent_pid"), ("size", "file_size"), ("port", "dst_port"),
 )
-_STRING_FIELD = [name not in ("lo", "hi", "own", "pid", "ppid", "size", "port") for name, _ in EVENT_FIELDS]
+_TIMES = 4  # stage, lo, hi, own: the rest are strings, then numbers
+_NUMBERS = ("pid", "ppid", "size", "port")
+_STRING_ATTRS = attrgetter(*(attr for name, attr in EVENT_FIELDS[_TIMES:] if name not in _NUMBERS))
+_NUMBER_ATTRS = attrgetter(*(attr for name, attr in EVENT_FIELDS if name in _NUMBERS))
+_FIRST_NUMBER = len(EVENT_FIELDS) - len(_NUMBERS)
+assert all(name in _NUMBERS for name, _ in EVENT_FIELDS[_FIRST_NUMBER:])
 
 
 class _Table:
@@ -68,21 +74,12 @@ class _Table:
 
 
 def _event(ev: Event, first: int, s: _Table) -> list[Any]:
-    out: list[Any] = []
-    for name, attr in EVENT_FIELDS:
-        value = getattr(ev, attr)
-        if name == "lo":
-            out.append(value - first)
-        elif name == "hi":
-            out.append(None if ev.hi_ms == ev.lo_ms else value - first)
-        elif name == "own":
-            out.append(0 if value is None else 1)
-        elif isinstance(value, str):
-            out.append(s(value))
-        else:
-            out.append(value)
+    out: list[Any] = [s(ev.stage), ev.lo_ms - first, None if ev.hi_ms == ev.lo_ms else ev.hi_ms - first,
+                      0 if ev.time_ms is None else 1]
+    out.extend(s(value) for value in _STRING_ATTRS(ev))
+    out.extend(_NUMBER_ATTRS(ev))
     # Absent: "" (index 0) for a string, None for a number; a number 0 (a 0-byte file) is kept.
-    while len(out) > 2 and (out[-1] is None or (out[-1] == 0 and _STRING_FIELD[len(out) - 1])):
+    while len(out) > 2 and (out[-1] is None or (out[-1] == 0 and _TIMES <= len(out) - 1 < _FIRST_NUMBER)):
         out.pop()
     return out
 

@@ -46,7 +46,7 @@ def display(value: str) -> str:
 
 def _get(obj: Any, *keys: str) -> Any:
     for key in keys:
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:  # parsed JSON: exactly dict, never a subclass
             return None
         obj = obj.get(key)
     return obj

@@ -13,8 +13,8 @@ import stat
 import sys
 from typing import BinaryIO, Callable, Iterator
 
-from ..progress import Progress
 from ..correlate.jsonlib import JSONError, loads_line
+from ..progress import Progress
 from .model import Latest, Loaded, NotAFinding
 
 MAX_LINE_BYTES = 16 << 20
@@ -93,8 +93,11 @@ def read_findings(inputs: list[str], latest: Latest, warn: Callable[[str], None]
                     continue
                 try:
                     obj = loads_line(line)
-                except (*JSONError, RecursionError):
+                except JSONError:
                     bad(label, number, "not JSON")
+                    continue
+                except RecursionError:
+                    bad(label, number, "not JSON (nested too deep)")
                     continue
                 try:
                     latest.add(obj)

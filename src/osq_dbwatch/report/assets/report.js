@@ -110,7 +110,9 @@
       if (d > lastDay) lastDay = d;
     });
     var from = Math.max(firstDay, lastDay - MAX_DAYS + 1);
-    var rows = lastDay - from + 1, labelW = 88, colW = 28, rowH = 34, top = 16, barH = rowH - 8;
+    // A few days get taller rows (the bars' detail), many days shorter ones (all of them in view).
+    var rows = lastDay - from + 1, labelW = 88, colW = 28, rowH = Math.max(26, Math.min(90, Math.floor(180 / rows)));
+    var top = 16, barH = rowH - 8;
     var width = labelW + 24 * colW + 22, height = top + rows * rowH + 4;
     var svg = sv("svg", {viewBox: "0 0 " + width + " " + height, role: "img",
                          "aria-label": "chains per hour of each day, stacked by severity"});
@@ -161,14 +163,17 @@
     var ol = $(id);
     ol.textContent = "";
     top.forEach(function (kv) {
-      var li = el("li", "sev-" + kv[1][1]);
-      var name = S[kv[0]] || "(none)";
-      var b = el("button", "", name);
+      var li = el("li", "sev-" + kv[1][1]), line = el("span");
+      var b = el("button", "", S[kv[0]] || "(none)");
       b.type = "button";
       b.dataset.value = S[kv[0]];
       b.dataset.target = input;
-      li.appendChild(b);
-      li.appendChild(el("span", "cnt", kv[1][0] + (kv[1][0] === 1 ? " chain" : " chains") + ", worst " + SEVNAME[kv[1][1]].toLowerCase()));
+      b.title = "show only " + (S[kv[0]] || "(none)");
+      line.appendChild(b);
+      var cnt = el("span", "cnt", kv[1][0]);
+      cnt.title = kv[1][0] + (kv[1][0] === 1 ? " chain" : " chains") + ", the worst " + SEVNAME[kv[1][1]].toLowerCase();
+      line.appendChild(cnt);
+      li.appendChild(line);
       ol.appendChild(li);
     });
   }
@@ -311,11 +316,15 @@
   }
 
   var pending = 0;
-  function soon() { clearTimeout(pending); pending = setTimeout(update, 120); }
+  function soon() {  // typing redraws once it pauses; "ready" is off until the list catches up
+    delete document.body.dataset.ready;
+    clearTimeout(pending);
+    pending = setTimeout(update, 120);
+  }
   $("filters").addEventListener("input", soon);
   $("filters").addEventListener("change", soon);
   $("filters").addEventListener("submit", function (ev) { ev.preventDefault(); update(); });
-  $("filters").addEventListener("reset", function () { setTimeout(update, 0); });
+  $("filters").addEventListener("reset", function () { delete document.body.dataset.ready; setTimeout(update, 0); });
   $("more").addEventListener("click", showMore);
   function setRange(from, to) {
     F.from.value = toLocal(from);
