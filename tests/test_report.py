@@ -188,6 +188,14 @@ def test_bad_lines_are_counted_and_named(findings, tmp_path, capsys) -> None:
     assert "4 lines skipped" in out
 
 
+def test_ecs_alerts_are_named_as_such(findings, tmp_path, capsys) -> None:
+    path = tmp_path / "ecs.jsonl"
+    path.write_text(json.dumps({"event": {"kind": "alert"}, "osq_dbwatch": {}}) + "\n")
+    code, out, err = _report(["--text", str(path)], capsys)
+    assert code == 0 and out.startswith("0 chains from 0 findings, 1 lines skipped")
+    assert "skipped: an ECS alert: the report reads OCSF findings" in err
+
+
 def test_filters_on_the_command_line(findings, tmp_path, capsys) -> None:
     path = write_jsonl(str(tmp_path / "f.jsonl"), findings)
     chains = _chains(findings)

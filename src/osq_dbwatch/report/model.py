@@ -281,6 +281,8 @@ def version_key(obj: Any) -> tuple[str, tuple[int, int, int]]:
     if not isinstance(obj, dict):
         raise NotAFinding("not a JSON object")
     if _int(obj, "class_uid") != 2004:
+        if _get(obj, "event", "kind") == "alert":
+            raise NotAFinding("an ECS alert: the report reads OCSF findings (correlate --format ocsf, the default)")
         raise NotAFinding("not an OCSF Detection Finding (class_uid 2004)")
     uid = _str(obj, "finding_info", "uid")
     if not uid:

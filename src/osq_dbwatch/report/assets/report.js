@@ -223,9 +223,10 @@
     kv(dl, "file event", str(e.act));
     if (e.addr !== undefined) {
       kv(dl, "destination", str(e.addr) + (e.port !== undefined ? " port " + e.port : ""), "dst");
+      // osquery 5.x says in_progress for a non-blocking connect, succeeded when it completed; older agents neither.
       var st = str(e.status);
-      var dd = kv(dl, "connection", st || "not reported");
-      if (dd && st) dd.className = "st-" + st.replace(/[^a-z_]/gi, "");
+      if (st) kv(dl, "connection", st).className = "st-" + st.replace(/[^a-z_]/gi, "");
+      else if (/db_egress$/.test(str(e.query))) kv(dl, "connection", "status not in the finding");
     }
     kv(dl, "query", str(e.query));
     li.appendChild(dl);
