@@ -187,3 +187,36 @@ def test_status_line_never_wider_than_the_terminal(monkeypatch) -> None:
     prog.add(10_000_000, 10**9)
     prog.draw()
     assert term.getvalue() == "\r" + prog.status()[:29] + "\x1b[K"
+
+
+def test_a_message_meanwhile_clears_the_status_line_and_stands_above_it(monkeypatch) -> None:
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # not the same terminal
+    prog = P.Progress("correlate")
+    assert prog.active and sys.stderr is not term
+    prog.add(10, 100)
+    prog.draw()
+    print("osq-dbwatch correlate: x.log:3: skipped: not JSON", file=sys.stderr)
+    prog.draw()
+    prog.close()
+    assert sys.stderr is term
+    screen = term.getvalue()
+    assert screen.startswith("\rcorrelate: 100 B, 10 lines, ")
+    assert "\x1b[K\r\x1b[Kosq-dbwatch correlate: x.log:3: skipped: not JSON\n\r" in screen
+    assert screen.endswith("\x1b[K\n")
+
+
+def test_correlate_bad_line_messages_and_the_status_line_share_a_terminal(tmp_path) -> None:
+    log = tmp_path / "bad.log"
+    log.write_text("not json\n" * 3)
+    with open(tmp_path / "f.jsonl", "wb") as handle:
+        code, screen, _ = _run(["correlate", "--state", str(tmp_path / "s.sqlite"), str(log)], handle)
+    assert code == 0
+    text = screen.decode()
+    assert f"osq-dbwatch correlate: {log}:1: skipped:" in text
+    # Every message begins on a cleared line; the final status line comes before the summary.
+    for line in text.split("\r\n")[:-1]:
+        if "skipped:" in line and "correlate: " in line.split("osq-dbwatch")[0]:
+            pytest.fail(f"a message ran into the status line: {line!r}")
+    assert re.search(r"\rcorrelate: 100% of 27 B, 3 lines, [\d,]+/s, 0 findings\x1b\[K\r\n", text)

@@ -79,6 +79,12 @@ class Progress:
         self.start = time.monotonic()
         self.last_draw = self.start
         self.drawn = False
+        self._above: _Above | None = None
+        if self.active and stream is None:
+            # A message printed meanwhile (a skipped line) clears the status line first
+            # and stands above it; the status is drawn again at the next redraw.
+            self._above = _Above(self, sys.stderr)
+            sys.stderr = self._above  # type: ignore[assignment]
 
     # -- hooks ---------------------------------------------------------------
 
@@ -156,9 +162,29 @@ class Progress:
         self.stream.write("\n")
         self.stream.flush()
         self.active = False
+        if self._above is not None and sys.stderr is self._above:
+            sys.stderr = self.stream
+        self._above = None
 
     def __enter__(self) -> "Progress":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Above:
+    """Standard error while a status line is shown: writes clear the status line first."""
+
+    def __init__(self, progress: Progress, real: TextIO) -> None:
+        self._progress = progress
+        self._real = real
+
+    def write(self, text: str) -> int:
+        if self._progress.drawn and text:
+            self._real.write("\r\x1b[K")
+            self._progress.drawn = False
+        return self._real.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)

@@ -71,7 +71,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     chains = select(latest.chains(), args.host, args.user, _LEVELS.get(level, 0))
-    loaded.chains = chains
     if args.text:
         from .text import render_text
 

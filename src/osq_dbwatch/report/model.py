@@ -13,7 +13,7 @@ autoescaping, and textContent in the page's script).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .. import catalog
@@ -155,7 +155,8 @@ class Chain:
 
 @dataclass
 class Loaded:
-    chains: list[Chain] = field(default_factory=list)
+    """What reading the findings came to (the chains themselves are in a Latest)."""
+
     lines: int = 0
     findings: int = 0
     skipped: int = 0
