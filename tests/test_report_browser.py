@@ -293,3 +293,33 @@ def test_the_browser_is_debians_chromium(browser) -> None:
     number = next(v for v in version if v[:1].isdigit())
     assert browser.browser.version == number
     assert "HeadlessChrome/" in agent
+
+
+def test_the_bench_logs_findings_open_with_every_chain(browser, tmp_path) -> None:
+    """The benchmark generator's fleet (a tenth of its default size), correlated, then reported and opened."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from correlate_scenarios.helpers import correlate
+
+    log = str(tmp_path / "fleet.log")
+    subprocess.run([sys.executable, os.path.join(REPO, "bench", "gen_log.py"), "--lines", "100000", "--hosts", "100",
+                    "--out", log], check=True, capture_output=True, timeout=600)
+    with open(log + ".meta.json") as handle:
+        injected = json.load(handle)["injected"]
+    findings = correlate(["--config", os.path.join(REPO, "bench", "config.yml"), log], str(tmp_path / "s.sqlite"),
+                         str(tmp_path / "f.jsonl"))
+    finals = final_by_chain(findings)
+    assert len(finals) == sum(injected.values())
+    opened = Opened(browser, _render(findings, str(tmp_path), "bench.html"))
+    try:
+        cards = {c["uid"]: c for c in opened.cards()}
+        assert set(cards) == set(finals)
+        for uid, f in finals.items():
+            assert [e["stage"] for e in cards[uid]["events"]] == [e["data"]["stage"] for e in f["evidences"]]
+        assert opened.page.inner_text("#count") == f"All {len(finals)} chains"
+        opened.page.screenshot(path=str(tmp_path / "bench.png"))
+        assert opened.errors == [] and opened.dialogs == []
+    finally:
+        opened.close()
