@@ -33,6 +33,8 @@ declare -A PROBE=(
   [binutils]=/usr/bin/objcopy     # PyInstaller (bundle test) needs objdump and objcopy
   [systemd]=/usr/bin/systemd-analyze  # test_deb/test_deploy verify the correlator unit and rate its sandbox
   [dpkg]=/usr/bin/dpkg-deb        # test_deb builds and installs the .deb
+  [chromium]=/usr/bin/chromium    # the report's browser tests (Playwright drives Debian's build, downloads none)
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf   # text in the report's screenshots
 )
 
 missing=()

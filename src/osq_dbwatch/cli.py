@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "pack": ("osq_dbwatch.pack.cli", "render the osquery pack or the Fleet bundle"),
     "correlate": ("osq_dbwatch.correlate.cli", "read osquery results logs and write findings"),
     "baseline": ("osq_dbwatch.correlate.baseline_cli", "show the baseline the correlator learned"),
+    "report": ("osq_dbwatch.report.cli", "render findings as one self-contained HTML page (or --text)"),
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, Callable
 
 from ..cli import DbwatchError
 from ..config import load_config
+from ..progress import Progress
 from .engine import Engine, HostState
 from .findings import Finding, to_ecs, to_ocsf
 from .logread import Batch, FileSource, InputError, StdinSource
@@ -230,6 +231,8 @@ def _run(args: argparse.Namespace) -> int:
     store.expire_hosts(store.watermark() - 5 * config.correlator.state_expiry_seconds)
     store.commit()
     runner = Runner(Engine(config), store, output, to_ecs if args.format == "ecs" else to_ocsf)
+    progress = Progress("correlate", counter=lambda: runner.findings, total_bytes=lambda: None if args.follow else sum(
+        os.fstat(s.handle.fileno()).st_size - s.position().offset for s in sources if isinstance(s, FileSource)))
     batch_lines = _batch_lines()
     stop = False
 
@@ -244,7 +247,7 @@ def _run(args: argparse.Namespace) -> int:
         if not args.follow:
             for source in sources:
                 while (batch := source.next_batch(batch_lines)) is not None:
-                    runner.batch(batch, source)
+                    runner.batch(progress.batch(batch), source)
         else:
             while not stop:
                 progressed = False
@@ -255,7 +258,7 @@ def _run(args: argparse.Namespace) -> int:
                     if batch is None:
                         batch = source.check_rotation()
                     if batch is not None:
-                        runner.batch(batch, source)
+                        runner.batch(progress.batch(batch), source)
                         progressed = True
                 if not progressed:
                     if all(isinstance(s, StdinSource) and s.eof for s in sources):
@@ -264,6 +267,7 @@ def _run(args: argparse.Namespace) -> int:
     except InputError as exc:
         raise DbwatchError(str(exc)) from None
     finally:
+        progress.close()
         for source in sources:
             source.close()
         output.close()
