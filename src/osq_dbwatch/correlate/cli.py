@@ -27,8 +27,8 @@ from ..config import load_config
 from .engine import Engine, HostState
 from .fastpath import FastPath
 from .findings import SEVERITY_NAMES, Finding, to_ecs, to_ocsf
-from .jsonlib import dumps
-from .logread import Batch, InputError, Source, StreamSource, open_sources
+from .jsonlib import dumps, loads
+from .logread import Batch, InputError, Source, StreamSource, Tally, open_sources, result_name
 from .rows import QUERIES, BadLine, parse_line, recognise
 from .state import NONE, StateStore, check_directory, default_state_path, open_private
 
@@ -151,59 +151,77 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _snapshot_rows(data: bytes | None) -> int:
+    """Rows of an admin_accounts line: a snapshot holds one per member."""
+    try:
+        obj = loads(data) if data is not None else None
+    except Exception:  # noqa: BLE001 - a bad line: the full path counts it as skipped
+        return 0
+    if type(obj) is dict:
+        snapshot = obj.get("snapshot")
+        return len(snapshot) if type(snapshot) is list else 1
+    return 0
+
+
 class Counts:
-    """Rows per recognised query, by the result name each line carries (for the summary)."""
+    """Rows per recognised query and lines of other queries, for the summary.
+
+    The reader tallies lines by result name as it cuts them (logread.Tally:
+    a byte search, no parse). The fast path takes event lines, one row each,
+    and admin_accounts snapshots, whose rows are counted here by parsing them
+    (one line per host and snapshot: rare). Lines the fast path declines are
+    counted again from the full parse.
+    """
 
     def __init__(self) -> None:
-        self.by_name: dict[bytes, int] = {}
-        self.rows: dict[str, int] = {}
-        self.last: bytes = b""
+        self.tally = Tally(self._new_name)
+        self.queries: dict[bytes, str | None] = {}
+        self.extra: dict[str, int] = {}  # rows beyond one a line, or minus lines that gave none
+        self.other_fix = 0
 
-    def lines(self, lines: Iterator[tuple[int, bytes | None]]) -> Iterator[tuple[int, bytes | None]]:
-        by_name = self.by_name
-        for item in lines:
-            data = item[1]
-            name = b""
-            if data is not None:
-                # The result name, as bytes: a find, not a parse (the fast path parses the line next).
-                at = data.find(b'"name"')
-                if at >= 0:
-                    start = data.find(b'"', data.find(b":", at + 6) + 1) + 1
-                    if start > 0:
-                        name = data[start:data.find(b'"', start)]
-            self.last = name
-            by_name[name] = by_name.get(name, 0) + 1
-            yield item
+    def _new_name(self, name: bytes) -> None:
+        found = recognise(name.decode("utf-8", "replace"))
+        self.queries[name] = None if found == "dbwatch_coverage" else found
+        if found == "admin_accounts":
+            self.tally.special[name] = self._admin
 
-    def declined(self, rows: list[Any]) -> None:
-        """The line just handed out went to the full path: count its parsed rows instead."""
-        self.by_name[self.last] -= 1
-        for row in rows:
-            query = getattr(row, "query", "admin_accounts")
-            self.rows[query] = self.rows.get(query, 0) + 1
+    def _admin(self, line: bytes) -> None:
+        self.extra["admin_accounts"] = self.extra.get("admin_accounts", 0) + _snapshot_rows(line) - 1
+
+    def declined(self, data: bytes | None, parsed_rows: list[Any], bad: bool) -> None:
+        """A line went to the full path: count what it parsed to instead of its name."""
+        name = b"" if data is None else result_name(data)
+        query = self.queries.get(name) if data is not None else None
+        if query is None:
+            if data is not None and (bad or parsed_rows):
+                self.other_fix -= 1
+        else:
+            count = _snapshot_rows(data) if query == "admin_accounts" else 1
+            self.extra[query] = self.extra.get(query, 0) - count
+        for row in parsed_rows:
+            q = getattr(row, "query", "admin_accounts")
+            self.extra[q] = self.extra.get(q, 0) + 1
 
     def per_query(self) -> tuple[dict[str, int], int]:
-        """(rows per recognised query, lines of other names)."""
-        rows = dict(self.rows)
-        other = 0
-        for name, count in self.by_name.items():
-            if not count:
-                continue
-            query = recognise(name.decode("utf-8", "replace"))
-            if query is None or query == "dbwatch_coverage":
+        """(rows per recognised query in the contract's order, lines of other queries)."""
+        rows = dict(self.extra)
+        other = self.other_fix
+        for name, count in self.tally.names.items():
+            query = self.queries.get(name)
+            if query is None:
                 other += count
             else:
                 rows[query] = rows.get(query, 0) + count
-        return {q: rows[q] for q in QUERIES if rows.get(q)}, other
+        return {q: rows[q] for q in QUERIES if rows.get(q, 0) > 0}, max(other, 0)
 
 
 class Runner:
     def __init__(self, engine: Engine, store: StateStore, output: _Output, render: Callable[[Finding], dict[str, Any]],
-                 min_severity: int = 1) -> None:
+                 min_severity: int = 1, counts: Counts | None = None) -> None:
         self.engine = engine
         self.min_severity = min_severity
         self.below = 0  # findings under --min-severity, not written
-        self.counts = Counts()
+        self.counts = counts or Counts()
         self.store = store
         self.output = output
         self.render = render
@@ -247,20 +265,19 @@ class Runner:
     def _full_path(self, number: int, data: bytes | None) -> None:
         """A line the fast path declined: parsed in full, or skipped and counted with the reason."""
         if data is None:
-            self.counts.declined([])
             self._bad(self.label, number, "line longer than 1 MiB")
             return
         try:
             parsed = parse_line(data)
         except BadLine as exc:
-            self.counts.declined([])
+            self.counts.declined(data, [], True)
             if data.strip():
                 self._bad(self.label, number, str(exc))
             return
         for problem in parsed.problems:
             self._bad(self.label, number, problem)
         rows = parsed.rows
-        self.counts.declined(rows)
+        self.counts.declined(data, rows, bool(parsed.problems))
         if rows:
             host = rows[0].host
             self.engine.step(self.dirty.get(host) or self._open_host(host), rows)
@@ -276,7 +293,7 @@ class Runner:
         self.fast.dirty = dirty
         self.label = batch.label
         # A flood of host names ends the batch early (deterministically): at most HOST_CACHE hosts a commit.
-        count = self.fast.feed(self.counts.lines(batch.lines), self._full_path, HOST_CACHE)
+        count = self.fast.feed(batch.lines, self._full_path, HOST_CACHE)
         self.lines += count
         evictions_before = self.evictions_before
         write = self.output.write
@@ -344,7 +361,8 @@ def _run(args: argparse.Namespace, state_path: str) -> int:
     logs = _logs(args)
     store = StateStore(state_path, lock=True, wait=args.wait, reset=args.reset)
     try:
-        sources = open_sources(logs, store, args.follow)
+        counts = Counts()
+        sources = open_sources(logs, store, args.follow, counts.tally)
     except InputError as exc:
         store.close()
         raise DbwatchError(str(exc)) from None
@@ -364,7 +382,7 @@ def _run(args: argparse.Namespace, state_path: str) -> int:
     earlier = store.findings()
     start_watermark = store.watermark()
     starts = {id(s): s.position() for s in sources if not isinstance(s, StreamSource)}
-    runner = Runner(Engine(config), store, output, to_ecs if args.format == "ecs" else to_ocsf, args.min_severity)
+    runner = Runner(Engine(config), store, output, to_ecs if args.format == "ecs" else to_ocsf, args.min_severity, counts)
     batch_lines = _batch_lines()
     stop = False
 
@@ -428,10 +446,11 @@ def _summary(runner: Runner, sources: list[Source], earlier: int, state_path: st
     read = ", ".join(f"{query} {count}" for query, count in rows.items()) or "none of the pack's queries"
     if other:
         read += f"; {other} lines of other queries"
+    read = f"{runner.lines} lines read" + (f" (rows: {read})" if runner.lines else "")
     findings = f"{runner.findings} finding{'s' if runner.findings != 1 else ''} emitted"
     if runner.below:
         findings += f" ({runner.below} below --min-severity not written)"
-    parts = [f"{runner.lines} lines read (rows: {read})", f"{runner.bad} skipped", findings,
+    parts = [read, f"{runner.bad} skipped", findings,
              f"{earlier} emitted earlier"]
     if runner.evictions:
         parts.append(f"{runner.evictions} pending chains evicted (correlator.max_pending_per_host)")
@@ -445,7 +464,13 @@ def _summary(runner: Runner, sources: list[Source], earlier: int, state_path: st
 def _already_read(runner: Runner, sources: list[Source], starts: dict[int, Any], earlier: int, start_watermark: int,
                   state_path: str) -> str:
     """When a run emitted nothing because its input was read before: say so, and how to read it again."""
-    if runner.findings or runner.below or state_path == NONE:
+    if runner.findings or runner.below:
+        return ""
+    rows, other = runner.counts.per_query()
+    if other and not rows:
+        return (f"none of the {other} lines is a result of the pack's queries (names ending in "
+                f"{', '.join(QUERIES[:4])}, ...): check the query names the pack was installed with")
+    if state_path == NONE:
         return ""
     again = "to read it again use --state none (a throw-away run) or --reset (forget the state)"
     resumed = [s.label for s in sources if id(s) in starts and (starts[id(s)].offset or starts[id(s)].line)]

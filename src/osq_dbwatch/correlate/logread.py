@@ -108,6 +108,30 @@ def _primed(label: str, gen: Iterator[tuple[int, bytes | None]], where: Callable
     return Batch(label, itertools.chain((first,), gen), where)
 
 
+class Tally:
+    """Lines per result name, counted as the lines are cut (the run's summary reads it).
+
+    `special`: names whose lines are also handed to a function (for rows that are not one a line).
+    """
+
+    def __init__(self, new_name: Callable[[bytes], None] = lambda name: None) -> None:
+        self.names: dict[bytes, int] = {}
+        self.special: dict[bytes, Callable[[bytes], None]] = {}
+        self.new_name = new_name  # called once per name, before its line is handed on
+
+
+def result_name(line: bytes) -> bytes:
+    """The result name a line carries (b"" when none), found without parsing the line."""
+    at = line.find(b'"name"')
+    if at < 0:
+        return b""
+    start = line.find(b'"', line.find(b":", at + 6) + 1) + 1
+    if start <= 0:
+        return b""
+    end = line.find(b'"', start)
+    return line[start:end] if end >= 0 else b""
+
+
 class _Splitter:
     """Cuts a byte stream into lines, bounding line length.
 
@@ -115,7 +139,8 @@ class _Splitter:
     line, so a consumer may stop at any line and position() stays exact.
     """
 
-    def __init__(self, offset: int, line: int) -> None:
+    def __init__(self, offset: int, line: int, tally: "Tally | None" = None) -> None:
+        self.tally = tally
         self.buffer = b""
         self.pos = 0
         self.buffer_offset = offset  # file offset of buffer[pos]
@@ -132,6 +157,8 @@ class _Splitter:
     def lines(self, budget: int) -> Iterator[tuple[int, bytes | None]]:
         """Complete lines in the buffer, at most `budget` of them."""
         buf = self.buffer
+        tally = self.tally
+        names = tally.names if tally is not None else None
         while budget > 0:
             start = self.pos
             end = buf.find(b"\n", start)
@@ -156,7 +183,20 @@ class _Splitter:
             if end - start > MAX_LINE_BYTES:
                 yield self.line, None
             else:
-                yield self.line, buf[start:end]
+                line = buf[start:end]
+                if names is not None:
+                    # Lines per result name, for the run's summary: osquery's layout costs one find.
+                    if line.startswith(b'{"name":"'):
+                        name = line[9:line.find(b'"', 9)]
+                    else:
+                        name = result_name(line)
+                    seen = names.get(name, 0)
+                    names[name] = seen + 1
+                    if not seen:
+                        tally.new_name(name)  # type: ignore[union-attr]
+                    if name in tally.special:  # type: ignore[union-attr]
+                        tally.special[name](line)  # type: ignore[union-attr]
+                yield self.line, line
 
     def tail(self) -> tuple[int, bytes | None] | None:
         """The last line when it has no newline (end of a finished input)."""
@@ -223,7 +263,9 @@ def verifies(fd: int, pos: Position, size: int, compressed: bool) -> bool:
 class _Segment:
     """One open log file read from an offset: plain, or gzip-decompressed."""
 
-    def __init__(self, label: str, handle: BinaryIO, st: os.stat_result, offset: int, line: int, logical: str) -> None:
+    def __init__(self, label: str, handle: BinaryIO, st: os.stat_result, offset: int, line: int, logical: str,
+                 tally: Tally | None = None) -> None:
+        self.tally = tally
         self.label = label
         self.handle = handle
         self.fd = handle.fileno()
@@ -233,7 +275,7 @@ class _Segment:
         self.reader: BinaryIO = handle
         if self.compressed:
             self.reader = gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[assignment]
-        self.split = _Splitter(0, 0)
+        self.split = _Splitter(0, 0, tally)
         self._seek(offset, line)
         self.done = False  # read to its end and left (or a file that will not grow)
         self.last_data = time.monotonic()
@@ -245,7 +287,7 @@ class _Segment:
             self.reader.seek(offset)  # gzip: decompresses up to the offset
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"{self.label}: damaged gzip data: {exc}") from None
-        self.split = _Splitter(offset, line)
+        self.split = _Splitter(offset, line, self.tally)
 
     def restart(self) -> None:
         """Read the file again from its start (it was truncated)."""
@@ -356,7 +398,8 @@ class FileSource:
     """
 
     def __init__(self, path: str, start: Position | None, follow: bool, book: PositionBook | None = None,
-                 opened: tuple[BinaryIO, os.stat_result] | None = None) -> None:
+                 opened: tuple[BinaryIO, os.stat_result] | None = None, tally: Tally | None = None) -> None:
+        self.tally = tally
         self.label = path
         self.path = path
         self.logical = os.path.abspath(path)
@@ -374,7 +417,7 @@ class FileSource:
 
     def _segment(self, label: str, handle: BinaryIO, st: os.stat_result, offset: int, line: int) -> _Segment:
         try:
-            return _Segment(label, handle, st, offset, line, self.logical)
+            return _Segment(label, handle, st, offset, line, self.logical, self.tally)
         except InputError:
             handle.close()
             raise
@@ -592,16 +635,16 @@ class FileSource:
 class StreamSource:
     """Standard input or a FIFO: read once, no position is saved (a pipe cannot be resumed)."""
 
-    def __init__(self, fd: int = 0, follow: bool = False, label: str = "-") -> None:
+    def __init__(self, fd: int = 0, follow: bool = False, label: str = "-", tally: Tally | None = None) -> None:
         self.label = label
         self.fd = fd
-        self.split = _Splitter(0, 0)
+        self.split = _Splitter(0, 0, tally)
         self.eof = False
         self.follow = follow  # live pipe: end a batch as soon as the buffered lines are used
         self.notes: list[str] = []
 
     @classmethod
-    def open_fifo(cls, path: str, follow: bool) -> "StreamSource":
+    def open_fifo(cls, path: str, follow: bool, tally: Tally | None = None) -> "StreamSource":
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))  # waits for a writer, as `cat FIFO` does
         except OSError as exc:
@@ -609,7 +652,7 @@ class StreamSource:
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):
             os.close(fd)
             raise InputError(f"{path}: changed while being opened")
-        source = cls(fd, follow, path)
+        source = cls(fd, follow, path, tally)
         source.notes.append(f"{path}: a FIFO, read as a stream: no position is kept, a later run reads what is written then")
         return source
 
@@ -653,7 +696,7 @@ StdinSource = StreamSource  # the name earlier code and tests use
 Source = FileSource | StreamSource
 
 
-def open_sources(paths: list[str], book: PositionBook, follow: bool) -> list[Source]:
+def open_sources(paths: list[str], book: PositionBook, follow: bool, tally: Tally | None = None) -> list[Source]:
     """The inputs, each a source; a log's rotated past taken into its source.
 
     Raises InputError (one line) for an input that cannot be read; sources
@@ -688,17 +731,17 @@ def open_sources(paths: list[str], book: PositionBook, follow: bool) -> list[Sou
     try:
         for path, handle, st in opened:
             if path == "-":
-                sources.append(StreamSource(0, follow))
+                sources.append(StreamSource(0, follow, "-", tally))
                 continue
             if handle is None:
-                sources.append(StreamSource.open_fifo(path, follow))
+                sources.append(StreamSource.open_fifo(path, follow, tally))
                 continue
             cand = by_path[path]
             if cand.handle is None:
                 continue  # taken into another log's past
             cand.handle = None
             assert st is not None
-            source = FileSource(path, None, follow, book, (handle, st))
+            source = FileSource(path, None, follow, book, (handle, st), tally)
             sources.append(source)
             source.plan([c for c in candidates if c.handle is not None])
     except BaseException:
