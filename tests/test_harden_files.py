@@ -4,6 +4,7 @@ files, the state lock, FIFOs, devices, gzip, a full disk, a damaged state, the l
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import resource
 import shutil
@@ -254,3 +255,38 @@ def test_the_launcher_without_its_package_says_so_in_one_line(tmp_path) -> None:
     lines = proc.stderr.decode().splitlines()
     assert proc.returncode != 0 and len(lines) == 1 and b"Traceback" not in proc.stderr, lines
     assert "osq-dbwatch extension:" in lines[0] and "not installed" in lines[0]
+
+
+def test_a_schema_1_state_is_upgraded_and_its_positions_kept(tmp_path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text("\n".join(_accesses(3)) + "\n")
+    state = str(tmp_path / "s.sqlite")
+    assert correlate_proc(["--config", CONFIG, "--state", state, str(log)]).returncode == 0
+    # Rewrite the positions as schema 1 kept them: by path, with the raw first 64 bytes.
+    st = os.stat(log)
+    db = sqlite3.connect(state, isolation_level=None)
+    db.execute("DROP TABLE positions")
+    db.execute("CREATE TABLE positions (source TEXT PRIMARY KEY, offset INTEGER NOT NULL, line INTEGER NOT NULL,"
+               " head BLOB NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL)")
+    db.execute("INSERT INTO positions VALUES (?, ?, 3, ?, ?, ?)",
+               (str(log), st.st_size, log.read_bytes()[:64], st.st_dev, st.st_ino))
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    db.close()
+    _append(str(log), _accesses(2, start=3))
+    proc = correlate_proc(["--config", CONFIG, "--state", state, str(log)])
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(json.loads(x)["device"]["hostname"] for x in proc.stdout.splitlines()) == ["h-3", "h-4"]
+
+
+def test_baseline_reads_a_state_a_follow_run_holds(tmp_path) -> None:
+    state = str(tmp_path / "s.sqlite")
+    holder = _holder(tmp_path, state)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "osq_dbwatch", "baseline", "--state", state], capture_output=True,
+                              timeout=60)
+    finally:
+        holder.send_signal(signal.SIGTERM)
+        holder.wait(timeout=20)
+        assert holder.stderr is not None
+        holder.stderr.close()
+    assert proc.returncode == 0 and b"h-0:" in proc.stdout, proc.stderr

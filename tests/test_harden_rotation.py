@@ -117,4 +117,6 @@ def test_follow_survives_two_rotations_within_one_second(tmp_path) -> None:
         time.sleep(0.3)
     finally:
         _stop(child)
+        assert child.stderr is not None
+        child.stderr.close()
     assert sorted(_hosts(out)) == sorted(_names(0, 5) + _names(10, 5) + _names(20, 5))

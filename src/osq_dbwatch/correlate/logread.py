@@ -456,9 +456,17 @@ class FileSource:
         last = self.book.last_at(self.logical)
         if last is None:
             return []  # a log not read before: nothing of its past to find
-        truncated = (last.dev, last.ino) == seg.identity()  # same inode, other content: copytruncate or rewrite
         taken: list[str] = []
-        pool = [c for c in others if c.handle is not None] + self._sibling_candidates(others)
+        found = self._sibling_candidates(others)
+        try:
+            return self._plan_past(seg, last, [c for c in others if c.handle is not None] + found, taken)
+        finally:
+            for cand in found:
+                if cand.handle is not None:
+                    cand.handle.close()
+
+    def _plan_past(self, seg: _Segment, last: Position, pool: list[_Candidate], taken: list[str]) -> list[str]:
+        truncated = (last.dev, last.ino) == seg.identity()  # same inode, other content: copytruncate or rewrite
         old = next((c for c in pool if (c.st.st_dev, c.st.st_ino) == (last.dev, last.ino) and c.verifies(last)), None)
         if old is None and last.offset:
             # A copy of it (copytruncate's), known by its fingerprints.
