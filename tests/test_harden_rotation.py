@@ -120,3 +120,21 @@ def test_follow_survives_two_rotations_within_one_second(tmp_path) -> None:
         assert child.stderr is not None
         child.stderr.close()
     assert sorted(_hosts(out)) == sorted(_names(0, 5) + _names(10, 5) + _names(20, 5))
+
+
+def test_an_old_file_compressed_by_logrotate_is_finished_from_the_gzip(tmp_path) -> None:
+    """logrotate with compress and no delaycompress: the old file is only LOG.1.gz (a new inode)."""
+    import gzip
+
+    log = str(tmp_path / "live.log")
+    _append(log, _accesses(10))
+    _run(tmp_path, log)
+    _append(log, _accesses(3, start=10))
+    with open(log, "rb") as src, gzip.open(log + ".1.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(log)
+    _append(log, _accesses(5, start=20))
+    hosts, err = _run(tmp_path, log)
+    assert hosts == _names(10, 3) + _names(20, 5), hosts
+    assert "live.log.1.gz after line 10" in err
+    assert _run(tmp_path, log)[0] == []

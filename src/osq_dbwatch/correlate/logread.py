@@ -49,6 +49,7 @@ ROTATE_GRACE = 1.0  # seconds a renamed file must be quiet before we leave it
 _BLOCK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _SIBLING = re.compile(r"^(?:\.\d+|-[^/]+)$")  # NAME.1, NAME-20261207; compressed ones are skipped below
+_SIBLING_GZ = re.compile(r"^(?:\.\d+|-[^/]+)\.gz$")  # NAME.1.gz: logrotate's compress
 _COMPRESSED = (".gz", ".zst", ".xz", ".bz2", ".lz4", ".z")
 
 
@@ -361,8 +362,8 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def siblings(path: str) -> list[str]:
-    """The log's rotated siblings beside it (uncompressed): NAME.1, NAME.2, NAME-20261207, ..."""
+def siblings(path: str, compressed: bool = False) -> list[str]:
+    """The log's rotated siblings beside it: NAME.1, NAME.2, NAME-20261207, ... (or NAME.1.gz, ...)."""
     directory, name = os.path.split(path)
     try:
         entries = os.listdir(directory or ".")
@@ -370,9 +371,31 @@ def siblings(path: str) -> list[str]:
         return []
     found = []
     for entry in entries:
-        if entry.startswith(name) and _SIBLING.match(entry[len(name):]) and not entry.lower().endswith(_COMPRESSED):
+        if not entry.startswith(name):
+            continue
+        rest = entry[len(name):]
+        if compressed and _SIBLING_GZ.match(rest):
+            found.append(os.path.join(directory, entry))
+        elif not compressed and _SIBLING.match(rest) and not entry.lower().endswith(_COMPRESSED):
             found.append(os.path.join(directory, entry))
     return sorted(found)
+
+
+def _gzip_verifies(handle: BinaryIO, pos: Position) -> bool:
+    """Whether the text inside a gzip file is the file `pos` was saved for (decompresses up to its offset)."""
+    if pos.mark_len == 0 and pos.head_len == 0:
+        return False
+    try:
+        with gzip.GzipFile(fileobj=handle, mode="rb") as text:
+            head = text.read(pos.head_len)
+            if _hash(head) != pos.head:
+                return False
+            text.seek(pos.offset - pos.mark_len)
+            return _hash(text.read(pos.mark_len)) == pos.mark
+    except (OSError, EOFError, zlib.error, ValueError):
+        return False
+    finally:
+        handle.seek(0)
 
 
 @dataclass
@@ -471,6 +494,9 @@ class FileSource:
         if old is None and last.offset:
             # A copy of it (copytruncate's), known by its fingerprints.
             old = next((c for c in pool if (c.st.st_dev, c.st.st_ino) != seg.identity() and c.verifies(last)), None)
+        if old is None and last.offset and last.mark_len:
+            # Compressed by logrotate (a new inode): known by the fingerprints of the text inside.
+            old = self._compressed_old(last)
         past: list[tuple[float, _Segment, str]] = []
         for cand in pool:
             ident = (cand.st.st_dev, cand.st.st_ino)
@@ -498,6 +524,17 @@ class FileSource:
         self.notes.append(f"{self.path} {what}: {lost}reading {', then '.join(parts)}")
         self.segments = first + [segment for _, segment, _ in past] + [seg]
         return taken
+
+    def _compressed_old(self, last: Position) -> _Candidate | None:
+        for sib in siblings(self.path, compressed=True):
+            try:
+                handle, st = _open_regular(sib)
+            except InputError:
+                continue
+            if _pread(handle.fileno(), 2, 0) == _GZIP_MAGIC and _gzip_verifies(handle, last):
+                return _Candidate(sib, handle, st, False)
+            handle.close()
+        return None
 
     def _take(self, cand: _Candidate, offset: int, line: int, taken: list[str]) -> _Segment:
         handle = cand.handle
