@@ -1,6 +1,7 @@
 """The fault sweep of issue 11: the correlator under the faults its users' worst days bring.
 
-One table of cases (CASES). Each case runs the real command in child processes and returns
+One table of cases (CASES): rotation (plain, twice, compressed), copytruncate, both under
+--follow, symlinks, locks, FIFO, /dev/zero, gzip, a full disk, a damaged state, SIGKILL. Each case runs the real command in child processes and returns
 an Outcome: lines fed, lines lost (a fed line whose finding never came), findings written
 twice, whether it survived (exit status, one clear line on stderr, no traceback, nothing
 outside its files touched), and the peak resident memory of its children. Every line fed is
@@ -194,6 +195,21 @@ def _case_follow_double_rotation(w: Work) -> Outcome:
     return _outcome(w, [*range(30), *range(100, 130), *range(200, 230)], out, ok)
 
 
+def _case_rotation_compressed(w: Work) -> Outcome:
+    """Rotated and compressed at once (logrotate's compress without delaycompress) between two runs."""
+    log, out, state = w.dir / "live.log", w.dir / "out", w.dir / "s"
+    args = ["--state", str(state), "--output", str(out), str(log)]
+    w.append(log, 100, 0)
+    ok = clean_run(w.run(args))
+    w.append(log, 25, 100)
+    with open(log, "rb") as src, gzip.open(f"{log}.1.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(log)
+    w.append(log, 100, 200)
+    ok &= clean_run(w.run(args))
+    return _outcome(w, [*range(125), *range(200, 300)], out, ok)
+
+
 def _case_copytruncate(w: Work) -> Outcome:
     """logrotate's copytruncate between two runs; the new content outgrows the old offset."""
     log, out, state = w.dir / "live.log", w.dir / "out", w.dir / "s"
@@ -344,6 +360,7 @@ def _case_sigkill(w: Work) -> Outcome:
 CASES: dict[str, Callable[[Work], Outcome]] = {
     "rotation": _case_rotation,
     "double rotation": _case_double_rotation,
+    "rotation with compress": _case_rotation_compressed,
     "follow: two rotations in one second": _case_follow_double_rotation,
     "copytruncate": _case_copytruncate,
     "follow: copytruncate": _case_follow_copytruncate,
