@@ -398,12 +398,14 @@ def _figures(request: pytest.FixtureRequest):  # noqa: ANN202 - a generator fixt
         with open(report, "w") as handle:
             json.dump(figures, handle, indent=1, sort_keys=True)
     terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
     line = (f"fault sweep: {figures['faults_survived']}/{figures['faults_tried']} faults survived, "
             f"{figures['lines_lost']} of {figures['lines_fed']} lines lost, {figures['findings_twice']} findings twice, "
             f"peak RSS {figures['peak_rss_mb']} MB, {figures['seconds']} s")
-    if terminal is not None:
-        terminal.write_line("")
-        terminal.write_line(line)
+    if terminal is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # shown without -s
+            terminal.write_line("")
+            terminal.write_line(line)
     else:
         print(line)
 
