@@ -249,9 +249,10 @@ def test_the_launcher_without_its_package_says_so_in_one_line(tmp_path) -> None:
     shutil.copy(os.path.join(REPO, "extension", "osq_dbwatch.ext"), alone / "osq_dbwatch.ext")
     bare = shutil.which("python3", path="/usr/bin:/bin")
     assert bare is not None
-    assert subprocess.run([bare, "-c", "import osq_dbwatch"], capture_output=True).returncode != 0
+    env = {"PATH": "/usr/bin:/bin", "OSQ_DBWATCH_PYTHON": bare}
+    assert subprocess.run([bare, "-c", "import osq_dbwatch"], capture_output=True, env=env).returncode != 0
     proc = subprocess.run(["sh", str(alone / "osq_dbwatch.ext"), "--socket", str(tmp_path / "sock")], capture_output=True,
-                          timeout=30, env={"PATH": "/usr/bin:/bin", "OSQ_DBWATCH_PYTHON": bare})
+                          timeout=30, env=env)
     lines = proc.stderr.decode().splitlines()
     assert proc.returncode != 0 and len(lines) == 1 and b"Traceback" not in proc.stderr, lines
     assert "osq-dbwatch extension:" in lines[0] and "not installed" in lines[0]

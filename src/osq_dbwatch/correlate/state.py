@@ -134,6 +134,21 @@ def lock_holder(st: os.stat_result) -> int | None:
     return None
 
 
+def _shape_problem(data: object) -> str:
+    """What is wrong with the top level of a host row ('' when nothing): its fields' JSON types.
+
+    Compiled, HostState.from_json checks types itself; pure Python would take a list for a
+    dict and fail later, in the middle of a batch.
+    """
+    if type(data) is not dict:
+        return f"a JSON {type(data).__name__}, not an object"
+    template = HostState(str(data.get("host", ""))).to_json()
+    for key, want in template.items():
+        if key in data and type(data[key]) is not type(want):
+            return f"{key} is a JSON {type(data[key]).__name__}, not a {type(want).__name__}"
+    return ""
+
+
 class StateStore:
     def __init__(self, path: str, lock: bool = False, wait: bool = False, reset: bool = False) -> None:
         self.path = path
@@ -290,7 +305,11 @@ class StateStore:
         if row is None:
             return None
         try:
-            state = HostState.from_json(_loads(row[0]))
+            data = _loads(row[0])
+            problem = _shape_problem(data)
+            if problem:
+                raise ValueError(problem)
+            state = HostState.from_json(data)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # Starting the host afresh would emit its findings again: stop instead.
             raise DbwatchError(f"{self.path}: damaged state (host row {host[:100]!r}: {str(exc)[:100]}); move it away, "
