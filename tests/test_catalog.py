@@ -44,6 +44,7 @@ SAMPLES: dict[str, tuple[str, list[str]]] = {
     "exp": ("/u01/app/oracle/product/19c/bin/exp", ["exp", "scott@orcl", "file=/tmp/x.dmp"]),
     "sqlite3": ("/usr/bin/sqlite3", ["sqlite3", "/var/lib/app/app.db"]),
     "litecli": ("/usr/bin/python3.11", ["/usr/bin/python3", "/usr/local/bin/litecli", "/var/lib/app/app.db"]),
+    "duckdb": ("/usr/local/bin/duckdb", ["duckdb", "/srv/analytics.duckdb"]),
     "clickhouse-client": ("/usr/bin/clickhouse", ["clickhouse-client", "--host", "ch1"]),
     "clickhouse": ("/usr/bin/clickhouse", ["clickhouse", "client", "--host", "ch1"]),
     "cqlsh": ("/usr/bin/python3.11", ["/usr/bin/python3", "/usr/bin/cqlsh", "cass1", "9042"]),
