@@ -35,7 +35,7 @@ Engine = Literal[
 ]
 ToolKind = Literal["client", "dump"]
 TransferKind = Literal["transfer", "staging"]
-HostForm = Literal["host:port", "mssql", "ezconnect"]
+HostForm = Literal["host:port", "host,port", "ezconnect"]
 
 # ---------------------------------------------------------------------------
 # How a tool's command line is read: option specs
@@ -127,7 +127,7 @@ class EngineInfo:
     # A `scheme://` value in a host/database/user option is split into its parts (Oracle keeps
     # `user/pass@//host:port/service` whole: see host_form).
     uri_fields: bool = True
-    host_form: HostForm = "host:port"  # mssql: [tcp:]host[,port]; ezconnect: [//]host[:port][/service]
+    host_form: HostForm = "host:port"  # host,port: SQL Server [tcp:]host[,port]; ezconnect: [//]host[:port][/service]
     conninfo: bool = False  # libpq `key=value` connection strings (positional or in -d)
     masks_password: bool = False  # the client overwrites its password in /proc (-px xxxx)
     output_assignments: tuple[str, ...] = ()  # positional `KEY=FILE` naming the output (expdp dumpfile=)
@@ -166,7 +166,8 @@ class TransferSpec:
     numeric_ports: bool = False  # a bare number is a port (`nc HOST PORT`)
     first_word_is_host: bool = False  # the first plain word is the destination (nc, ssh)
     addresses: bool = False  # socat's TYPE:ADDRESS arguments (TCP:host:port, OPEN:/path)
-    option_bundle: bool = False  # the first word may be bundled letters (`tar czf OUT IN`)
+    option_bundle: bool = False  # the first word may be bundled letters (`tar czf OUT IN`), f naming the output
+    output_prefix_last: bool = False  # the last file argument is the prefix of the files written (split IN PREFIX)
     secret: tuple[str, ...] = ()  # options whose next token is a secret
     attached_secret: tuple[str, ...] = ()  # -pSECRET
     user_options: tuple[str, ...] = ()  # value is USER[:PASSWORD]: the user is kept (curl -u)
@@ -180,6 +181,7 @@ class TransferTool:
     kind: TransferKind
     spec: TransferSpec = field(default_factory=TransferSpec, compare=False)
     web: bool = False  # speaks HTTP(S) to a web or cloud endpoint (its egress is web egress)
+    stream: bool = False  # sends whatever is piped in (`nc HOST PORT < x.sql`): egress with no upload option
     compress_suffix: str = ""  # a compressor: the suffix it adds to the files it packs
 
 
@@ -368,7 +370,7 @@ ENGINES: tuple[EngineInfo, ...] = (
         HistorySource(".dbshell", "mongo", "mongo"),  # the legacy mongo shell
     )),
     EngineInfo("redis", _REDIS, history=(HistorySource(".rediscli_history", "redis", "redis-cli"),)),
-    EngineInfo("mssql", _MSSQL, host_form="mssql"),
+    EngineInfo("mssql", _MSSQL, host_form="host,port"),
     EngineInfo("oracle", _ORACLE, uri_fields=False, host_form="ezconnect", output_assignments=("dumpfile", "file")),
     EngineInfo("sqlite", _SQLITE, history=(HistorySource(".sqlite_history", "sqlite", "sqlite3", octal=True),)),
     EngineInfo("duckdb", _DUCKDB, history=(HistorySource(".duckdb_history", "duckdb", "duckdb"),)),
@@ -491,12 +493,12 @@ TRANSFER_TOOLS: tuple[TransferTool, ...] = (
     TransferTool("rclone", "transfer", TransferSpec(values=("--config", "--transfers", "--bwlimit"), subcommand_words=1,
                                                     cloud_copy=True, remote_paths=True, secret=("--pass", "--password")),
                  web=True),
-    TransferTool("nc", "transfer", _NC),
+    TransferTool("nc", "transfer", _NC, stream=True),
     TransferTool("ncat", "transfer", TransferSpec(values=("-p", "-w", "-s", "-i", "--proxy"), numeric_ports=True,
-                                                  first_word_is_host=True)),
+                                                  first_word_is_host=True), stream=True),
     TransferTool("netcat", "transfer", TransferSpec(values=("-p", "-w", "-s", "-q", "-i"), numeric_ports=True,
-                                                    first_word_is_host=True)),
-    TransferTool("socat", "transfer", TransferSpec(addresses=True, first_word_is_host=True)),
+                                                    first_word_is_host=True), stream=True),
+    TransferTool("socat", "transfer", TransferSpec(addresses=True, first_word_is_host=True), stream=True),
     TransferTool("ftp", "transfer", TransferSpec(numeric_ports=True, first_word_is_host=True)),
     TransferTool("lftp", "transfer", TransferSpec(values=("-u", "--user", "-p", "-e", "-c"), first_word_is_host=True,
                                                   secret=("-u", "--user"))),
@@ -519,7 +521,7 @@ TRANSFER_TOOLS: tuple[TransferTool, ...] = (
         values=("-out", "-k", "-pass", "-passin", "-passout", "-md", "-connect", "-servername", "-kfile"),
         input_files=("-in",), destinations=("-connect",), subcommand_words=1,
         secret=("-pass", "-passin", "-passout", "-k", "-kfile"))),
-    TransferTool("split", "staging", TransferSpec(values=("-b", "-l", "-n", "-a", "-C"))),
+    TransferTool("split", "staging", TransferSpec(values=("-b", "-l", "-n", "-a", "-C"), output_prefix_last=True)),
     TransferTool("base64", "staging"),
     TransferTool("tar", "staging", TransferSpec(values=("-f", "-C", "--exclude", "-T"), option_bundle=True)),
     TransferTool("zip", "staging", TransferSpec(values=("-P", "--password", "-x", "-i"), secret=("-P", "--password"),
@@ -533,6 +535,44 @@ TRANSFER_TOOLS: tuple[TransferTool, ...] = (
     TransferTool("zstd", "staging", compress_suffix=".zst"),
     TransferTool("gpg", "staging", TransferSpec(values=("-r", "--recipient", "-o", "--output", "-u", "--local-user",
                                                         "--passphrase"), secret=("--passphrase",))),
+)
+
+# ---------------------------------------------------------------------------
+# Wrappers: programs whose first non-option argument is the real program
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """An interpreter or wrapper a DB or transfer tool runs under (`sudo -u postgres psql`)."""
+
+    name: str  # a versioned name matches too (python3.11, perl5.36)
+    value_options: tuple[str, ...] = ()  # its options that take a value (per wrapper: `sudo -E` is a flag, `flock -E 1` not)
+
+
+WRAPPERS: tuple[Wrapper, ...] = (
+    # Debian's psql is a Perl wrapper; mongosh is a Node script (`node /usr/bin/mongosh ...`)
+    Wrapper("perl", ("-I", "-M", "-m")),
+    Wrapper("python", ("-W", "-X")),
+    Wrapper("python3"),
+    Wrapper("node"),
+    Wrapper("nodejs"),
+    Wrapper("env", ("-u", "-C", "--unset", "--chdir")),
+    Wrapper("sudo", ("-u", "-g", "-C", "-h", "-p", "-r", "-t", "-U", "-D", "-R", "-T", "--user", "--group", "--host",
+                     "--prompt", "--chdir", "--chroot", "--role", "--type", "--other-user", "--close-from",
+                     "--command-timeout")),
+    Wrapper("doas", ("-u", "-C")),
+    Wrapper("runuser", ("-u", "-g", "-G", "--user", "--group", "--supp-group", "-w", "--whitelist-environment")),
+    Wrapper("nice", ("-n", "--adjustment")),
+    Wrapper("ionice", ("-c", "-n", "--class", "--classdata")),
+    Wrapper("nohup"),
+    Wrapper("timeout", ("-s", "-k", "--signal", "--kill-after")),
+    Wrapper("stdbuf", ("-i", "-o", "-e", "--input", "--output", "--error")),
+    Wrapper("chrt", ("-T", "-P", "-D")),
+    Wrapper("taskset", ("-c", "--cpu-list")),
+    Wrapper("setsid"),
+    Wrapper("time", ("-f", "-o", "--format", "--output")),
+    Wrapper("pg_wrapper"),
+    Wrapper("flock", ("-E", "-w", "--conflict-exit-code", "--timeout")),
 )
 
 # ---------------------------------------------------------------------------
@@ -637,6 +677,12 @@ HISTORY_SOURCES: tuple[HistorySource, ...] = tuple(h for e in ENGINES for h in e
 WEB_TRANSFER_TOOLS: frozenset[str] = frozenset(t.name for t in TRANSFER_TOOLS if t.web)
 # Compressor -> the suffix it gives the files it packs (gzip x.sql -> x.sql.gz).
 COMPRESSOR_SUFFIXES: dict[str, str] = {t.name: t.compress_suffix for t in TRANSFER_TOOLS if t.compress_suffix}
+# Transfer tools that send what is piped into them (nc, socat).
+STREAM_TRANSFER_TOOLS: frozenset[str] = frozenset(t.name for t in TRANSFER_TOOLS if t.stream)
+# Staging tools whose bundled first word's `f` names the output (tar czf OUT), and
+# those whose last file argument is the prefix of the pieces written (split).
+BUNDLED_OUTPUT_TOOLS: frozenset[str] = frozenset(t.name for t in TRANSFER_TOOLS if t.spec.option_bundle)
+PREFIX_OUTPUT_TOOLS: frozenset[str] = frozenset(t.name for t in TRANSFER_TOOLS if t.spec.output_prefix_last)
 
 
 def engine_info(engine: str) -> EngineInfo:

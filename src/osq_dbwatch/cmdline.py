@@ -24,14 +24,8 @@ from .catalog import DbTool, EngineInfo, OptionSpec, TransferTool
 
 REDACTED = "****"
 
-# Interpreters and wrappers whose first non-option argument is the real program
-# (Debian's psql is a Perl wrapper; `env`, `sudo`, `nice` prefix commands).
-_WRAPPERS = frozenset(
-    {"perl", "python", "python3", "env", "sudo", "nice", "ionice", "nohup", "timeout", "stdbuf",
-     "chrt", "taskset", "runuser", "setsid", "time", "pg_wrapper", "doas", "flock",
-     # mongosh is a Node script: a running one is `node /usr/bin/mongosh ...`
-     "node", "nodejs"}
-)
+# Interpreters and wrappers whose first non-option argument is the real program (catalog.WRAPPERS).
+_WRAPPERS: Final = frozenset(w.name for w in catalog.WRAPPERS)
 _SHELL_SEPARATORS = frozenset({";", "|", "||", "&", "&&", "(", ")", "`", "$("})
 
 
@@ -98,25 +92,7 @@ def _base_name_for_wrapper(name: str) -> str:
 
 
 # Options of wrappers that take a value (`sudo -u postgres psql`, `timeout -s KILL 5 psql`).
-# Per wrapper, because the same letter differs: `sudo -E` is a flag, `flock -E 1` is not.
-_WRAPPER_VALUE_OPTS: dict[str, frozenset[str]] = {
-    "sudo": frozenset({"-u", "-g", "-C", "-h", "-p", "-r", "-t", "-U", "-D", "-R", "-T", "--user", "--group",
-                       "--host", "--prompt", "--chdir", "--chroot", "--role", "--type", "--other-user",
-                       "--close-from", "--command-timeout"}),
-    "doas": frozenset({"-u", "-C"}),
-    "runuser": frozenset({"-u", "-g", "-G", "--user", "--group", "--supp-group", "-w", "--whitelist-environment"}),
-    "env": frozenset({"-u", "-C", "--unset", "--chdir"}),
-    "nice": frozenset({"-n", "--adjustment"}),
-    "ionice": frozenset({"-c", "-n", "--class", "--classdata"}),
-    "timeout": frozenset({"-s", "-k", "--signal", "--kill-after"}),
-    "stdbuf": frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}),
-    "taskset": frozenset({"-c", "--cpu-list"}),
-    "chrt": frozenset({"-T", "-P", "-D"}),
-    "flock": frozenset({"-E", "-w", "--conflict-exit-code", "--timeout"}),
-    "time": frozenset({"-f", "-o", "--format", "--output"}),
-    "perl": frozenset({"-I", "-M", "-m"}),
-    "python": frozenset({"-W", "-X"}),
-}
+_WRAPPER_VALUE_OPTS: Final = {w.name: frozenset(w.value_options) for w in catalog.WRAPPERS if w.value_options}
 
 
 def _first_program_arg(argv: Sequence[str], start: int) -> int | None:
@@ -427,7 +403,7 @@ def _normalise_target(info: EngineInfo, fields: dict[str, str]) -> None:
             del fields[key]
             _apply_conninfo(fields, value)
     host = fields.get("host", "")
-    if info.host_form == "mssql" and host:
+    if info.host_form == "host,port" and host:
         # sqlcmd -S tcp:host,1433 / host,1433 / host\INSTANCE
         host = re.sub(r"^(?:tcp|np|lpc|admin):", "", host, flags=re.I)
         name, _, port = host.partition(",")

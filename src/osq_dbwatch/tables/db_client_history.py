@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 
 from .. import catalog, sniff
 from ..catalog import HistorySource
-from ..cmdline import redact_text, sql_dump_intent
+from ..cmdline import redact_cmdline, sql_dump_intent
 from .base import BIGINT, INTEGER, TEXT, Deadline, QueryContext, Row, Table
 
 MAX_FILE_BYTES = 1 << 20
@@ -176,7 +176,9 @@ class DbClientHistory(Table):
                 "file_mtime": int(st.st_mtime),
                 "line": number,
                 "from_tail": from_tail,
-                "command": redact_text(entry)[:MAX_COMMAND_OUT],
+                # as a command line: a client's shell escape (psql `\\! mysqldump -pX`, mysql
+                # `system ...`) carries a command, and redact_cmdline applies redact_text too
+                "command": redact_cmdline(entry)[:MAX_COMMAND_OUT],
                 "engine": source.engine,
                 "dump_like": intent is not None,
                 "intent": intent.intent if intent else "",
