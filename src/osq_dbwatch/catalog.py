@@ -614,6 +614,9 @@ DB_SERVERS: tuple[str, ...] = (
     "sqlservr", "oracle", "tnslsnr", "clickhouse-server", "db2sysc", "influxd",
     "cockroach-server", "memcached",
 )
+# systemd unit names of web and database servers that their process names do not
+# match (`apache2.service`, `php8.2-fpm.service`, `postgresql@15-main.service`).
+SERVER_UNIT_PREFIXES: tuple[str, ...] = ("apache", "php", "mysql", "mariadb", "postgresql", "mongod", "redis")
 # Accounts web servers run as; a DB client under one with no login session
 # and no service context is a web shell until shown otherwise.
 WEB_ACCOUNTS: tuple[str, ...] = ("www-data", "apache", "nginx", "http", "nobody", "wwwrun", "lighttpd")
