@@ -14,7 +14,8 @@ from typing import Any, Callable, Union
 
 try:
     import msgspec
-    from msgspec import UNSET, UnsetType
+    from msgspec import UNSET as UNSET
+    from msgspec import UnsetType
 except ImportError:  # pragma: no cover - exercised by the fallback test in a child process
     msgspec = None  # type: ignore[assignment]
     UNSET = object()  # type: ignore[assignment,misc]
