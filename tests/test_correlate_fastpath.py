@@ -387,7 +387,7 @@ def test_fast_path_takes_the_common_lines_and_declines_odd_ones() -> None:
 def test_ipv4_fast_check_agrees_with_policy(octets: tuple[int, int, int, int], extra: str) -> None:
     engine = Engine(parse_config(CONFIG))
     for address in (".".join(map(str, octets)) + extra, extra + ".".join(map(str, octets))):
-        assert engine._external(address) == policy.is_external_address(engine.config, address)
+        assert engine.networks.external(address) == policy.is_external_address(engine.config, address)
 
 
 _DOTTED_QUAD = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")

@@ -103,10 +103,6 @@ class Engine:
         # Command lines of unusual runs repeat (a chain's own runs, resends).
         self._redact = lru_cache(maxsize=8192)(redact_cmdline)
 
-    def _external(self, address: str) -> bool:
-        """Whether a connection's address is external (addresses.Networks.external, the one cache)."""
-        return self.networks.external(address)
-
     # -- batches of typed rows ------------------------------------------------
 
     def process(self, state: HostState, rows: Sequence[Row]) -> tuple[HostState, list[Finding]]:
@@ -586,14 +582,6 @@ class Engine:
         for code in links:
             _add(chain.links, code)
         chain.dirty = True
-
-    # -- scoring (scoring.py) -------------------------------------------------------
-
-    def score(self, chain: Chain) -> tuple[int, list[str]]:
-        return S.score(chain)
-
-    def finding(self, st: HostState, chain: Chain, update: bool) -> Finding:
-        return S.finding(st, chain, update)
 
     # -- expiry -------------------------------------------------------------------
 

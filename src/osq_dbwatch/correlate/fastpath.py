@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Callable, Final, Iterable
 
 from .engine import Engine, HostState
-from .jsonlib import EVENT_FIELDS, line_decoder, not_utf8, struct_values
+from .jsonlib import ADMIN_FIELDS, EVENT_FIELDS, line_decoder, not_utf8, struct_values
 from .jsonlib import UNSET as _JSON_UNSET
 from .rows import (
     BadLine,
@@ -41,12 +41,12 @@ MAX_NAMES: Final = 4096
 UNSET: Final[Any] = _JSON_UNSET  # a field absent from the line (Final: compiled code keeps it in a C static)
 
 
-def _position(name: str) -> int:
-    """Where a column is in the decoded tuple (jsonlib.EventColumns' fields)."""
-    return EVENT_FIELDS.index(name) if EVENT_FIELDS else -1
+def _position(name: str, fields: tuple[str, ...] = EVENT_FIELDS) -> int:
+    """Where a column is in a decoded row's values (struct_values of jsonlib.EventColumns, or AdminMember)."""
+    return fields.index(name)
 
 
-# Positions in jsonlib.EventColumns' values (struct_values), read from its fields.
+# Positions in jsonlib.EventColumns' values, read from its fields (the query contract's).
 ACTION: Final = _position("action")
 AUID: Final = _position("auid")
 CMDLINE: Final = _position("cmdline")
@@ -68,6 +68,8 @@ TIME: Final = _position("time")
 UID: Final = _position("uid")
 USERNAME: Final = _position("username")
 WRITER_PID: Final = _position("writer_pid")
+MEMBER_GROUPNAME: Final = _position("groupname", ADMIN_FIELDS)
+MEMBER_USERNAME: Final = _position("username", ADMIN_FIELDS)
 
 
 def _columns(v: tuple[Any, ...]) -> dict[str, Any]:
@@ -183,7 +185,9 @@ class FastPath:
             return False
         members: list[tuple[str, str]] = []
         for item in items:
-            groupname, username = self._values(item)  # AdminMember's fields
+            member = self._values(item)  # AdminMember's fields
+            username = member[MEMBER_USERNAME]
+            groupname = member[MEMBER_GROUPNAME]
             if type(username) is not str or not username:
                 return False
             if groupname is None:

@@ -27,22 +27,14 @@ from typing import TYPE_CHECKING, Any, Callable, Final, Union
 if TYPE_CHECKING:  # fixed-width ints for mypyc; annotations only, so no runtime dependency
     from mypy_extensions import i64
 
+from ..pack import contract
 from .jsonlib import JSONError as _JSONError
 from .jsonlib import loads_line as _loads_line
 
-QUERIES: tuple[str, ...] = (
-    "db_cli_exec",
-    "transfer_exec",
-    "dump_file_events",
-    "db_egress",
-    "admin_accounts",
-    "db_cli_sessions",
-    "dump_like_files",
-    "db_client_history",
-    "dbwatch_coverage",
-)
-# Differential queries over snapshot tables: counter 0 is their baseline.
-_DIFFERENTIAL: Final = frozenset({"db_cli_sessions", "dump_like_files", "db_client_history", "admin_accounts"})
+# The query contract (pack/contract.py): the queries, and which are differential over snapshot tables
+# (counter 0 is their baseline).
+QUERIES: tuple[str, ...] = contract.NAMES
+_DIFFERENTIAL: Final = frozenset(q.name for q in contract.QUERIES if q.kind != "event")
 NO_SESSION_AUIDS: Final = frozenset({4294967295, -1})
 
 
@@ -426,16 +418,9 @@ def _history_row(query: str, host: str, t: int, c: dict[str, Any], baseline: boo
     )
 
 
-# The column that carries a row's own event time, per query.
-_TIME_COLUMN = {
-    "db_cli_exec": "time",
-    "transfer_exec": "time",
-    "dump_file_events": "time",
-    "db_egress": "time",
-    "db_cli_sessions": "start_time",
-    "dump_like_files": "mtime",
-    "db_client_history": "file_mtime",
-}
+# The column that carries a row's own event time, per query (the contract's).
+_TIME_COLUMN: Final = {q.name: q.time_column for q in contract.QUERIES if q.time_column}
+# The reader of each correlated query but admin_accounts (read in parse_obj): what it reads is the contract's `reads`.
 _BUILDERS: dict[str, Callable[[str, str, int, dict[str, Any], bool], Row]] = {
     "db_cli_exec": exec_row,
     "transfer_exec": exec_row,
