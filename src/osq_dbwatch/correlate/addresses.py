@@ -12,7 +12,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from typing import TYPE_CHECKING, Callable, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # fixed-width ints for mypyc; annotations only, so no runtime dependency
     from mypy_extensions import i64

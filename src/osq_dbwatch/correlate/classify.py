@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final, Union
+from typing import Final
 
 from .. import catalog, policy
 from ..cmdline import (
@@ -125,7 +125,7 @@ class TransferClass:
         self.staging = staging  # staging (or a transfer that uploads nothing): links to chains by path only
 
 
-ExecClass = Union[AccessClass, TransferClass]
+ExecClass = AccessClass | TransferClass
 
 
 # ---------------------------------------------------------------------------
@@ -219,7 +219,11 @@ class Classifier:
         self.admin_users = frozenset(config.admin_users)
         self.access = ExecMemo()
         self.transfers = ExecMemo()
-        # Server context of a process: the same parents and users recur under many command lines.
+        # Pure functions whose arguments recur under many distinct runs (a command line under other
+        # users, directories or parents; the same parents under many command lines).
+        self._parse_db = lru_cache(maxsize=8192)(self._parse_db_uncached)
+        self._parse_transfer = lru_cache(maxsize=8192)(self._parse_transfer_uncached)
+        self._resolve = lru_cache(maxsize=16384)(resolve_path)
         self._context = lru_cache(maxsize=16384)(self._context_uncached)
         self._windows_named: dict[tuple[str, str], bool] = {}
 
@@ -246,6 +250,12 @@ class Classifier:
                                            parent_cmdline, ancestors, unit, tty, cls))
         return cls
 
+    def _parse_db_uncached(self, path: str, cmdline: str) -> DbCommand | None:
+        return parse_db_command(path, split_cmdline(cmdline) or [path], self.db_tools)
+
+    def _parse_transfer_uncached(self, path: str, cmdline: str) -> TransferCommand | None:
+        return parse_transfer_command(path, split_cmdline(cmdline) or [path], self.transfer_tools)
+
     def _context_uncached(self, user: str, username: str, has_session: bool, parent_path: str, parent_cmdline: str,
                           more: tuple[tuple[str, str], ...], unit: str, tty: str) -> tuple[bool, str, bool, bool]:
         """(known service context, server code, unusual parent, interactive by ancestry) of a process."""
@@ -264,11 +274,11 @@ class Classifier:
     def _access_class(self, path: str, cmdline: str, cwd: str, user: str, username: str, has_session: bool,
                       parent_path: str, parent_cmdline: str, ancestors: tuple[tuple[str, str], ...], unit: str,
                       tty: str) -> AccessClass | None:
-        cmd = parse_db_command(path, split_cmdline(cmdline) or [path], self.db_tools)
+        cmd = self._parse_db(path, cmdline)
         if cmd is None:
             return None
         tool = cmd.tool.split(" ", 1)[0]
-        out = resolve_path(cmd.output_path, cwd) if cmd.output_path else ""
+        out = self._resolve(cmd.output_path, cwd) if cmd.output_path else ""
         svc_known, server, odd_parent, interactive = self._context(
             user, username, has_session, parent_path, parent_cmdline, ancestors, unit, tty
         )
@@ -294,10 +304,10 @@ class Classifier:
         return cls
 
     def _transfer_class(self, path: str, cmdline: str, cwd: str, user: str) -> TransferClass | None:
-        tcmd = parse_transfer_command(path, split_cmdline(cmdline) or [path], self.transfer_tools)
+        tcmd = self._parse_transfer(path, cmdline)
         if tcmd is None:
             return None
-        files = tuple(p for p in (resolve_path(f, cwd) for f in tcmd.files) if p)
+        files = tuple(p for p in (self._resolve(f, cwd) for f in tcmd.files) if p)
         external = tuple(d for d in tcmd.destinations if self.networks.external_destination(d))
         staging = tcmd.kind == "staging" or not (tcmd.upload or tcmd.tool in RAW_SOCKET_TOOLS)
         return TransferClass(tcmd, user, files, external, staging)

@@ -16,6 +16,7 @@ path (rows.py, then step()) and the fast path (fastpath.py) alike.
     on_exec_row(st, row, cls, codes)         a run that opens, joins or links to a chain
     on_file(st, FileRow)       on_egress(st, EgressRow)      on_history(st, HistoryRow)
     on_admin(st, AdminRow)     on_admin_snapshot(st, t, members)
+    egress_wanted(success, address) -> False: on_row(st, t) instead of on_egress
 
 Each call moves the host's watermark to the row's time and, after the row,
 runs the periodic expiry sweep when it is due. An exec row is judged in two
@@ -43,11 +44,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Final, Sequence
+from typing import Any, Final
 
 from .. import catalog, policy
-from ..cmdline import basename, redact_cmdline, redact_text, resolve_path, sql_dump_intent
+from ..cmdline import (
+    basename,
+    redact_cmdline,
+    redact_text,
+    resolve_path,
+    sql_dump_intent,
+)
 from ..config import Config
 from . import baseline as B
 from . import evidence as E
@@ -68,7 +76,7 @@ from .findings import Finding
 from .hoststate import Chain, HostState, PidEntry
 from .rows import AdminRow, EgressRow, ExecRow, FileRow, HistoryRow, Row
 
-__all__ = ["Engine", "HostState", "Chain", "PidEntry", "chain_uid", "ipv4_value", "is_external_destination"]
+__all__ = ["Chain", "Engine", "HostState", "PidEntry", "chain_uid", "ipv4_value", "is_external_destination"]
 
 SLACK: Final = S.SLACK  # seconds: audit and inotify clocks and osquery's batching disagree a little
 GRACE: Final = 3600  # keep a closed window's state this long for late rows of other queries
@@ -134,8 +142,10 @@ class Engine:
 
     @staticmethod
     def _at(st: HostState, t: int) -> None:
-        if t > st.watermark:
-            st.watermark = t
+        """The host's watermark: the newest event time seen."""
+        if t <= st.watermark:
+            return
+        st.watermark = t
 
     def _done(self, st: HostState) -> None:
         """After each row: the periodic expiry sweep, when due (keeps a long batch's state as small as a short one's)."""
@@ -513,7 +523,7 @@ class Engine:
         _add(chain.techniques, S.T_STAGED)
         for code in links:
             _add(chain.links, code)
-        if path.startswith("/var/www/") or "/public_html/" in path or path.startswith("/srv/www/"):
+        if path.startswith(("/var/www/", "/srv/www/")) or "/public_html/" in path:
             _add(chain.context, R.DUMP_IN_WEB_ROOT.code)
         chain.dirty = True
         oldest = t - SLACK - GRACE
@@ -524,11 +534,20 @@ class Engine:
 
     # -- egress -------------------------------------------------------------------
 
+    def egress_wanted(self, success: bool, address: str) -> bool:
+        """Only a successful connect to an external address is evidence: a connect with success = 0 is dropped."""
+        return success and self.networks.external(address)
+
     def on_egress(self, st: HostState, row: EgressRow) -> None:
-        """A db_egress connect. Only a successful connect to an external address is evidence."""
+        """A db_egress connect (evidence when egress_wanted)."""
         self._at(st, row.time)
-        if row.success and self.networks.external(row.address):
+        if self.egress_wanted(row.success, row.address):
             self._connect(st, row)
+        self._done(st)
+
+    def on_row(self, st: HostState, t: int) -> None:
+        """A row a reader found to be no evidence by asking the engine (egress_wanted): the watermark and the sweep."""
+        self._at(st, t)
         self._done(st)
 
     def _connect(self, st: HostState, row: EgressRow) -> None:

@@ -17,14 +17,17 @@ a column rows.py rejects).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Final, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 
 from .engine import Engine, HostState
 from .jsonlib import ADMIN_FIELDS, EVENT_FIELDS, line_decoder, not_utf8, struct_values
 from .jsonlib import UNSET as _JSON_UNSET
 from .rows import (
+    MAX_TIME,
     BadLine,
     check_exec,
+    egress_address,
     egress_row,
     exec_row,
     file_row,
@@ -32,6 +35,7 @@ from .rows import (
     recognise,
     row_time,
     session,
+    succeeded,
     text,
     time_or_zero,
     to_int,
@@ -143,7 +147,7 @@ class FastPath:
             route = self._route(name)
         if route == _NOT_OURS or diff is not UNSET or type(host) is not str or not host:
             return False
-        unix_time = time_or_zero(value)
+        unix_time: int = value if type(value) is int and 0 < value < MAX_TIME else time_or_zero(value)  # osquery's int
         if columns is UNSET:
             return route == _ADMIN and self._admin_snapshot(snapshot, unix_time, host)
         if columns is None or route == _ADMIN or action != "added":
@@ -162,9 +166,14 @@ class FastPath:
                                c[SIZE], c[SHA256], c[WRITER_PID], False)
                 self.engine.on_file(self._state(host), row)
                 return True
-            egress = egress_row("db_egress", host, t, c[PID], c[PATH], c[AUID], c[LOGIN_USER], c[REMOTE_ADDRESS],
-                                c[REMOTE_PORT], c[SUCCESS])
-            self.engine.on_egress(self._state(host), egress)
+            # Most connects are internal: the full row is built only for one the engine wants.
+            engine = self.engine
+            if engine.egress_wanted(succeeded(c[SUCCESS]), egress_address(c[REMOTE_ADDRESS])):
+                engine.on_egress(self._state(host), egress_row("db_egress", host, t, c[PID], c[PATH], c[AUID],
+                                                               c[LOGIN_USER], c[REMOTE_ADDRESS], c[REMOTE_PORT],
+                                                               c[SUCCESS]))
+            else:
+                engine.on_row(self._state(host), t)
             return True
         except BadLine:
             return False  # the full path reports it
@@ -200,12 +209,32 @@ class FastPath:
 
     def _exec(self, query: str, c: tuple[Any, ...], host: str, t: int) -> bool:
         """A db_cli_exec or transfer_exec row; the full row is built only for a run the engine asks it of."""
-        path = text(c[PATH])
-        cmdline = text(c[CMDLINE])
+        # rows.text() of each text column, the common str inline (this runs for most lines of a log).
+        path = c[PATH]
+        if type(path) is not str:
+            path = text(path)
+        cmdline = c[CMDLINE]
+        if type(cmdline) is not str:
+            cmdline = text(cmdline)
         check_exec(path, cmdline)
+        cwd = c[CWD]
+        if type(cwd) is not str:
+            cwd = text(cwd)
+        username = c[USERNAME]
+        if type(username) is not str:
+            username = text(username)
+        login_user = c[LOGIN_USER]
+        if type(login_user) is not str:
+            login_user = text(login_user)
+        parent_path = c[PARENT_PATH]
+        if type(parent_path) is not str:
+            parent_path = text(parent_path)
+        parent_cmdline = c[PARENT_CMDLINE]
+        if type(parent_cmdline) is not str:
+            parent_cmdline = text(parent_cmdline)
         engine = self.engine
-        cls = engine.exec_class(query, path, cmdline, text(c[CWD]), to_int(c[UID]), text(c[USERNAME]), session(c[AUID]),
-                                text(c[LOGIN_USER]), text(c[PARENT_PATH]), text(c[PARENT_CMDLINE]))
+        cls = engine.exec_class(query, path, cmdline, cwd, to_int(c[UID]), username, session(c[AUID]), login_user,
+                                parent_path, parent_cmdline)
         st = self._state(host)
         codes = engine.on_exec(st, t, pid_key(c[PID]), cls)
         if codes is not None and cls is not None:

@@ -54,7 +54,7 @@ class Chain:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Chain":
+    def from_json(cls, data: dict[str, Any]) -> Chain:
         chain = cls(**data)
         chain.evidences = [linked_from_json(e) for e in data.get("evidences", [])]
         return chain
@@ -103,7 +103,7 @@ class HostState:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "HostState":
+    def from_json(cls, data: dict[str, Any]) -> HostState:
         return cls(
             host=data["host"],
             watermark=data.get("watermark", 0),

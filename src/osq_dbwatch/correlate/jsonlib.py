@@ -10,20 +10,23 @@ them agree on what a valid line is.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from types import GenericAlias
-from typing import Any, Callable, Union
+from typing import Any
 
 from ..pack import contract
 
+__all__ = ["ADMIN_FIELDS", "EVENT_FIELDS", "NAME", "UNSET", "JSONError", "dumps", "line_decoder", "loads", "loads_line",
+           "not_utf8", "struct_values"]
+
 try:
     import msgspec
-    from msgspec import UNSET as UNSET
-    from msgspec import UnsetType
+    from msgspec import UNSET, UnsetType
 except ImportError:  # pragma: no cover - exercised by the fallback test in a child process
     msgspec = None  # type: ignore[assignment]
     UNSET = object()  # type: ignore[assignment,misc]
 
-Scalar = Union[str, int, None]  # what osquery logs: text, or numbers with --logger_numerics
+Scalar = str | int | None  # what osquery logs: text, or numbers with --logger_numerics
 
 if msgspec is not None:
     _encoder = msgspec.json.Encoder()
@@ -63,7 +66,7 @@ def loads_line(data: bytes) -> Any:
     """One results line parsed, bytes that are not UTF-8 read as U+FFFD; raises JSONError."""
     try:
         return loads(data)
-    except Exception:  # noqa: BLE001 - whatever the library raises, bad bytes get a second chance
+    except Exception:  # whatever the library raises, bad bytes get a second chance
         text = not_utf8(data)
         if text is None:
             raise

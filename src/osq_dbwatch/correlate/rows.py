@@ -21,8 +21,9 @@ Event tables (`db_cli_exec`, `transfer_exec`, `dump_file_events`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Final, Union
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:  # fixed-width ints for mypyc; annotations only, so no runtime dependency
     from mypy_extensions import i64
@@ -132,7 +133,7 @@ class HistoryRow:
     baseline: bool = False
 
 
-Row = Union[ExecRow, FileRow, EgressRow, AdminRow, HistoryRow]
+Row = ExecRow | FileRow | EgressRow | AdminRow | HistoryRow
 
 
 # ---------------------------------------------------------------------------
@@ -227,6 +228,9 @@ def time_or_zero(value: Any) -> int:
         t = decimal(value)
         if t >= 0:
             return t if 0 < t < MAX_TIME else 0
+    elif type(value) is int:  # unixTime, and times with --logger_numerics
+        n: int = value
+        return n if 0 < n < MAX_TIME else 0
     return to_time(value) or 0
 
 
@@ -251,9 +255,8 @@ def recognise(name: str) -> str | None:
     last = name.rsplit("/", 1)[-1]
     found = None
     for query in QUERIES:
-        if last == query or last.endswith("_" + query):
-            if found is None or len(query) > len(found):
-                found = query
+        if (last == query or last.endswith("_" + query)) and (found is None or len(query) > len(found)):
+            found = query
     if len(_NAME_CACHE) < 4096:
         _NAME_CACHE[name] = found
     return found
@@ -371,10 +374,19 @@ def exec_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -
 def file_row(query: str, host: str, t: int, target_path: Any, path: Any, action: Any, inode: Any, owner: Any,
              size: Any, sha256: Any, writer_pid: Any, baseline: bool) -> FileRow:
     """A dump_file_events or dump_like_files row from its column values."""
-    name = text(target_path or path)
+    name = target_path or path
+    if type(name) is not str:
+        name = to_str(name)
     if not name:
         raise BadLine("file row without target_path")
-    return FileRow(query, host, t, name, text(action) or "FOUND", to_int(inode), text(owner), to_int(size), text(sha256),
+    # text() of each text column, the common str inline (nearly every file row comes through here)
+    if type(action) is not str:
+        action = to_str(action)
+    if type(owner) is not str:
+        owner = to_str(owner)
+    if type(sha256) is not str:
+        sha256 = to_str(sha256)
+    return FileRow(query, host, t, name, action or "FOUND", to_int(inode), owner, to_int(size), sha256,
                    int_or_zero(writer_pid), baseline)
 
 
@@ -386,11 +398,16 @@ def _file_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) 
 def egress_row(query: str, host: str, t: int, pid: Any, path: Any, auid: Any, login_user: Any, remote_address: Any,
                remote_port: Any, success: Any) -> EgressRow:
     """A db_egress row from its column values."""
-    address = text(remote_address)
+    return EgressRow(query, host, t, int_or_zero(pid), text(path), session(auid), text(login_user),
+                     egress_address(remote_address), to_int(remote_port), succeeded(success))
+
+
+def egress_address(remote_address: Any) -> str:
+    """A db_egress row's remote address; a row without one is bad."""
+    address = remote_address if type(remote_address) is str else to_str(remote_address)
     if not address:
         raise BadLine("db_egress row without remote_address")
-    return EgressRow(query, host, t, int_or_zero(pid), text(path), session(auid), text(login_user), address,
-                     to_int(remote_port), succeeded(success))
+    return address
 
 
 def _egress_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -> EgressRow:
