@@ -1,11 +1,16 @@
 """The baseline the correlator learns from the logs: pure data and functions.
 
 Per host it counts DB tool runs by (user, tool, parent, hour of week) and
-remembers which users, tools, parents and hours it has seen. An access whose
-exact (user, tool, parent, hour) was seen `baseline_min_observations` times
-before is habitual (score lowered); on a host observed for at least
-`baseline_novel_after`, a first-time user, tool, parent or hour is novel
-(score raised). Hours are UTC hours of the week, Monday 00:00 = 0; "within an
+remembers which users, tools, parents and hours it has seen. A (user, tool,
+parent, hour) counts days, not runs: a run counts only on a UTC day after the
+last one counted, so a script that runs sqlite3 seven times in one second is
+one observation. On a host observed for at least
+`baseline_novel_after` (the minimum learning period), an access whose exact
+(user, tool, parent, hour) was seen on `baseline_min_observations` days before
+is habitual (score lowered), and a first-time user, tool, parent or hour is
+novel (score raised). The engine teaches it expected runs at once and an
+unusual run's chain only once that chain has closed as a bare access, so a
+chain never teaches the baseline to ignore itself. Hours are UTC hours of the week, Monday 00:00 = 0; "within an
 hour" wraps around the week.
 
 Entries unseen for five times `state_expiry` are dropped, and a host keeps at
@@ -30,6 +35,7 @@ _LAST: Final = (1 << 34) - 1
 _COUNT: Final = ~((1 << 34) - 1)  # the count bits of a packed counter
 _ONE: Final = 1 << 34  # a count of one
 _HOUR_BITS: Final = tuple(1 << how for how in range(168))
+DAY: Final = 86400
 
 
 def count_of(packed: int) -> int:
@@ -88,11 +94,11 @@ def judge(b: Baseline, settings: CorrelatorSettings, user: str, tool: str, paren
     """Baseline reason codes for an access, judged before it is learned."""
     settle(b)
     how = hour_of_week(t)
+    if not b.first or t - b.first < settings.baseline_novel_after_seconds:
+        return []  # the minimum learning period: neither habitual nor novel before it
     run = b.runs.get(SEP.join((user, tool, parent, str(how))))
     if run is not None and count_of(run) >= settings.baseline_min_observations:
         return [R.BASELINE_HABITUAL.code]
-    if not b.first or t - b.first < settings.baseline_novel_after_seconds:
-        return []
     if user not in b.users:
         return [R.BASELINE_NOVEL_USER.code]
     found: list[str] = []
@@ -111,13 +117,16 @@ def _near(how: int) -> int:
     return (1 << how) | (1 << ((how + 1) % 168)) | (1 << ((how - 1) % 168))
 
 
-def _bump(table: dict[str, int], key: str, t: int) -> None:
+def _bump(table: dict[str, int], key: str, t: int, days: bool = False) -> None:
+    """One more run; with `days`, one more only on a day after the last one seen (else only the last time moves)."""
     packed = table.get(key)
     t &= _LAST
     if packed is None:
         table[key] = (1 << _SHIFT) | t
     else:
-        table[key] = ((count_of(packed) + 1) << _SHIFT) | max(t, last_of(packed))
+        last = last_of(packed)
+        more = 1 if not days or t // DAY > last // DAY else 0
+        table[key] = ((count_of(packed) + more) << _SHIFT) | max(t, last)
 
 
 def learn(b: Baseline, user: str, tool: str, parent: str, t: int, with_hour: bool = True) -> None:
@@ -142,7 +151,7 @@ def learn(b: Baseline, user: str, tool: str, parent: str, t: int, with_hour: boo
     if with_hour:
         how = hour_of_week(t)
         entry[2] |= 1 << how
-        _bump(b.runs, SEP.join((user, tool, parent, str(how))), t)
+        _bump(b.runs, SEP.join((user, tool, parent, str(how))), t, days=True)
 
 
 @dataclass(slots=True)
@@ -173,15 +182,23 @@ def observe(b: Baseline, settings: CorrelatorSettings, user: str, tool: str, par
 
 def observe_keys(b: Baseline, settings: CorrelatorSettings, k: Keys, t: int) -> list[str]:
     """observe() with prebuilt keys: judge() then learn()."""
+    found = judge_keys(b, settings, k, t)
+    learn_keys(b, k, t)
+    return found
+
+
+def judge_keys(b: Baseline, settings: CorrelatorSettings, k: Keys, t: int) -> list[str]:
+    """judge() with prebuilt keys; learns nothing."""
     settle(b)
-    how = hour_of_week(t)
-    run_key = k.run_key(how)
     found: list[str] = []
-    run = b.runs.get(run_key)
+    if not b.first or t - b.first < settings.baseline_novel_after_seconds:
+        return found  # the minimum learning period
+    how = hour_of_week(t)
+    run = b.runs.get(k.run_key(how))
     entry = b.users.get(k.user)
     if run is not None and count_of(run) >= settings.baseline_min_observations:
         found.append(R.BASELINE_HABITUAL.code)
-    elif b.first and t - b.first >= settings.baseline_novel_after_seconds:
+    else:
         if entry is None:
             found.append(R.BASELINE_NOVEL_USER.code)
         else:
@@ -191,7 +208,6 @@ def observe_keys(b: Baseline, settings: CorrelatorSettings, k: Keys, t: int) -> 
                 found.append(R.BASELINE_NOVEL_PARENT.code)
             if entry[0] >= settings.baseline_min_observations and not entry[2] & _near(how):
                 found.append(R.BASELINE_UNUSUAL_HOUR.code)
-    learn_keys(b, k, t)
     return found
 
 
@@ -206,6 +222,9 @@ class Deferred:
 
     def __init__(self, t: int, keys: Keys, how: int) -> None:
         self.count: int = 1
+        # Days (of the packed time) on which a run came later than every run before it: the run key's
+        # table counts those after the day it saw last (as _bump(days=True) run by run does).
+        self.days: list[int] = [(t & _LAST) // DAY]
         self.first: int = t
         self.last: int = t
         self.last_bits: int = t & _LAST  # the largest time as the packed counters keep it
@@ -233,15 +252,21 @@ def defer_keys(b: Baseline, k: Keys, t: int) -> None:
         entry.last = t
     tl = t & _LAST
     if tl > entry.last_bits:
+        if tl // DAY > entry.last_bits // DAY:
+            entry.days.append(tl // DAY)
         entry.last_bits = tl
 
 
-def _add_runs(table: dict[str, int], key: str, n: int, tl: int) -> None:
+def _add_runs(table: dict[str, int], key: str, n: int, tl: int, days: list[int] | None = None) -> None:
+    """n more runs; with `days` (Deferred.days), one more per day in it after the table's last day."""
     packed = table.get(key)
     if packed is None:
-        table[key] = n << _SHIFT | tl
+        table[key] = (n if days is None else len(days)) << _SHIFT | tl
     else:
         last = packed & _LAST
+        if days is not None:
+            last_day = last // DAY
+            n = sum(1 for d in days if d > last_day)
         table[key] = (packed & _COUNT) + (n << _SHIFT) | (tl if tl > last else last)
 
 
@@ -265,7 +290,7 @@ def settle(b: Baseline) -> None:
         _add_runs(b.tools, k.tool_key, n, tl)
         if k.parent_key:
             _add_runs(b.parents, k.parent_key, n, tl)
-        _add_runs(b.runs, run_key, n, tl)
+        _add_runs(b.runs, run_key, n, tl, deferred.days)
 
 
 def prune(b: Baseline, now: int, expiry_seconds: int) -> None:

@@ -218,7 +218,11 @@ class Engine:
         if expected:
             B.defer_keys(st.baseline, cls.keys, t)  # what observe() learns, without judging
             return None
-        return B.observe_keys(st.baseline, self.settings, cls.keys, t)
+        # Judged only: an unusual run is learned when its chain closes (_learn_closed), never while
+        # a chain is open, so a burst of runs cannot make its own chain habitual.
+        if st.chains:
+            self._close_due(st)
+        return B.judge_keys(st.baseline, self.settings, cls.keys, t)
 
     def _transfer_gate(self, st: HostState, cls: TransferClass, pid_key: str, t: int) -> bool:
         """What every transfer tool run does to the state (dedup, pid); True when it may link or is an upload."""
@@ -331,14 +335,15 @@ class Engine:
             found = sql_dump_intent(row.command)
             if found is not None:
                 intent, out = found.intent, found.path
+        if st.chains:
+            self._close_due(st)
         baseline_codes = B.judge(st.baseline, self.settings, user, tool, "", t)
-        B.learn(st.baseline, user, tool, "", t, with_hour=False)
         facts = policy.AccessFacts(user=user, tool=tool, parent_path="", host=st.host, cmdline=row.command)
-        if policy.matching_allow_rule(self.config, facts) is not None:
-            return
-        if policy.is_admin(self.config, user, st.admin_groups.get(user, ())):
-            return
-        if policy.is_service_account(self.config, user) and policy.automation_window_ok(self.config, t, user, st.host):
+        if policy.matching_allow_rule(self.config, facts) is not None \
+                or policy.is_admin(self.config, user, st.admin_groups.get(user, ())) \
+                or (policy.is_service_account(self.config, user)
+                    and policy.automation_window_ok(self.config, t, user, st.host)):
+            B.learn(st.baseline, user, tool, "", t, with_hour=False)  # expected: learned at once
             return
         context = [R.DUMP_INTENT.code] if intent else []
         evidence = E.linked(key, t, {
@@ -448,6 +453,7 @@ class Engine:
     def _evict(self, st: HostState) -> None:
         victim = min(st.chains.values(), key=lambda c: (max(c.last_access, c.last_dump, c.last_egress), c.uid))
         del st.chains[victim.uid]
+        self._learn_closed(st, victim)
         if victim.dirty:
             st.closing[victim.uid] = victim  # its finding is still emitted at the next flush
         st.evictions += 1
@@ -488,7 +494,11 @@ class Engine:
         f = Evidence(E.FILE, "", t, query=row.query, path=path, owner=row.owner, size=row.size, sha256=row.sha256,
                      writer_pid=row.writer_pid, action=row.action)
         if st.files and st.files[-1].path == path:
-            st.files[-1] = f  # CREATED then UPDATED: one file
+            # CREATED (0 bytes) then UPDATED rows: one file, whose largest size counts.
+            before = st.files[-1].size
+            if before is not None and (f.size is None or f.size < before):
+                f.size = before
+            st.files[-1] = f
         else:
             st.files.append(f)
             if len(st.files) > MAX_RECENT:
@@ -513,6 +523,7 @@ class Engine:
         ev_id = "f|" + path
         for e in chain.evidences:
             if e.id == ev_id:
+                E.grow_file(e, f.size)
                 return
         chain.evidences.append(E.linked_file(f))
         _add(chain.paths, path)
@@ -574,6 +585,10 @@ class Engine:
                 return
         elif not (chain.start - SLACK <= t <= chain.last_access + self.w_egress):
             return
+        elif t <= chain.start and e.pid and chain.pids and (t < chain.start or e.pid < chain.pids[0]):
+            # Exec and socket rows share the audit clock: no slack between them. Within one second the
+            # pid orders them (a payload downloaded just before the access is not egress after it).
+            return
         links: list[str] = []
         pid_info = st.pids.get(str(e.pid)) if e.pid else None
         files = list(e.files) or (list(pid_info[3]) if pid_info else [])
@@ -609,14 +624,43 @@ class Engine:
         return max(chain.last_access + self.w_dump + self.w_egress, chain.last_dump + self.w_egress,
                    chain.last_egress) + GRACE
 
+    def _close_due(self, st: HostState) -> None:
+        """Close the chains whose windows have passed (their findings go out at the next flush)."""
+        now = st.watermark
+        for uid in [u for u, c in st.chains.items() if self._close_time(c) < now]:
+            chain = st.chains.pop(uid)
+            self._learn_closed(st, chain)
+            if chain.dirty:
+                st.closing[uid] = chain
+
+    def _learn_closed(self, st: HostState, chain: Chain) -> None:
+        """A closed chain teaches the baseline its accesses, when it stayed a bare access.
+
+        A chain that reached a dump, an egress or a server context is never habit.
+        """
+        if len(chain.stages) > 1 or chain.server:
+            return
+        for e in chain.evidences:
+            obj = e.ocsf
+            if obj is None:
+                continue
+            data = obj.get("data") or {}
+            if data.get("stage") != "access":
+                continue
+            tool = str(data.get("tool") or "").split(" ", 1)[0]
+            if "history_file" in data:
+                B.learn(st.baseline, chain.user, tool, "", e.t, with_hour=False)
+                continue
+            parent = (obj.get("process") or {}).get("parent_process") or {}
+            B.learn(st.baseline, chain.user, tool,
+                    B.parent_key(str((parent.get("file") or {}).get("path") or ""), str(parent.get("cmd_line") or "")),
+                    e.t)
+
     def _expire(self, st: HostState) -> None:
         """Drop what can no longer matter; a full sweep at most every SWEEP seconds of event time."""
         now = st.watermark
         if st.chains:
-            for uid in [u for u, c in st.chains.items() if self._close_time(c) < now]:
-                chain = st.chains.pop(uid)
-                if chain.dirty:
-                    st.closing[uid] = chain
+            self._close_due(st)
         if now - st.last_expiry < SWEEP:
             return
         st.last_expiry = now

@@ -134,6 +134,15 @@ def linked_file(f: Evidence) -> Evidence:
                                                      "data": {"stage": "dump", "query": f.query, "action": f.action}})
 
 
+def grow_file(e: Evidence, size: int | None) -> None:
+    """A chain's file entry takes the largest size seen (inotify's CREATED row says 0 bytes)."""
+    if size is None or e.ocsf is None:
+        return
+    file_obj = e.ocsf.get("file")
+    if type(file_obj) is dict and (type(file_obj.get("size")) is not int or file_obj["size"] < size):
+        file_obj["size"] = size
+
+
 def linked_egress(e: Evidence) -> Evidence:
     """A chain's entry for a connect or an upload."""
     process = e.process

@@ -62,9 +62,15 @@ def score(chain: Chain) -> tuple[int, list[str]]:
         value += R.REASONS[code].delta
         labels.append(R.label(code))
     value = max(low, min(high, value))
+    # The contract's floors hold whatever the baseline says: a server context or a full chain stays
+    # at least high (a server's full chain critical). A lowering is shown as the part that applied.
+    floor = low if severity >= 4 else 0
     for code in chain.baseline:
-        value += R.REASONS[code].delta
-        labels.append(R.label(code))
+        delta = R.REASONS[code].delta
+        if delta < 0 and value + delta < floor:
+            delta = min(0, floor - value)
+        value += delta
+        labels.append(R.label(code, delta))
     for code in chain.links:
         labels.append(R.label(code))
     return max(0, min(100, value)), labels
