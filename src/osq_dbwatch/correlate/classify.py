@@ -46,6 +46,8 @@ _HISTORY_FILES: Final = {".psql_history": "psql", ".mysql_history": "mysql", ".m
                          ".dbshell": "mongo", ".mongosh_repl_history": "mongosh", ".rediscli_history": "redis-cli",
                          ".sqlite_history": "sqlite3"}
 _OUTPUT_OPTS: Final = frozenset({"-f", "-o", "-out", "--output", "--file"})
+# PostgreSQL's COPY ... TO PROGRAM 'command' (quotes doubled inside), as osquery logs the client's argv joined.
+_TO_PROGRAM: Final = re.compile(r"\bTO\s+PROGRAM\s+(?:E?'((?:[^']|'')*)'|\$\$(.*?)\$\$)", re.I | re.S)
 _TAR_FLAGS: Final = re.compile(r"-?[a-zA-Z]*f")
 
 
@@ -100,6 +102,8 @@ class AccessClass:
     admin_by_name: bool
     parent_path: str
     cmdline: str
+    program_tool: str = ""  # the transfer tool a COPY ... TO PROGRAM makes the server run ("" when none)
+    parent_unknown: bool = False  # no parent, ancestor, terminal or unit known (the parent exited before the query ran)
     allowed: bool | None = None  # an allow rule matches on any host; None: it depends on the host
     allowed_on: dict[str, bool] = field(default_factory=dict)  # host -> an allow rule matches (when allowed is None)
     windows: bool | None = None  # automation windows name this user on any host; None: it depends on the host
@@ -117,8 +121,9 @@ class TransferClass:
     """
 
     def __init__(self, tcmd: TransferCommand, user: str, files: tuple[str, ...], external: tuple[str, ...],
-                 staging: bool) -> None:
+                 staging: bool, server: bool = False) -> None:
         self.tcmd = tcmd
+        self.server = server  # run by a database server's process tree (COPY ... TO PROGRAM, a UDF)
         self.user = user
         self.files = files  # local files it reads, resolved
         self.external = external  # external destinations
@@ -239,7 +244,8 @@ class Classifier:
         user = login_user if has_session and login_user else username or (str(uid) if uid is not None else "")
         cls: ExecClass | None
         if transfer:
-            cls = self._transfer_class(path, cmdline, cwd, user)
+            cls = self._transfer_class(path, cmdline, cwd, user, username, has_session, parent_path, parent_cmdline,
+                                       ancestors)
         else:
             cls = self._access_class(path, cmdline, cwd, user, username, has_session, parent_path, parent_cmdline,
                                      ancestors, unit, tty)
@@ -282,9 +288,13 @@ class Classifier:
         svc_known, server, odd_parent, interactive = self._context(
             user, username, has_session, parent_path, parent_cmdline, ancestors, unit, tty
         )
+        program = self.program_tool(cmd, cmdline)
+        if program and not server:
+            server = R.SERVER_EXFIL.code  # the database server itself will send the data out
         cls = AccessClass(cmd, user, tool, out, (out,) if out else (), f"|{tool}|{user}", svc_known, server, odd_parent,
                           interactive, B.keys(user, tool, B.parent_key(parent_path, parent_cmdline)),
-                          bool(user) and user in self.admin_users, parent_path, cmdline)
+                          bool(user) and user in self.admin_users, parent_path, cmdline,
+                          program, not (parent_path or parent_cmdline or ancestors or unit or tty))
         # The parts of "expected" that do not depend on the host, when they do not.
         rules = self.config.allow
         if any(r.host is None and policy.allow_rule_matches(r, cls.facts("")) for r in rules):
@@ -303,14 +313,51 @@ class Classifier:
             cls.expected = False
         return cls
 
-    def _transfer_class(self, path: str, cmdline: str, cwd: str, user: str) -> TransferClass | None:
+    def _transfer_class(self, path: str, cmdline: str, cwd: str, user: str, username: str = "",
+                        has_session: bool = True, parent_path: str = "", parent_cmdline: str = "",
+                        ancestors: tuple[tuple[str, str], ...] = ()) -> TransferClass | None:
         tcmd = self._parse_transfer(path, cmdline)
         if tcmd is None:
             return None
         files = tuple(p for p in (self._resolve(f, cwd) for f in tcmd.files) if p)
         external = tuple(d for d in tcmd.destinations if self.networks.external_destination(d))
         staging = tcmd.kind == "staging" or not (tcmd.upload or tcmd.tool in RAW_SOCKET_TOOLS)
-        return TransferClass(tcmd, user, files, external, staging)
+        server = False
+        if tcmd.kind == "transfer" and external:
+            # A database server's process tree: the server (or its `sh -c`, run as the server's account
+            # with no login session) is the parent or grandparent.
+            anc = _ancestors(parent_path, parent_cmdline, ancestors)
+            found = policy.server_ancestor(anc)
+            server = (found is not None and policy.unusual_parent(found) == R.DB_SERVER_PARENT.code) or (
+                not has_session and catalog.is_db_server(username) and bool(anc) and catalog.is_shell(anc[0].name))
+        return TransferClass(tcmd, user, files, external, staging, server)
+
+    @staticmethod
+    def server_account(user: str) -> bool:
+        """A database server's own account (postgres): what a server-spawned command runs as."""
+        return bool(user) and catalog.is_db_server(user)
+
+    def program_tool(self, cmd: DbCommand, cmdline: str) -> str:
+        """The transfer tool a COPY ... TO PROGRAM runs towards an external destination ("" when none)."""
+        if cmd.dump_intent != "COPY TO PROGRAM":
+            return ""
+        m = _TO_PROGRAM.search(cmdline)
+        if m is None:
+            return ""
+        program = (m.group(1) if m.group(1) is not None else m.group(2) or "").replace("''", "'")
+        for part in re.split(r"[|;&]+", program):  # `gzip | curl ...`: any command of the program
+            argv = split_cmdline(part.strip())
+            if not argv:
+                continue
+            if catalog.is_shell(basename(argv[0])) and len(argv) > 2 and argv[1] == "-c":
+                argv = split_cmdline(argv[2])
+            if not argv:
+                continue
+            tcmd = self._parse_transfer(argv[0], " ".join(argv))
+            if tcmd is not None and tcmd.kind == "transfer" and any(
+                    self.networks.external_destination(d) for d in tcmd.destinations):
+                return tcmd.tool
+        return ""
 
     # -- what depends on the host and the time ------------------------------------
 

@@ -259,7 +259,9 @@ class Engine:
         if cls.odd_parent:
             context.append(R.UNUSUAL_PARENT.code)
         interactive = row.interactive if row.interactive is not None else cls.interactive_by_ancestry
-        if not interactive and not svc_known and not server:
+        if row.interactive is None and cls.parent_unknown:
+            context.append(R.PARENT_UNKNOWN.code)  # no evidence of automation either way
+        elif not interactive and not svc_known and not server:
             context.append(R.NON_INTERACTIVE.code)
 
         paths = [out] if out else []
@@ -268,11 +270,16 @@ class Engine:
                 resolved = resolve_path(target, row.cwd)
                 if resolved and not resolved.startswith("/dev/"):
                     paths.append(resolved)
+        data: dict[str, Any] = {"stage": "access", "query": row.query, "tool": cmd.tool, "engine": cmd.engine,
+                                "database": cmd.database, "db_host": cmd.host, "db_user": cmd.user,
+                                "dump_intent": cmd.dump_intent, "output_path": out}
+        if cmd.dump_intent and not paths and not cls.program_tool:
+            data["to_stdout"] = True  # a dump with no file: it may be streamed (_try_egress, same pipeline)
+        if cls.program_tool:
+            data["server_program"] = cls.program_tool
         evidence = E.linked(f"x|{row.query}|{row.pid}|{t}|{row.path}", t, {
             "process": self._process(row, redacted),
-            "data": {"stage": "access", "query": row.query, "tool": cmd.tool, "engine": cmd.engine,
-                     "database": cmd.database, "db_host": cmd.host, "db_user": cmd.user,
-                     "dump_intent": cmd.dump_intent, "output_path": out},
+            "data": data,
         })
         links = [R.FROM_SESSION.code] if row.query == "db_cli_sessions" else []
         self._open_or_join(st, user, t, cmd.tool, evidence, paths, [row.pid], [row.username] if row.username else [],
@@ -304,9 +311,19 @@ class Engine:
                 _add(chain.links, R.LINKED_BY_PATH.code)
                 chain.dirty = True
             return
-        self._remember_egress(st, Evidence(E.UPLOAD, f"u|{row.pid}|{t}", t, query=row.query, tool=tcmd.tool,
-                                           pid=row.pid, user=cls.user, files=files, address=cls.external[0],
-                                           process=self._process(row, redacted)))
+        upload = Evidence(E.UPLOAD, f"u|{row.pid}|{t}", t, query=row.query, tool=tcmd.tool, pid=row.pid, user=cls.user,
+                          files=files, address=cls.external[0], process=self._process(row, redacted),
+                          ppid=row.parent_pid)
+        if cls.server and not any(self._program_run(c, upload) for c in st.chains.values()):
+            # The server's own transfer, with no client's COPY ... TO PROGRAM seen: a chain of the server's account.
+            evidence = E.linked(f"x|{row.query}|{row.pid}|{t}|{row.path}", t, {
+                "process": self._process(row, redacted),
+                "data": {"stage": "access", "query": row.query, "tool": tcmd.tool, "server_program": tcmd.tool},
+            })
+            # Its pid stays out of the chain's pids: those are the chain's DB clients, whose own connects are no egress.
+            self._open_or_join(st, cls.user, t, tcmd.tool, evidence, [], [], [row.username] if row.username else [],
+                               R.SERVER_EXFIL.code, [], [], [])
+        self._remember_egress(st, upload)
 
     # -- history ----------------------------------------------------------------
 
@@ -545,14 +562,22 @@ class Engine:
 
     # -- egress -------------------------------------------------------------------
 
-    def egress_wanted(self, success: bool, address: str) -> bool:
-        """Only a successful connect to an external address is evidence: a connect with success = 0 is dropped."""
-        return success and self.networks.external(address)
+    def egress_wanted(self, success: bool, address: str, status: str = "") -> bool:
+        """Only a made connect to an external address is evidence (the one place of this rule).
+
+        A made connect: status `succeeded` or `in_progress` (a non-blocking connect the kernel took: most
+        clients connect so); a row without status (older agents) has success != 0. A failed one is no egress.
+        """
+        if status:
+            made = status == "succeeded" or status == "in_progress"
+        else:
+            made = success
+        return made and self.networks.external(address)
 
     def on_egress(self, st: HostState, row: EgressRow) -> None:
         """A db_egress connect (evidence when egress_wanted)."""
         self._at(st, row.time)
-        if self.egress_wanted(row.success, row.address):
+        if self.egress_wanted(row.success, row.address, row.status):
             self._connect(st, row)
         self._done(st)
 
@@ -569,7 +594,7 @@ class Engine:
         # The evidence's process object is built when the connection joins a chain (evidence.linked_egress).
         self._remember_egress(st, Evidence(E.CONNECT, key, t, query=row.query, tool=basename(row.path), pid=row.pid,
                                            user=row.login_user if row.has_session and row.login_user else "",
-                                           path=row.path, address=row.address, port=row.port))
+                                           path=row.path, address=row.address, port=row.port, status=row.status))
 
     def _remember_egress(self, st: HostState, e: Evidence) -> None:
         st.egress.append(e)
@@ -585,14 +610,20 @@ class Engine:
                 return
         elif not (chain.start - SLACK <= t <= chain.last_access + self.w_egress):
             return
-        elif t <= chain.start and e.pid and chain.pids and (t < chain.start or e.pid < chain.pids[0]):
+        elif t <= chain.start and e.pid and chain.pids and (t < chain.start or e.pid < chain.pids[0]) \
+                and not self._streamed(chain, e):
             # Exec and socket rows share the audit clock: no slack between them. Within one second the
             # pid orders them (a payload downloaded just before the access is not egress after it).
             return
         links: list[str] = []
         pid_info = st.pids.get(str(e.pid)) if e.pid else None
         files = list(e.files) or (list(pid_info[3]) if pid_info else [])
-        if any(p in chain.paths for p in files):
+        streamed = self._streamed(chain, e)
+        if streamed:
+            links.append(R.LINKED_BY_PID.code)
+        elif self._program_run(chain, e):
+            links.append(R.LINKED_BY_PROGRAM.code)
+        elif any(p in chain.paths for p in files):
             links.append(R.LINKED_BY_PATH.code)
             if not e.files:
                 links.append(R.LINKED_BY_PID.code)
@@ -609,6 +640,13 @@ class Engine:
             return
         if any(x.id == e.id for x in chain.evidences):
             return
+        if streamed:
+            # The dump went through the pipe: the full chain, with the dump at its access's time.
+            _add(chain.context, R.STREAMED_DUMP.code)
+            _add(chain.stages, "dump")
+            _add(chain.techniques, S.T_LOCAL_DATA)
+            chain.first_dump = min(chain.first_dump, streamed) if chain.first_dump else streamed
+            chain.last_dump = max(chain.last_dump, streamed)
         chain.evidences.append(E.linked_egress(e))
         chain.last_egress = max(chain.last_egress, t)
         _add(chain.stages, "egress")
@@ -616,6 +654,44 @@ class Engine:
         for code in links:
             _add(chain.links, code)
         chain.dirty = True
+
+    @staticmethod
+    def _streamed(chain: Chain, e: Evidence) -> int:
+        """The time of the chain's dump to stdout that this upload reads from the same pipeline (0: none).
+
+        A shell forks a pipeline's commands together: same parent pid, same second.
+        """
+        if e.kind != E.UPLOAD or not e.ppid:
+            return 0
+        for x in chain.evidences:
+            obj = x.ocsf
+            if obj is None or abs(x.t - e.t) > 1:
+                continue
+            data = obj.get("data") or {}
+            if data.get("stage") == "access" and data.get("to_stdout"):
+                parent = (obj.get("process") or {}).get("parent_process") or {}
+                if parent.get("pid") == e.ppid:
+                    return x.t
+        return 0
+
+    def _program_run(self, chain: Chain, e: Evidence) -> bool:
+        """A connect or upload by the transfer tool the chain's COPY ... TO PROGRAM has the server run.
+
+        The server's run has no login session and a pid no chain knows: its tool and time tie it to the COPY.
+        """
+        if e.kind == E.UPLOAD and not self.classes.server_account(e.user):
+            return False
+        if e.kind == E.CONNECT and e.user:
+            return False
+        for x in chain.evidences:
+            obj = x.ocsf
+            if obj is None:
+                continue
+            data = obj.get("data") or {}
+            if data.get("server_program") == e.tool and data.get("stage") == "access" \
+                    and x.t - SLACK <= e.t <= x.t + self.w_egress:
+                return True
+        return False
 
     # -- expiry -------------------------------------------------------------------
 

@@ -36,7 +36,8 @@ class Evidence:
     def __init__(self, kind: int, id: str, t: int, query: str = "", tool: str = "", pid: int = 0, user: str = "",
                  path: str = "", files: tuple[str, ...] = (), address: str = "", port: int | None = None,
                  owner: str = "", size: int | None = None, sha256: str = "", writer_pid: int = 0, action: str = "",
-                 process: dict[str, Any] | None = None, ocsf: dict[str, Any] | None = None) -> None:
+                 process: dict[str, Any] | None = None, ocsf: dict[str, Any] | None = None, ppid: int = 0,
+                 status: str = "") -> None:
         self.kind = kind
         self.id = id  # identity within a chain ("" for a FILE: its chain entry is "f|" + path)
         self.t = t  # event time, seconds
@@ -55,6 +56,8 @@ class Evidence:
         self.action = action
         self.process = process  # UPLOAD: the OCSF process of its exec row
         self.ocsf = ocsf  # LINKED: the OCSF evidence object
+        self.ppid = ppid  # UPLOAD: the parent's pid (a pipeline's runs share it); 0 when unknown
+        self.status = status  # CONNECT: socket status ("in_progress", "succeeded"; "" from older agents)
 
     # -- JSON forms (state files) ---------------------------------------------
 
@@ -65,10 +68,16 @@ class Evidence:
             return {"t": self.t, "path": self.path, "owner": self.owner, "size": self.size, "sha256": self.sha256,
                     "writer_pid": self.writer_pid, "query": self.query, "action": self.action}
         if self.kind == CONNECT:
-            return {"_id": self.id, "t": self.t, "pid": self.pid, "user": self.user, "files": self.files,
+            data = {"_id": self.id, "t": self.t, "pid": self.pid, "user": self.user, "files": self.files,
                     "tool": self.tool, "ip": self.address, "port": self.port, "query": self.query, "path": self.path}
-        return {"_id": self.id, "t": self.t, "pid": self.pid, "user": self.user, "files": self.files, "tool": self.tool,
+            if self.status:
+                data["status"] = self.status
+            return data
+        data = {"_id": self.id, "t": self.t, "pid": self.pid, "user": self.user, "files": self.files, "tool": self.tool,
                 "dest": self.address, "port": self.port, "query": self.query, "process": self.process}
+        if self.ppid:
+            data["ppid"] = self.ppid
+        return data
 
 
 def linked_from_json(data: dict[str, Any]) -> Evidence:
@@ -86,10 +95,10 @@ def egress_from_json(data: dict[str, Any]) -> Evidence:
     if "ip" in data:
         return Evidence(CONNECT, data["_id"], data["t"], query=data["query"], tool=data["tool"], pid=data["pid"],
                         user=data["user"], path=data["path"], files=tuple(data["files"]), address=data["ip"],
-                        port=data["port"])
+                        port=data["port"], status=str(data.get("status") or ""))
     return Evidence(UPLOAD, data["_id"], data["t"], query=data["query"], tool=data["tool"], pid=data["pid"],
                     user=data["user"], files=tuple(data["files"]), address=data["dest"], port=data["port"],
-                    process=data["process"])
+                    process=data["process"], ppid=int(data.get("ppid") or 0))
 
 
 # ---------------------------------------------------------------------------
@@ -153,15 +162,18 @@ def linked_egress(e: Evidence) -> Evidence:
         if e.user:
             process["user"] = {"name": e.user}
     endpoint: dict[str, Any]
+    data: dict[str, Any] = {"stage": "egress", "query": e.query, "tool": e.tool}
     if e.kind == CONNECT:
         endpoint = {"ip": e.address}
         if e.port is not None:
             endpoint["port"] = e.port
+        if e.status:
+            # osquery's socket status: in_progress is a non-blocking connect the kernel accepted (made, not yet
+            # known to be answered); succeeded a completed one. Rows of older agents only say success = 1.
+            data["connect_status"] = e.status
     else:
         endpoint = {"hostname": e.address}
-    return Evidence(LINKED, e.id, e.t, ocsf={"process": process,
-                                             "data": {"stage": "egress", "query": e.query, "tool": e.tool},
-                                             "dst_endpoint": endpoint})
+    return Evidence(LINKED, e.id, e.t, ocsf={"process": process, "data": data, "dst_endpoint": endpoint})
 
 
 def linked(id: str, t: int, ocsf: dict[str, Any]) -> Evidence:

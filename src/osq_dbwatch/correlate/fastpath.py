@@ -35,6 +35,7 @@ from .rows import (
     recognise,
     row_time,
     session,
+    socket_status,
     succeeded,
     text,
     time_or_zero,
@@ -67,6 +68,7 @@ REMOTE_PORT: Final = _position("remote_port")
 SHA256: Final = _position("sha256")
 SIZE: Final = _position("size")
 SUCCESS: Final = _position("success")
+STATUS: Final = _position("status")
 TARGET_PATH: Final = _position("target_path")
 TIME: Final = _position("time")
 UID: Final = _position("uid")
@@ -168,10 +170,10 @@ class FastPath:
                 return True
             # Most connects are internal: the full row is built only for one the engine wants.
             engine = self.engine
-            if engine.egress_wanted(succeeded(c[SUCCESS]), egress_address(c[REMOTE_ADDRESS])):
+            if engine.egress_wanted(succeeded(c[SUCCESS]), egress_address(c[REMOTE_ADDRESS]), socket_status(c[STATUS])):
                 engine.on_egress(self._state(host), egress_row("db_egress", host, t, c[PID], c[PATH], c[AUID],
                                                                c[LOGIN_USER], c[REMOTE_ADDRESS], c[REMOTE_PORT],
-                                                               c[SUCCESS]))
+                                                               c[SUCCESS], c[STATUS]))
             else:
                 engine.on_row(self._state(host), t)
             return True

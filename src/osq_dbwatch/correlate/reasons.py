@@ -53,12 +53,15 @@ EGRESS_AFTER_ACCESS = _register("egress-after-access", 20, "ladder", "an externa
 WEB_SERVER_PARENT = _register("web-server-parent", 40, "ladder", "the DB client's parent or grandparent is a web server: at least high")
 DB_SERVER_PARENT = _register("db-server-parent", 40, "ladder", "the DB client's parent or grandparent is a database server: at least high")
 WEB_ACCOUNT_NO_SESSION = _register("web-account-no-session", 40, "ladder", "runs as a web server's account with no login session and no service context: at least high")
+SERVER_EXFIL = _register("server-exfil", 40, "ladder", "a database server's own process tree runs a transfer tool to an external destination (COPY ... TO PROGRAM 'curl ...', a UDF): exfiltration by the server itself, at least high")
 SERVER_CHAIN_EGRESS = _register("server-chain-egress", 20, "ladder", "access, dump and egress under a web or database server context: critical")
 
 DUMP_INTENT = _register("dump-intent", 5, "context", "the command line itself dumps or exports (dump tool, -f, \\copy to, INTO OUTFILE, ...)")
 PASSWORD_ON_CMDLINE = _register("password-on-cmdline", 5, "context", "a password was given on the command line (typical of scripted abuse; redacted)")
 UNUSUAL_PARENT = _register("unusual-parent", 5, "context", "the parent runs from a staging directory or is hidden")
 NON_INTERACTIVE = _register("non-interactive", 5, "context", "no terminal, login shell or login daemon behind it, and no service context")
+STREAMED_DUMP = _register("streamed-dump", 0, "context", "the dump went to standard output straight into a transfer tool to an external address (same pipeline: same parent, same second): the full chain with no file")
+PARENT_UNKNOWN = _register("parent-unknown", 0, "context", "the parent had exited when osquery read it (parent columns empty): neither interactive nor automated is known")
 SERVICE_OUTSIDE_WINDOW = _register("service-outside-window", -5, "context", "a known service context, but outside every automation window that names this user or host")
 DUMP_IN_WEB_ROOT = _register("dump-in-web-root", 5, "context", "the dump was written under a web root, where it can be downloaded")
 DUMP_STAGED = _register("dump-staged", 5, "context", "the dump was archived, compressed, split or encoded")
@@ -71,6 +74,7 @@ BASELINE_UNUSUAL_HOUR = _register("baseline-unusual-hour", 10, "baseline", "the 
 
 LINKED_BY_PID = _register("linked-by-pid", 0, "link", "a connection's pid is a transfer or DB client process of the chain")
 LINKED_BY_PATH = _register("linked-by-path", 0, "link", "a file named on a command line of the chain (INTO OUTFILE, -f, curl -T, ...)")
+LINKED_BY_PROGRAM = _register("linked-by-program", 0, "link", "a connection or upload by the transfer tool the chain's COPY ... TO PROGRAM made the server run")
 FROM_HISTORY = _register("from-history", 0, "link", "access seen in a DB client history file")
 FROM_SESSION = _register("from-session", 0, "link", "access seen as a running session (db_cli_sessions)")
 

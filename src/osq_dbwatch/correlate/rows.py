@@ -101,7 +101,7 @@ class EgressRow:
     """A connect (db_egress); a plain class for a native constructor, as FileRow."""
 
     def __init__(self, query: str, host: str, time: int, pid: int, path: str, has_session: bool, login_user: str,
-                 address: str, port: int | None, success: bool) -> None:
+                 address: str, port: int | None, success: bool, status: str = "") -> None:
         self.query = query
         self.host = host
         self.time = time
@@ -112,6 +112,7 @@ class EgressRow:
         self.address = address
         self.port = port
         self.success = success
+        self.status = status  # osquery's socket status (in_progress, succeeded, failed); "" from older agents
 
 
 @dataclass(slots=True)
@@ -404,10 +405,18 @@ def _file_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) 
 
 
 def egress_row(query: str, host: str, t: int, pid: Any, path: Any, auid: Any, login_user: Any, remote_address: Any,
-               remote_port: Any, success: Any) -> EgressRow:
+               remote_port: Any, success: Any, status: Any = None) -> EgressRow:
     """A db_egress row from its column values."""
     return EgressRow(query, host, t, int_or_zero(pid), text(path), session(auid), text(login_user),
-                     egress_address(remote_address), to_int(remote_port), succeeded(success))
+                     egress_address(remote_address), to_int(remote_port), succeeded(success), socket_status(status))
+
+
+def socket_status(value: Any) -> str:
+    """osquery's socket_events status, lower case ("" when absent: agents before the column only say success)."""
+    if value is None:
+        return ""
+    status = value if type(value) is str else to_str(value)
+    return status.strip().lower()[:32]
 
 
 def egress_address(remote_address: Any) -> str:
@@ -420,7 +429,7 @@ def egress_address(remote_address: Any) -> str:
 
 def _egress_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -> EgressRow:
     return egress_row(query, host, t, c.get("pid"), c.get("path"), c.get("auid"), c.get("login_user"),
-                      c.get("remote_address"), c.get("remote_port"), c.get("success"))
+                      c.get("remote_address"), c.get("remote_port"), c.get("success"), c.get("status"))
 
 
 def _history_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -> HistoryRow:

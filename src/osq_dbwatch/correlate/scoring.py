@@ -118,10 +118,13 @@ def sentences(host: str, chain: Chain, evidences: list[dict[str, Any]]) -> tuple
         R.WEB_SERVER_PARENT.code: " under a web server",
         R.DB_SERVER_PARENT.code: " under a database server",
         R.WEB_ACCOUNT_NO_SESSION.code: " as a web server account with no login session",
+        R.SERVER_EXFIL.code: ", making the database server send data out itself",
     }.get(chain.server, "")
     dumps = [e["file"]["path"] for e in evidences if "file" in e]
     dests = [e["dst_endpoint"].get("ip") or e["dst_endpoint"].get("hostname") for e in evidences if "dst_endpoint" in e]
-    if "egress" in chain.stages and dumps:
+    if "egress" in chain.stages and R.STREAMED_DUMP.code in chain.context:
+        title = f"Database dump streamed off {host} by {chain.user}"
+    elif "egress" in chain.stages and dumps:
         title = f"Database dump sent off {host} by {chain.user}"
     elif "egress" in chain.stages:
         title = f"Unusual database access by {chain.user} on {host} followed by an outbound transfer"
@@ -132,6 +135,8 @@ def sentences(host: str, chain: Chain, evidences: list[dict[str, Any]]) -> tuple
     if chain.server in WEB_SHELL_SERVERS:
         title = "Possible web shell: " + title[0].lower() + title[1:]
     message = f"{chain.user} ran {tools} on {host}{where}"
+    if R.STREAMED_DUMP.code in chain.context:
+        message += ", streaming the dump through a pipe"
     if dumps:
         message += f", then {len(dumps)} dump-like file{'s' if len(dumps) > 1 else ''} appeared ({dumps[0]})"
     if dests:

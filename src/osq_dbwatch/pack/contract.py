@@ -58,7 +58,7 @@ QUERIES: Final[tuple[Query, ...]] = (
           "time", _FILE_READS),
     Query("db_egress", "event",
           ("time", "pid", "path", "auid", "family", "remote_address", "remote_port", "success", "status", "login_user"),
-          "time", ("pid", "path", "auid", "login_user", "remote_address", "remote_port", "success"),
+          "time", ("pid", "path", "auid", "login_user", "remote_address", "remote_port", "success", "status"),
           frozenset({"status"})),
     Query("admin_accounts", "snapshot", ("uid", "username", "groupname"), "", ("username", "groupname")),
     Query("db_cli_sessions", "state", None, "start_time",
