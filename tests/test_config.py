@@ -334,6 +334,7 @@ def _only_config_errors(text: str) -> None:
         parse_config(text, "fuzz.yml")
     except ConfigError as exc:
         assert "\n" not in str(exc) and str(exc).startswith("fuzz.yml: ")
+        assert "_Node" not in str(exc) and "Expected `" not in str(exc), str(exc)  # user words, not internals
 
 
 @settings(max_examples=300, deadline=None)
