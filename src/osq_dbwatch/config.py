@@ -133,7 +133,7 @@ class Admins(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class AutomationWindowEntry(Struct, forbid_unknown_fields=True, kw_only=True):
-    """When scheduled database work is expected. A service context outside every window naming its user or host is less expected."""
+    """When scheduled database work is expected. Service work outside every window naming its user or host is unusual."""
 
     noun: ClassVar[str] = "an automation window"
     days: Annotated[Names, Meta(description="mon..sun (or Monday..Sunday); every day when left out")] = None
@@ -149,9 +149,9 @@ class AllowEntry(Struct, forbid_unknown_fields=True, kw_only=True):
     """A documented workflow: an access matching every given field is expected and starts no chain."""
 
     noun: ClassVar[str] = "an allow entry"
-    user: Annotated[Glob | UnsetType, Meta(description="the login user (else the process user)")] = UNSET
-    tool: Annotated[Glob | UnsetType, Meta(description="catalog tool name, such as psql or mysqldump")] = UNSET
-    parent: Annotated[Glob | UnsetType, Meta(description="the parent's executable path (glob)")] = UNSET
+    user: Annotated[Glob | UnsetType, Meta(description="glob on the login user (else the process user)")] = UNSET
+    tool: Annotated[Glob | UnsetType, Meta(description="tool name, such as psql or mysqldump (exact)")] = UNSET
+    parent: Annotated[Glob | UnsetType, Meta(description="glob on the parent's executable path; without a /, on its basename")] = UNSET
     host: Annotated[Glob | UnsetType, Meta(description="glob on the host identifier")] = UNSET
     cmdline: Annotated[Glob | UnsetType, Meta(
         description="whole-command-line glob; * and ? never match shell metacharacters (; | & $ ` ( ) < > newline)")] = UNSET
