@@ -14,8 +14,7 @@ import pytest
 import yaml
 
 from osq_dbwatch import catalog
-from osq_dbwatch.config import ConfigFile, example_text, json_schema, parse_config, schema_text
-from osq_dbwatch.config_cli import run  # noqa: F401 - the module the CLI registers
+from osq_dbwatch.config import example_text, json_schema, key_paths, parse_config, schema_text
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FILES = os.path.join(REPO, "tests", "files")
@@ -24,26 +23,6 @@ FILES = os.path.join(REPO, "tests", "files")
 def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "osq_dbwatch", "config", *args], input=stdin.decode() if stdin else None,
                           capture_output=True, text=True, timeout=60)
-
-
-def key_paths(struct: Any = ConfigFile, prefix: str = "") -> list[str]:
-    """Every key the config knows, dotted (from the structs, not from a list kept by hand)."""
-    import msgspec
-    from typing import get_args, get_origin
-
-    from osq_dbwatch.config import _members, _struct_in
-
-    paths = []
-    for info in msgspec.structs.fields(struct):
-        path = prefix + info.name
-        paths.append(path)
-        inner = _struct_in(info.type)
-        for member in _members(info.type):
-            if inner is None and get_origin(member) is list:
-                inner = _struct_in(get_args(member)[0])
-        if inner is not None:
-            paths.extend(key_paths(inner, path + "."))
-    return paths
 
 
 def test_key_paths_cover_the_nested_sections() -> None:

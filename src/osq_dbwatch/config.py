@@ -19,7 +19,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -124,15 +124,20 @@ ToolName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.+-]{1,64}$"), _expect("a p
 EngineName = Annotated[catalog.Engine, _expect("one of the engines " + ", ".join(get_args(catalog.Engine)))]
 
 
-class Admins(Struct, forbid_unknown_fields=True, kw_only=True):
+class _Section(Struct, forbid_unknown_fields=True, kw_only=True):
+    """A mapping in the file: unknown keys are errors, every key is named."""
+
+    noun: ClassVar[str] = ""  # what an entry is called in messages ("an allow entry")
+
+
+class Admins(_Section):
     """Who administers the databases: their access is expected (outside a web or database server's context)."""
 
-    noun: ClassVar[str] = ""
     users: Annotated[Names, Meta(description="login names treated as database administrators")] = None
     groups: Annotated[Names, Meta(description="groups whose members are administrators (read from the host's admin_accounts rows)")] = None
 
 
-class AutomationWindowEntry(Struct, forbid_unknown_fields=True, kw_only=True):
+class AutomationWindowEntry(_Section, kw_only=True):  # start and end are required
     """When scheduled database work is expected. Service work outside every window naming its user or host is unusual."""
 
     noun: ClassVar[str] = "an automation window"
@@ -145,7 +150,7 @@ class AutomationWindowEntry(Struct, forbid_unknown_fields=True, kw_only=True):
     hosts: Annotated[Names, Meta(description="only hosts whose identifier matches one of these globs (default: every host)")] = None
 
 
-class AllowEntry(Struct, forbid_unknown_fields=True, kw_only=True):
+class AllowEntry(_Section):
     """A documented workflow: an access matching every given field is expected and starts no chain."""
 
     noun: ClassVar[str] = "an allow entry"
@@ -157,18 +162,16 @@ class AllowEntry(Struct, forbid_unknown_fields=True, kw_only=True):
         description="whole-command-line glob; * and ? never match shell metacharacters (; | & $ ` ( ) < > newline)")] = UNSET
 
 
-class Windows(Struct, forbid_unknown_fields=True, kw_only=True):
+class Windows(_Section):
     """How close in time the stages of a chain must be."""
 
-    noun: ClassVar[str] = ""
     dump_after_access: Annotated[Duration, Meta(description="a dump-like file counts within this time after the access")] = "15m"
     egress_after_dump: Annotated[Duration, Meta(description="an external connection or upload counts within this time after the dump")] = "15m"
 
 
-class ExtraTools(Struct, forbid_unknown_fields=True, kw_only=True):
+class ExtraTools(_Section):
     """Site-specific tools, added to the built-in catalog."""
 
-    noun: ClassVar[str] = ""
     db_clients: Annotated[dict[ToolName, EngineName], Meta(max_length=1000, description="database clients: basename: engine"),
                           _expect("a mapping of program basename to engine")] = {}
     dump_tools: Annotated[dict[ToolName, EngineName], Meta(max_length=1000, description="dump tools: basename: engine"),
@@ -176,10 +179,9 @@ class ExtraTools(Struct, forbid_unknown_fields=True, kw_only=True):
     transfer_tools: Annotated[Names, Meta(description="transfer or staging tools, by basename")] = None
 
 
-class CorrelatorSection(Struct, forbid_unknown_fields=True, kw_only=True):
+class CorrelatorSection(_Section):
     """Bounds and learning of the correlator's state."""
 
-    noun: ClassVar[str] = ""
     max_pending_per_host: Annotated[int, Meta(ge=1, le=1_000_000, description="pending chains kept per host; older ones are evicted and counted"),
                                     _expect("an integer between 1 and 1000000")] = CorrelatorSettings.max_pending_per_host
     state_expiry: Annotated[Duration, Meta(description="closed chains, emitted findings and history identities older than this are dropped")] = "7d"
@@ -188,10 +190,9 @@ class CorrelatorSection(Struct, forbid_unknown_fields=True, kw_only=True):
     baseline_novel_after: Annotated[Duration, Meta(description="history a host needs before a user, tool, parent or hour is called novel")] = "7d"
 
 
-class ConfigFile(Struct, forbid_unknown_fields=True, kw_only=True):
+class ConfigFile(_Section):
     """osq-dbwatch policy config (/etc/osq-dbwatch/config.yml). Every key is optional; unknown keys are errors."""
 
-    noun: ClassVar[str] = ""
     admins: Admins | None = None
     service_accounts: Annotated[Names, Meta(description="accounts whose database work is a known service context")] = None
     automation_windows: Annotated[Annotated[list[AutomationWindowEntry], Meta(max_length=1000)] | None,
@@ -202,9 +203,25 @@ class ConfigFile(Struct, forbid_unknown_fields=True, kw_only=True):
                      _expect("a list of allow entries (at most 1000)")] = None
     internal_networks: Annotated[Names, Meta(description="CIDR networks (or addresses) egress to which is not outbound")] = None
     windows: Windows | None = None
-    dump_roots: Annotated[Roots, Meta(description="absolute directories scanned and watched for dump-like files")] = catalog.DEFAULT_DUMP_ROOTS
+    # A tuple: msgspec refuses a mutable default; it stands for the list it holds.
+    dump_roots: Annotated[Roots, Meta(description="absolute directories scanned and watched for dump-like files")] = catalog.DEFAULT_DUMP_ROOTS  # type: ignore[assignment]
     extra_tools: ExtraTools | None = None
     correlator: CorrelatorSection | None = None
+
+
+def key_paths(struct: type[_Section] | None = None, prefix: str = "") -> list[str]:
+    """Every key the config knows, dotted (`automation_windows.tz`), in file order."""
+    paths = []
+    for info in msgspec.structs.fields(struct or ConfigFile):
+        path = prefix + info.name
+        paths.append(path)
+        inner = _struct_in(info.type)
+        for member in _members(info.type):
+            if inner is None and get_origin(member) is list:
+                inner = _struct_in(get_args(member)[0])
+        if inner is not None:
+            paths.extend(key_paths(inner, path + "."))
+    return paths
 
 
 def json_schema() -> dict[str, Any]:
@@ -414,8 +431,8 @@ def _members(tp: Any) -> list[Any]:
     return [tp]
 
 
-def _struct_in(tp: Any) -> type[Struct] | None:
-    return next((m for m in _members(tp) if isinstance(m, type) and issubclass(m, Struct)), None)
+def _struct_in(tp: Any) -> type[_Section] | None:
+    return next((m for m in _members(tp) if isinstance(m, type) and issubclass(m, _Section)), None)
 
 
 def _container_in(tp: Any, kind: type) -> Any:
