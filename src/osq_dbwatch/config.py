@@ -254,16 +254,35 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
-        return "a list"
+        return f"a list of {len(value)}"
     if value is None:
         return "nothing"
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-class _StrictLoader(yaml.SafeLoader):
+_Events: Any
+try:  # libyaml's scanner and parser: ten times faster than PyYAML's own on a large file
+    from yaml._yaml import CParser as _Events
+    _PARSER: tuple[type, ...] = (_Events,)
+except ImportError:  # PyYAML built without libyaml
+    _Events = None
+    _PARSER = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
+
+
+class _StrictLoader(yaml.composer.Composer, *_PARSER, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):  # type: ignore[misc]
+    """Events from libyaml when present (else PyYAML's parser), composed here, in Python, so aliases can be counted."""
+
     def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+        if _Events is not None:
+            _Events.__init__(self, stream)
+        else:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
         self._alias_values = 0
         self._sizes: dict[int, int] = {}
 
