@@ -498,27 +498,22 @@ def _expectation(path: Path, key: bool = False) -> str:
     return "valid"
 
 
-def _first_failing_key(data: Any, path: list[str | int], error: str) -> str | None:
-    """msgspec names no key for a bad dict entry: find the entry that alone gives the same error."""
+def _first_failing_key(data: Any, path: Path, problem: str) -> str | None:
+    """msgspec names no key for a bad dict entry: find the first entry that alone has the same problem."""
     container = data
     for part in path:
         container = container[part]
-    if not isinstance(container, dict):
+    dict_type = _container_in(_type_at(path)[0], dict)
+    if not isinstance(container, dict) or dict_type is None:
         return None
-    saved = dict(container)
-    try:
-        for candidate, value in saved.items():
-            container.clear()
-            container[candidate] = value
-            try:
-                msgspec.convert(data, ConfigFile, strict=True)
-            except msgspec.ValidationError as exc:
-                if str(exc) == error:
-                    return candidate
-        return None
-    finally:
-        container.clear()
-        container.update(saved)
+    for candidate, value in container.items():
+        try:
+            msgspec.convert({candidate: value}, dict_type, strict=True)
+        except msgspec.ValidationError as exc:
+            match = _AT.match(str(exc))
+            if match is not None and match["problem"] == problem:
+                return candidate
+    return None
 
 
 def _translate(error: msgspec.ValidationError, root: _Node, data: Any) -> ConfigError:
@@ -530,7 +525,7 @@ def _translate(error: msgspec.ValidationError, root: _Node, data: Any) -> Config
     if "..." in parts or on_key:
         # A dict's value (`[...]`) or key: msgspec does not say which entry.
         cut = parts.index("...") if "..." in parts else len(parts)
-        key_name = _first_failing_key(data, parts[:cut], str(error))
+        key_name = _first_failing_key(data, tuple(parts[:cut]), problem)
         if key_name is not None:
             dict_path = tuple(parts[:cut])
             if on_key:
