@@ -36,16 +36,25 @@ def test_key_paths_cover_the_nested_sections() -> None:
 # example
 
 
-def test_example_prints_the_packaged_file_and_it_parses() -> None:
+def uncommented(text: str) -> str:
+    """The example with its settings switched on ("# " lines; "## " lines are explanations)."""
+    return "\n".join(line[2:] for line in text.splitlines() if line.startswith("# "))
+
+
+def test_example_prints_the_packaged_file_and_it_parses_as_the_defaults() -> None:
     proc = cli("example")
     assert proc.returncode == 0 and proc.stderr == ""
     assert proc.stdout == example_text()
     config = parse_config(proc.stdout, "example")
+    assert config == parse_config("", "example")  # as shipped, every setting is commented out
+
+
+def test_example_with_its_settings_on_sets_every_key_and_parses() -> None:
+    text = uncommented(example_text())
+    config = parse_config(text, "example")
     assert config.admin_groups == ("dba",) and config.extra_db_clients == (("vsql", "generic"),)
-
-
-def test_example_sets_every_key() -> None:
-    tree = yaml.safe_load(example_text())
+    assert config.allow[0].host == "etl-*"
+    tree = yaml.safe_load(text)
 
     def has(node: Any, parts: list[str]) -> bool:
         if not parts:
@@ -58,15 +67,19 @@ def test_example_sets_every_key() -> None:
     assert missing == []
 
 
-def test_example_states_the_defaults_it_claims() -> None:
-    # Lines marked "(default)" or "default X" hold the built-in value.
-    text = example_text()
-    config = parse_config(text, "example")
+def test_example_states_the_defaults_where_it_shows_them() -> None:
+    config = parse_config(uncommented(example_text()), "example")
     assert config.dump_roots == catalog.DEFAULT_DUMP_ROOTS
     assert (config.dump_after_access_seconds, config.egress_after_dump_seconds) == (900, 900)
     from osq_dbwatch.config import CorrelatorSettings
 
     assert config.correlator == CorrelatorSettings()
+
+
+def test_the_installed_example_is_the_packaged_one() -> None:
+    # deploy/ is copied to hosts without the source tree: it carries a copy, kept equal here.
+    with open(os.path.join(REPO, "deploy", "config.example.yml"), encoding="utf-8") as handle:
+        assert handle.read() == example_text(), "cp src/osq_dbwatch/data/config.example.yml deploy/config.example.yml"
 
 
 # ---------------------------------------------------------------------------
@@ -146,7 +159,7 @@ def test_schema_accepts_the_good_files(name: str) -> None:
 
 
 def test_schema_accepts_the_example_and_the_examples_config() -> None:
-    assert list(_validator().iter_errors(yaml.safe_load(example_text()))) == []
+    assert list(_validator().iter_errors(yaml.safe_load(uncommented(example_text())))) == []
     assert list(_validator().iter_errors(_yaml(os.path.join(REPO, "examples", "config.yml")))) == []
 
 
