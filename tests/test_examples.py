@@ -7,6 +7,8 @@ import filecmp
 import glob
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,7 +44,7 @@ def test_example_gives_its_expected_findings(name: str, tmp_path: Path) -> None:
 
 
 def test_the_five_minute_trial(tmp_path: Path) -> None:
-    """What the README's trial does: every example log in one run, as a program, in ECS too."""
+    """What the README's trial does: every example log in one run, as a program, in ECS too, and the report."""
     logs = [os.path.join(EXAMPLES, spec_of(name)["log"]) for name in NAMES]
     proc = correlate_proc(["--config", os.path.join(EXAMPLES, "config.yml"), "--state", str(tmp_path / "s.sqlite"), *logs])
     assert proc.returncode == 0, proc.stderr
@@ -52,6 +54,12 @@ def test_the_five_minute_trial(tmp_path: Path) -> None:
     ecs = correlate_proc(["--config", os.path.join(EXAMPLES, "config.yml"), "--state", str(tmp_path / "e.sqlite"),
                           "--format", "ecs", os.path.join(EXAMPLES, "insider-csv-curl.log")])
     assert ecs.returncode == 0 and json.loads(ecs.stdout.splitlines()[-1])["event"]["kind"] == "alert"
+    saved = tmp_path / "findings.json"
+    saved.write_bytes(proc.stdout)
+    report = subprocess.run([sys.executable, "-m", "osq_dbwatch", "report", "--text", str(saved)],
+                            capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith(f"{len(chains)} chains")
 
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED, "scenarios")), reason="no ../shared beside this clone")
