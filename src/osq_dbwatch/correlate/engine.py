@@ -679,6 +679,8 @@ class Engine:
 
         The server's run has no login session and a pid no chain knows: its tool and time tie it to the COPY.
         """
+        if chain.server != R.SERVER_EXFIL.code:
+            return False  # set by any access with such a COPY (classify.program_tool)
         if e.kind == E.UPLOAD and not self.classes.server_account(e.user):
             return False
         if e.kind == E.CONNECT and e.user:
