@@ -170,7 +170,8 @@ def test_baseline_command(tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-m", "osq_dbwatch", "baseline", "--state", state, "--json"], capture_output=True)
     assert proc.returncode == 0
     (host,) = [json.loads(x) for x in proc.stdout.splitlines()]
-    assert host["host"] == "bi-1" and host["users"] == {"judy": 7, "mallet": 1}
+    # judy's last chain is still open when the log ends: it is learned when it closes (issue 13)
+    assert host["host"] == "bi-1" and host["users"] == {"judy": 6, "mallet": 1}
     monday = [r for r in host["runs"] if r["user"] == "judy" and r["tool"] == "psql" and r["parent"] == "bash" and r["hour_of_week"] == 10]
     assert monday[0]["count"] == 4 and monday[0]["when"] == "mon 10:00 UTC"
     text = subprocess.run([sys.executable, "-m", "osq_dbwatch", "baseline", "--state", state], capture_output=True, text=True)

@@ -207,8 +207,9 @@ def test_streamed_dumps_are_the_full_chain(tmp_path) -> None:
         f = by_host[host]
         assert f["severity_id"] == 4, (host, f["unmapped"]["reasons"])
         assert "streamed-dump" in reason_codes(f)
-        assert f["unmapped"]["stages"] == ["access", "dump", "egress"]
+        assert f["unmapped"]["stages"] == ["access", "egress"]  # no file was written
         assert "streamed" in f["finding_info"]["title"]
+        assert "dump-after-access" in reason_codes(f) and "egress-after-dump" in reason_codes(f)
     assert by_host["db-8"]["severity_id"] == 3
     assert "streamed-dump" not in reason_codes(by_host["db-8"])
 

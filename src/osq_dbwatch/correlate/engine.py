@@ -611,7 +611,7 @@ class Engine:
         elif not (chain.start - SLACK <= t <= chain.last_access + self.w_egress):
             return
         elif t <= chain.start and e.pid and chain.pids and (t < chain.start or e.pid < chain.pids[0]) \
-                and not self._streamed(chain, e):
+                and self._streamed(chain, e) is None:
             # Exec and socket rows share the audit clock: no slack between them. Within one second the
             # pid orders them (a payload downloaded just before the access is not egress after it).
             return
@@ -619,7 +619,7 @@ class Engine:
         pid_info = st.pids.get(str(e.pid)) if e.pid else None
         files = list(e.files) or (list(pid_info[3]) if pid_info else [])
         streamed = self._streamed(chain, e)
-        if streamed:
+        if streamed is not None:
             links.append(R.LINKED_BY_PID.code)
         elif self._program_run(chain, e):
             links.append(R.LINKED_BY_PROGRAM.code)
@@ -640,13 +640,14 @@ class Engine:
             return
         if any(x.id == e.id for x in chain.evidences):
             return
-        if streamed:
-            # The dump went through the pipe: the full chain, with the dump at its access's time.
+        if streamed is not None:
+            # The dump went through the pipe: the full chain (scoring.score), its dump at the access's time.
+            # No "dump" stage or file evidence: no file was written; the reason says it was streamed.
+            at = streamed.t
             _add(chain.context, R.STREAMED_DUMP.code)
-            _add(chain.stages, "dump")
             _add(chain.techniques, S.T_LOCAL_DATA)
-            chain.first_dump = min(chain.first_dump, streamed) if chain.first_dump else streamed
-            chain.last_dump = max(chain.last_dump, streamed)
+            chain.first_dump = min(chain.first_dump, at) if chain.first_dump else at
+            chain.last_dump = max(chain.last_dump, at)
         chain.evidences.append(E.linked_egress(e))
         chain.last_egress = max(chain.last_egress, t)
         _add(chain.stages, "egress")
@@ -656,13 +657,13 @@ class Engine:
         chain.dirty = True
 
     @staticmethod
-    def _streamed(chain: Chain, e: Evidence) -> int:
-        """The time of the chain's dump to stdout that this upload reads from the same pipeline (0: none).
+    def _streamed(chain: Chain, e: Evidence) -> Evidence | None:
+        """The chain's access that dumps to stdout into this upload, in the same pipeline (None: none).
 
         A shell forks a pipeline's commands together: same parent pid, same second.
         """
         if e.kind != E.UPLOAD or not e.ppid:
-            return 0
+            return None
         for x in chain.evidences:
             obj = x.ocsf
             if obj is None or abs(x.t - e.t) > 1:
@@ -671,8 +672,8 @@ class Engine:
             if data.get("stage") == "access" and data.get("to_stdout"):
                 parent = (obj.get("process") or {}).get("parent_process") or {}
                 if parent.get("pid") == e.ppid:
-                    return x.t
-        return 0
+                    return x
+        return None
 
     def _program_run(self, chain: Chain, e: Evidence) -> bool:
         """A connect or upload by the transfer tool the chain's COPY ... TO PROGRAM has the server run.

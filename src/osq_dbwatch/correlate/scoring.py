@@ -33,7 +33,8 @@ _STAGE_ORDER: Final = ("access", "dump", "egress")
 def score(chain: Chain) -> tuple[int, list[str]]:
     """Score and reason labels of a chain (see reasons.py for the bands)."""
     labels = [R.label(R.UNUSUAL_ACCESS.code)]
-    has_dump = "dump" in chain.stages
+    # A dump streamed into a transfer tool is a dump with no file (engine._streamed).
+    has_dump = "dump" in chain.stages or R.STREAMED_DUMP.code in chain.context
     has_egress = "egress" in chain.stages
     severity = 2
     if has_dump:
