@@ -25,6 +25,11 @@ import sys
 COMPILED_MODULES = [
     "osq_dbwatch/correlate/fastpath.py",
     "osq_dbwatch/correlate/engine.py",
+    "osq_dbwatch/correlate/hoststate.py",
+    "osq_dbwatch/correlate/classify.py",
+    "osq_dbwatch/correlate/addresses.py",
+    "osq_dbwatch/correlate/evidence.py",
+    "osq_dbwatch/correlate/scoring.py",
     "osq_dbwatch/correlate/baseline.py",
     "osq_dbwatch/correlate/rows.py",
     "osq_dbwatch/cmdline.py",

@@ -374,7 +374,7 @@ def test_fast_path_takes_the_common_lines_and_declines_odd_ones() -> None:
     assert sum(path.line(line) for line in ours) == len(ours) > 0
     before = {host: state.to_json() for host, state in states.items()}
     row = {"name": "pack_dbwatch_db_cli_exec", "hostIdentifier": "db-2", "unixTime": T0, "action": "added",
-           "columns": {"auid": "1001", "cmdline": 5, "cwd": "/", "login_user": "bob", "parent_cmdline": "",
+           "columns": {"auid": "1001", "cmdline": ["psql"], "cwd": "/", "login_user": "bob", "parent_cmdline": "",
                        "parent_path": "", "path": "/usr/bin/psql", "pid": "1", "time": str(T0), "uid": "1",
                        "username": "bob"}}
     for odd in (row, dict(row, action="removed"), dict(row, columns=None), [row], dict(row, hostIdentifier="")):
@@ -387,7 +387,7 @@ def test_fast_path_takes_the_common_lines_and_declines_odd_ones() -> None:
 def test_ipv4_fast_check_agrees_with_policy(octets: tuple[int, int, int, int], extra: str) -> None:
     engine = Engine(parse_config(CONFIG))
     for address in (".".join(map(str, octets)) + extra, extra + ".".join(map(str, octets))):
-        assert engine._external(address) == policy.is_external_address(engine.config, address)
+        assert engine.networks.external(address) == policy.is_external_address(engine.config, address)
 
 
 _DOTTED_QUAD = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
@@ -408,33 +408,42 @@ def test_ipv4_value_reads_plain_dotted_quads_only(address: str) -> None:
 
 
 def test_exec_memo_tells_runs_of_one_command_line_apart() -> None:
-    from osq_dbwatch.correlate import fastpath as fp
+    from osq_dbwatch.correlate import classify as C
 
-    def columns(**changes: Any) -> tuple[Any, ...]:
-        base = {"path": "/usr/bin/psql", "cmdline": "psql -c 'select 1'", "cwd": "/", "username": "bob",
-                "login_user": "bob", "parent_path": "/usr/bin/bash", "parent_cmdline": "-bash", "auid": "1001",
-                "uid": "1001"}
-        base.update(changes)
-        return tuple(base.get(name) for name in fp.EVENT_FIELDS)
+    base = {"path": "/usr/bin/psql", "cmdline": "psql -c 'select 1'", "cwd": "/", "uid": 1001, "username": "bob",
+            "has_session": True, "login_user": "bob", "parent_path": "/usr/bin/bash", "parent_cmdline": "-bash",
+            "ancestors": (), "unit": "", "tty": ""}
 
-    memo = fp._ExecMemo()
-    memo.put(columns(), "first")
-    assert memo.get(columns()) == "first"
+    def run(cls: Any, **changes: Any) -> C._MemoisedRun:
+        fields = dict(base, **changes)
+        return C._MemoisedRun(fields["path"], fields["cwd"], fields["uid"], fields["username"], fields["has_session"],
+                              fields["login_user"], fields["parent_path"], fields["parent_cmdline"], fields["ancestors"],
+                              fields["unit"], fields["tty"], cls)
+
+    def get(memo: C.ExecMemo, **changes: Any) -> Any:
+        fields = dict(base, **changes)
+        found = memo.find(**fields)
+        return "miss" if found is None else found.cls
+
+    memo = C.ExecMemo()
+    memo.put(base["cmdline"], run("first"))
+    assert get(memo) == "first"
     # Every invariant column takes part: changing any one of them is another run.
-    for name in ("path", "cmdline", "cwd", "username", "login_user", "parent_path", "parent_cmdline", "auid", "uid"):
-        assert memo.get(columns(**{name: "other"})) is fp._MISS, name
-        assert memo.get(columns(**{name: None})) is fp._MISS, name
-    assert memo.get(columns(uid=1001)) is fp._MISS  # a number is not its text
+    others = {"path": "/x", "cmdline": "psql -l", "cwd": "/tmp", "uid": None, "username": "eve", "has_session": False,
+              "login_user": "eve", "parent_path": "/bin/sh", "parent_cmdline": "sh", "ancestors": (("sh", "/bin/sh"),),
+              "unit": "cron.service", "tty": "pts/0"}
+    for name, value in others.items():
+        assert get(memo, **{name: value}) == "miss", name
     # One command line keeps its MAX_VARIANTS newest variants.
-    for i in range(fp.MAX_VARIANTS):
-        memo.put(columns(cwd=f"/d{i}"), i)
-    assert memo.get(columns()) is fp._MISS
-    assert [memo.get(columns(cwd=f"/d{i}")) for i in range(fp.MAX_VARIANTS)] == list(range(fp.MAX_VARIANTS))
-    assert memo.size == fp.MAX_VARIANTS
+    for i in range(C.MAX_VARIANTS):
+        memo.put(base["cmdline"], run(i, cwd=f"/d{i}"))
+    assert get(memo) == "miss"
+    assert [get(memo, cwd=f"/d{i}") for i in range(C.MAX_VARIANTS)] == list(range(C.MAX_VARIANTS))
+    assert memo.size == C.MAX_VARIANTS
     # The memo starts afresh when full.
-    for i in range(fp.MAX_KEYS - memo.size):
-        memo.put(columns(cmdline=f"psql -d db{i}"), i)
-    assert memo.size == fp.MAX_KEYS
-    memo.put(columns(cmdline="psql -l"), "after")
-    assert memo.size == 1 and memo.get(columns(cmdline="psql -l")) == "after"
-    assert memo.get(columns(cwd="/d0")) is fp._MISS
+    for i in range(C.MAX_KEYS - memo.size):
+        memo.put(f"psql -d db{i}", run(i, cmdline=f"psql -d db{i}"))
+    assert memo.size == C.MAX_KEYS
+    memo.put("psql -l", run("after"))
+    assert memo.size == 1 and get(memo, cmdline="psql -l") == "after"
+    assert get(memo, cwd="/d0") == "miss"

@@ -256,3 +256,50 @@ def test_zero_forms_of_to_int_and_to_time(value: object) -> None:
 def test_to_int_reads_osquery_numbers_in_any_form(value: object, expected: int | None) -> None:
     assert to_int(value) == expected
     assert int_or_zero(value) == (expected or 0)
+
+
+# ---------------------------------------------------------------------------
+# The query contract (pack/contract.py) is what the readers and the decoder read.
+
+
+class _Recording(dict):  # type: ignore[type-arg]
+    """Columns that remember which names a reader asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> object:
+        self.asked.add(key)
+        return {"path": "/usr/bin/psql", "target_path": "/tmp/x.sql", "remote_address": "8.8.8.8",
+                "username": "bob"}.get(key, default)
+
+
+def test_every_correlated_query_has_a_reader_that_reads_its_contract_columns() -> None:
+    from osq_dbwatch.correlate import rows
+    from osq_dbwatch.pack import contract
+
+    assert rows.QUERIES == contract.NAMES
+    readers = {name for name in rows._BUILDERS} | {"admin_accounts"}  # admin rows are read in parse_obj
+    assert readers == {q.name for q in contract.QUERIES if q.correlated}
+    for name, build in rows._BUILDERS.items():
+        columns = _Recording()
+        build(name, "h", 1, columns, False)
+        assert columns.asked == set(contract.BY_NAME[name].reads), name
+        assert rows._TIME_COLUMN[name] == contract.BY_NAME[name].time_column
+
+
+def test_the_fast_decoder_reads_the_contract_columns_of_the_event_queries() -> None:
+    from osq_dbwatch.correlate import fastpath, jsonlib
+    from osq_dbwatch.pack import contract
+
+    event = [q for q in contract.QUERIES if q.kind == "event"]
+    assert {q.name for q in event} == set(fastpath._ROUTES) - {"admin_accounts"}
+    wanted = {c for q in event for c in (*q.reads, q.time_column)}
+    assert set(jsonlib.EVENT_FIELDS) == wanted and list(jsonlib.EVENT_FIELDS) == sorted(wanted)
+    # Each position the fast path reads names its column.
+    positions = [name for name in wanted if hasattr(fastpath, name.upper())]
+    assert len(positions) >= 20
+    for name in positions:
+        assert jsonlib.EVENT_FIELDS[getattr(fastpath, name.upper())] == name
+    assert jsonlib.ADMIN_FIELDS[fastpath.MEMBER_USERNAME] == "username"

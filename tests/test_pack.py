@@ -124,16 +124,19 @@ def test_names_are_logged_as_pack_dbwatch_query():
 
 def test_source_header_is_checked(tmp_path):
     good = (
-        "-- name: x_exec\n-- variant: native\n-- kind: event\n-- interval: 60\n-- description: d\n"
+        "-- name: db_egress\n-- variant: native\n-- interval: 60\n-- description: d\n"
         "-- references: r\n-- false_positives: f\n-- tags: t\nSELECT 1;\n"
     )
-    path = str(tmp_path / "x_exec.sql")
+    path = str(tmp_path / "db_egress.sql")
     assert parse_source(good, path).sql == "SELECT 1;"
+    assert parse_source(good, path).kind == "event"  # the query contract's kind (pack/contract.py)
     bad_cases = {
+        "not in the query contract": good.replace("name: db_egress", "name: x_exec"),
+        "unknown header key 'kind'": good.replace("-- tags: t", "-- tags: t\n-- kind: event"),
         "unknown header key": good.replace("-- tags: t", "-- tags: t\n-- refs: r"),
         "header lacks": good.replace("-- tags: t\n", ""),
         "outside 1..604800": good.replace("interval: 60", "interval: 604801"),
-        "ends in epoch": good.replace("name: x_exec", "name: x_epoch"),
+        "ends in epoch": good.replace("name: db_egress", "name: x_epoch"),
         "duplicate header key": good.replace("-- tags: t", "-- tags: t\n-- tags: u"),
         "one statement": good.replace("SELECT 1;", "SELECT 1; SELECT 2;"),
     }
@@ -565,3 +568,18 @@ def test_shared_scenario_logs_have_the_columns_this_pack_emits():
                     assert missing <= render.NEWER_AGENT_COLUMNS.get(query, set()), (path, query, sorted(row))
                     seen.add(query)
     assert seen == set(render.CONTRACT_COLUMNS)
+
+
+def test_the_query_contract_is_what_the_pack_renders():
+    """pack/contract.py: one entry per scheduled query; extension queries are the extension's tables."""
+    from osq_dbwatch.pack import contract
+
+    assert render.QUERY_NAMES == contract.NAMES
+    assert render.EXTENSION_QUERIES == tuple(TABLES)
+    assert {s.name for s in load_sources()} == set(contract.NAMES)
+    for query in contract.QUERIES:
+        columns = query.columns or tuple(c for c, _ in TABLES[query.name].columns())
+        if query.time_column:
+            assert query.time_column in columns, query.name
+    for source in load_sources():
+        assert source.kind == contract.BY_NAME[source.name].kind

@@ -10,7 +10,14 @@ them agree on what a valid line is.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from types import GenericAlias
+from typing import Any
+
+from ..pack import contract
+
+__all__ = ["ADMIN_FIELDS", "EVENT_FIELDS", "NAME", "UNSET", "JSONError", "dumps", "line_decoder", "loads", "loads_line",
+           "not_utf8", "struct_values"]
 
 try:
     import msgspec
@@ -19,7 +26,7 @@ except ImportError:  # pragma: no cover - exercised by the fallback test in a ch
     msgspec = None  # type: ignore[assignment]
     UNSET = object()  # type: ignore[assignment,misc]
 
-Scalar = Union[str, int, None]  # what osquery logs: text, or numbers with --logger_numerics
+Scalar = str | int | None  # what osquery logs: text, or numbers with --logger_numerics
 
 if msgspec is not None:
     _encoder = msgspec.json.Encoder()
@@ -59,7 +66,7 @@ def loads_line(data: bytes) -> Any:
     """One results line parsed, bytes that are not UTF-8 read as U+FFFD; raises JSONError."""
     try:
         return loads(data)
-    except Exception:  # noqa: BLE001 - whatever the library raises, bad bytes get a second chance
+    except Exception:  # whatever the library raises, bad bytes get a second chance
         text = not_utf8(data)
         if text is None:
             raise
@@ -67,56 +74,27 @@ def loads_line(data: bytes) -> Any:
 
 
 # The typed line the fast path decodes (fastpath.py): the fields it reads, nothing else.
-EVENT_FIELDS: tuple[str, ...] = ()
+# Its columns are the query contract's (pack/contract.py: what the correlator reads of the
+# event queries), in osquery's order (it writes a row's columns sorted by name), so the
+# decoder finds each field where it looks first.
+EVENT_FIELDS: tuple[str, ...] = contract.event_reads()
+ADMIN_FIELDS: tuple[str, ...] = tuple(sorted(contract.BY_NAME["admin_accounts"].reads))
 
 if msgspec is not None:
-
-    class EventColumns(msgspec.Struct, gc=False):
-        """The columns of the four event queries that rows.py reads; the rest are skipped.
-
-        In osquery's order (it writes a row's columns sorted by name), so the
-        decoder finds each field where it looks first.
-        """
-
-        action: Scalar = None
-        auid: Scalar = None
-        cmdline: Scalar = None
-        cwd: Scalar = None
-        inode: Scalar = None
-        login_user: Scalar = None
-        owner: Scalar = None
-        parent: Scalar = None
-        parent_cmdline: Scalar = None
-        parent_path: Scalar = None
-        path: Scalar = None
-        pid: Scalar = None
-        ppid: Scalar = None
-        remote_address: Scalar = None
-        remote_port: Scalar = None
-        sha256: Scalar = None
-        size: Scalar = None
-        success: Scalar = None
-        target_path: Scalar = None
-        time: Scalar = None
-        uid: Scalar = None
-        username: Scalar = None
-        writer_pid: Scalar = None
-
-    class AdminMember(msgspec.Struct, gc=False):
-        groupname: Scalar = None
-        username: Scalar = None
-
-    class ResultLine(msgspec.Struct, gc=False):
-        # In the order osquery writes them (see EventColumns).
-        name: Scalar = None
-        hostIdentifier: Scalar = None  # noqa: N815 - osquery's key
-        unixTime: Scalar = None  # noqa: N815
-        columns: Union[EventColumns, None, UnsetType] = UNSET
-        snapshot: Union[list[AdminMember], None, UnsetType] = UNSET
-        action: Scalar = None
-        diffResults: Union[msgspec.Raw, UnsetType] = UNSET  # noqa: N815 - batch format: the full path's
-
-    EVENT_FIELDS = EventColumns.__struct_fields__
+    EventColumns: type[msgspec.Struct] = msgspec.defstruct(
+        "EventColumns", [(name, Scalar, None) for name in EVENT_FIELDS], gc=False)
+    AdminMember: type[msgspec.Struct] = msgspec.defstruct(
+        "AdminMember", [(name, Scalar, None) for name in ADMIN_FIELDS], gc=False)
+    # In the order osquery writes them; diffResults (batch format) is the full path's.
+    ResultLine: type[msgspec.Struct] = msgspec.defstruct("ResultLine", [
+        ("name", Scalar, None),
+        ("hostIdentifier", Scalar, None),
+        ("unixTime", Scalar, None),
+        ("columns", EventColumns | None | UnsetType, UNSET),
+        ("snapshot", GenericAlias(list, (AdminMember,)) | None | UnsetType, UNSET),  # list[AdminMember]
+        ("action", Scalar, None),
+        ("diffResults", msgspec.Raw | UnsetType, UNSET),
+    ], gc=False)
 
 
 def struct_values() -> Callable[[Any], tuple[Any, ...]] | None:

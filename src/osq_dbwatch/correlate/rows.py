@@ -21,28 +21,21 @@ Event tables (`db_cli_exec`, `transfer_exec`, `dump_file_events`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Final, Union
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:  # fixed-width ints for mypyc; annotations only, so no runtime dependency
     from mypy_extensions import i64
 
+from ..pack import contract
 from .jsonlib import JSONError as _JSONError
 from .jsonlib import loads_line as _loads_line
 
-QUERIES: tuple[str, ...] = (
-    "db_cli_exec",
-    "transfer_exec",
-    "dump_file_events",
-    "db_egress",
-    "admin_accounts",
-    "db_cli_sessions",
-    "dump_like_files",
-    "db_client_history",
-    "dbwatch_coverage",
-)
-# Differential queries over snapshot tables: counter 0 is their baseline.
-_DIFFERENTIAL: Final = frozenset({"db_cli_sessions", "dump_like_files", "db_client_history", "admin_accounts"})
+# The query contract (pack/contract.py): the queries, and which are differential over snapshot tables
+# (counter 0 is their baseline).
+QUERIES: tuple[str, ...] = contract.NAMES
+_DIFFERENTIAL: Final = frozenset(q.name for q in contract.QUERIES if q.kind != "event")
 NO_SESSION_AUIDS: Final = frozenset({4294967295, -1})
 
 
@@ -82,35 +75,43 @@ class ExecRow:
         return self.username or (str(self.uid) if self.uid is not None else "")
 
 
-@dataclass(slots=True)
 class FileRow:
-    """A dump-like file written (dump_file_events) or found (dump_like_files)."""
+    """A dump-like file written (dump_file_events) or found (dump_like_files).
 
-    query: str
-    host: str
-    time: int
-    path: str
-    action: str
-    inode: int | None
-    owner: str
-    size: int | None
-    sha256: str
-    writer_pid: int = 0
-    baseline: bool = False
+    A plain class, not a dataclass: compiled, its constructor is native (a dataclass's __init__ is
+    generated Python), and the fast path builds one for every file row.
+    """
+
+    def __init__(self, query: str, host: str, time: int, path: str, action: str, inode: int | None, owner: str,
+                 size: int | None, sha256: str, writer_pid: int = 0, baseline: bool = False) -> None:
+        self.query = query
+        self.host = host
+        self.time = time
+        self.path = path
+        self.action = action
+        self.inode = inode
+        self.owner = owner
+        self.size = size
+        self.sha256 = sha256
+        self.writer_pid = writer_pid
+        self.baseline = baseline
 
 
-@dataclass(slots=True)
 class EgressRow:
-    query: str
-    host: str
-    time: int
-    pid: int
-    path: str
-    has_session: bool
-    login_user: str
-    address: str
-    port: int | None
-    success: bool
+    """A connect (db_egress); a plain class for a native constructor, as FileRow."""
+
+    def __init__(self, query: str, host: str, time: int, pid: int, path: str, has_session: bool, login_user: str,
+                 address: str, port: int | None, success: bool) -> None:
+        self.query = query
+        self.host = host
+        self.time = time
+        self.pid = pid
+        self.path = path
+        self.has_session = has_session
+        self.login_user = login_user
+        self.address = address
+        self.port = port
+        self.success = success
 
 
 @dataclass(slots=True)
@@ -140,7 +141,7 @@ class HistoryRow:
     baseline: bool = False
 
 
-Row = Union[ExecRow, FileRow, EgressRow, AdminRow, HistoryRow]
+Row = ExecRow | FileRow | EgressRow | AdminRow | HistoryRow
 
 
 # ---------------------------------------------------------------------------
@@ -150,7 +151,7 @@ Row = Union[ExecRow, FileRow, EgressRow, AdminRow, HistoryRow]
 # Final: compiled code reads them as constants, not from the module's dict.
 _INT_MIN: Final = -9_223_372_036_854_775_808  # -(2**63)
 _INT_MAX: Final = 9_223_372_036_854_775_807
-_FUTURE_SLACK: Final = 3600  # a row's time may lead the line's unixTime by clock skew, not more
+FUTURE_SLACK: Final = 3600  # a row's time may lead the line's unixTime by clock skew, not more
 MAX_TIME: Final = 100_000_000_000  # seconds; beyond year 5000 a "time" is garbage, not a date
 
 
@@ -235,6 +236,9 @@ def time_or_zero(value: Any) -> int:
         t = decimal(value)
         if t >= 0:
             return t if 0 < t < MAX_TIME else 0
+    elif type(value) is int:  # unixTime, and times with --logger_numerics
+        n: int = value
+        return n if 0 < n < MAX_TIME else 0
     return to_time(value) or 0
 
 
@@ -259,19 +263,59 @@ def recognise(name: str) -> str | None:
     last = name.rsplit("/", 1)[-1]
     found = None
     for query in QUERIES:
-        if last == query or last.endswith("_" + query):
-            if found is None or len(query) > len(found):
-                found = query
+        if (last == query or last.endswith("_" + query)) and (found is None or len(query) > len(found)):
+            found = query
     if len(_NAME_CACHE) < 4096:
         _NAME_CACHE[name] = found
     return found
 
 
-def _session(auid: Any) -> bool:
-    if auid == "4294967295" or auid == "" or auid is None:
+def session(auid: Any) -> bool:
+    """Whether an auid column names a login session (audit's unset auid is 4294967295, or -1)."""
+    if type(auid) is str:
+        n = decimal(auid)
+        if n >= 0:
+            return n != 4294967295  # the common decimal text
+    if auid == "" or auid is None:
         return False
     value = to_int(auid)
     return value is not None and value not in NO_SESSION_AUIDS
+
+
+def text(value: Any) -> str:
+    """A text column: "" when absent; numbers as their text (--logger_numerics); BadLine for anything else."""
+    return value if type(value) is str else to_str(value)
+
+
+def pid_key(value: Any) -> str:
+    """A pid column as the host state's pid table keys it: str(to_int(value) or 0); the common decimal text is that."""
+    if type(value) is str and decimal(value) > 0 and value[0] != "0":
+        return value
+    return str(to_int(value) or 0)
+
+
+def succeeded(value: Any) -> bool:
+    """A success column: absent or not 0."""
+    success = to_int(value)
+    return success is None or success != 0
+
+
+def row_time(value: Any, unix_time: int) -> int:
+    """A row's event time: its time column, else the line's unixTime (0: neither).
+
+    A time after the line was logged (beyond clock skew) is garbage: the line's time counts.
+    """
+    t = time_or_zero(value)
+    if not t:
+        return unix_time
+    if unix_time and t > unix_time + FUTURE_SLACK:
+        return unix_time
+    return t
+
+
+def check_exec(path: str, cmdline: str) -> None:
+    if not path and not cmdline:
+        raise BadLine("row has neither path nor cmdline")
 
 
 def _split_ancestry(names: str, paths: str) -> tuple[tuple[str, str], ...]:
@@ -287,15 +331,13 @@ def _split_ancestry(names: str, paths: str) -> tuple[tuple[str, str], ...]:
 
 
 def _text(c: dict[str, Any], key: str) -> str:
-    value = c.get(key)
-    return value if type(value) is str else to_str(value)
+    return text(c.get(key))
 
 
-def _exec_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -> ExecRow:
+def exec_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -> ExecRow:
     path = _text(c, "path")
     cmdline = _text(c, "cmdline")
-    if not path and not cmdline:
-        raise BadLine("row has neither path nor cmdline")
+    check_exec(path, cmdline)
     parent_path = _text(c, "parent_path")
     ancestors: tuple[tuple[str, str], ...] = ()
     interactive: bool | None = None
@@ -324,7 +366,7 @@ def _exec_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) 
         _text(c, "cwd"),
         to_int(c.get("uid")),
         _text(c, "username"),
-        _session(auid),
+        session(auid),
         _text(c, "login_user"),
         to_int(c.get("parent")) or to_int(c.get("ppid")) or 0,
         parent_path,
@@ -337,42 +379,48 @@ def _exec_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) 
     )
 
 
-def _file_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -> FileRow:
-    path = to_str(c.get("target_path") or c.get("path"))
-    if not path:
+def file_row(query: str, host: str, t: int, target_path: Any, path: Any, action: Any, inode: Any, owner: Any,
+             size: Any, sha256: Any, writer_pid: Any, baseline: bool) -> FileRow:
+    """A dump_file_events or dump_like_files row from its column values."""
+    name = target_path or path
+    if type(name) is not str:
+        name = to_str(name)
+    if not name:
         raise BadLine("file row without target_path")
-    return FileRow(
-        query=query,
-        host=host,
-        time=t,
-        path=path,
-        action=to_str(c.get("action")) or "FOUND",
-        inode=to_int(c.get("inode")),
-        owner=to_str(c.get("owner")),
-        size=to_int(c.get("size")),
-        sha256=to_str(c.get("sha256")),
-        writer_pid=to_int(c.get("writer_pid")) or 0,
-        baseline=baseline,
-    )
+    # text() of each text column, the common str inline (nearly every file row comes through here)
+    if type(action) is not str:
+        action = to_str(action)
+    if type(owner) is not str:
+        owner = to_str(owner)
+    if type(sha256) is not str:
+        sha256 = to_str(sha256)
+    return FileRow(query, host, t, name, action or "FOUND", to_int(inode), owner, to_int(size), sha256,
+                   int_or_zero(writer_pid), baseline)
+
+
+def _file_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -> FileRow:
+    return file_row(query, host, t, c.get("target_path"), c.get("path"), c.get("action"), c.get("inode"), c.get("owner"),
+                    c.get("size"), c.get("sha256"), c.get("writer_pid"), baseline)
+
+
+def egress_row(query: str, host: str, t: int, pid: Any, path: Any, auid: Any, login_user: Any, remote_address: Any,
+               remote_port: Any, success: Any) -> EgressRow:
+    """A db_egress row from its column values."""
+    return EgressRow(query, host, t, int_or_zero(pid), text(path), session(auid), text(login_user),
+                     egress_address(remote_address), to_int(remote_port), succeeded(success))
+
+
+def egress_address(remote_address: Any) -> str:
+    """A db_egress row's remote address; a row without one is bad."""
+    address = remote_address if type(remote_address) is str else to_str(remote_address)
+    if not address:
+        raise BadLine("db_egress row without remote_address")
+    return address
 
 
 def _egress_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -> EgressRow:
-    address = to_str(c.get("remote_address"))
-    if not address:
-        raise BadLine("db_egress row without remote_address")
-    success = to_int(c.get("success"))
-    return EgressRow(
-        query=query,
-        host=host,
-        time=t,
-        pid=to_int(c.get("pid")) or 0,
-        path=to_str(c.get("path")),
-        has_session=_session(c.get("auid")),
-        login_user=to_str(c.get("login_user")),
-        address=address,
-        port=to_int(c.get("remote_port")),
-        success=success is None or success != 0,
-    )
+    return egress_row(query, host, t, c.get("pid"), c.get("path"), c.get("auid"), c.get("login_user"),
+                      c.get("remote_address"), c.get("remote_port"), c.get("success"))
 
 
 def _history_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -> HistoryRow:
@@ -395,20 +443,13 @@ def _history_row(query: str, host: str, t: int, c: dict[str, Any], baseline: boo
     )
 
 
-# The column that carries a row's own event time, per query.
-_TIME_COLUMN = {
-    "db_cli_exec": "time",
-    "transfer_exec": "time",
-    "dump_file_events": "time",
-    "db_egress": "time",
-    "db_cli_sessions": "start_time",
-    "dump_like_files": "mtime",
-    "db_client_history": "file_mtime",
-}
+# The column that carries a row's own event time, per query (the contract's).
+_TIME_COLUMN: Final = {q.name: q.time_column for q in contract.QUERIES if q.time_column}
+# The reader of each correlated query but admin_accounts (read in parse_obj): what it reads is the contract's `reads`.
 _BUILDERS: dict[str, Callable[[str, str, int, dict[str, Any], bool], Row]] = {
-    "db_cli_exec": _exec_row,
-    "transfer_exec": _exec_row,
-    "db_cli_sessions": _exec_row,
+    "db_cli_exec": exec_row,
+    "transfer_exec": exec_row,
+    "db_cli_sessions": exec_row,
     "dump_file_events": _file_row,
     "dump_like_files": _file_row,
     "db_egress": _egress_row,
@@ -453,7 +494,7 @@ def parse_obj(obj: Any) -> Parsed:
         host = decorations.get("hostname") if type(decorations) is dict else None
         if type(host) is not str or not host:
             raise BadLine("missing 'hostIdentifier'")
-    unix_time = to_time(obj.get("unixTime")) or 0
+    unix_time = time_or_zero(obj.get("unixTime"))
     counter = to_int(obj.get("counter"))
     action = obj.get("action")
 
@@ -494,9 +535,7 @@ def parse_obj(obj: Any) -> Parsed:
                         raise BadLine("admin_accounts row without username")
                     rows.append(AdminRow(host, unix_time, mode, unix_time, user, to_str(columns.get("groupname"))))
                     continue
-                t = to_time(columns.get(_TIME_COLUMN[query])) or unix_time
-                if unix_time and t > unix_time + _FUTURE_SLACK:
-                    t = unix_time  # a row from after it was logged: its time column is garbage
+                t = row_time(columns.get(_TIME_COLUMN[query]), unix_time)
                 if not t:
                     raise BadLine("row has no time and the line no unixTime")
                 rows.append(_BUILDERS[query](query, host, t, columns, baseline and mode != "snapshot"))

@@ -29,14 +29,16 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
 from .. import catalog
 from ..config import Config
 from ..tables import TABLES
+from . import contract
 from .sources import QuerySource, load_sources
 
 PACK_NAME = "dbwatch"
@@ -44,25 +46,13 @@ PLATFORM = "linux"
 FILE_CATEGORY = "dbwatch_dumps"
 PACK_DIR = "/etc/osquery/packs"
 
-# Contract section 1: native queries and their exact output columns, in order.
-CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "db_cli_exec": (
-        "time", "pid", "parent", "path", "cmdline", "cwd", "uid", "euid", "auid",
-        "username", "login_user", "parent_path", "parent_cmdline",
-    ),
-    "transfer_exec": (
-        "time", "pid", "parent", "path", "cmdline", "cwd", "uid", "euid", "auid",
-        "username", "login_user", "parent_path", "parent_cmdline",
-    ),
-    "dump_file_events": ("time", "target_path", "action", "inode", "uid", "size", "sha256", "owner"),
-    "db_egress": ("time", "pid", "path", "auid", "family", "remote_address", "remote_port", "success", "status",
-                  "login_user"),
-    "admin_accounts": ("uid", "username", "groupname"),
-}
-# Columns a pack of older agents' rows lacks (osquery before 5.x logs no socket status): readers take rows without them.
-NEWER_AGENT_COLUMNS: dict[str, set[str]] = {"db_egress": {"status"}}
-EXTENSION_QUERIES: tuple[str, ...] = tuple(TABLES)  # each selects the table of its own name
-QUERY_NAMES: tuple[str, ...] = tuple(CONTRACT_COLUMNS) + EXTENSION_QUERIES
+# The query contract (contract.py): native queries and their exact output columns, in order
+# (contract section 1), and the extension queries, each selecting the table of its own name.
+CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = contract.native_columns()
+EXTENSION_QUERIES: tuple[str, ...] = contract.extension_queries()
+QUERY_NAMES: tuple[str, ...] = contract.NAMES
+# Columns older agents' rows lack (osquery before 5.x logs no socket status): readers take rows without them.
+NEWER_AGENT_COLUMNS: dict[str, set[str]] = contract.newer_agent_columns()
 
 # Discovery queries (osquery runs a pack only when each returns a row).
 DISCOVERY_AUDIT = (

@@ -1,7 +1,8 @@
 """The pack's SQL sources: one file per query and variant, each with a checked header.
 
 A source file is `queries/<name>[.<variant>].sql` and opens with `-- key: value`
-lines. Every key below is required, no other key is allowed, and the header
+lines; its name must be a query of the contract (contract.py), which says its
+kind and columns. Every key below is required, no other key is allowed, and the header
 ends at the first line that is not `-- key: value` (free `--` comments may
 follow, then the SQL). `{{placeholder}}` markers in the SQL are filled by
 render.py from the catalog, the extension's tables and the policy config.
@@ -14,15 +15,15 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from .contract import BY_NAME, Kind
+
 Variant = Literal["audit", "bpf", "native", "extension"]
-Kind = Literal["event", "state", "snapshot"]
 
 QUERIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "queries")
 
 HEADER_KEYS: tuple[str, ...] = (
     "name",
     "variant",
-    "kind",
     "interval",
     "description",
     "references",
@@ -30,7 +31,6 @@ HEADER_KEYS: tuple[str, ...] = (
     "tags",
 )
 VARIANTS: tuple[str, ...] = ("audit", "bpf", "native", "extension")
-KINDS: tuple[str, ...] = ("event", "state", "snapshot")
 MIN_INTERVAL, MAX_INTERVAL = 1, 604800  # osquery's accepted range
 
 _HEADER_LINE = re.compile(r"^--\s*([a-z_]+):\s*(.*?)\s*$")
@@ -102,8 +102,9 @@ def parse_source(text: str, path: str) -> QuerySource:
         raise SourceError(f"{path}:1: {problem}")
     if header["variant"] not in VARIANTS:
         raise SourceError(f"{path}:1: variant must be one of {', '.join(VARIANTS)}")
-    if header["kind"] not in KINDS:
-        raise SourceError(f"{path}:1: kind must be one of {', '.join(KINDS)}")
+    query = BY_NAME.get(header["name"])
+    if query is None:
+        raise SourceError(f"{path}:1: query {header['name']!r} is not in the query contract (pack/contract.py)")
     try:
         interval = int(header["interval"])
     except ValueError:
@@ -119,7 +120,7 @@ def parse_source(text: str, path: str) -> QuerySource:
     return QuerySource(
         name=header["name"],
         variant=header["variant"],  # type: ignore[arg-type]
-        kind=header["kind"],  # type: ignore[arg-type]
+        kind=query.kind,
         interval=interval,
         description=header["description"],
         references=tuple(r.strip() for r in header["references"].split(",") if r.strip()),

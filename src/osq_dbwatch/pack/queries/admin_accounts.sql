@@ -1,6 +1,5 @@
 -- name: admin_accounts
 -- variant: native
--- kind: snapshot
 -- interval: 3600
 -- description: Members of the configured database-administrator groups (admins.groups in the osq-dbwatch config), listed every hour so the correlator knows who is expected to run database clients on this host.
 -- references: https://attack.mitre.org/techniques/T1078/003/, https://osquery.io/schema/5.23.1/#user_groups

@@ -1,6 +1,5 @@
 -- name: db_cli_exec
 -- variant: audit
--- kind: event
 -- interval: 60
 -- description: Database clients and dump tools started on this host (psql, mysql, mysqldump, pg_dump, mongodump, redis-cli, ...), with who ran them (uid and login user) and the parent that launched them. Each row is one exec seen by the kernel audit subsystem; the correlator decides whether it was expected.
 -- references: https://attack.mitre.org/techniques/T1005/, https://attack.mitre.org/techniques/T1213/006/, https://attack.mitre.org/detectionstrategies/DET0379/

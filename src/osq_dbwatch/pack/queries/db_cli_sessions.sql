@@ -1,6 +1,5 @@
 -- name: db_cli_sessions
 -- variant: extension
--- kind: state
 -- interval: 60
 -- description: Database clients and dump tools running right now, from the osq-dbwatch extension: who runs them (user and login user), from which terminal, under which parent chain, systemd unit or service context, what they target (host, port, database) and whether the config's admins, service accounts, automation windows or allow rules cover them. A row is logged once, when the session first appears.
 -- references: https://attack.mitre.org/techniques/T1213/006/, https://attack.mitre.org/techniques/T1005/

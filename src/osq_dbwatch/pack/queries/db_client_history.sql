@@ -1,6 +1,5 @@
 -- name: db_client_history
 -- variant: extension
--- kind: state
 -- interval: 300
 -- description: New entries in database client history files (psql, mysql, mongosh, redis-cli, sqlite3) of every local user, from the osq-dbwatch extension, secrets redacted, with a flag for dump-like statements (COPY ... TO, INTO OUTFILE, \copy, SELECT * without a limit).
 -- references: https://attack.mitre.org/techniques/T1213/006/, https://attack.mitre.org/techniques/T1005/

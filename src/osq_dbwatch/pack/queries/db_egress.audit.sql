@@ -1,6 +1,5 @@
 -- name: db_egress
 -- variant: audit
--- kind: event
 -- interval: 60
 -- description: Outbound connections to routable addresses (not loopback, link-local, multicast, reserved or in the configured internal networks), made in a login session, by a transfer tool, DB client or interpreter, or by a program under a staging directory such as /tmp. After a dump this is how data leaves the host.
 -- references: https://attack.mitre.org/techniques/T1048/, https://attack.mitre.org/techniques/T1041/, https://attack.mitre.org/techniques/T1567/

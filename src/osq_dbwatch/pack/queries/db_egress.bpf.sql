@@ -1,6 +1,5 @@
 -- name: db_egress
 -- variant: bpf
--- kind: event
 -- interval: 60
 -- description: Outbound connections to routable addresses (not loopback, link-local, multicast, reserved or in the configured internal networks), seen through osquery's eBPF socket events, made by a non-system user, a transfer tool, DB client or interpreter, or a program under a staging directory. eBPF events carry no login uid, so auid and login_user are empty here.
 -- references: https://attack.mitre.org/techniques/T1048/, https://attack.mitre.org/techniques/T1041/, https://osquery.readthedocs.io/en/stable/deployment/process-auditing/

@@ -1,6 +1,5 @@
 -- name: dump_file_events
 -- variant: native
--- kind: event
 -- interval: 60
 -- description: Files with a database-dump name (.sql, .csv, .tsv, .dump, .bak, .bson, .rdb, ..., also compressed: .sql.gz, .csv.zst) created, written or moved into the watched dump roots (/tmp, /var/tmp, /dev/shm, /home, /root, /var/www, /srv by default). owner is the file's owner, not necessarily the writer: inotify does not say who wrote.
 -- references: https://attack.mitre.org/techniques/T1005/, https://attack.mitre.org/techniques/T1074/001/, https://osquery.readthedocs.io/en/stable/deployment/file-integrity-monitoring/

@@ -1,6 +1,5 @@
 -- name: transfer_exec
 -- variant: audit
--- kind: event
 -- interval: 60
 -- description: Transfer and staging tools (curl, wget, scp, rsync, rclone, nc, aws, gsutil, tar, zip, gzip, openssl, base64, ...) run in a login session, by a web server's account, or from a staging directory such as /tmp. After a database dump these are how data is packed and moved off the host.
 -- references: https://attack.mitre.org/techniques/T1560/, https://attack.mitre.org/techniques/T1048/, https://attack.mitre.org/techniques/T1567/

@@ -1,6 +1,5 @@
 -- name: transfer_exec
 -- variant: bpf
--- kind: event
 -- interval: 60
 -- description: Transfer and staging tools run by a web server's account or from a staging directory, seen through osquery's eBPF process events. eBPF events carry no login uid, so the login-session branch of the audit variant is replaced by "any non-system user" (uid 1000 and up).
 -- references: https://attack.mitre.org/techniques/T1560/, https://attack.mitre.org/techniques/T1048/, https://osquery.readthedocs.io/en/stable/deployment/process-auditing/

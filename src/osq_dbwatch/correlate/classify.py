@@ -1,0 +1,362 @@
+"""Classification: what a DB client or transfer tool run is, from the columns that do not change between runs.
+
+A fleet's logs are mostly the same few thousand commands, so a run's class
+(its parsed command, login user, server context, baseline keys, and the parts
+of "expected" that do not depend on the host) is computed once per distinct
+combination of its invariant columns and kept in the one memo, ExecMemo. Both
+readers of the log (fastpath.py and rows.py through Engine.step) ask
+Classifier.exec_class, so a run is judged the same whichever reads it.
+
+The tool names this module spells (web transfer tools, raw socket tools,
+compressors, archivers, history files) are together at the top, each read by
+one function; the catalog owns them once it registers them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Final
+
+from .. import catalog, policy
+from ..cmdline import (
+    DbCommand,
+    TransferCommand,
+    basename,
+    parse_db_command,
+    parse_transfer_command,
+    resolve_path,
+    split_cmdline,
+)
+from ..config import Config
+from . import baseline as B
+from . import reasons as R
+from .addresses import Networks
+
+# ---------------------------------------------------------------------------
+# Tool names spelled here (each used by one function below)
+
+WEB_TRANSFER_TOOLS: Final = frozenset({"curl", "wget", "aws", "gsutil", "az", "azcopy", "gcloud", "rclone", "s3cmd", "mc"})
+WEB_PORTS: Final = (80, 443, 8080, 8443)
+RAW_SOCKET_TOOLS: Final = ("nc", "ncat", "netcat", "socat")  # every run may send: never staging
+_COMPRESSORS: Final = {"gzip": ".gz", "pigz": ".gz", "bzip2": ".bz2", "xz": ".xz", "zstd": ".zst"}
+_HISTORY_TOOLS: Final = {"postgres": "psql", "mysql": "mysql", "mongo": "mongosh", "redis": "redis-cli", "sqlite": "sqlite3"}
+_HISTORY_FILES: Final = {".psql_history": "psql", ".mysql_history": "mysql", ".mariadb_history": "mysql",
+                         ".dbshell": "mongo", ".mongosh_repl_history": "mongosh", ".rediscli_history": "redis-cli",
+                         ".sqlite_history": "sqlite3"}
+_OUTPUT_OPTS: Final = frozenset({"-f", "-o", "-out", "--output", "--file"})
+_TAR_FLAGS: Final = re.compile(r"-?[a-zA-Z]*f")
+
+
+def is_web_transfer(tool: str, port: int | None) -> bool:
+    """Egress over a web service (T1567) rather than another protocol (T1048)."""
+    return tool in WEB_TRANSFER_TOOLS or port in WEB_PORTS
+
+
+def history_tool(file: str, engine: str) -> str:
+    """The client that wrote a history file (by its name, else by the table's engine column)."""
+    return _HISTORY_FILES.get(basename(file)) or _HISTORY_TOOLS.get(engine) or engine or "db-client"
+
+
+def staging_outputs(tcmd: TransferCommand, cmdline: str, cwd: str) -> tuple[str, ...]:
+    """Files a staging command writes (and reads), resolved: they join the chain's paths."""
+    argv = split_cmdline(cmdline)
+    outs: list[str] = []
+    for i, tok in enumerate(argv[:-1]):
+        # -f/-o/-out FILE; tar's bundled flags ending in f (`tar czf OUT`, `tar -czf OUT`)
+        tar_f = tcmd.tool == "tar" and _TAR_FLAGS.fullmatch(tok) is not None and (tok[0] == "-" or i == 1)
+        if tok in _OUTPUT_OPTS or tar_f:
+            outs.append(argv[i + 1])
+    suffix = _COMPRESSORS.get(tcmd.tool)
+    if suffix:
+        outs.extend(f + suffix for f in tcmd.files)
+    if tcmd.tool == "split" and len(tcmd.files) >= 2:
+        outs.append(tcmd.files[-1])  # the prefix of the pieces
+    return tuple(p for p in (resolve_path(o, cwd) for o in [*outs, *tcmd.files]) if p)
+
+
+# ---------------------------------------------------------------------------
+# Classes
+
+MAX_PER_CLASS: Final = 4096  # hosts remembered per memoised class
+
+
+@dataclass(slots=True)
+class AccessClass:
+    """What a DB client run's invariant fields (path, command line, cwd, users, parents) decide."""
+
+    cmd: DbCommand
+    user: str  # login user, else the uid's user
+    tool: str
+    out: str  # resolved output path, "" when none
+    out_files: tuple[str, ...]  # (out,) or ()
+    seen_suffix: str  # dedup key after the pid
+    svc_known: bool
+    server: str
+    odd_parent: bool
+    interactive_by_ancestry: bool
+    keys: B.Keys
+    admin_by_name: bool
+    parent_path: str
+    cmdline: str
+    allowed: bool | None = None  # an allow rule matches on any host; None: it depends on the host
+    allowed_on: dict[str, bool] = field(default_factory=dict)  # host -> an allow rule matches (when allowed is None)
+    windows: bool | None = None  # automation windows name this user on any host; None: it depends on the host
+    expected: bool | None = None  # what Classifier.expected() says on any host at any time; None: it depends
+
+    def facts(self, host: str) -> policy.AccessFacts:
+        return policy.AccessFacts(user=self.user, tool=self.tool, parent_path=self.parent_path, host=host,
+                                  cmdline=self.cmdline)
+
+
+class TransferClass:
+    """What a transfer tool run's invariant fields decide, computed once per command.
+
+    Read-only once built; a plain class so that compiled, its constructor is native (see cmdline.ProgramArgs).
+    """
+
+    def __init__(self, tcmd: TransferCommand, user: str, files: tuple[str, ...], external: tuple[str, ...],
+                 staging: bool) -> None:
+        self.tcmd = tcmd
+        self.user = user
+        self.files = files  # local files it reads, resolved
+        self.external = external  # external destinations
+        self.staging = staging  # staging (or a transfer that uploads nothing): links to chains by path only
+
+
+ExecClass = AccessClass | TransferClass
+
+
+# ---------------------------------------------------------------------------
+# The one memo
+
+MAX_KEYS: Final = 32768  # memoised column combinations (then the memo starts afresh)
+MAX_VARIANTS: Final = 16  # memoised combinations of one command line (the oldest goes first)
+MAX_KEY_TEXT: Final = 4096  # characters of text columns above which a combination is not memoised
+
+
+class _MemoisedRun:
+    """A memoised run: its invariant columns besides the command line, and their class (None: not one of ours)."""
+
+    def __init__(self, path: str, cwd: str, uid: int | None, username: str, has_session: bool, login_user: str,
+                 parent_path: str, parent_cmdline: str, ancestors: tuple[tuple[str, str], ...], unit: str, tty: str,
+                 cls: ExecClass | None) -> None:
+        self.path = path
+        self.cwd = cwd
+        self.uid = uid
+        self.username = username
+        self.has_session = has_session
+        self.login_user = login_user
+        self.parent_path = parent_path
+        self.parent_cmdline = parent_cmdline
+        self.ancestors = ancestors
+        self.unit = unit
+        self.tty = tty
+        self.cls = cls
+
+
+class ExecMemo:
+    """Invariant columns -> class, keyed by the command line first.
+
+    Hashing one string and comparing the rest costs less than hashing a tuple
+    of a dozen fresh values; the command line tells nearly every run apart.
+    """
+
+    def __init__(self) -> None:
+        self.by_cmdline: dict[str, list[_MemoisedRun]] = {}
+        self.size = 0
+
+    def find(self, path: str, cmdline: str, cwd: str, uid: int | None, username: str, has_session: bool,
+             login_user: str, parent_path: str, parent_cmdline: str, ancestors: tuple[tuple[str, str], ...],
+             unit: str, tty: str) -> _MemoisedRun | None:
+        seen = self.by_cmdline.get(cmdline)
+        if seen is not None:
+            for e in seen:
+                if (e.path == path and e.username == username and e.cwd == cwd and e.parent_cmdline == parent_cmdline
+                        and e.parent_path == parent_path and e.login_user == login_user and e.uid == uid
+                        and e.has_session == has_session and e.ancestors == ancestors and e.unit == unit
+                        and e.tty == tty):
+                    return e
+        return None
+
+    def put(self, cmdline: str, entry: _MemoisedRun) -> None:
+        if self.size >= MAX_KEYS:
+            self.by_cmdline.clear()
+            self.size = 0
+        seen = self.by_cmdline.get(cmdline)
+        if seen is None:
+            self.by_cmdline[cmdline] = [entry]
+        else:
+            if len(seen) >= MAX_VARIANTS:
+                del seen[0]
+                self.size -= 1
+            seen.append(entry)
+        self.size += 1
+
+
+# ---------------------------------------------------------------------------
+# The classifier
+
+
+def _ancestors(parent_path: str, parent_cmdline: str, more: tuple[tuple[str, str], ...]) -> list[policy.Ancestor]:
+    chain = []
+    if parent_path or parent_cmdline:
+        name = basename(parent_path) or basename(parent_cmdline.split(" ", 1)[0])
+        chain.append(policy.Ancestor(name.lstrip("-"), parent_path, parent_cmdline))
+    chain.extend(policy.Ancestor(n or basename(p), p) for n, p in more)
+    return chain
+
+
+class Classifier:
+    """Classes of runs for one config, each computed once (ExecMemo)."""
+
+    def __init__(self, config: Config, networks: Networks) -> None:
+        self.config = config
+        self.networks = networks
+        self.db_tools = catalog.db_tools_with_extras(config.extra_db_clients, config.extra_dump_tools)
+        self.transfer_tools = catalog.transfer_tools_with_extras(config.extra_transfer_tools)
+        self.admin_users = frozenset(config.admin_users)
+        self.access = ExecMemo()
+        self.transfers = ExecMemo()
+        # Pure functions whose arguments recur under many distinct runs (a command line under other
+        # users, directories or parents; the same parents under many command lines).
+        self._parse_db = lru_cache(maxsize=8192)(self._parse_db_uncached)
+        self._parse_transfer = lru_cache(maxsize=8192)(self._parse_transfer_uncached)
+        self._resolve = lru_cache(maxsize=16384)(resolve_path)
+        self._context = lru_cache(maxsize=16384)(self._context_uncached)
+        self._windows_named: dict[tuple[str, str], bool] = {}
+
+    def exec_class(self, transfer: bool, path: str, cmdline: str, cwd: str, uid: int | None, username: str,
+                   has_session: bool, login_user: str, parent_path: str, parent_cmdline: str,
+                   ancestors: tuple[tuple[str, str], ...] = (), unit: str = "", tty: str = "") -> ExecClass | None:
+        """The class of a transfer tool run (transfer) or DB client run; None: not a command of that kind."""
+        memo = self.transfers if transfer else self.access
+        found = memo.find(path, cmdline, cwd, uid, username, has_session, login_user, parent_path, parent_cmdline,
+                          ancestors, unit, tty)
+        if found is not None:
+            return found.cls
+        user = login_user if has_session and login_user else username or (str(uid) if uid is not None else "")
+        cls: ExecClass | None
+        if transfer:
+            cls = self._transfer_class(path, cmdline, cwd, user)
+        else:
+            cls = self._access_class(path, cmdline, cwd, user, username, has_session, parent_path, parent_cmdline,
+                                     ancestors, unit, tty)
+        size = len(path) + len(cmdline) + len(cwd) + len(username) + len(login_user) + len(parent_path) \
+            + len(parent_cmdline)
+        if size <= MAX_KEY_TEXT:  # hostile multi-kilobyte command lines are judged, not remembered
+            memo.put(cmdline, _MemoisedRun(path, cwd, uid, username, has_session, login_user, parent_path,
+                                           parent_cmdline, ancestors, unit, tty, cls))
+        return cls
+
+    def _parse_db_uncached(self, path: str, cmdline: str) -> DbCommand | None:
+        return parse_db_command(path, split_cmdline(cmdline) or [path], self.db_tools)
+
+    def _parse_transfer_uncached(self, path: str, cmdline: str) -> TransferCommand | None:
+        return parse_transfer_command(path, split_cmdline(cmdline) or [path], self.transfer_tools)
+
+    def _context_uncached(self, user: str, username: str, has_session: bool, parent_path: str, parent_cmdline: str,
+                          more: tuple[tuple[str, str], ...], unit: str, tty: str) -> tuple[bool, str, bool, bool]:
+        """(known service context, server code, unusual parent, interactive by ancestry) of a process."""
+        ancestors = _ancestors(parent_path, parent_cmdline, more)
+        svc = policy.service_context(self.config, user, ancestors, unit)
+        server_anc = policy.server_ancestor(ancestors)
+        server = ""
+        if server_anc is not None:
+            server = policy.unusual_parent(server_anc) or R.WEB_SERVER_PARENT.code
+        elif policy.is_web_account(username) and not has_session and not svc.known:
+            server = R.WEB_ACCOUNT_NO_SESSION.code
+        odd_parent = bool(ancestors) and policy.unusual_parent(ancestors[0]) in ("parent-in-staging-dir", "hidden-parent")
+        interactive = policy.interactive(tty, ancestors) or parent_cmdline.startswith("-")
+        return svc.known, server, odd_parent, interactive
+
+    def _access_class(self, path: str, cmdline: str, cwd: str, user: str, username: str, has_session: bool,
+                      parent_path: str, parent_cmdline: str, ancestors: tuple[tuple[str, str], ...], unit: str,
+                      tty: str) -> AccessClass | None:
+        cmd = self._parse_db(path, cmdline)
+        if cmd is None:
+            return None
+        tool = cmd.tool.split(" ", 1)[0]
+        out = self._resolve(cmd.output_path, cwd) if cmd.output_path else ""
+        svc_known, server, odd_parent, interactive = self._context(
+            user, username, has_session, parent_path, parent_cmdline, ancestors, unit, tty
+        )
+        cls = AccessClass(cmd, user, tool, out, (out,) if out else (), f"|{tool}|{user}", svc_known, server, odd_parent,
+                          interactive, B.keys(user, tool, B.parent_key(parent_path, parent_cmdline)),
+                          bool(user) and user in self.admin_users, parent_path, cmdline)
+        # The parts of "expected" that do not depend on the host, when they do not.
+        rules = self.config.allow
+        if any(r.host is None and policy.allow_rule_matches(r, cls.facts("")) for r in rules):
+            cls.allowed = True
+        elif not any(r.host is not None for r in rules):
+            cls.allowed = False
+        named = [w for w in self.config.automation_windows if not w.users or user in w.users]
+        if any(not w.hosts for w in named):
+            cls.windows = True
+        elif not named:
+            cls.windows = False
+        # expected() when none of it depends on the host, its admin groups or the time.
+        if cls.allowed or (not server and (cls.admin_by_name or (svc_known and cls.windows is False))):
+            cls.expected = True
+        elif server and cls.allowed is False:
+            cls.expected = False
+        return cls
+
+    def _transfer_class(self, path: str, cmdline: str, cwd: str, user: str) -> TransferClass | None:
+        tcmd = self._parse_transfer(path, cmdline)
+        if tcmd is None:
+            return None
+        files = tuple(p for p in (self._resolve(f, cwd) for f in tcmd.files) if p)
+        external = tuple(d for d in tcmd.destinations if self.networks.external_destination(d))
+        staging = tcmd.kind == "staging" or not (tcmd.upload or tcmd.tool in RAW_SOCKET_TOOLS)
+        return TransferClass(tcmd, user, files, external, staging)
+
+    # -- what depends on the host and the time ------------------------------------
+
+    def expected(self, cls: AccessClass, host: str, admin_groups: dict[str, list[str]], t: int) -> bool:
+        """An allow rule, an admin, or a service context inside its automation window explains the run."""
+        expected = cls.expected
+        if expected is not None:
+            return expected
+        allowed = cls.allowed
+        if allowed is None:
+            allowed = self._allowed_on(cls, host)
+        if allowed:
+            return True
+        if cls.server:
+            return False
+        if cls.admin_by_name:
+            return True
+        groups = admin_groups.get(cls.user)
+        if groups and policy.is_admin(self.config, cls.user, groups):
+            return True
+        if not cls.svc_known:
+            return False
+        windows = cls.windows
+        if windows is None:
+            windows = self._windows_named_on(cls.user, host)
+        return not windows or policy.automation_window_ok(self.config, t, cls.user, host)
+
+    def _allowed_on(self, cls: AccessClass, host: str) -> bool:
+        """Whether an allow rule matches the run on this host (rules naming hosts), memoised per class."""
+        allowed = cls.allowed_on.get(host)
+        if allowed is None:
+            allowed = policy.matching_allow_rule(self.config, cls.facts(host)) is not None
+            if len(cls.allowed_on) >= MAX_PER_CLASS:
+                cls.allowed_on.clear()
+            cls.allowed_on[host] = allowed
+        return allowed
+
+    def _windows_named_on(self, user: str, host: str) -> bool:
+        key = (user, host)
+        named = self._windows_named.get(key)
+        if named is None:
+            named = bool(policy.windows_for(self.config, user, host))
+            if len(self._windows_named) >= MAX_KEYS:
+                self._windows_named.clear()
+            self._windows_named[key] = named
+        return named
+
+    def window_ok(self, user: str, host: str, t: int) -> bool:
+        return not self.config.automation_windows or policy.automation_window_ok(self.config, t, user, host)

@@ -1,0 +1,160 @@
+"""Evidence: the one record of something seen, and the OCSF objects a finding shows of it.
+
+An Evidence is one of:
+- FILE: a dump-like file written lately (dump_file_events), kept a while to
+  link to chains that open after it;
+- CONNECT: a successful connect to an external address (db_egress);
+- UPLOAD: a transfer tool's upload to an external destination (transfer_exec);
+- LINKED: an entry of a chain, whose `ocsf` is the OCSF evidence object the
+  finding shows (access, dump, staging or egress).
+Each kind keeps the JSON form its place in the host state has always had
+(HostState.files, HostState.egress, Chain.evidences), so state files written
+by earlier versions load unchanged and are written back byte for byte.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ..cmdline import basename
+from .rows import ExecRow
+
+FILE: Final = 1
+CONNECT: Final = 2
+UPLOAD: Final = 3
+LINKED: Final = 4
+
+
+def ms(t: int) -> int:
+    """Event seconds as OCSF milliseconds."""
+    return int(t) * 1000
+
+
+class Evidence:
+    """One piece of evidence (see the module docstring for its kinds); fields a kind does not use keep their defaults."""
+
+    def __init__(self, kind: int, id: str, t: int, query: str = "", tool: str = "", pid: int = 0, user: str = "",
+                 path: str = "", files: tuple[str, ...] = (), address: str = "", port: int | None = None,
+                 owner: str = "", size: int | None = None, sha256: str = "", writer_pid: int = 0, action: str = "",
+                 process: dict[str, Any] | None = None, ocsf: dict[str, Any] | None = None) -> None:
+        self.kind = kind
+        self.id = id  # identity within a chain ("" for a FILE: its chain entry is "f|" + path)
+        self.t = t  # event time, seconds
+        self.query = query
+        self.tool = tool
+        self.pid = pid
+        self.user = user
+        self.path = path  # FILE: the file; CONNECT: the connecting process's executable
+        self.files = files  # UPLOAD: the local files it reads
+        self.address = address  # CONNECT: the remote IP; UPLOAD: the destination
+        self.port = port
+        self.owner = owner
+        self.size = size
+        self.sha256 = sha256
+        self.writer_pid = writer_pid
+        self.action = action
+        self.process = process  # UPLOAD: the OCSF process of its exec row
+        self.ocsf = ocsf  # LINKED: the OCSF evidence object
+
+    # -- JSON forms (state files) ---------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == LINKED:
+            return {"_id": self.id, "_t": self.t, **(self.ocsf or {})}
+        if self.kind == FILE:
+            return {"t": self.t, "path": self.path, "owner": self.owner, "size": self.size, "sha256": self.sha256,
+                    "writer_pid": self.writer_pid, "query": self.query, "action": self.action}
+        if self.kind == CONNECT:
+            return {"_id": self.id, "t": self.t, "pid": self.pid, "user": self.user, "files": self.files,
+                    "tool": self.tool, "ip": self.address, "port": self.port, "query": self.query, "path": self.path}
+        return {"_id": self.id, "t": self.t, "pid": self.pid, "user": self.user, "files": self.files, "tool": self.tool,
+                "dest": self.address, "port": self.port, "query": self.query, "process": self.process}
+
+
+def linked_from_json(data: dict[str, Any]) -> Evidence:
+    """A chain's evidence entry as saved: the OCSF object with its "_id" and "_t"."""
+    return Evidence(LINKED, data["_id"], data["_t"], ocsf={k: v for k, v in data.items() if k not in ("_id", "_t")})
+
+
+def file_from_json(data: dict[str, Any]) -> Evidence:
+    return Evidence(FILE, "", data["t"], query=data["query"], path=data["path"], owner=data["owner"], size=data["size"],
+                    sha256=data["sha256"], writer_pid=data["writer_pid"], action=data["action"])
+
+
+def egress_from_json(data: dict[str, Any]) -> Evidence:
+    """A remembered connect (it has "ip") or upload (it has "dest")."""
+    if "ip" in data:
+        return Evidence(CONNECT, data["_id"], data["t"], query=data["query"], tool=data["tool"], pid=data["pid"],
+                        user=data["user"], path=data["path"], files=tuple(data["files"]), address=data["ip"],
+                        port=data["port"])
+    return Evidence(UPLOAD, data["_id"], data["t"], query=data["query"], tool=data["tool"], pid=data["pid"],
+                    user=data["user"], files=tuple(data["files"]), address=data["dest"], port=data["port"],
+                    process=data["process"])
+
+
+# ---------------------------------------------------------------------------
+# OCSF objects
+
+
+def _file_object(path: str) -> dict[str, Any]:
+    return {"path": path, "name": basename(path), "type_id": 1, "type": "Regular File"}
+
+
+def exec_process(row: ExecRow, redacted: str, redacted_parent: str) -> dict[str, Any]:
+    """The OCSF process of an exec row (command lines already redacted)."""
+    process: dict[str, Any] = {
+        "pid": row.pid,
+        "cmd_line": redacted,
+        "file": _file_object(row.path),
+        "created_time": ms(row.time),
+        "user": {"name": row.username, **({"uid": str(row.uid)} if row.uid is not None else {})},
+    }
+    if row.cwd:
+        process["working_directory"] = row.cwd
+    if row.parent_pid or row.parent_path or row.parent_cmdline:
+        parent: dict[str, Any] = {"pid": row.parent_pid}
+        if row.parent_cmdline:
+            parent["cmd_line"] = redacted_parent
+        if row.parent_path:
+            parent["file"] = _file_object(row.parent_path)
+        process["parent_process"] = parent
+    return process
+
+
+def linked_file(f: Evidence) -> Evidence:
+    """A chain's entry for a dump-like file."""
+    file_obj = _file_object(f.path)
+    if f.size is not None:
+        file_obj["size"] = f.size
+    if f.owner:
+        file_obj["owner"] = {"name": f.owner}
+    if f.sha256:
+        file_obj["hashes"] = [{"algorithm_id": 3, "algorithm": "SHA-256", "value": f.sha256}]
+    return Evidence(LINKED, "f|" + f.path, f.t, ocsf={"file": file_obj,
+                                                     "data": {"stage": "dump", "query": f.query, "action": f.action}})
+
+
+def linked_egress(e: Evidence) -> Evidence:
+    """A chain's entry for a connect or an upload."""
+    process = e.process
+    if process is None:  # a connect: its process object is built when it joins a chain
+        process = {"pid": e.pid}
+        if e.path:
+            process["file"] = {"path": e.path, "name": e.tool, "type_id": 1, "type": "Regular File"}
+        if e.user:
+            process["user"] = {"name": e.user}
+    endpoint: dict[str, Any]
+    if e.kind == CONNECT:
+        endpoint = {"ip": e.address}
+        if e.port is not None:
+            endpoint["port"] = e.port
+    else:
+        endpoint = {"hostname": e.address}
+    return Evidence(LINKED, e.id, e.t, ocsf={"process": process,
+                                             "data": {"stage": "egress", "query": e.query, "tool": e.tool},
+                                             "dst_endpoint": endpoint})
+
+
+def linked(id: str, t: int, ocsf: dict[str, Any]) -> Evidence:
+    """A chain's entry for an access or a staging run."""
+    return Evidence(LINKED, id, t, ocsf=ocsf)

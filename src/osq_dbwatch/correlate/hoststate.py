@@ -1,0 +1,122 @@
+"""One host's state (what the engine keeps between rows and between runs) and its JSON form.
+
+HostState.to_json() is what correlate/state.py stores per host; from_json()
+reads it back, including states written by earlier versions (0.1.0 kept pid
+entries as objects without the tool).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Final
+
+from . import baseline as B
+from .evidence import Evidence, egress_from_json, file_from_json, linked_from_json
+
+# time, user, kind, files, tool. Compiled code unpacks a fixed tuple type like this one into a C struct
+# on every read and builds a new tuple to store it: compare entries by value, never with `is`.
+PidEntry = tuple[int, str, str, tuple[str, ...], str]
+
+
+def _pid_entry(value: Any) -> PidEntry:
+    """A saved pid entry; state files of 0.1.0 kept them as objects without the tool."""
+    if type(value) is dict:
+        return (value["t"], value["user"], value["kind"], tuple(value["files"]), "")
+    t, user, kind, files, tool = value
+    return (t, user, kind, tuple(files), tool)
+
+
+@dataclass
+class Chain:
+    uid: str
+    user: str
+    start: int
+    last_access: int
+    first_dump: int = 0
+    last_dump: int = 0
+    last_egress: int = 0
+    tools: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    uid_users: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)
+    server: str = ""  # ladder code of a server context, "" when none
+    context: list[str] = field(default_factory=list)
+    baseline: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    techniques: list[str] = field(default_factory=list)
+    evidences: list[Evidence] = field(default_factory=list)  # LINKED evidence
+    dirty: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in _CHAIN_FIELDS}
+        data["evidences"] = [e.to_json() for e in self.evidences]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Chain:
+        chain = cls(**data)
+        chain.evidences = [linked_from_json(e) for e in data.get("evidences", [])]
+        return chain
+
+
+_CHAIN_FIELDS: Final = tuple(f.name for f in fields(Chain) if f.name != "dirty")
+
+
+@dataclass
+class HostState:
+    host: str
+    watermark: int = 0
+    admin_groups: dict[str, list[str]] = field(default_factory=dict)  # user -> admin groups (from admin_accounts)
+    admin_snapshot: int = 0
+    chains: dict[str, Chain] = field(default_factory=dict)
+    files: list[Evidence] = field(default_factory=list)  # FILE evidence, in arrival order
+    egress: list[Evidence] = field(default_factory=list)  # CONNECT and UPLOAD evidence, in arrival order
+    # pid -> (time, user, kind "db" or "transfer", files it reads or writes, tool): links and de-duplicates
+    pids: dict[str, PidEntry] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
+    emitted: dict[str, list[int]] = field(default_factory=dict)  # uid -> [severity, last event time]
+    history: dict[str, int] = field(default_factory=dict)  # history entry identities (snapshots repeat them)
+    baseline: B.Baseline = field(default_factory=B.Baseline)
+    evictions: int = 0
+    last_expiry: int = 0  # event time of the last full expiry sweep
+    # Chains closed or evicted since the last flush whose finding is still due
+    # (always empty between flushes, so never serialised).
+    closing: dict[str, Chain] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "watermark": self.watermark,
+            "admin_groups": self.admin_groups,
+            "admin_snapshot": self.admin_snapshot,
+            "chains": {uid: c.to_json() for uid, c in self.chains.items()},
+            "files": [f.to_json() for f in self.files],
+            "egress": [e.to_json() for e in self.egress],
+            "pids": self.pids,
+            "seen": self.seen,
+            "emitted": self.emitted,
+            "history": self.history,
+            "baseline": self.baseline.to_json(),
+            "evictions": self.evictions,
+            "last_expiry": self.last_expiry,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HostState:
+        return cls(
+            host=data["host"],
+            watermark=data.get("watermark", 0),
+            admin_groups=data.get("admin_groups", {}),
+            admin_snapshot=data.get("admin_snapshot", 0),
+            chains={uid: Chain.from_json(c) for uid, c in data.get("chains", {}).items()},
+            files=[file_from_json(f) for f in data.get("files", [])],
+            egress=[egress_from_json(e) for e in data.get("egress", [])],
+            pids={k: _pid_entry(v) for k, v in data.get("pids", {}).items()},
+            seen=data.get("seen", {}),
+            emitted=data.get("emitted", {}),
+            history=data.get("history", {}),
+            baseline=B.Baseline.from_json(data.get("baseline", {})),
+            evictions=data.get("evictions", 0),
+            last_expiry=data.get("last_expiry", 0),
+        )
