@@ -57,6 +57,7 @@ class CorrelatorSettings:
     state_expiry_seconds: int = 7 * 86400
     baseline_min_observations: int = 5  # runs before a (user, tool, parent, hour) is habitual
     baseline_novel_after_seconds: int = 7 * 86400  # history needed before "novel" is claimed
+    memory_mb: int = 256  # the correlator's memory budget: sizes how many host states stay resident
 
 
 @dataclass(frozen=True)
@@ -309,7 +310,8 @@ def _roots(node: _Node) -> tuple[str, ...]:
 
 
 def _correlator(node: _Node) -> CorrelatorSettings:
-    fields = _mapping(node, "correlator", ("max_pending_per_host", "state_expiry", "baseline_min_observations", "baseline_novel_after"))
+    fields = _mapping(node, "correlator", ("max_pending_per_host", "state_expiry", "baseline_min_observations", "baseline_novel_after",
+                                                "memory_mb"))
     settings = CorrelatorSettings()
     values: dict[str, int] = {}
     if "max_pending_per_host" in fields:
@@ -320,6 +322,8 @@ def _correlator(node: _Node) -> CorrelatorSettings:
         values["baseline_min_observations"] = _int(fields["baseline_min_observations"], "baseline_min_observations", 1, 100_000)
     if "baseline_novel_after" in fields:
         values["baseline_novel_after_seconds"] = _duration(fields["baseline_novel_after"], "baseline_novel_after")
+    if "memory_mb" in fields:
+        values["memory_mb"] = _int(fields["memory_mb"], "memory_mb", 64, 1_048_576)
     return CorrelatorSettings(**{**settings.__dict__, **values})
 
 
