@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "correlate": ("osq_dbwatch.correlate.cli", "read osquery results logs and write findings"),
     "baseline": ("osq_dbwatch.correlate.baseline_cli", "show the baseline the correlator learned"),
     "report": ("osq_dbwatch.report.cli", "render findings as one self-contained HTML page (or --text)"),
+    "config": ("osq_dbwatch.config_cli", "write an example config, validate one, or print its JSON Schema"),
 }
 
 
