@@ -9,7 +9,7 @@ LOCK   := constraints.txt
 # (setuptools, mypy for mypyc), so the build is pinned too.
 PIP    := PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(BIN)/pip install --quiet
 
-.PHONY: setup run test test-setup test-deps test-newest lock bench bundle pack
+.PHONY: setup run test test-setup test-deps test-newest lock bench bundle pack deb
 
 # The correlator modules setup.py compiles with mypyc: editing one rebuilds.
 COMPILED := $(shell $(PYTHON) setup.py --compiled-sources)
@@ -79,6 +79,7 @@ bench: setup test-setup
 pack: setup
 	$(BIN)/osq-dbwatch pack render --defaults --format osquery --output packs
 	$(BIN)/osq-dbwatch pack render --defaults --format fleet --output packs/fleet
+	$(BIN)/osq-dbwatch pack render --defaults --format fleet --tier free --output packs/fleet-free
 	$(BIN)/osq-dbwatch pack render --defaults --format conf --output deploy/osquery.conf.d
 	$(BIN)/osq-dbwatch pack check
 
@@ -86,3 +87,8 @@ pack: setup
 bundle: setup
 	$(PIP) -e '.[bundle]'
 	PYTHON=$(BIN)/python sh deploy/build-bundle.sh
+
+# Debian package dist/osq-dbwatch_<version>_<arch>.deb (dpkg-deb, no network):
+# the bundle, packs, Fleet bundles, deploy files, the correlator's unit and config.
+deb: bundle
+	sh deploy/build-deb.sh

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install osq-dbwatch for osqueryd: the extension, the packs, the config
-# fragments, the flags and the systemd drop-in.
+# fragments, the flags, the systemd drop-in, the osq-dbwatch config and the
+# correlator's service (osq-dbwatch-correlate.service).
 #
 #   deploy/install.sh [--ext FILE] [--destdir DIR]      (or DESTDIR=DIR)
 #
@@ -8,7 +9,10 @@
 # is installed root-owned and not group- or world-writable, in directories
 # that are not sticky: osquery refuses to autoload an extension otherwise.
 # Existing /etc/osquery/osquery.flags and osquery.conf are left alone (ours go
-# beside them as *.dbwatch for merging); extensions.load gets our line once.
+# beside them as *.dbwatch for merging), so is an existing
+# /etc/osq-dbwatch/config.yml; extensions.load gets our line once. As root,
+# the correlator's system user osq-dbwatch is created (in DIR/etc when DIR
+# has a passwd file) and given read access to osquery's results log.
 set -eu
 
 here=$(cd -- "$(dirname -- "$0")" && pwd -P)
@@ -22,12 +26,18 @@ while [ $# -gt 0 ]; do
         --ext=*) ext=${1#--ext=}; shift ;;
         --destdir) destdir=$2; shift 2 ;;
         --destdir=*) destdir=${1#--destdir=}; shift ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 
 die() { echo "install.sh: $*" >&2; exit 1; }
+# shellcheck source=deploy/install-lib.sh
+. "$here/install-lib.sh"
+
+if [ -n "$destdir" ]; then  # absolute: useradd/groupadd --prefix insist on it
+    mkdir -p -- "$destdir" && destdir=$(cd -- "$destdir" && pwd -P) || die "cannot use --destdir $destdir"
+fi
 
 [ -f "$ext" ] || die "no extension at $ext (run deploy/build-bundle.sh, or pass --ext)"
 [ -x "$ext" ] || die "$ext is not executable"
@@ -50,6 +60,7 @@ d 0755 "$etc"
 d 0755 "$etc/packs"
 d 0755 "$etc/osquery.conf.d"
 d 0755 /etc/systemd/system/osqueryd.service.d
+d 0755 /etc/osq-dbwatch
 d 0755 /var/lib/osq-dbwatch
 d 0700 /var/lib/osq-dbwatch/tmp
 
@@ -61,6 +72,18 @@ for frag in "$here"/osquery.conf.d/dbwatch*.conf; do
     f 0644 "$frag" "$etc/osquery.conf.d/$(basename -- "$frag")"
 done
 f 0644 "$here/systemd/osqueryd.service.d/dbwatch.conf" /etc/systemd/system/osqueryd.service.d/dbwatch.conf
+
+# The correlator's unit names the packaged path (/usr/lib/osq-dbwatch): point it at ours.
+unit=osq-dbwatch-correlate.service
+sed "s|/usr/lib/osq-dbwatch/|$libdir/|g" "$here/systemd/$unit" > "$destdir/etc/systemd/system/$unit.tmp"
+f 0644 "$destdir/etc/systemd/system/$unit.tmp" "/etc/systemd/system/$unit"
+rm -f "$destdir/etc/systemd/system/$unit.tmp"
+
+if [ -e "$destdir/etc/osq-dbwatch/config.yml" ]; then
+    echo "install.sh: kept your /etc/osq-dbwatch/config.yml" >&2
+else
+    f 0644 "$here/config.example.yml" /etc/osq-dbwatch/config.yml
+fi
 
 # osquery reads the conf.d fragments only when the main config exists.
 if [ ! -e "$destdir$etc/osquery.conf" ]; then
@@ -78,11 +101,19 @@ fi
 load="$destdir$etc/extensions.load"
 line="$libdir/osq_dbwatch.ext"
 if [ -e "$load" ]; then
-    grep -qxF "$line" "$load" || printf '%s\n' "$line" >> "$load"
+    extensions_load_add "$load" "$line"
 else
     f 0644 "$here/extensions.load" "$etc/extensions.load"
 fi
 chmod go-w "$load"
+
+# The correlator's user, and read access to the results log through its group.
+if [ -n "$own" ] && { [ -z "$destdir" ] || [ -f "$destdir/etc/passwd" ]; }; then
+    gid=$(service_account "$destdir") || die "cannot create the system user $OSQ_DBWATCH_USER"
+    share_results_log "$destdir" "$gid"
+else
+    echo "install.sh: no system user made here: create $OSQ_DBWATCH_USER on the target (see docs/deploy-package.md)" >&2
+fi
 
 # osquery's own safety check, repeated here so a bad install fails now and not
 # silently at the next osqueryd start.
@@ -99,4 +130,5 @@ fi
 echo "installed osq-dbwatch into ${destdir:-/}"
 if [ -z "$destdir" ]; then
     echo "next: systemctl daemon-reload && systemctl restart osqueryd"
+    echo "then: osq-dbwatch correlator as a service: systemctl enable --now osq-dbwatch-correlate"
 fi

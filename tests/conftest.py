@@ -16,7 +16,7 @@ if HERE not in sys.path:
 # Fixture modules are added here as they land (each owned by one area).
 pytest_plugins: list[str] = [
     name
-    for name in ("core_standin", "dbservers")
+    for name in ("core_standin", "dbservers", "bundle_build")
     if os.path.exists(os.path.join(HERE, name + ".py"))
 ]
 

@@ -1,5 +1,6 @@
 """The shipped artifact: deploy/build-bundle.sh builds dist/osq_dbwatch.ext with
-PyInstaller (once per test session, ~20-60 s), and the one-file executable is
+PyInstaller (once per test session, ~20-60 s: the `bundle` fixture of
+bundle_build.py), and the one-file executable is
 launched the way osqueryd launches extensions, against the core stand-in, to
 prove all four tables register and generate. Slow but not skipped: CI runs it
 (PyInstaller comes from the `bundle` extra)."""
@@ -8,26 +9,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-
-import pytest
 
 from core_standin import CoreStandin
 from osq_dbwatch.tables import TABLES
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(REPO, "deploy", "build-bundle.sh")
-
-
-@pytest.fixture(scope="session")
-def bundle(tmp_path_factory) -> str:
-    out = tmp_path_factory.mktemp("bundle")
-    env = dict(os.environ, PYTHON=sys.executable, DIST=str(out / "dist"), WORK=str(out / "work"))
-    result = subprocess.run(["sh", BUILD], capture_output=True, text=True, env=env, timeout=900)
-    assert result.returncode == 0, f"build-bundle.sh failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    path = str(out / "dist" / "osq_dbwatch.ext")
-    assert os.path.isfile(path)
-    return path
 
 
 def test_bundle_is_a_self_contained_executable(bundle):
@@ -39,7 +23,7 @@ def test_bundle_is_a_self_contained_executable(bundle):
     version = subprocess.run([bundle, "--version"], capture_output=True, text=True, env=env, timeout=120)
     assert version.returncode == 0 and version.stdout.startswith("osq-dbwatch ")
     # The pack sources travel inside the bundle too.
-    pack = subprocess.run([bundle, "pack", "render", "--defaults"], capture_output=True, text=True,
+    pack = subprocess.run([bundle, "pack", "render", "--defaults", "--file", "dbwatch.conf"], capture_output=True, text=True,
                           env=env, timeout=120)
     assert pack.returncode == 0 and '"db_cli_exec"' in pack.stdout
 

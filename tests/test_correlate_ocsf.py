@@ -1,12 +1,19 @@
 """Findings checked against the OCSF schema, offline.
 
-ocsf-lib (installed) only fetches schemas from the OCSF server and validates
-schema repositories, not events, so it cannot check a finding without the
-network. py-ocsf-models (Prowler's maintained pydantic models of OCSF 1.5,
-in the test extra) validates Detection Finding events offline: required
-fields, types, enums (class, category, type_uid, severity, activity).
-Fields it does not model yet (evidences' process/file/dst_endpoint, device,
-actor) are checked here against the OCSF 1.5 attribute names.
+Two checks, because neither alone is enough:
+
+- The OCSF 1.5.0 schema itself: ocsf-json-schema (test extra) ships the OCSF
+  server's own export of every released schema (`/export/schema`, 1.5.0
+  included) and turns a class into a JSON Schema (draft 2020-12) with
+  `additionalProperties: false` on every object, types and enums; jsonschema
+  validates each finding against the Detection Finding class with the `host`
+  profile we declare. This catches the field paths py-ocsf-models ignores
+  (device, actor, the evidences' process/file/dst_endpoint).
+- py-ocsf-models (Prowler's pydantic models of OCSF 1.5), for the class
+  invariants a JSON Schema cannot state (type_uid = class_uid*100 + activity).
+
+ocsf-lib (installed) only fetches schemas from the OCSF server, so it cannot
+check a finding without the network.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import os
 import pytest
 from conftest import SHARED
 from correlate_scenarios.helpers import HERE as OWN, correlate
+from jsonschema import Draft202012Validator
+from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
 from py_ocsf_models import OCSF_VERSION
 from py_ocsf_models.events.findings.detection_finding import DetectionFinding
 from pydantic import ValidationError
@@ -46,6 +55,63 @@ def findings(tmp_path_factory) -> list[dict]:
 
 def test_we_claim_the_schema_version_the_models_implement() -> None:
     assert F.OCSF_VERSION == OCSF_VERSION
+
+
+@pytest.fixture(scope="module")
+def schema() -> Draft202012Validator:
+    """The Detection Finding class of the OCSF schema our findings claim, with their profiles."""
+    ocsf = get_ocsf_schema(version=F.OCSF_VERSION)
+    assert ocsf["version"] == F.OCSF_VERSION
+    generator = OcsfJsonSchemaEmbedded(ocsf)
+    name = generator.lookup_class_name_from_uid(class_uid=2004)
+    assert name == "detection_finding"
+    json_schema = generator.get_class_schema(class_name=name, profiles=["host"])
+    Draft202012Validator.check_schema(json_schema)
+    return Draft202012Validator(json_schema)
+
+
+def _errors(validator: Draft202012Validator, finding: dict) -> list[str]:
+    return sorted(f"{'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
+                  for e in validator.iter_errors(finding))
+
+
+def test_every_finding_validates_against_the_ocsf_schema_itself(findings: list[dict],
+                                                                  schema: Draft202012Validator) -> None:
+    for finding in findings:
+        assert finding["metadata"]["profiles"] == ["host"]
+        assert _errors(schema, finding) == [], finding["finding_info"]["uid"]
+
+
+def _with(finding: dict, path: str, value: object) -> dict:
+    """A deep copy of `finding` with `value` set at a dotted path (list indexes as numbers)."""
+    out = json.loads(json.dumps(finding))
+    node = out
+    keys = [int(k) if k.isdigit() else k for k in path.split(".")]
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = value
+    return out
+
+
+def test_the_schema_check_sees_what_the_models_ignore(findings: list[dict], schema: Draft202012Validator) -> None:
+    """Each of these passes py-ocsf-models and must fail the schema check."""
+    full = next(f for f in findings if {"access", "dump", "egress"} <= set(f["unmapped"]["stages"]))
+    process_at = next(i for i, e in enumerate(full["evidences"]) if "process" in e)
+    file_at = next(i for i, e in enumerate(full["evidences"]) if "file" in e)
+    dst_at = next(i for i, e in enumerate(full["evidences"]) if "dst_endpoint" in e)
+    broken = [
+        _with(full, "device.host_name", "typo"),
+        _with(full, "actor.user.login", "not an OCSF attribute"),
+        _with(full, f"evidences.{process_at}.process.pid", "123"),
+        _with(full, f"evidences.{process_at}.process.cmdline", "osquery's name, not OCSF's"),
+        _with(full, f"evidences.{file_at}.file.type_id", "1"),
+        _with(full, f"evidences.{file_at}.file.sha256", "ab"),
+        _with(full, f"evidences.{dst_at}.dst_endpoint.address", "1.2.3.4"),
+        _with(full, "finding_info.version", 2),
+    ]
+    for finding in broken:
+        DetectionFinding.model_validate(finding)  # the models let it through ...
+        assert _errors(schema, finding), finding  # ... the schema does not
 
 
 def test_every_finding_validates_as_an_ocsf_detection_finding(findings: list[dict]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -156,3 +157,150 @@ def test_installer_tightens_a_loose_existing_directory(tmp_path, fake_ext):
     os.chmod(libdir, 0o1777)  # sticky and world-writable: osquery would refuse to load from here
     _install(dest, fake_ext)
     assert _mode(libdir) == 0o755
+
+
+# -- extensions.load edits, the correlator's unit and config (issue 11 item 9, issue 14 item 4) --
+
+LIB = os.path.join(DEPLOY, "install-lib.sh")
+UNIT = os.path.join(DEPLOY, "systemd", "osq-dbwatch-correlate.service")
+OURS = "/usr/local/lib/osq-dbwatch/osq_dbwatch.ext"
+
+
+def _lib(call: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", "-c", f'. "$0" && {call} "$@"', LIB, *args], capture_output=True, text=True,
+                          timeout=30)
+
+
+@pytest.mark.parametrize("before, after", [
+    ("/opt/a/a.ext", f"/opt/a/a.ext\n{OURS}\n"),  # no trailing newline: must not glue the paths
+    ("/opt/a/a.ext\n/opt/b/b.ext", f"/opt/a/a.ext\n/opt/b/b.ext\n{OURS}\n"),
+    ("/opt/a/a.ext\n", f"/opt/a/a.ext\n{OURS}\n"),
+    ("", f"{OURS}\n"),
+    (f"/opt/a/a.ext\n{OURS}", f"/opt/a/a.ext\n{OURS}\n"),  # already there: only the newline completed
+])
+def test_extensions_load_add_keeps_entries_and_repairs_the_newline(tmp_path, before, after):
+    load = tmp_path / "extensions.load"
+    load.write_text(before)
+    assert _lib("extensions_load_add", str(load), OURS).returncode == 0
+    assert load.read_text() == after
+    assert _lib("extensions_load_add", str(load), OURS).returncode == 0
+    assert load.read_text() == after  # idempotent
+
+
+def test_extensions_load_remove_takes_out_only_our_line(tmp_path):
+    load = tmp_path / "extensions.load"
+    load.write_text(f"/opt/a/a.ext\n{OURS}\n/opt/{OURS}.old\n")
+    load.chmod(0o640)
+    assert _lib("extensions_load_remove", str(load), OURS).returncode == 0
+    assert load.read_text() == f"/opt/a/a.ext\n/opt/{OURS}.old\n"
+    assert _mode(load) == 0o640
+    assert _lib("extensions_load_remove", str(tmp_path / "absent"), OURS).returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="installs root-owned files: the CI job runs as root")
+def test_installer_repairs_an_extensions_load_without_final_newline(tmp_path, fake_ext):
+    dest = tmp_path / "root"
+    (dest / "etc/osquery").mkdir(parents=True)
+    (dest / "etc/osquery/extensions.load").write_text("/usr/local/lib/other/other.ext")
+    _install(dest, fake_ext)
+    assert (dest / "etc/osquery/extensions.load").read_text() == f"/usr/local/lib/other/other.ext\n{OURS}\n"
+
+
+def _passwd_root(dest) -> None:
+    (dest / "etc").mkdir(parents=True, exist_ok=True)
+    (dest / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (dest / "etc/group").write_text("root:x:0:\n")
+    (dest / "etc/shadow").write_text("root:*::0:99999:7:::\n")
+    (dest / "etc/gshadow").write_text("root:*::\n")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="installs root-owned files: the CI job runs as root")
+def test_installer_sets_up_the_correlator_service(tmp_path, fake_ext):
+    dest = tmp_path / "root"
+    _passwd_root(dest)
+    (dest / "var/log/osquery").mkdir(parents=True)
+    results = dest / "var/log/osquery/osqueryd.results.log"
+    results.write_text("")
+    results.chmod(0o600)
+    result = _install(dest, fake_ext)
+    assert "enable --now osq-dbwatch-correlate" not in result.stdout  # only said for a live install
+    unit = (dest / "etc/systemd/system/osq-dbwatch-correlate.service").read_text()
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert exec_start.startswith(f"ExecStart={OURS} correlate --follow ")
+    assert _mode(dest / "etc/systemd/system/osq-dbwatch-correlate.service") == 0o644
+    config = dest / "etc/osq-dbwatch/config.yml"
+    assert config.read_text() == open(os.path.join(DEPLOY, "config.example.yml"), encoding="utf-8").read()
+    assert _mode(config) == 0o644 and os.stat(config).st_uid == 0
+    passwd = (dest / "etc/passwd").read_text()
+    user = next(line for line in passwd.splitlines() if line.startswith("osq-dbwatch:"))
+    gid = int(next(line for line in (dest / "etc/group").read_text().splitlines()
+                   if line.startswith("osq-dbwatch:")).split(":")[2])
+    assert user.endswith(":/nonexistent:/usr/sbin/nologin") and int(user.split(":")[3]) == gid
+    logdir = os.stat(dest / "var/log/osquery")
+    assert logdir.st_gid == gid and logdir.st_mode & stat.S_ISGID and not logdir.st_mode & stat.S_IWGRP
+    assert os.stat(results).st_gid == gid and _mode(results) == 0o640
+    # A second run keeps a config the site edited and makes no second user.
+    config.write_text("admins: {users: [alice]}\n")
+    again = _install(dest, fake_ext)
+    assert config.read_text() == "admins: {users: [alice]}\n" and "kept your /etc/osq-dbwatch/config.yml" in again.stderr
+    assert (dest / "etc/passwd").read_text().count("osq-dbwatch:") == 1
+
+
+def _unit() -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    section = ""
+    with open(UNIT, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if line.startswith("["):
+                section = line
+            elif line and not line.startswith("#"):
+                key, value = line.split("=", 1)
+                settings.setdefault(f"{section}{key}", []).append(value)
+    return settings
+
+
+def test_correlator_unit_is_hardened_and_runs_as_its_own_user():
+    unit = _unit()
+    one = {k: v[-1] for k, v in unit.items()}
+    assert one["[Service]User"] == "osq-dbwatch" and one["[Service]Group"] == "osq-dbwatch"
+    exec_start = one["[Service]ExecStart"].split()
+    assert exec_start[:3] == ["/usr/lib/osq-dbwatch/osq_dbwatch.ext", "correlate", "--follow"]
+    assert exec_start[exec_start.index("--state") + 1].startswith("/var/lib/osq-dbwatch/correlator/")
+    assert exec_start[exec_start.index("--config") + 1] == "/etc/osq-dbwatch/config.yml"
+    assert one["[Service]StateDirectory"] == "osq-dbwatch/correlator"  # not the extension's root-only tmp/
+    for key, value in {
+        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+        "PrivateDevices": "yes", "PrivateNetwork": "yes", "CapabilityBoundingSet": "", "RestrictSUIDSGID": "yes",
+        "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes", "ProtectControlGroups": "yes",
+        "RestrictAddressFamilies": "AF_UNIX", "SystemCallArchitectures": "native", "UMask": "0077",
+    }.items():
+        assert one.get(f"[Service]{key}") == value, key
+    assert one["[Install]WantedBy"] == "multi-user.target"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_correlator_unit_exposure_is_low(tmp_path):
+    """systemd's own score of the sandbox (0 = fully locked down, 10 = none)."""
+    unit = tmp_path / "osq-dbwatch-correlate.service"
+    shutil.copy(UNIT, unit)
+    result = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit)],
+                            capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout + result.stderr)
+    assert match, result.stdout[-2000:] + result.stderr[-2000:]
+    assert float(match.group(1)) <= 1.5
+
+
+def test_config_example_lists_every_key_and_ships_the_defaults():
+    from osq_dbwatch.config import _TOP_LEVEL, parse_config
+
+    with open(os.path.join(DEPLOY, "config.example.yml"), encoding="utf-8") as handle:
+        text = handle.read()
+    assert parse_config(text) == Config(source=parse_config(text).source)  # as shipped: all defaults
+    uncommented = "\n".join(line[2:] for line in text.splitlines() if line.startswith("# "))
+    config = parse_config(uncommented)
+    top = {line.split(":", 1)[0] for line in uncommented.splitlines() if line and not line.startswith(" ")}
+    assert top == set(_TOP_LEVEL)
+    defaults = Config()
+    for name in ("correlator", "dump_roots", "dump_after_access_seconds", "egress_after_dump_seconds"):
+        assert getattr(config, name) == getattr(defaults, name), name

@@ -514,12 +514,14 @@ def test_render_follows_the_config():
 def test_cli_render_and_check(tmp_path, capsys):
     from osq_dbwatch.cli import main
 
-    assert main(["pack", "render", "--defaults"]) == 0
+    assert main(["pack", "render", "--defaults", "--file", "dbwatch.conf"]) == 0
     out = capsys.readouterr().out
     assert json.loads(out) == json.loads(render.render_osquery(Config())["dbwatch.conf"])
     packs, deploy = tmp_path / "packs", tmp_path / "deploy"
     assert main(["pack", "render", "--defaults", "--output", str(packs)]) == 0
     assert main(["pack", "render", "--defaults", "--format", "fleet", "--output", str(packs / "fleet")]) == 0
+    assert main(["pack", "render", "--defaults", "--format", "fleet", "--tier", "free",
+                 "--output", str(packs / "fleet-free")]) == 0
     assert main(["pack", "render", "--defaults", "--format", "conf", "--output", str(deploy / "osquery.conf.d")]) == 0
     assert main(["pack", "check", "--packs", str(packs), "--deploy", str(deploy)]) == 0
     (packs / "dbwatch.conf").write_text("{}\n")

@@ -166,3 +166,87 @@ def test_native_coverage_policies(db):
                                 {"name": "audit_allow_sockets", "value": "true"}, {"name": "enable_file_events", "value": "true"}])
     db.insert("osquery_registry", [{"registry": "table", "name": n} for n in TABLES])
     assert db.query(events) and db.query(files) and db.query(registered)
+
+
+# -- Fleet Free (packs/fleet-free/, `pack render --format fleet --tier free`) ----
+
+FREE_DIR = os.path.join(REPO, "packs", "fleet-free")
+PREMIUM_ONLY_KEYS = {"labels_include_any", "labels_include_all", "labels_exclude_any", "critical"}
+
+
+def _free(relative: str):
+    with open(os.path.join(FREE_DIR, relative), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def test_free_tier_uses_no_premium_feature():
+    files = render.render_fleet(Config(), "free")
+    assert "lib/dbwatch.labels.yml" not in files
+    for relative in files:
+        data = _free(relative)
+        assert data is not None, relative
+        for item in data if isinstance(data, list) else []:
+            assert not set(item) & PREMIUM_ONLY_KEYS, (relative, item["name"])
+    assert "labels" not in _free("default.example.yml")
+    for relative in ("lib/dbwatch.reports.yml", "lib/dbwatch.extension.reports.yml"):
+        for report in _free(relative):
+            assert set(report) <= REPORT_KEYS
+    for relative in ("lib/dbwatch.policies.yml", "lib/dbwatch.extension.policies.yml"):
+        for policy in _free(relative):
+            assert set(policy) <= POLICY_KEYS
+
+
+def test_free_tier_has_every_report_and_policy_of_premium():
+    premium = {r["name"] for r in _load("lib/dbwatch.reports.yml")}
+    free = [r["name"] for r in _free("lib/dbwatch.reports.yml") + _free("lib/dbwatch.extension.reports.yml")]
+    assert sorted(free) == sorted(premium)
+    extension = {r["name"] for r in _free("lib/dbwatch.extension.reports.yml")}
+    assert extension == {f"dbwatch_{t}" for t in TABLES}
+    policies = [p["name"] for p in _free("lib/dbwatch.policies.yml") + _free("lib/dbwatch.extension.policies.yml")]
+    assert sorted(policies) == sorted(p["name"] for p in _load("lib/dbwatch.policies.yml"))
+    assert _free("lib/dbwatch.agent-options.yml") == _load("lib/dbwatch.agent-options.yml")
+
+
+def _report(name: str) -> str:
+    return next(r["query"] for r in _free("lib/dbwatch.reports.yml") if r["name"] == name)
+
+
+def _exec_row(path: str, cmdline: str) -> dict:
+    return {"time": 1793671835, "pid": 4242, "parent": 1, "path": path, "cmdline": cmdline, "cwd": "/", "uid": 1004,
+            "euid": 1004, "auid": 1004}
+
+
+def test_free_tier_reports_guard_themselves(db):
+    """What the Premium labels decide, the free reports decide in SQL: nothing
+    on a host that is no database host, only the audit or the BPF path."""
+    for item in _free("lib/dbwatch.reports.yml") + _free("lib/dbwatch.policies.yml"):
+        db.query(item["query"])  # valid over osquery's schema
+    audit, bpf = _report("dbwatch_db_cli_exec"), _report("dbwatch_bpf_db_cli_exec")
+    admins = _report("dbwatch_admin_accounts")
+    db.insert("process_events", [_exec_row("/usr/bin/psql", "psql -d crm")])
+    bpf_row = {k: v for k, v in _exec_row("/usr/bin/psql", "psql -d crm").items() if k not in ("auid", "euid")}
+    db.insert("bpf_process_events", [bpf_row])
+    assert db.query(audit) == [] and db.query(bpf) == []  # not a database host
+    db.insert("deb_packages", [{"name": "postgresql-client-15", "status": "install ok installed"}])
+    rows = db.query(audit)
+    assert [r["cmdline"] for r in rows] == ["psql -d crm"] and db.query(bpf) == []
+    premium = next(r["query"] for r in _load("lib/dbwatch.reports.yml") if r["name"] == "dbwatch_db_cli_exec")
+    assert db.query(premium) == rows  # same columns, same rows
+    db.insert("osquery_flags", [{"name": "enable_bpf_events", "value": "true"}])
+    assert db.query(audit) == [] and len(db.query(bpf)) == 1
+    db.insert("groups", [{"gid": 50, "groupname": "dba"}])
+    assert db.query(admins) == []  # the default config names no admin group
+
+
+def test_free_tier_policies_pass_off_database_hosts(db):
+    by_name = {p["name"]: p["query"] for p in _free("lib/dbwatch.policies.yml")}
+    for query in by_name.values():
+        assert db.query(query), "passes on a host that is no database host"
+    db.insert("deb_packages", [{"name": "mariadb-server", "status": "install ok installed"}])
+    for query in by_name.values():
+        assert db.query(query) == [], "fails on a database host without the telemetry"
+    db.insert("osquery_flags", [{"name": "disable_audit", "value": "false"}, {"name": "audit_allow_config", "value": "true"},
+                                {"name": "audit_allow_sockets", "value": "true"}, {"name": "enable_file_events", "value": "true"}])
+    db.insert("osquery_registry", [{"registry": "table", "name": n} for n in TABLES])
+    for query in by_name.values():
+        assert db.query(query)

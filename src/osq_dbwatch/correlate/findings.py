@@ -7,6 +7,7 @@ redact_text).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -18,6 +19,8 @@ ANALYTIC_UID = "AN0676"
 ANALYTIC_NAME = "Unusual database CLI access, dump and egress"
 SEVERITY_NAMES = {1: "Informational", 2: "Low", 3: "Medium", 4: "High", 5: "Critical"}
 ECS_SEVERITY = {1: 21, 2: 21, 3: 47, 4: 73, 5: 99}
+# ECS rule.uuid names the rule, so it is one constant per analytic (never per chain).
+RULE_UUID = str(uuid.uuid5(uuid.NAMESPACE_URL, "osq-dbwatch:rule:" + ANALYTIC_UID))
 
 # ATT&CK techniques the correlator reports: uid -> (name, tactic uid, tactic name)
 TECHNIQUES: dict[str, tuple[str, str, str]] = {
@@ -48,6 +51,19 @@ class Finding:
     reasons: list[str]
     techniques: list[str]
     evidences: list[dict[str, Any]] = field(default_factory=list)
+    host_uuid: str = ""  # osquery's host_uuid decoration, when the log carries it
+
+
+def revision(f: Finding) -> int:
+    """Which version of its chain a record is. The engine emits a chain again
+    only when its severity rises, so the severity a record was emitted at
+    orders a chain's records: a higher revision replaces a lower one."""
+    return f.severity_id
+
+
+def record_id(f: Finding) -> str:
+    """Unique per emitted record (chain id and revision), for append-only stores."""
+    return f"{f.uid}:{revision(f)}"
 
 
 def _attack(uid: str) -> dict[str, Any]:
@@ -84,7 +100,9 @@ def to_ocsf(f: Finding) -> dict[str, Any]:
         "message": message,
         "metadata": {
             "version": OCSF_VERSION,
-            "uid": f"{f.uid}:{f.severity_id}",
+            "uid": record_id(f),
+            "correlation_uid": f.uid,
+            "sequence": revision(f),
             "product": {"name": "osq-dbwatch", "vendor_name": "osq-dbwatch", "version": __version__},
             "log_name": "osquery results",
             "profiles": ["host"],
@@ -97,9 +115,11 @@ def to_ocsf(f: Finding) -> dict[str, Any]:
             "attacks": [_attack(t) for t in f.techniques],
             "first_seen_time": f.first_seen_ms,
             "last_seen_time": f.last_seen_ms,
+            "modified_time": f.time_ms,
             "types": ["Data Exfiltration" if "egress" in f.stages else "Data Collection"],
         },
-        "device": {"hostname": f.host, "name": f.host, "type_id": 0, "type": "Unknown"},
+        "device": {"hostname": f.host, "name": f.host, "type_id": 0, "type": "Unknown",
+                   **({"uid": f.host_uuid} if f.host_uuid else {})},
         "actor": {"user": {"name": f.user}},
         "evidences": f.evidences,
         "risk_score": f.score,
@@ -109,6 +129,85 @@ def to_ocsf(f: Finding) -> dict[str, Any]:
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _first(f: Finding, key: str, stage: str | None = None) -> dict[str, Any] | None:
+    """The first evidence object under `key` (in event order), optionally of one stage."""
+    for e in f.evidences:
+        if key in e and (stage is None or e.get("data", {}).get("stage") == stage):
+            obj: dict[str, Any] = e[key]
+            return obj
+    return None
+
+
+def _ecs_process(p: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if p.get("pid") is not None:
+        out["pid"] = p["pid"]
+    if p.get("cmd_line"):
+        out["command_line"] = p["cmd_line"]
+    exe = p.get("file", {})
+    if exe.get("path"):
+        out["executable"] = exe["path"]
+        out["name"] = exe.get("name") or exe["path"].rsplit("/", 1)[-1]
+    if p.get("working_directory"):
+        out["working_directory"] = p["working_directory"]
+    if p.get("created_time"):
+        out["start"] = _iso(p["created_time"])
+    user = p.get("user", {})
+    if user.get("name") or user.get("uid"):
+        out["user"] = {**({"name": user["name"]} if user.get("name") else {}),
+                       **({"id": user["uid"]} if user.get("uid") else {})}
+    parent = p.get("parent_process")
+    if parent:
+        out["parent"] = _ecs_process(parent)
+    return out
+
+
+def _ecs_file(fo: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": fo["path"], "name": fo.get("name") or fo["path"].rsplit("/", 1)[-1]}
+    if fo.get("size") is not None:
+        out["size"] = fo["size"]
+    if fo.get("owner", {}).get("name"):
+        out["owner"] = fo["owner"]["name"]
+    for h in fo.get("hashes", []):
+        if h.get("algorithm_id") == 3 and h.get("value"):
+            out["hash"] = {"sha256": h["value"]}
+    return out
+
+
+def _ecs_destination(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if d.get("ip"):
+        out["ip"] = d["ip"]
+        out["address"] = d["ip"]
+    elif d.get("hostname"):
+        out["domain"] = d["hostname"]
+        out["address"] = d["hostname"]
+    if d.get("port") is not None:
+        out["port"] = d["port"]
+    return out
+
+
+def ecs_evidence_fields(f: Finding) -> dict[str, Any]:
+    """The chain's primary evidence as top-level ECS fields, so exceptions can be
+    written against them: the access's process (else the egress tool's), the
+    first dump-like file, the first destination."""
+    out: dict[str, Any] = {}
+    process = _first(f, "process", "access") or _first(f, "process")
+    if process:
+        out["process"] = _ecs_process(process)
+    dump = _first(f, "file")
+    if dump and dump.get("path"):
+        out["file"] = _ecs_file(dump)
+    # An address socket_events saw beats a host name read from a command line.
+    dests = [e["dst_endpoint"] for e in f.evidences if "dst_endpoint" in e]
+    dest = next((d for d in dests if d.get("ip")), dests[0] if dests else None)
+    if dest:
+        destination = _ecs_destination(dest)
+        if destination:
+            out["destination"] = destination
+    return out
 
 
 def to_ecs(f: Finding) -> dict[str, Any]:
@@ -123,15 +222,21 @@ def to_ecs(f: Finding) -> dict[str, Any]:
         name, tactic_uid, tactic_name = TECHNIQUES[t]
         techniques.append({"id": t, "name": name, "reference": f"https://attack.mitre.org/techniques/{t.replace('.', '/')}/"})
         tactics[tactic_uid] = tactic_name
+    host: dict[str, Any] = {"hostname": f.host, "name": f.host}
+    if f.host_uuid:
+        host["id"] = f.host_uuid
     return {
         "@timestamp": _iso(f.time_ms),
         "message": f.message,
         "event": {
             "kind": "alert",
+            # ECS allows only allowed/denied/info as types of intrusion_detection.
             "category": ["intrusion_detection"],
-            "type": ["indicator"],
+            "type": ["info"],
             "action": "update" if f.update else "new",
-            "id": f"{f.uid}:{f.severity_id}",
+            # One id per chain: used as the document _id, each escalation
+            # replaces the chain's document (docs/siem-output.md).
+            "id": f.uid,
             "severity": ECS_SEVERITY[f.severity_id],
             "risk_score": float(f.score),
             "start": _iso(f.first_seen_ms),
@@ -142,8 +247,8 @@ def to_ecs(f: Finding) -> dict[str, Any]:
         },
         "rule": {
             "id": ANALYTIC_UID,
-            "uuid": f.uid,
-            "name": f.title,
+            "uuid": RULE_UUID,
+            "name": ANALYTIC_NAME,
             "description": ANALYTIC_NAME,
             "ruleset": "osq-dbwatch",
             "version": __version__,
@@ -153,10 +258,12 @@ def to_ecs(f: Finding) -> dict[str, Any]:
             "technique": techniques,
             "tactic": {"id": sorted(tactics), "name": [tactics[k] for k in sorted(tactics)]},
         },
-        "host": {"hostname": f.host, "name": f.host},
+        "host": host,
         "user": {"name": f.user},
+        **ecs_evidence_fields(f),
         "related": {"user": [f.user], "hosts": [f.host], **({"ip": ips} if ips else {})},
         "tags": ["osq-dbwatch", *f.stages],
-        "osq_dbwatch": {"reasons": f.reasons, "stages": f.stages, "score": f.score, "evidences": f.evidences,
+        "osq_dbwatch": {"chain_id": f.uid, "revision": revision(f), "record_id": record_id(f), "title": f.title,
+                        "reasons": f.reasons, "stages": f.stages, "score": f.score, "evidences": f.evidences,
                         "severity_id": f.severity_id},
     }

@@ -545,8 +545,67 @@ def _yaml(data: Any, header: str) -> str:
 _FLEET_HEADER = "# Rendered by `osq-dbwatch pack render --format fleet`; do not edit by hand.\n"
 
 
-def render_fleet(config: Config) -> dict[str, str]:
-    """packs/fleet/ relative path -> text."""
+# Fleet Free has no label scoping of reports or policies and no critical
+# policies (both are Fleet Premium). The free tier's reports guard themselves
+# in SQL instead, with the conditions the Premium labels test; the extension's
+# tables cannot be guarded (SQLite refuses a query naming a missing table), so
+# their reports and policy go to files of their own.
+FLEET_TIERS = ("premium", "free")
+_BPF_ON = "EXISTS (SELECT 1 FROM osquery_flags WHERE name = 'enable_bpf_events' AND value = 'true')"
+
+
+def _db_host_condition() -> str:
+    return f"EXISTS ({db_hosts_sql().rstrip(';')})"
+
+
+def fleet_free_guard(variant: str) -> str | None:
+    """SQL condition standing in for the Premium label of a variant (None: cannot be guarded)."""
+    db_host = _db_host_condition()
+    return {
+        "audit": f"NOT {_BPF_ON} AND {db_host}",
+        "bpf": f"{_BPF_ON} AND {db_host}",
+        "native": db_host,
+    }.get(variant)
+
+
+def _guard_query(sql: str, condition: str) -> str:
+    return f"SELECT * FROM ({sql.strip().rstrip(';')}) WHERE {condition};"
+
+
+def fleet_free_reports(config: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(self-guarded reports, extension reports) without label scoping."""
+    variants = {fleet_report_name(s): s.variant for s in load_sources()}
+    guarded, extension = [], []
+    for report in fleet_reports(config):
+        report = {k: v for k, v in report.items() if not k.startswith("labels_")}
+        condition = fleet_free_guard(variants[report["name"]])
+        if condition is None:
+            extension.append(report)
+        else:
+            guarded.append({**report, "query": _guard_query(report["query"], condition)})
+    return guarded, extension
+
+
+def fleet_free_policies() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(policies passing on hosts that are no database host, the extension's policy), none critical."""
+    guarded, extension = [], []
+    for policy in fleet_policies():
+        scope = policy.get("labels_include_any", [])
+        policy = {k: v for k, v in policy.items() if k != "critical" and not k.startswith("labels_")}
+        if scope == [LABEL_EXTENSION]:
+            extension.append(policy)
+        else:
+            query = policy["query"].strip().rstrip(";")
+            guarded.append({**policy, "query": f"SELECT 1 WHERE NOT {_db_host_condition()} OR EXISTS ({query});"})
+    return guarded, extension
+
+
+def render_fleet(config: Config, tier: str = "premium") -> dict[str, str]:
+    """packs/fleet/ (premium) or packs/fleet-free/ (free) relative path -> text."""
+    if tier == "free":
+        return _render_fleet_free(config)
+    if tier != "premium":
+        raise RenderError(f"unknown Fleet tier {tier!r} (one of {', '.join(FLEET_TIERS)})")
     example = {
         "labels": [{"path": "./lib/dbwatch.labels.yml"}],
         "reports": [{"path": "./lib/dbwatch.reports.yml"}],
@@ -564,5 +623,39 @@ def render_fleet(config: Config) -> dict[str, str]:
             example,
             _FLEET_HEADER + "# Add these entries to the labels/reports/policies lists of your default.yml\n"
             "# (or a fleets/<fleet>.yml); paths are relative to that file.\n",
+        ),
+    }
+
+
+_FLEET_FREE_HEADER = "# Rendered by `osq-dbwatch pack render --format fleet --tier free`; do not edit by hand.\n"
+
+
+def _render_fleet_free(config: Config) -> dict[str, str]:
+    reports, extension_reports = fleet_free_reports(config)
+    policies, extension_policies = fleet_free_policies()
+    example = {
+        "reports": [{"path": "./lib/dbwatch.reports.yml"}],
+        "policies": [{"path": "./lib/dbwatch.policies.yml"}],
+    }
+    guarded = _FLEET_FREE_HEADER + ("# Fleet Free: no label scoping, so each query checks in SQL that it runs on a\n"
+                                    "# database host (and on the audit or BPF event path) and returns nothing elsewhere.\n")
+    needs_ext = _FLEET_FREE_HEADER + ("# Needs the osq-dbwatch extension on EVERY host of the fleet: elsewhere osquery\n"
+                                      "# reports 'no such table' for these queries.\n")
+    return {
+        "lib/dbwatch.reports.yml": _yaml(reports, guarded),
+        "lib/dbwatch.policies.yml": _yaml(policies, _FLEET_FREE_HEADER + (
+            "# Fleet Free: no label scoping, so each policy checks in SQL that it runs on a\n"
+            "# database host and passes elsewhere. None is critical (a Premium feature).\n")),
+        "lib/dbwatch.extension.reports.yml": _yaml(extension_reports, needs_ext),
+        "lib/dbwatch.extension.policies.yml": _yaml(extension_policies, needs_ext),
+        "lib/dbwatch.agent-options.yml": _yaml(
+            fleet_agent_options(config),
+            _FLEET_FREE_HEADER + "# Merge into your agent_options (default.yml).\n",
+        ),
+        "default.example.yml": _yaml(
+            example,
+            _FLEET_FREE_HEADER + "# Add these entries to the reports/policies lists of your default.yml; paths are\n"
+            "# relative to that file. Where every host loads the osq-dbwatch extension, add\n"
+            "# ./lib/dbwatch.extension.reports.yml and ./lib/dbwatch.extension.policies.yml too.\n",
         ),
     }
