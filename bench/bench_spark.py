@@ -52,7 +52,8 @@ def finals(lines: list[str]) -> list[list[Any]]:
         uid = r["finding_info"]["uid"]
         if uid not in best or r["metadata"]["sequence"] > best[uid]["metadata"]["sequence"]:
             best[uid] = r
-    return sorted([u, r["severity_id"], r["unmapped"]["stages"]] for u, r in best.items())
+    # Stages are listed in the order their evidence arrived: compared as a set.
+    return sorted([u, r["severity_id"], sorted(r["unmapped"]["stages"])] for u, r in best.items())
 
 
 def run_single(log: str, work: str) -> dict[str, Any]:

@@ -64,8 +64,9 @@ def spark():
 
 
 def keys(records: list[dict[str, Any]]) -> set[tuple[str, int, tuple[str, ...]]]:
-    """Findings compared as sets of (chain id, severity, stages)."""
-    return {(r["finding_info"]["uid"], r["severity_id"], tuple(r["unmapped"]["stages"])) for r in records}
+    """Findings compared as sets of (chain id, severity, stages); a chain's stages are listed in the order
+    their evidence arrived, so they are compared as a set."""
+    return {(r["finding_info"]["uid"], r["severity_id"], tuple(sorted(r["unmapped"]["stages"]))) for r in records}
 
 
 def finals(records: list[dict[str, Any]]) -> set[tuple[str, int, tuple[str, ...]]]:
@@ -150,8 +151,8 @@ def test_own_scenarios_same_findings(spark, tmp_path) -> None:
 
 
 # The bench log for CI: bench/gen_log.py's generator, smaller than bench_spark.py's (CI time).
-BENCH_SPEC = dict(lines=30_000, hosts=60, seed=16, insider=8, webshell=2, access_only=4)
-BENCH_PARTS = 6
+BENCH_SPEC = dict(lines=20_000, hosts=50, seed=16, insider=8, webshell=2, access_only=4)
+BENCH_PARTS = 5
 
 
 @pytest.fixture(scope="session")
@@ -174,11 +175,17 @@ def bench_log(tmp_path_factory) -> tuple[str, str]:
     return log, str(parts)
 
 
-def test_bench_log_same_findings(spark, bench_log, tmp_path) -> None:
+@pytest.fixture(scope="session")
+def bench_stream(spark, bench_log, tmp_path_factory) -> list[dict[str, Any]]:
+    """One uninterrupted stream of the bench log, a file a micro-batch."""
+    return stream(spark, os.path.join(BENCH, "config.yml"), bench_log[1], str(tmp_path_factory.mktemp("ref")), max_files=1)
+
+
+def test_bench_log_same_findings(bench_stream, bench_log, tmp_path) -> None:
     log, parts = bench_log
     config = os.path.join(BENCH, "config.yml")
     expected = single(config, [log], str(tmp_path))
-    got = stream(spark, config, parts, str(tmp_path), max_files=1)
+    got = bench_stream
     assert len(finals(expected)) >= 8
     # Several micro-batches: a chain raised inside one may be emitted once where the single
     # process (one batch here) emits it once too, or at each step; each chain's newest record agrees.
@@ -200,14 +207,14 @@ def _commits(work: str) -> int:
     return len([n for n in os.listdir(directory) if n.isdigit()]) if os.path.isdir(directory) else 0
 
 
-def test_sigkill_restart_exact(spark, bench_log, tmp_path) -> None:
+def test_sigkill_restart_exact(bench_stream, bench_log, tmp_path) -> None:
     """SIGKILL the driver twice mid-stream, restart from the checkpoint: the sink holds exactly one
     uninterrupted run's records, none missing, none doubled."""
     log, parts = bench_log
-    reference = stream(spark, os.path.join(BENCH, "config.yml"), parts, str(tmp_path / "ref"), max_files=1)
+    reference = bench_stream
     work = str(tmp_path / "killed")
     kills = 0
-    for after in (1, 3):
+    for after in (1, 2):
         proc = _spark_cli(parts, work)
         deadline = time.monotonic() + 240
         while _commits(work) < after and proc.poll() is None and time.monotonic() < deadline:
