@@ -34,6 +34,8 @@ declare -A PROBE=(
   [openjdk-17-jre-headless]=/usr/share/doc/openjdk-17-jre-headless/copyright  # Java 17 for Spark (tests/test_spark.py)
   [systemd]=/usr/bin/systemd-analyze  # test_deb/test_deploy verify the correlator unit and rate its sandbox
   [dpkg]=/usr/bin/dpkg-deb        # test_deb builds and installs the .deb
+  [chromium]=/usr/bin/chromium    # the report's browser tests (Playwright drives Debian's build, downloads none)
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf   # text in the report's screenshots
 )
 
 missing=()

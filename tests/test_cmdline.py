@@ -74,6 +74,9 @@ def db(path: str, cmdline: str | list[str]) -> DbCommand:
         ("/usr/bin/influx", "influx -host h", "influx", "influx", "client"),
         ("/usr/bin/redis-cli", "redis-cli --rdb /tmp/d.rdb", "redis-cli", "redis", "dump"),
         ("/usr/bin/redis-cli", "redis-cli -h r1", "redis-cli", "redis", "client"),
+        # duckdb: one catalog entry, no parser code of its own
+        ("/usr/local/bin/duckdb", "duckdb /srv/a.duckdb", "duckdb", "duckdb", "client"),
+        ("/usr/bin/python3.11", "python3 /usr/local/bin/duckdb -readonly a.duckdb", "duckdb", "duckdb", "client"),
     ],
 )
 def test_identifies_tool(path: str, cmdline: str, tool: str, engine: str, kind: str) -> None:
@@ -231,6 +234,8 @@ def test_identify_transfer_tool() -> None:
         ("/usr/bin/cockroach", "cockroach sql --url postgresql://root:pw@crdb:26257/bank", "crdb", "26257", "bank", "root"),
         ("/usr/bin/sqlite3", "sqlite3 /var/lib/app/app.db", "", "", "/var/lib/app/app.db", ""),
         ("/usr/bin/usql", "usql pg://u:pw@db1/app", "db1", "", "app", "u"),
+        ("/usr/local/bin/duckdb", "duckdb -readonly /srv/a.duckdb -c SELECT 1", "", "", "/srv/a.duckdb", ""),
+        ("/usr/local/bin/duckdb", "duckdb -init /etc/x.sql /srv/b.duckdb", "", "", "/srv/b.duckdb", ""),
     ],
 )
 def test_target(path: str, cmdline: str | list[str], host: str, port: str, database: str, user: str) -> None:
@@ -314,6 +319,16 @@ def test_parsed_fields_never_carry_a_password(path: str, cmdline: str | list[str
         ("/u01/app/oracle/bin/expdp", "expdp system/pw@orcl dumpfile=x.dmp directory=D", "expdp", "x.dmp"),
         ("/usr/bin/influx", "influx backup /tmp/b -t tok", "influx backup", "/tmp/b"),
         ("/usr/bin/cockroach", "cockroach dump bank --insecure", "cockroach dump", ""),
+        # duckdb: COPY ... TO, .output and .once, from -c / -cmd / -s, /proc argv and audit form
+        ("/usr/local/bin/duckdb", ["duckdb", "file.duckdb", "-c", "COPY t TO '/tmp/x.csv'"], "COPY TO", "/tmp/x.csv"),
+        ("/usr/local/bin/duckdb", "duckdb file.duckdb -c COPY t TO '/tmp/x.csv'", "COPY TO", "/tmp/x.csv"),
+        ("/usr/local/bin/duckdb", "duckdb file.duckdb -c COPY (SELECT * FROM users) TO '/tmp/u.parquet' (FORMAT parquet)",
+         "COPY TO", "/tmp/u.parquet"),
+        ("/usr/local/bin/duckdb", ["duckdb", "-cmd", ".output /tmp/o.csv", "file.duckdb"], ".output", "/tmp/o.csv"),
+        ("/usr/local/bin/duckdb", "duckdb file.duckdb -s .once /tmp/once.csv", ".output", "/tmp/once.csv"),
+        ("/usr/local/bin/duckdb", "duckdb -csv file.duckdb .output /tmp/pos.csv", ".output", "/tmp/pos.csv"),
+        ("/usr/local/bin/duckdb", "duckdb -init /etc/x.sql file.duckdb -c SELECT 1", "", ""),
+        ("/usr/local/bin/duckdb", "duckdb file.duckdb -c .dump", ".dump", ""),
         # no intent
         ("/usr/bin/psql", "psql -h h -c select 1", "", ""),
         ("/usr/bin/mariadb", "mysql -e SHOW PROCESSLIST", "", ""),

@@ -350,7 +350,7 @@ def test_bad_bytes_are_read_alike_with_and_without_msgspec(tmp_path) -> None:
     cfg.write_text(CONFIG)
     outputs = []
     for block in (False, True):
-        code = ("import sys\n" + ("sys.modules['msgspec'] = None\n" if block else "") +
+        code = ("import sys\n" + ("import osq_dbwatch.config\nsys.modules['msgspec'] = None\n" if block else "") +
                 "from osq_dbwatch.correlate import jsonlib\n"
                 "assert jsonlib.NAME.startswith('json') == " + repr(block) + ", jsonlib.NAME\n"
                 "from osq_dbwatch.cli import main\nsys.exit(main(sys.argv[1:]))")

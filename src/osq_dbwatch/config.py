@@ -1,26 +1,41 @@
-"""The policy config (contract section 3): strict YAML in, frozen records out.
+"""The policy config: strict YAML in, frozen records out.
 
-Unknown keys, duplicate keys and wrong types are errors that name the file and
-line, so a typo never silently turns a rule off. The extension, the pack
-renderer and the correlator all read the same file.
+Three steps. A strict YAML loader keeps every node's line, refuses duplicate
+keys and odd tags, and bounds what YAML aliases may add. msgspec then checks
+the document's shape against the `ConfigFile` structs below: they are the one
+description of the keys, their types, bounds and defaults, from which the JSON
+Schema for editors is generated too (`osq-dbwatch config schema`). Last, the
+checks a schema cannot express (time zones, networks, day names) build the
+frozen `Config`. Every error is one line naming the file and line, so a typo
+never silently turns a rule off. The extension, the pack renderer and the
+correlator all read the same file.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import stat
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
 import yaml
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from . import catalog
 
 DEFAULT_CONFIG_PATH = "/etc/osq-dbwatch/config.yml"
 MAX_CONFIG_BYTES = 1 << 20
+# Values YAML aliases may add to the document. An alias is a reference, so a
+# few hundred bytes can stand for millions of values (a "billion laughs"), or
+# an anchored window repeated 40,000 times for 40,000 windows that every
+# access is checked against. Real configs reuse an anchor a few times.
+MAX_ALIAS_VALUES = 2_000
+MAX_DURATION = 30 * 86400
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -28,6 +43,10 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 class ConfigError(Exception):
     """An invalid config; str() is one line naming file and line."""
+
+
+# ---------------------------------------------------------------------------
+# What the rest of the program reads
 
 
 @dataclass(frozen=True)
@@ -78,32 +97,245 @@ class Config:
 
 
 # ---------------------------------------------------------------------------
-# Strict YAML: duplicate keys are errors, and every node keeps its line.
+# The file's shape. `expect` (Meta.extra) finishes the sentence "X must be ...";
+# descriptions and defaults go into the JSON Schema.
+
+
+def _expect(text: str, description: str = "") -> Meta:
+    return Meta(description=description, extra={"expect": text}) if description else Meta(extra={"expect": text})
+
+
+Name = Annotated[str, Meta(min_length=1, max_length=256),
+                 _expect("a string of 1 to 256 characters (quote names YAML reads as numbers or booleans: '007', 'yes')")]
+# A list of names; one bare name and an empty key are accepted too.
+Names = Annotated[Union[Name, Annotated[list[Name], Meta(max_length=10_000)], None],
+                  _expect("a list of strings (at most 10000; quote names YAML reads as numbers or booleans)")]
+Clock = Annotated[str, Meta(pattern=r"^\s*(?:[01]?[0-9]|2[0-3]):[0-5][0-9]\s*$|^\s*24:00\s*$"),
+                  _expect("a time HH:MM (00:00 to 24:00)")]
+Duration = Annotated[
+    Union[Annotated[int, Meta(ge=1, le=MAX_DURATION)], Annotated[str, Meta(pattern=r"^\s*[0-9]{1,9}\s{0,8}[smhdw]?\s*$")]],
+    _expect("a duration such as 15m, 1h or 900 (at most 30d)",
+            "seconds, or a number with a unit s, m, h, d or w (at most 30d)")]
+Root = Annotated[str, Meta(pattern="^/", max_length=4096), _expect("an absolute directory path")]
+Roots = Annotated[Union[Root, Annotated[list[Root], Meta(max_length=100)], None],
+                  _expect("a list of absolute directory paths (at most 100)")]
+Glob = Annotated[str, Meta(min_length=1, max_length=4096), _expect("a string")]
+ToolName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.+-]{1,64}$"), _expect("a program basename (letters, digits, _ . + -)")]
+EngineName = Annotated[catalog.Engine, _expect("one of the engines " + ", ".join(get_args(catalog.Engine)))]
+
+
+class _Section(Struct, forbid_unknown_fields=True, kw_only=True):
+    """A mapping in the file: unknown keys are errors, every key is named."""
+
+    noun: ClassVar[str] = ""  # what an entry is called in messages ("an allow entry")
+
+
+class Admins(_Section):
+    """Who administers the databases: their access is expected (outside a web or database server's context)."""
+
+    users: Annotated[Names, Meta(description="login names treated as database administrators")] = None
+    groups: Annotated[Names, Meta(description="groups whose members are administrators (read from the host's admin_accounts rows)")] = None
+
+
+class AutomationWindowEntry(_Section, kw_only=True):  # start and end are required
+    """When scheduled database work is expected. Service work outside every window naming its user or host is unusual."""
+
+    noun: ClassVar[str] = "an automation window"
+    days: Annotated[Names, Meta(description="mon..sun (or Monday..Sunday); every day when left out")] = None
+    start: Annotated[Clock, Meta(description="local start time HH:MM")]
+    end: Annotated[Clock, Meta(description="local end time HH:MM; at or before start: the window crosses midnight")]
+    tz: Annotated[str, Meta(description="IANA time zone of start and end"),
+                  _expect("an IANA time zone name such as Europe/Berlin")] = "UTC"
+    users: Annotated[Names, Meta(description="only these users (default: everyone)")] = None
+    hosts: Annotated[Names, Meta(description="only hosts whose identifier matches one of these globs (default: every host)")] = None
+
+
+class AllowEntry(_Section):
+    """A documented workflow: an access matching every given field is expected and starts no chain."""
+
+    noun: ClassVar[str] = "an allow entry"
+    user: Annotated[Glob | UnsetType, Meta(description="glob on the login user (else the process user)")] = UNSET
+    tool: Annotated[Glob | UnsetType, Meta(description="tool name, such as psql or mysqldump (exact)")] = UNSET
+    parent: Annotated[Glob | UnsetType, Meta(description="glob on the parent's executable path; without a /, on its basename")] = UNSET
+    host: Annotated[Glob | UnsetType, Meta(description="glob on the host identifier")] = UNSET
+    cmdline: Annotated[Glob | UnsetType, Meta(
+        description="whole-command-line glob; * and ? never match shell metacharacters (; | & $ ` ( ) < > newline)")] = UNSET
+
+
+class Windows(_Section):
+    """How close in time the stages of a chain must be."""
+
+    dump_after_access: Annotated[Duration, Meta(description="a dump-like file counts within this time after the access")] = "15m"
+    egress_after_dump: Annotated[Duration, Meta(description="an external connection or upload counts within this time after the dump")] = "15m"
+
+
+class ExtraTools(_Section):
+    """Site-specific tools, added to the built-in catalog."""
+
+    db_clients: Annotated[dict[ToolName, EngineName], Meta(max_length=1000, description="database clients: basename: engine"),
+                          _expect("a mapping of program basename to engine")] = {}
+    dump_tools: Annotated[dict[ToolName, EngineName], Meta(max_length=1000, description="dump tools: basename: engine"),
+                          _expect("a mapping of program basename to engine")] = {}
+    transfer_tools: Annotated[Names, Meta(description="transfer or staging tools, by basename")] = None
+
+
+class CorrelatorSection(_Section):
+    """Bounds and learning of the correlator's state."""
+
+    max_pending_per_host: Annotated[int, Meta(ge=1, le=1_000_000, description="pending chains kept per host; older ones are evicted and counted"),
+                                    _expect("an integer between 1 and 1000000")] = CorrelatorSettings.max_pending_per_host
+    state_expiry: Annotated[Duration, Meta(description="closed chains, emitted findings and history identities older than this are dropped")] = "7d"
+    baseline_min_observations: Annotated[int, Meta(ge=1, le=100_000, description="earlier runs before a (host, user, tool, parent, hour of week) is habitual"),
+                                         _expect("an integer between 1 and 100000")] = CorrelatorSettings.baseline_min_observations
+    baseline_novel_after: Annotated[Duration, Meta(description="history a host needs before a user, tool, parent or hour is called novel")] = "7d"
+
+
+class ConfigFile(_Section):
+    """osq-dbwatch policy config (/etc/osq-dbwatch/config.yml). Every key is optional; unknown keys are errors."""
+
+    admins: Admins | None = None
+    service_accounts: Annotated[Names, Meta(description="accounts whose database work is a known service context")] = None
+    automation_windows: Annotated[Annotated[list[AutomationWindowEntry], Meta(max_length=1000)] | None,
+                                  Meta(description="when scheduled database work is expected"),
+                                  _expect("a list of automation windows (at most 1000)")] = None
+    allow: Annotated[Annotated[list[Annotated[AllowEntry, Meta(extra_json_schema={"minProperties": 1})]], Meta(max_length=1000)] | None,
+                     Meta(description="documented workflows; every given field must match"),
+                     _expect("a list of allow entries (at most 1000)")] = None
+    internal_networks: Annotated[Names, Meta(description="CIDR networks (or addresses) egress to which is not outbound")] = None
+    windows: Windows | None = None
+    # A tuple: msgspec refuses a mutable default; it stands for the list it holds.
+    dump_roots: Annotated[Roots, Meta(description="absolute directories scanned and watched for dump-like files")] = catalog.DEFAULT_DUMP_ROOTS  # type: ignore[assignment]
+    extra_tools: ExtraTools | None = None
+    correlator: CorrelatorSection | None = None
+
+
+def key_paths(struct: type[_Section] | None = None, prefix: str = "") -> list[str]:
+    """Every key the config knows, dotted (`automation_windows.tz`), in file order."""
+    paths = []
+    for info in msgspec.structs.fields(struct or ConfigFile):
+        path = prefix + info.name
+        paths.append(path)
+        inner = _struct_in(info.type)
+        for member in _members(info.type):
+            if inner is None and get_origin(member) is list:
+                inner = _struct_in(get_args(member)[0])
+        if inner is not None:
+            paths.extend(key_paths(inner, path + "."))
+    return paths
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the config file, generated from ConfigFile."""
+    schema = msgspec.json.schema(ConfigFile)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "osq-dbwatch config",
+        "description": "Generated by `osq-dbwatch config schema` from src/osq_dbwatch/config.py; do not edit.",
+        **schema,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Strict YAML: duplicate keys are errors, every node keeps its line, and
+# aliases may add at most MAX_ALIAS_VALUES values.
 
 
 @dataclass(frozen=True)
 class _Node:
-    value: Any
+    value: Any  # dict[str, _Node], list[_Node] or a scalar
     line: int
+    key_lines: dict[str, int] | None = None  # mappings: where each key is written
 
 
-class _StrictLoader(yaml.SafeLoader):
-    pass
+def _kind(value: Any) -> str:
+    """A value as a user would name it, for messages (never a _Node repr)."""
+    if isinstance(value, _Node):
+        value = value.value
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if value is None:
+        return "nothing"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+_Events: Any
+try:  # libyaml's scanner and parser: ten times faster than PyYAML's own on a large file
+    from yaml._yaml import CParser as _Events
+    _PARSER: tuple[type, ...] = (_Events,)
+except ImportError:  # PyYAML built without libyaml
+    _Events = None
+    _PARSER = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
+
+
+class _StrictLoader(yaml.composer.Composer, *_PARSER, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):  # type: ignore[misc]
+    """Events from libyaml when present (else PyYAML's parser), composed here, in Python, so aliases can be counted."""
+
+    def __init__(self, stream: str) -> None:
+        if _Events is not None:
+            _Events.__init__(self, stream)
+        else:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self._alias_values = 0
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if not self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)
+        mark = self.peek_event().start_mark
+        node = super().compose_node(parent, index)
+        self._alias_values += self._expanded_size(node, mark.line + 1)
+        if self._alias_values > MAX_ALIAS_VALUES:
+            raise ConfigError(
+                f"line {mark.line + 1}: YAML aliases here expand to more than {MAX_ALIAS_VALUES} values; write the values out or use fewer aliases")
+        return node
+
+    def _expanded_size(self, node: yaml.Node, line: int) -> int:
+        """Values `node` stands for once every alias inside it is expanded (memoised, so linear in the file)."""
+        known = self._sizes.get(id(node))
+        if known is not None:
+            if known < 0:
+                raise ConfigError(f"line {line}: a YAML alias refers to the node that contains it")
+            return known
+        self._sizes[id(node)] = -1  # in progress: a recursive anchor
+        size = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                size += self._expanded_size(child, line)
+                if size > MAX_ALIAS_VALUES:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for key, child in node.value:
+                size += self._expanded_size(key, line) + self._expanded_size(child, line)
+                if size > MAX_ALIAS_VALUES:
+                    break
+        self._sizes[id(node)] = size
+        return size
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> _Node:
     if not isinstance(node, yaml.MappingNode):  # `!!map text`
         raise ConfigError(f"line {node.start_mark.line + 1}: a !!map tag on something that is not a mapping")
     result: dict[str, _Node] = {}
+    key_lines: dict[str, int] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         key = key.value if isinstance(key, _Node) else key
+        line = key_node.start_mark.line + 1
         if not isinstance(key, str):
-            raise ConfigError(f"line {key_node.start_mark.line + 1}: keys must be strings, not {key!r}")
+            raise ConfigError(f"line {line}: keys must be strings, not {_kind(key)}")
         if key in result:
-            raise ConfigError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+            raise ConfigError(f"line {line}: duplicate key {key!r}")
         result[key] = loader.construct_object(value_node, deep=True)
-    return _Node(result, node.start_mark.line + 1)
+        key_lines[key] = line
+    return _Node(result, node.start_mark.line + 1, key_lines)
 
 
 def _construct_sequence(loader: _StrictLoader, node: yaml.SequenceNode, deep: bool = False) -> _Node:
@@ -112,18 +344,13 @@ def _construct_sequence(loader: _StrictLoader, node: yaml.SequenceNode, deep: bo
     return _Node([loader.construct_object(child, deep=True) for child in node.value], node.start_mark.line + 1)
 
 
-def _construct_scalar(loader: _StrictLoader, node: yaml.ScalarNode) -> _Node:
-    tag = loader.resolve(yaml.ScalarNode, node.value, (True, False))
-    if node.tag != tag and node.style:  # quoted: always a string
-        return _Node(str(node.value), node.start_mark.line + 1)
-    constructor = loader.yaml_constructors.get(node.tag)
-    value = constructor(loader, node) if constructor else node.value
-    return _Node(value, node.start_mark.line + 1)
-
-
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
 def _construct_plain(loader: _StrictLoader, node: yaml.ScalarNode) -> _Node:
+    if node.tag == "tag:yaml.org,2002:str":
+        return _Node(str(node.value), node.start_mark.line + 1)  # quoted or plain text: always a string
     base = yaml.SafeLoader.yaml_constructors[node.tag]
     try:
         value = base(loader, node)
@@ -159,52 +386,172 @@ for _tag in ("binary", "set", "omap", "pairs"):
     _StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _reject_tag)
 
 
+def _plain(node: _Node) -> Any:
+    """The node tree as plain Python for msgspec."""
+    if isinstance(node.value, dict):
+        return {key: _plain(child) for key, child in node.value.items()}
+    if isinstance(node.value, list):
+        return [_plain(child) for child in node.value]
+    return node.value
+
+
 # ---------------------------------------------------------------------------
-# Field parsers
+# msgspec's error, told with the file's line and the field's own words
+
+Path = tuple[str | int, ...]
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at (?:`(?P<key>key)` in )?`(?P<path>\$[^`]*)`)?$", re.S)
+_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+|\.\.\.)\]")
 
 
-def _fail(node: _Node, message: str) -> ConfigError:
-    return ConfigError(f"line {node.line}: {message}")
+def _split_path(text: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for name, index in _PART.findall(text[1:]):
+        parts.append(name if name else (int(index) if index.isdigit() else "..."))
+    return parts
 
 
-def _mapping(node: _Node, where: str, allowed: tuple[str, ...]) -> dict[str, _Node]:
-    if not isinstance(node.value, dict):
-        raise _fail(node, f"{where} must be a mapping")
-    for key, child in node.value.items():
-        if key not in allowed:
-            raise _fail(child, f"unknown key {key!r} in {where} (allowed: {', '.join(allowed)})")
-    return node.value
+def _node_at(root: _Node, path: Path) -> _Node:
+    node = root
+    for part in path:
+        if isinstance(node.value, dict) and isinstance(part, str) and part in node.value:
+            node = node.value[part]
+        elif isinstance(node.value, list) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+    return node
 
 
-def _string(node: _Node, where: str) -> str:
-    if isinstance(node.value, bool) or node.value is None or isinstance(node.value, (dict, list)):
-        raise _fail(node, f"{where} must be a string")
-    return str(node.value)
+def _key_line(root: _Node, path: Path, key: str) -> int:
+    node = _node_at(root, path)
+    return (node.key_lines or {}).get(key, node.line)
 
 
-def _strings(node: _Node, where: str) -> tuple[str, ...]:
-    if node.value is None:
-        return ()
-    if isinstance(node.value, str):
-        return (node.value,)
-    if not isinstance(node.value, list):
-        raise _fail(node, f"{where} must be a list of strings")
-    return tuple(_string(item, where) for item in node.value)
+def _where(path: Path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "the config"
 
 
-def _string_nodes(node: _Node, where: str) -> tuple[tuple[str, _Node], ...]:
-    """Like _strings, with each item's node, so an error names the item's own line."""
-    values = _strings(node, where)
-    items = node.value if isinstance(node.value, list) else [node]
-    return tuple(zip(values, items))
+def _strip(tp: Any) -> tuple[Any, list[Meta]]:
+    """A type without its Annotated layers, and their Meta objects."""
+    metas: list[Meta] = []
+    while get_origin(tp) is Annotated:
+        tp, *extras = get_args(tp)
+        metas.extend(m for m in extras if isinstance(m, Meta))
+    return tp, metas
 
 
-def _int(node: _Node, where: str, low: int, high: int) -> int:
-    if isinstance(node.value, bool) or not isinstance(node.value, int):
-        raise _fail(node, f"{where} must be an integer")
-    if not low <= node.value <= high:
-        raise _fail(node, f"{where} must be between {low} and {high}")
-    return node.value
+def _members(tp: Any) -> list[Any]:
+    tp, _ = _strip(tp)
+    if get_origin(tp) is Union or type(tp).__name__ == "UnionType":
+        return [m for arg in get_args(tp) for m in _members(arg)]
+    return [tp]
+
+
+def _struct_in(tp: Any) -> type[_Section] | None:
+    return next((m for m in _members(tp) if isinstance(m, type) and issubclass(m, _Section)), None)
+
+
+def _container_in(tp: Any, kind: type) -> Any:
+    return next((m for m in _members(tp) if get_origin(m) is kind), None)
+
+
+def _type_at(path: Path, key: bool = False) -> tuple[Any, list[Meta]]:
+    """The declared type at a path through ConfigFile, with the Meta of its last step."""
+    tp: Any = ConfigFile
+    metas: list[Meta] = []
+    for part in path:
+        struct = _struct_in(tp)
+        info = None
+        if struct is not None and isinstance(part, str):
+            info = next((f for f in msgspec.structs.fields(struct) if f.name == part), None)
+        if info is not None:
+            tp, metas = _strip(info.type)
+            continue
+        container = _container_in(tp, list if isinstance(part, int) else dict)
+        if container is None:
+            break
+        tp, metas = _strip(get_args(container)[-1])
+    if key:
+        container = _container_in(tp, dict)
+        if container is not None:
+            return _strip(get_args(container)[0])
+    return tp, metas
+
+
+def _expectation(path: Path, key: bool = False) -> str:
+    """What the value at `path` must be, in words: the field's `expect`, else the mapping its struct describes."""
+    tp, metas = _type_at(path, key)
+    for meta in reversed(metas):
+        if meta.extra and "expect" in meta.extra:
+            return str(meta.extra["expect"])
+    for member in get_args(tp):  # `Glob | UnsetType`: the member's own words
+        for meta in _strip(member)[1]:
+            if meta.extra and "expect" in meta.extra:
+                return str(meta.extra["expect"])
+    struct = _struct_in(tp)
+    if struct is not None:
+        noun = f" ({struct.noun})" if struct.noun else ""
+        return f"a mapping{noun} of {', '.join(struct.__struct_fields__)}"
+    return "valid"
+
+
+def _first_failing_key(data: Any, path: Path, problem: str) -> str | None:
+    """msgspec names no key for a bad dict entry: find the first entry that alone has the same problem."""
+    container = data
+    for part in path:
+        container = container[part]
+    dict_type = _container_in(_type_at(path)[0], dict)
+    if not isinstance(container, dict) or dict_type is None:
+        return None
+    for candidate, value in container.items():
+        try:
+            msgspec.convert({candidate: value}, dict_type, strict=True)
+        except msgspec.ValidationError as exc:
+            match = _AT.match(str(exc))
+            if match is not None and match["problem"] == problem:
+                return candidate
+    return None
+
+
+def _translate(error: msgspec.ValidationError, root: _Node, data: Any) -> ConfigError:
+    match = _AT.match(str(error))
+    assert match is not None  # the pattern matches any text
+    problem, on_key = match["problem"], bool(match["key"])
+    parts = _split_path(match["path"] or "$")  # no path: the document itself
+
+    if "..." in parts or on_key:
+        # A dict's value (`[...]`) or key: msgspec does not say which entry.
+        cut = parts.index("...") if "..." in parts else len(parts)
+        key_name = _first_failing_key(data, tuple(parts[:cut]), problem)
+        if key_name is not None:
+            dict_path = tuple(parts[:cut])
+            if on_key:
+                return ConfigError(f"line {_key_line(root, dict_path, key_name)}: {_where(dict_path)}: "
+                                   f"key {key_name!r} must be {_expectation(dict_path, key=True)}")
+            parts = [*parts[:cut], key_name, *parts[cut + 1:]]
+        else:
+            parts = parts[:cut]
+    path = tuple(parts)
+    where = _where(path)
+    node = _node_at(root, path)
+
+    unknown = re.match(r"Object contains unknown field `(.*)`$", problem, re.S)
+    if unknown:
+        struct = _struct_in(_type_at(path)[0]) or ConfigFile
+        allowed = ", ".join(struct.__struct_fields__)
+        name = unknown.group(1)
+        return ConfigError(f"line {_key_line(root, path, name)}: unknown key {name!r} in {where} (allowed: {allowed})")
+    missing = re.match(r"Object missing required field `(.*)`$", problem, re.S)
+    if missing:
+        return ConfigError(f"line {node.line}: {where} needs {missing.group(1)!r}")
+    return ConfigError(f"line {node.line}: {where} must be {_expectation(path)}, got {_kind(node)}")
+
+
+# ---------------------------------------------------------------------------
+# What the schema cannot say
 
 
 _DURATION = re.compile(r"(\d{1,9})\s{0,8}([smhdw]?)")
@@ -219,182 +566,108 @@ def parse_duration(text: str) -> int | None:
     return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
 
-def _duration(node: _Node, where: str) -> int:
-    if isinstance(node.value, int) and not isinstance(node.value, bool):
-        seconds: int | None = node.value
-    else:
-        seconds = parse_duration(_string(node, where))
-    if seconds is None or not 0 < seconds <= 30 * 86400:
-        raise _fail(node, f"{where} must be a duration such as 15m, 1h or 900 (at most 30d)")
-    return seconds
+def _names(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
 
 
-def _clock(node: _Node, where: str) -> int:
-    # An unquoted 01:00 arrives as the text "01:00" (see _construct_number);
-    # a bare number is not a time.
-    text = _string(node, where)
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
-    if not m or int(m.group(1)) > 24 or int(m.group(2)) > 59 or (int(m.group(1)) == 24 and int(m.group(2))):
-        raise _fail(node, f"{where} must be a time HH:MM, got {text!r}")
-    return int(m.group(1)) * 60 + int(m.group(2))
+class _Builder:
+    """Turns a ConfigFile the schema accepted into a Config, with line numbers for the remaining checks."""
 
+    def __init__(self, root: _Node) -> None:
+        self.root = root
 
-def _window(node: _Node) -> AutomationWindow:
-    fields = _mapping(node, "automation_windows entry", ("days", "start", "end", "tz", "users", "hosts"))
-    for required in ("start", "end"):
-        if required not in fields:
-            raise _fail(node, f"automation_windows entry needs {required!r}")
-    days: set[int] = set()
-    if "days" in fields:
-        for day, item in _string_nodes(fields["days"], "days"):
+    def fail(self, path: Path, message: str) -> ConfigError:
+        return ConfigError(f"line {_node_at(self.root, path).line}: {message}")
+
+    def item(self, path: Path, value: Any, index: int) -> Path:
+        """Path of one name in a Names field (a bare string is its own item)."""
+        return (*path, index) if isinstance(value, list) else path
+
+    def duration(self, value: int | str, path: Path) -> int:
+        seconds = value if isinstance(value, int) else parse_duration(value)
+        if seconds is None or not 0 < seconds <= MAX_DURATION:
+            raise self.fail(path, f"{_where(path)} must be {_expectation(path)}, got {_kind(value)}")
+        return seconds
+
+    def clock(self, text: str) -> int:
+        hours, minutes = text.strip().split(":")
+        return int(hours) * 60 + int(minutes)
+
+    def window(self, entry: AutomationWindowEntry, path: Path) -> AutomationWindow:
+        written = _node_at(self.root, path).key_lines or {}
+        days: set[int] = set() if "days" in written else set(range(7))  # `days:` with no value: no day
+        for index, day in enumerate(_names(entry.days)):
             if day.lower()[:3] not in DAYS:
-                raise _fail(item, f"days: unknown day {day!r} (use mon..sun)")
+                raise self.fail(self.item((*path, "days"), entry.days, index), f"days: unknown day {day!r} (use mon..sun)")
             days.add(DAYS.index(day.lower()[:3]))
-    else:
-        days = set(range(7))
-    tz = _string(fields["tz"], "tz") if "tz" in fields else "UTC"
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(fields.get("tz", node), f"tz: unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)") from None
-    return AutomationWindow(
-        days=frozenset(days),
-        start_minute=_clock(fields["start"], "start"),
-        end_minute=_clock(fields["end"], "end"),
-        tz=tz,
-        users=_strings(fields["users"], "users") if "users" in fields else (),
-        hosts=_strings(fields["hosts"], "hosts") if "hosts" in fields else (),
-        line=node.line,
-    )
-
-
-def _allow(node: _Node) -> AllowRule:
-    keys = ("user", "tool", "parent", "host", "cmdline")
-    fields = _mapping(node, "allow entry", keys)
-    if not fields:
-        raise _fail(node, "an allow entry needs at least one of " + ", ".join(keys))
-    return AllowRule(**{k: _string(v, k) for k, v in fields.items()}, line=node.line)
-
-
-def _networks(node: _Node) -> tuple[IPNetwork, ...]:
-    result = []
-    for text, item in _string_nodes(node, "internal_networks"):
         try:
-            result.append(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            raise _fail(item, f"internal_networks: {text!r} is not a network such as 10.0.0.0/8") from None
-    return tuple(result)
+            ZoneInfo(entry.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            at = (*path, "tz") if "tz" in written else path
+            raise self.fail(at, f"tz: unknown time zone {entry.tz!r} (use an IANA name such as Europe/Berlin)") from None
+        return AutomationWindow(
+            days=frozenset(days),
+            start_minute=self.clock(entry.start),
+            end_minute=self.clock(entry.end),
+            tz=entry.tz,
+            users=_names(entry.users),
+            hosts=_names(entry.hosts),
+            line=_node_at(self.root, path).line,
+        )
 
+    def allow(self, entry: AllowEntry, path: Path) -> AllowRule:
+        given = {name: getattr(entry, name) for name in entry.__struct_fields__ if getattr(entry, name) is not UNSET}
+        if not given:
+            raise self.fail(path, "an allow entry needs at least one of " + ", ".join(entry.__struct_fields__))
+        return AllowRule(**given, line=_node_at(self.root, path).line)
 
-def _tools_with_engine(node: _Node, where: str) -> tuple[tuple[str, str], ...]:
-    engines = set(catalog.Engine.__args__)  # type: ignore[attr-defined]
-    mapping = _mapping(node, where, tuple(node.value) if isinstance(node.value, dict) else ())
-    result = []
-    for name, engine_node in mapping.items():
-        engine = _string(engine_node, f"{where}.{name}")
-        if engine not in engines:
-            raise _fail(engine_node, f"{where}.{name}: unknown engine {engine!r} ({', '.join(sorted(engines))})")
-        if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", name):
-            raise _fail(engine_node, f"{where}: {name!r} is not a program basename")
-        result.append((name, engine))
-    return tuple(result)
+    def networks(self, value: str | list[str] | None) -> tuple[IPNetwork, ...]:
+        result = []
+        for index, text in enumerate(_names(value)):
+            try:
+                result.append(ipaddress.ip_network(text, strict=False))
+            except ValueError:
+                raise self.fail(self.item(("internal_networks",), value, index),
+                                f"internal_networks: {text!r} is not a network such as 10.0.0.0/8") from None
+        return tuple(result)
 
+    def roots(self, value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+        roots = _names(value)
+        for index, root in enumerate(roots):
+            if not root.startswith("/") or "%" in root or "\n" in root:
+                raise self.fail(self.item(("dump_roots",), value, index), f"dump_roots: {root!r} must be an absolute directory path")
+        return tuple(root.rstrip("/") or "/" for root in roots)
 
-def _roots(node: _Node) -> tuple[str, ...]:
-    roots = _strings(node, "dump_roots")
-    for root, item in _string_nodes(node, "dump_roots"):
-        if not root.startswith("/") or "%" in root or "\n" in root:
-            raise _fail(item, f"dump_roots: {root!r} must be an absolute directory path")
-    return tuple(root.rstrip("/") or "/" for root in roots)
-
-
-def _correlator(node: _Node) -> CorrelatorSettings:
-    fields = _mapping(node, "correlator", ("max_pending_per_host", "state_expiry", "baseline_min_observations", "baseline_novel_after"))
-    settings = CorrelatorSettings()
-    values: dict[str, int] = {}
-    if "max_pending_per_host" in fields:
-        values["max_pending_per_host"] = _int(fields["max_pending_per_host"], "max_pending_per_host", 1, 1_000_000)
-    if "state_expiry" in fields:
-        values["state_expiry_seconds"] = _duration(fields["state_expiry"], "state_expiry")
-    if "baseline_min_observations" in fields:
-        values["baseline_min_observations"] = _int(fields["baseline_min_observations"], "baseline_min_observations", 1, 100_000)
-    if "baseline_novel_after" in fields:
-        values["baseline_novel_after_seconds"] = _duration(fields["baseline_novel_after"], "baseline_novel_after")
-    return CorrelatorSettings(**{**settings.__dict__, **values})
-
-
-_TOP_LEVEL: dict[str, Callable[[_Node, dict[str, Any]], None]] = {}
-
-
-def _key(name: str) -> Callable[[Callable[[_Node, dict[str, Any]], None]], Callable[[_Node, dict[str, Any]], None]]:
-    def register(fn: Callable[[_Node, dict[str, Any]], None]) -> Callable[[_Node, dict[str, Any]], None]:
-        _TOP_LEVEL[name] = fn
-        return fn
-
-    return register
-
-
-@_key("admins")
-def _set_admins(node: _Node, out: dict[str, Any]) -> None:
-    fields = _mapping(node, "admins", ("users", "groups"))
-    if "users" in fields:
-        out["admin_users"] = _strings(fields["users"], "admins.users")
-    if "groups" in fields:
-        out["admin_groups"] = _strings(fields["groups"], "admins.groups")
-
-
-@_key("service_accounts")
-def _set_service_accounts(node: _Node, out: dict[str, Any]) -> None:
-    out["service_accounts"] = _strings(node, "service_accounts")
-
-
-@_key("automation_windows")
-def _set_windows(node: _Node, out: dict[str, Any]) -> None:
-    if not isinstance(node.value, list):
-        raise _fail(node, "automation_windows must be a list")
-    out["automation_windows"] = tuple(_window(item) for item in node.value)
-
-
-@_key("allow")
-def _set_allow(node: _Node, out: dict[str, Any]) -> None:
-    if not isinstance(node.value, list):
-        raise _fail(node, "allow must be a list")
-    out["allow"] = tuple(_allow(item) for item in node.value)
-
-
-@_key("internal_networks")
-def _set_networks(node: _Node, out: dict[str, Any]) -> None:
-    out["internal_networks"] = _networks(node)
-
-
-@_key("windows")
-def _set_durations(node: _Node, out: dict[str, Any]) -> None:
-    fields = _mapping(node, "windows", ("dump_after_access", "egress_after_dump"))
-    if "dump_after_access" in fields:
-        out["dump_after_access_seconds"] = _duration(fields["dump_after_access"], "dump_after_access")
-    if "egress_after_dump" in fields:
-        out["egress_after_dump_seconds"] = _duration(fields["egress_after_dump"], "egress_after_dump")
-
-
-@_key("dump_roots")
-def _set_roots(node: _Node, out: dict[str, Any]) -> None:
-    out["dump_roots"] = _roots(node)
-
-
-@_key("extra_tools")
-def _set_extra_tools(node: _Node, out: dict[str, Any]) -> None:
-    fields = _mapping(node, "extra_tools", ("db_clients", "dump_tools", "transfer_tools"))
-    if "db_clients" in fields:
-        out["extra_db_clients"] = _tools_with_engine(fields["db_clients"], "extra_tools.db_clients")
-    if "dump_tools" in fields:
-        out["extra_dump_tools"] = _tools_with_engine(fields["dump_tools"], "extra_tools.dump_tools")
-    if "transfer_tools" in fields:
-        out["extra_transfer_tools"] = _strings(fields["transfer_tools"], "extra_tools.transfer_tools")
-
-
-@_key("correlator")
-def _set_correlator(node: _Node, out: dict[str, Any]) -> None:
-    out["correlator"] = _correlator(node)
+    def build(self, doc: ConfigFile, source: str) -> Config:
+        values: dict[str, Any] = {"source": source}
+        if doc.admins is not None:
+            values["admin_users"] = _names(doc.admins.users)
+            values["admin_groups"] = _names(doc.admins.groups)
+        values["service_accounts"] = _names(doc.service_accounts)
+        values["automation_windows"] = tuple(
+            self.window(entry, ("automation_windows", i)) for i, entry in enumerate(doc.automation_windows or ()))
+        values["allow"] = tuple(self.allow(entry, ("allow", i)) for i, entry in enumerate(doc.allow or ()))
+        values["internal_networks"] = self.networks(doc.internal_networks)
+        windows = doc.windows or Windows()
+        values["dump_after_access_seconds"] = self.duration(windows.dump_after_access, ("windows", "dump_after_access"))
+        values["egress_after_dump_seconds"] = self.duration(windows.egress_after_dump, ("windows", "egress_after_dump"))
+        values["dump_roots"] = self.roots(doc.dump_roots) if doc.dump_roots is not None else catalog.DEFAULT_DUMP_ROOTS
+        if doc.extra_tools is not None:
+            values["extra_db_clients"] = tuple(doc.extra_tools.db_clients.items())
+            values["extra_dump_tools"] = tuple(doc.extra_tools.dump_tools.items())
+            values["extra_transfer_tools"] = _names(doc.extra_tools.transfer_tools)
+        section = doc.correlator or CorrelatorSection()
+        values["correlator"] = CorrelatorSettings(
+            max_pending_per_host=section.max_pending_per_host,
+            state_expiry_seconds=self.duration(section.state_expiry, ("correlator", "state_expiry")),
+            baseline_min_observations=section.baseline_min_observations,
+            baseline_novel_after_seconds=self.duration(section.baseline_novel_after, ("correlator", "baseline_novel_after")),
+        )
+        return Config(**values)
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:
@@ -410,13 +683,17 @@ def parse_config(text: str, source: str = "<config>") -> Config:
                 where = f"line {text.count(chr(10), 0, position) + 1}: "
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise ConfigError(f"{where}not valid YAML: {problem}") from None
-        values: dict[str, Any] = {"source": source}
-        if root is not None and root.value is not None:
-            top = _mapping(root, "the config", tuple(_TOP_LEVEL))
-            for key, node in top.items():
-                if node.value is not None:
-                    _TOP_LEVEL[key](node, values)
-        return Config(**values)
+        if root is None or root.value is None:
+            root = _Node({}, 1, {})
+        data = _plain(root)
+        if isinstance(data, dict):
+            # A top-level key with no value is the same as no key.
+            data = {key: value for key, value in data.items() if value is not None or key not in ConfigFile.__struct_fields__}
+        try:
+            doc = msgspec.convert(data, ConfigFile, strict=True)
+        except msgspec.ValidationError as exc:
+            raise _translate(exc, root, data) from None
+        return _Builder(root).build(doc, source)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     except RecursionError:
@@ -439,11 +716,28 @@ def load_config(path: str | None) -> Config:
             data = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    return parse_config_bytes(data, path)
+
+
+def parse_config_bytes(data: bytes, source: str) -> Config:
+    """Parse a config file's bytes (at most MAX_CONFIG_BYTES, UTF-8)."""
     if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: config larger than {MAX_CONFIG_BYTES} bytes")
+        raise ConfigError(f"{source}: config larger than {MAX_CONFIG_BYTES} bytes")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"{path}: line {line}: config is not UTF-8 (byte {exc.start})") from None
-    return parse_config(text, path)
+        raise ConfigError(f"{source}: line {line}: config is not UTF-8 (byte {exc.start})") from None
+    return parse_config(text, source)
+
+
+def example_text() -> str:
+    """The commented example config with every key (data/config.example.yml)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "config.example.yml")
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def schema_text() -> str:
+    """json_schema() as the committed docs/config.schema.json holds it."""
+    return json.dumps(json_schema(), indent=2) + "\n"

@@ -313,7 +313,7 @@ def service_context(
 def _server_unit(unit_name: str) -> bool:
     """A web or database server's unit, also by a word of its name (`shop-uwsgi`, `postgresql@15-main`)."""
     if catalog.is_web_server(unit_name) or catalog.is_db_server(unit_name) or unit_name.startswith(
-        ("apache", "php", "mysql", "mariadb", "postgresql", "mongod", "redis")
+        catalog.SERVER_UNIT_PREFIXES
     ):
         return True
     words = [w for w in re.split(r"[-_.@]", unit_name) if w]

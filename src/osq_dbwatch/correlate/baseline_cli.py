@@ -11,6 +11,7 @@ import os
 import sys
 
 from ..cli import DbwatchError
+from ..progress import Progress
 from . import baseline as B
 from .state import StateStore, default_state_path
 
@@ -25,10 +26,13 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.exists(path):
         raise DbwatchError(f"{path}: no state file (run `osq-dbwatch correlate` first)")
     store = StateStore(path)
+    habits = 0
+    progress = Progress("baseline", unit="hosts", counter=lambda: habits, counter_name="habits", check_every=1)
     try:
         out = sys.stdout
-        for state in store.hosts():
+        for state in progress.lines(store.hosts()):
             rows = B.describe(state.baseline)
+            habits += len(rows)
             if args.json:
                 out.write(json.dumps({
                     "host": state.host,
@@ -44,5 +48,6 @@ def run(args: argparse.Namespace) -> int:
             for r in rows:
                 out.write(f"  {r['user']:<16} {r['tool']:<14} {r['parent'] or '-':<16} {r['when']:<14} x{r['count']}\n")
     finally:
+        progress.close()
         store.close()
     return 0

@@ -1,15 +1,18 @@
 """`osq-dbwatch correlate`: the I/O around the pure engine (contract section 2).
 
-    osq-dbwatch correlate [--config FILE] [--state FILE] [--format ocsf|ecs]
-                          [--output FILE] [--follow] [LOG ...]
+    osq-dbwatch correlate [--config FILE] [--state FILE|none] [--format ocsf|ecs]
+                          [--output FILE] [--follow] [--reset] [--wait]
+                          [--min-severity LEVEL] [LOG ...]
 
 Reads lines in batches, hands each host's rows to the engine, writes the
 findings, then commits offsets and host states in one SQLite transaction.
+Every run ends with a one-line summary on standard error.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import os
 import signal
@@ -17,17 +20,18 @@ import sqlite3
 import sys
 import time
 from collections import OrderedDict
-from typing import Any, BinaryIO, Callable
+from typing import Any, Callable, Iterator
 
 from ..cli import DbwatchError
 from ..config import load_config
+from ..progress import Progress
 from .engine import Engine, HostState
-from .findings import Finding, to_ecs, to_ocsf
-from .logread import Batch, FileSource, InputError, StdinSource
 from .fastpath import FastPath
-from .jsonlib import dumps
-from .rows import BadLine, parse_line
-from .state import StateStore, default_state_path
+from .findings import SEVERITY_NAMES, Finding, to_ecs, to_ocsf
+from .jsonlib import dumps, loads
+from .logread import Batch, FileSource, InputError, Source, StreamSource, Tally, open_sources, result_name
+from .rows import QUERIES, BadLine, parse_line, recognise
+from .state import NONE, StateStore, check_directory, default_state_path, open_private
 
 
 def _line(obj: dict[str, Any]) -> bytes:
@@ -42,53 +46,183 @@ POLL_SECONDS = 0.2
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="policy config (default /etc/osq-dbwatch/config.yml when present)")
-    parser.add_argument("--state", metavar="FILE", help=f"state file (default {default_state_path()})")
+    parser.add_argument("--state", metavar="FILE",
+                        help=f"state file (default {default_state_path()}); `none`: a throw-away run that keeps no state")
     parser.add_argument("--format", choices=("ocsf", "ecs"), default="ocsf", help="finding format (default ocsf)")
     parser.add_argument("--output", metavar="FILE", help="append findings to FILE (default standard output)")
     parser.add_argument("--follow", action="store_true", help="keep reading as the logs grow, across rotation")
+    parser.add_argument("--reset", action="store_true",
+                        help="forget what the state holds (positions, chains, baselines, emitted findings) and read afresh")
+    parser.add_argument("--wait", action="store_true", help="wait for another run holding the state, instead of failing")
+    parser.add_argument("--min-severity", metavar="LEVEL", type=_severity, default=1,
+                        help="write only findings of this severity or above: " + ", ".join(
+                            n.lower() for n in SEVERITY_NAMES.values()) + " (default informational: all)")
     parser.add_argument("logs", nargs="*", metavar="LOG", help="osquery results logs; none or - reads standard input")
 
 
+def _severity(text: str) -> int:
+    names = {name.lower(): number for number, name in SEVERITY_NAMES.items()}
+    value = text.strip().lower()
+    if value in names:
+        return names[value]
+    if value.isdigit() and int(value) in SEVERITY_NAMES:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"{text!r} is not a severity ({', '.join(names)} or 1-5)")
+
+
+OUTPUT_BUFFER = 1 << 20
+
+
 class _Output:
-    """Findings out: a file we can roll back to the last commit, or stdout."""
+    """Findings out: a file we can roll back to the last commit, or stdout.
+
+    Written with os.write on our own descriptor (no Python buffer left to
+    flush at exit), so a full disk or a closed pipe is one clear error.
+    """
 
     def __init__(self, path: str | None, store: StateStore) -> None:
         self.path = os.path.abspath(path) if path else None
+        self.label = path or "standard output"
         self.store = store
+        self.pending = bytearray()
+        self.fd: int | None = None
+        self.stream = None
         if self.path is None:
-            self.handle: BinaryIO = sys.stdout.buffer
+            try:
+                sys.stdout.flush()
+                self.fd = sys.stdout.fileno()
+            except (AttributeError, OSError, ValueError):
+                self.stream = sys.stdout.buffer  # an in-process caller's stand-in for stdout
             return
-        try:
-            self.handle = open(self.path, "ab")  # noqa: SIM115
-        except OSError as exc:
-            raise DbwatchError(f"{path}: cannot write output: {exc.strerror or exc}") from None
+        check_directory(os.path.dirname(self.path), "the output")
+        fd, _ = open_private(self.path, os.O_WRONLY | os.O_APPEND)
+        self.fd = fd
         committed = store.output_size(self.path)
-        size = os.fstat(self.handle.fileno()).st_size
+        size = os.fstat(fd).st_size
         if committed is not None and size > committed:
             # Findings of a batch whose state never committed: they come again.
-            self.handle.truncate(committed)
+            os.ftruncate(fd, committed)
         elif committed is None or size < committed:
             # First use of this output (what is there is not ours), or rotated by someone.
             store.put_output_size(self.path, size)
 
     def write(self, data: bytes) -> None:
-        self.handle.write(data)
+        self.pending += data
+        if len(self.pending) >= OUTPUT_BUFFER:
+            self.flush()
 
     def flush(self) -> None:
-        self.handle.flush()
+        data = memoryview(self.pending)
+        try:
+            if self.fd is None:
+                assert self.stream is not None
+                self.stream.write(data)
+                self.stream.flush()
+            else:
+                while data:
+                    data = data[os.write(self.fd, data):]
+        except OSError as exc:
+            if self.path is None:
+                _quiet_stdout()
+            if isinstance(exc, BrokenPipeError):
+                raise
+            raise DbwatchError(f"{self.label}: cannot write findings: {exc.strerror or exc}; the state was not "
+                               f"advanced, so a run after fixing it writes them again") from None
+        finally:
+            data.release()
+            self.pending.clear()
 
     def record(self) -> None:
-        if self.path is not None:
-            self.store.put_output_size(self.path, self.handle.tell())
+        if self.path is not None and self.fd is not None:
+            self.store.put_output_size(self.path, os.fstat(self.fd).st_size)
 
     def close(self) -> None:
-        if self.path is not None:
-            self.handle.close()
+        if self.path is not None and self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _quiet_stdout() -> None:
+    """After a failed write to stdout: nothing more may reach it (the interpreter's exit flush would fail again)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _snapshot_rows(data: bytes | None) -> int:
+    """Rows of an admin_accounts line: a snapshot holds one per member."""
+    try:
+        obj = loads(data) if data is not None else None
+    except Exception:  # noqa: BLE001 - a bad line: the full path counts it as skipped
+        return 0
+    if type(obj) is dict:
+        snapshot = obj.get("snapshot")
+        return len(snapshot) if type(snapshot) is list else 1
+    return 0
+
+
+class Counts:
+    """Rows per recognised query and lines of other queries, for the summary.
+
+    The reader tallies lines by result name as it cuts them (logread.Tally:
+    a byte search, no parse). The fast path takes event lines, one row each,
+    and admin_accounts snapshots, whose rows are counted here by parsing them
+    (one line per host and snapshot: rare). Lines the fast path declines are
+    counted again from the full parse.
+    """
+
+    def __init__(self) -> None:
+        self.tally = Tally(self._new_name)
+        self.queries: dict[bytes, str | None] = {}
+        self.extra: dict[str, int] = {}  # rows beyond one a line, or minus lines that gave none
+        self.other_fix = 0
+
+    def _new_name(self, name: bytes) -> None:
+        found = recognise(name.decode("utf-8", "replace"))
+        self.queries[name] = None if found == "dbwatch_coverage" else found
+        if found == "admin_accounts":
+            self.tally.special[name] = self._admin
+
+    def _admin(self, line: bytes) -> None:
+        self.extra["admin_accounts"] = self.extra.get("admin_accounts", 0) + _snapshot_rows(line) - 1
+
+    def declined(self, data: bytes | None, parsed_rows: list[Any], bad: bool) -> None:
+        """A line went to the full path: count what it parsed to instead of its name."""
+        name = b"" if data is None else result_name(data)
+        query = self.queries.get(name) if data is not None else None
+        if query is None:
+            if data is not None and (bad or parsed_rows):
+                self.other_fix -= 1
+        else:
+            count = _snapshot_rows(data) if query == "admin_accounts" else 1
+            self.extra[query] = self.extra.get(query, 0) - count
+        for row in parsed_rows:
+            q = getattr(row, "query", "admin_accounts")
+            self.extra[q] = self.extra.get(q, 0) + 1
+
+    def per_query(self) -> tuple[dict[str, int], int]:
+        """(rows per recognised query in the contract's order, lines of other queries)."""
+        rows = dict(self.extra)
+        other = self.other_fix
+        for name, count in self.tally.names.items():
+            query = self.queries.get(name)
+            if query is None:
+                other += count
+            else:
+                rows[query] = rows.get(query, 0) + count
+        return {q: rows[q] for q in QUERIES if rows.get(q, 0) > 0}, max(other, 0)
 
 
 class Runner:
-    def __init__(self, engine: Engine, store: StateStore, output: _Output, render: Callable[[Finding], dict[str, Any]]) -> None:
+    def __init__(self, engine: Engine, store: StateStore, output: _Output, render: Callable[[Finding], dict[str, Any]],
+                 min_severity: int = 1, counts: Counts | None = None) -> None:
         self.engine = engine
+        self.min_severity = min_severity
+        self.below = 0  # findings under --min-severity, not written
+        self.counts = counts or Counts()
         self.store = store
         self.output = output
         self.render = render
@@ -137,17 +271,19 @@ class Runner:
         try:
             parsed = parse_line(data)
         except BadLine as exc:
+            self.counts.declined(data, [], True)
             if data.strip():
                 self._bad(self.label, number, str(exc))
             return
         for problem in parsed.problems:
             self._bad(self.label, number, problem)
         rows = parsed.rows
+        self.counts.declined(data, rows, bool(parsed.problems))
         if rows:
             host = rows[0].host
             self.engine.step(self.dirty.get(host) or self._open_host(host), rows)
 
-    def batch(self, batch: Batch, source: FileSource | StdinSource) -> None:
+    def batch(self, batch: Batch) -> None:
         # Rows go to their host's engine state line by line (no batch of rows is
         # held in memory); findings come out per host at the end of the batch.
         # The common lines take the fast path (fastpath.py); the rest, and
@@ -162,22 +298,29 @@ class Runner:
         self.lines += count
         evictions_before = self.evictions_before
         write = self.output.write
+        written = 0
         for host, state in dirty.items():
             findings = self.engine.flush(state)
             self.evictions += state.evictions - evictions_before[host]
             for finding in findings:
+                if finding.severity_id < self.min_severity:
+                    self.below += 1
+                    continue
                 write(_line(self.render(finding)))
-            self.findings += len(findings)
+                written += 1
             if state.watermark > self.watermark:
                 self.watermark = state.watermark
+        self.findings += written
         self.output.flush()
         # One transaction: host states, the input position, the output size.
         for state in dirty.values():
             self.store.put_host(state)
-        if isinstance(source, FileSource):
-            self.store.put_position(os.path.abspath(source.path), source.position())
+        position = batch.where()
+        if position is not None:
+            self.store.put_position(position)
         self.output.record()
         self.store.put_watermark(self.watermark)
+        self.store.add_findings(written)
         self.store.commit()
         while len(self.cache) > HOST_CACHE:
             self.cache.popitem(last=False)
@@ -193,43 +336,56 @@ def _batch_lines() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    state = args.state or default_state_path()
     try:
-        return _run(args)
-    except sqlite3.Error as exc:  # e.g. another correlator holds the state file
-        raise DbwatchError(f"{args.state or default_state_path()}: state: {exc}") from None
+        return _run(args, state)
+    except sqlite3.Error as exc:  # e.g. another program holds the state file, or the disk is full
+        raise DbwatchError(f"{state}: state: {exc}") from None
 
 
-def _run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    # Host states are trees of dicts, lists and tuples without cycles: the young generation is
-    # swept (short-lived cycles go there), the older ones practically never (each sweep of them
-    # would re-scan every host state).
-    gc.set_threshold(1_000_000, 1000, 1000)
+def _logs(args: argparse.Namespace) -> list[str]:
     logs: list[str] = []
     for log in args.logs or ["-"]:
         if log == "-" or os.path.abspath(log) not in (os.path.abspath(x) for x in logs if x != "-"):
             logs.append(log)  # a file named twice is read once
     if logs.count("-") > 1:
         raise DbwatchError("standard input given more than once")
-    store = StateStore(args.state or default_state_path())
-    sources: list[FileSource | StdinSource] = []
+    return logs
+
+
+def _run(args: argparse.Namespace, state_path: str) -> int:
+    config = load_config(args.config)
+    # Host states are trees of dicts, lists and tuples without cycles: the young generation is
+    # swept (short-lived cycles go there), the older ones practically never (each sweep of them
+    # would re-scan every host state).
+    gc.set_threshold(1_000_000, 1000, 1000)
+    logs = _logs(args)
+    store = StateStore(state_path, lock=True, wait=args.wait, reset=args.reset)
     try:
-        for log in logs:
-            if log == "-":
-                sources.append(StdinSource(follow=args.follow))
-            else:
-                sources.append(FileSource(log, store.position(os.path.abspath(log)), args.follow))
+        counts = Counts()
+        sources = open_sources(logs, store, args.follow, counts.tally)
     except InputError as exc:
+        store.close()
+        raise DbwatchError(str(exc)) from None
+    for source in sources:
+        _say(source)
+    try:
+        output = _Output(args.output, store)
+    except BaseException:
         for source in sources:
             source.close()
         store.close()
-        raise DbwatchError(str(exc)) from None
-    output = _Output(args.output, store)
+        raise
     # Hosts silent for five state_expiry periods (event time) are forgotten:
     # by then their chains, findings and baseline entries have all expired.
     store.expire_hosts(store.watermark() - 5 * config.correlator.state_expiry_seconds)
     store.commit()
-    runner = Runner(Engine(config), store, output, to_ecs if args.format == "ecs" else to_ocsf)
+    earlier = store.findings()
+    start_watermark = store.watermark()
+    starts = {id(s): s.position() for s in sources if not isinstance(s, StreamSource)}
+    runner = Runner(Engine(config), store, output, to_ecs if args.format == "ecs" else to_ocsf, args.min_severity, counts)
+    progress = Progress("correlate", counter=lambda: runner.findings, total_bytes=lambda: None if args.follow else sum(
+        os.fstat(s.handle.fileno()).st_size - s.position().offset for s in sources if isinstance(s, FileSource)))
     batch_lines = _batch_lines()
     stop = False
 
@@ -244,34 +400,88 @@ def _run(args: argparse.Namespace) -> int:
         if not args.follow:
             for source in sources:
                 while (batch := source.next_batch(batch_lines)) is not None:
-                    runner.batch(batch, source)
+                    runner.batch(progress.batch(batch))
         else:
-            while not stop:
-                progressed = False
-                for source in sources:
-                    if stop:
-                        break
-                    batch = source.next_batch(batch_lines)
-                    if batch is None:
-                        batch = source.check_rotation()
-                    if batch is not None:
-                        runner.batch(batch, source)
-                        progressed = True
-                if not progressed:
-                    if all(isinstance(s, StdinSource) and s.eof for s in sources):
-                        break
-                    time.sleep(POLL_SECONDS)
+            _follow(sources, runner, batch_lines, lambda: stop, progress)
     except InputError as exc:
         raise DbwatchError(str(exc)) from None
     finally:
+        progress.close()
         for source in sources:
             source.close()
         output.close()
         store.close()
-    if runner.bad or runner.evictions:
-        print(
-            f"osq-dbwatch correlate: {runner.lines} lines, {runner.bad} skipped, {runner.findings} findings, "
-            f"{runner.evictions} pending chains evicted (correlator.max_pending_per_host)",
-            file=sys.stderr,
-        )
+    print(f"osq-dbwatch correlate: {_summary(runner, sources, earlier, state_path)}", file=sys.stderr)
+    hint = _already_read(runner, sources, starts, earlier, start_watermark, state_path)
+    if hint:
+        print(f"osq-dbwatch correlate: {hint}", file=sys.stderr)
     return 0
+
+
+def _say(source: Source) -> None:
+    """What a source did that a user should know (rotation, truncation, streams), on stderr."""
+    for note in source.notes:
+        print(f"osq-dbwatch correlate: {note}", file=sys.stderr, flush=True)
+    source.notes.clear()
+
+
+def _follow(sources: list[Source], runner: Runner, batch_lines: int, stopped: Callable[[], bool],
+            progress: Progress) -> None:
+    while not stopped():
+        progressed = False
+        for source in sources:
+            if stopped():
+                break
+            batch = source.next_batch(batch_lines)
+            if batch is None:
+                batch = source.check_rotation()
+            _say(source)
+            if batch is not None:
+                runner.batch(progress.batch(batch))
+                progressed = True
+        if not progressed:
+            if all(isinstance(s, StreamSource) and s.eof for s in sources):
+                break
+            time.sleep(POLL_SECONDS)
+
+
+def _summary(runner: Runner, sources: list[Source], earlier: int, state_path: str) -> str:
+    """The run in one line: what was read, skipped and emitted, and where the state is."""
+    rows, other = runner.counts.per_query()
+    read = ", ".join(f"{query} {count}" for query, count in rows.items()) or "none of the pack's queries"
+    if other:
+        read += f"; {other} lines of other queries"
+    read = f"{runner.lines} lines read" + (f" (rows: {read})" if runner.lines else "")
+    findings = f"{runner.findings} finding{'s' if runner.findings != 1 else ''} emitted"
+    if runner.below:
+        findings += f" ({runner.below} below --min-severity not written)"
+    parts = [read, f"{runner.bad} skipped", findings,
+             f"{earlier} emitted earlier"]
+    if runner.evictions:
+        parts.append(f"{runner.evictions} pending chains evicted (correlator.max_pending_per_host)")
+    streams = [("standard input" if s.label == "-" else s.label) for s in sources if isinstance(s, StreamSource)]
+    if streams:
+        parts.append(f"{' and '.join(streams)} read as a stream (no position kept)")
+    parts.append("state: none (--state none)" if state_path == NONE else f"state {state_path}")
+    return ", ".join(parts)
+
+
+def _already_read(runner: Runner, sources: list[Source], starts: dict[int, Any], earlier: int, start_watermark: int,
+                  state_path: str) -> str:
+    """When a run emitted nothing because its input was read before: say so, and how to read it again."""
+    if runner.findings or runner.below:
+        return ""
+    rows, other = runner.counts.per_query()
+    if other and not rows:
+        return (f"none of the {other} lines is a result of the pack's queries (names ending in "
+                f"{', '.join(QUERIES[:4])}, ...): check the query names the pack was installed with")
+    if state_path == NONE:
+        return ""
+    again = "to read it again use --state none (a throw-away run) or --reset (forget the state)"
+    resumed = [s.label for s in sources if id(s) in starts and (starts[id(s)].offset or starts[id(s)].line)]
+    if resumed and runner.lines == 0:
+        return f"{', '.join(resumed)}: already read up to its end with state {state_path}; {again}"
+    if runner.lines and earlier and start_watermark and runner.watermark <= start_watermark:
+        return (f"the input's events are no newer than those state {state_path} has seen: it was probably read "
+                f"before and its findings emitted then; {again}")
+    return ""

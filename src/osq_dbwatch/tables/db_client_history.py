@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import re
 import stat as stat_mod
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from .. import sniff
-from ..cmdline import redact_text, sql_dump_intent
+from .. import catalog, sniff
+from ..catalog import HistorySource
+from ..cmdline import redact_cmdline, sql_dump_intent
 from .base import BIGINT, INTEGER, TEXT, Deadline, QueryContext, Row, Table
 
 MAX_FILE_BYTES = 1 << 20
@@ -27,24 +27,9 @@ TIME_BUDGET_S = 5.0
 LIBEDIT_HEADER = "_HiStOrY_V2_"
 
 
-@dataclass(frozen=True)
-class HistorySource:
-    path: str  # relative to the home; a directory + suffix for glob-like sources
-    engine: str
-    octal: bool = False  # libedit escapes (\040 for a space)
-    suffix: str = ""  # when set, `path` is a directory and files ending in it are read
-
-
-HISTORY_SOURCES: tuple[HistorySource, ...] = (
-    HistorySource(".psql_history", "postgres"),
-    HistorySource(".mysql_history", "mysql", octal=True),
-    HistorySource(".mariadb_history", "mysql", octal=True),
-    HistorySource(".mongosh", "mongo", suffix="_history"),
-    HistorySource(".mongodb/mongosh", "mongo", suffix="_history"),
-    HistorySource(".dbshell", "mongo"),
-    HistorySource(".rediscli_history", "redis"),
-    HistorySource(".sqlite_history", "sqlite", octal=True),
-)
+# The history files of every engine's clients, from the catalog (the correlator
+# names a file's client with catalog.history_source_for, from the same records).
+HISTORY_SOURCES: tuple[HistorySource, ...] = catalog.HISTORY_SOURCES
 
 _OCTAL = re.compile(r"\\([0-7]{3})")
 
@@ -191,7 +176,9 @@ class DbClientHistory(Table):
                 "file_mtime": int(st.st_mtime),
                 "line": number,
                 "from_tail": from_tail,
-                "command": redact_text(entry)[:MAX_COMMAND_OUT],
+                # as a command line: a client's shell escape (psql `\\! mysqldump -pX`, mysql
+                # `system ...`) carries a command, and redact_cmdline applies redact_text too
+                "command": redact_cmdline(entry)[:MAX_COMMAND_OUT],
                 "engine": source.engine,
                 "dump_like": intent is not None,
                 "intent": intent.intent if intent else "",
