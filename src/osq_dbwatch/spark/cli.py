@@ -3,8 +3,8 @@
     osq-dbwatch spark --input DIR --checkpoint DIR --output DIR [--config FILE]
                       [--format ocsf|ecs] [--once] [--master URL] [--conf KEY=VALUE ...]
 
-`spark-submit` runs it too: `spark-submit --master URL -m`-style launchers
-call osq_dbwatch.cli:main with the same arguments (docs/spark.md).
+`spark-submit --master URL /path/to/bin/osq-dbwatch spark ...` runs it too (the
+console script is a Python file); the session is then spark-submit's (docs/spark.md).
 """
 
 from __future__ import annotations
