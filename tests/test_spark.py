@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 from conftest import REPO, SHARED
-from correlate_scenarios.helpers import HERE as OWN, correlate
+from correlate_scenarios.helpers import HERE as OWN
+from correlate_scenarios.helpers import correlate
 
 from osq_dbwatch.config import load_config
 
@@ -29,9 +30,9 @@ sys.path.insert(0, BENCH)
 
 def _missing() -> str | None:
     try:
-        import pyspark  # noqa: F401
-        import pyarrow  # noqa: F401
         import pandas  # noqa: F401
+        import pyarrow  # noqa: F401
+        import pyspark  # noqa: F401
     except ImportError as exc:
         return f"pyspark extra not installed ({exc.name}): pip install -e '.[spark]'"
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
@@ -45,7 +46,7 @@ if _WHY is not None:
         pytest.fail(f"CI must run the Spark tests: {_WHY}", pytrace=False)
     pytest.skip(_WHY, allow_module_level=True)
 
-from osq_dbwatch.spark import job, sink  # noqa: E402
+from osq_dbwatch.spark import job, sink
 
 SPARK_CONF = {
     "spark.sql.shuffle.partitions": "2",
@@ -151,7 +152,7 @@ def test_own_scenarios_same_findings(spark, tmp_path) -> None:
 
 
 # The bench log for CI: bench/gen_log.py's generator, smaller than bench_spark.py's (CI time).
-BENCH_SPEC = dict(lines=20_000, hosts=50, seed=16, insider=8, webshell=2, access_only=4)
+BENCH_SPEC = {"lines": 20_000, "hosts": 50, "seed": 16, "insider": 8, "webshell": 2, "access_only": 4}
 BENCH_PARTS = 5
 
 
@@ -182,7 +183,7 @@ def bench_stream(spark, bench_log, tmp_path_factory) -> list[dict[str, Any]]:
 
 
 def test_bench_log_same_findings(bench_stream, bench_log, tmp_path) -> None:
-    log, parts = bench_log
+    log, _ = bench_log
     config = os.path.join(BENCH, "config.yml")
     expected = single(config, [log], str(tmp_path))
     got = bench_stream

@@ -9,6 +9,7 @@ import random
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import SHARED
@@ -120,11 +121,11 @@ def test_sink_writes_each_batch_whole_sorted_0600_and_rewrites_it_identically(tm
     assert sink.write_batch(out, 7, [("b:2", '{"b":2}'), ("a:1", '{"a":1}')]) == 2
     path = os.path.join(out, sink.batch_name(7))
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    first = open(path, "rb").read()
+    first = Path(path).read_bytes()
     assert first == b'{"a":1}\n{"b":2}\n'
     # A rerun of batch 7 after a crash: the same name, the same bytes, no second copy.
     sink.write_batch(out, 7, [("a:1", '{"a":1}'), ("b:2", '{"b":2}')])
-    assert open(path, "rb").read() == first
+    assert Path(path).read_bytes() == first
     assert sink.read_findings(out) == ['{"a":1}', '{"b":2}']
     assert sorted(os.listdir(out)) == [sink.batch_name(7)]
     assert sink.write_batch(out, 8, []) == 0 and not os.path.exists(os.path.join(out, sink.batch_name(8)))

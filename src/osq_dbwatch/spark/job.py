@@ -24,7 +24,7 @@ from . import sink
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.streaming import StreamingQuery
+    from pyspark.sql.streaming.query import StreamingQuery
     from pyspark.sql.streaming.state import GroupState
 
 KEYED_SCHEMA = "host string, t long, event_time timestamp, line string"
