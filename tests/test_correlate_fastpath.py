@@ -414,36 +414,36 @@ def test_exec_memo_tells_runs_of_one_command_line_apart() -> None:
             "has_session": True, "login_user": "bob", "parent_path": "/usr/bin/bash", "parent_cmdline": "-bash",
             "ancestors": (), "unit": "", "tty": ""}
 
-    def run(cls: Any, **changes: Any) -> C._MemoisedRun:
-        fields = dict(base, **changes)
-        return C._MemoisedRun(fields["path"], fields["cwd"], fields["uid"], fields["username"], fields["has_session"],
-                              fields["login_user"], fields["parent_path"], fields["parent_cmdline"], fields["ancestors"],
-                              fields["unit"], fields["tty"], cls)
+    def run(**changes: Any) -> C._MemoisedRun:
+        f = dict(base, **changes)
+        return C._MemoisedRun(f["path"], f["cwd"], f["uid"], f["username"], f["has_session"], f["login_user"],
+                              f["parent_path"], f["parent_cmdline"], f["ancestors"], f["unit"], f["tty"], None)
 
     def get(memo: C.ExecMemo, **changes: Any) -> Any:
-        fields = dict(base, **changes)
-        found = memo.find(**fields)
-        return "miss" if found is None else found.cls
+        return memo.find(**dict(base, **changes))  # the entry found, or None
 
     memo = C.ExecMemo()
-    memo.put(base["cmdline"], run("first"))
-    assert get(memo) == "first"
+    first = run()
+    memo.put(base["cmdline"], first)
+    assert get(memo) is first
     # Every invariant column takes part: changing any one of them is another run.
     others = {"path": "/x", "cmdline": "psql -l", "cwd": "/tmp", "uid": None, "username": "eve", "has_session": False,
               "login_user": "eve", "parent_path": "/bin/sh", "parent_cmdline": "sh", "ancestors": (("sh", "/bin/sh"),),
               "unit": "cron.service", "tty": "pts/0"}
     for name, value in others.items():
-        assert get(memo, **{name: value}) == "miss", name
+        assert get(memo, **{name: value}) is None, name
     # One command line keeps its MAX_VARIANTS newest variants.
-    for i in range(C.MAX_VARIANTS):
-        memo.put(base["cmdline"], run(i, cwd=f"/d{i}"))
-    assert get(memo) == "miss"
-    assert [get(memo, cwd=f"/d{i}") for i in range(C.MAX_VARIANTS)] == list(range(C.MAX_VARIANTS))
+    variants = [run(cwd=f"/d{i}") for i in range(C.MAX_VARIANTS)]
+    for entry in variants:
+        memo.put(base["cmdline"], entry)
+    assert get(memo) is None
+    assert [get(memo, cwd=f"/d{i}") for i in range(C.MAX_VARIANTS)] == variants
     assert memo.size == C.MAX_VARIANTS
     # The memo starts afresh when full.
     for i in range(C.MAX_KEYS - memo.size):
-        memo.put(f"psql -d db{i}", run(i, cmdline=f"psql -d db{i}"))
+        memo.put(f"psql -d db{i}", run(cmdline=f"psql -d db{i}"))
     assert memo.size == C.MAX_KEYS
-    memo.put("psql -l", run("after"))
-    assert memo.size == 1 and get(memo, cmdline="psql -l") == "after"
-    assert get(memo, cwd="/d0") == "miss"
+    after = run(cmdline="psql -l")
+    memo.put("psql -l", after)
+    assert memo.size == 1 and get(memo, cmdline="psql -l") is after
+    assert get(memo, cwd="/d0") is None

@@ -75,35 +75,43 @@ class ExecRow:
         return self.username or (str(self.uid) if self.uid is not None else "")
 
 
-@dataclass(slots=True)
 class FileRow:
-    """A dump-like file written (dump_file_events) or found (dump_like_files)."""
+    """A dump-like file written (dump_file_events) or found (dump_like_files).
 
-    query: str
-    host: str
-    time: int
-    path: str
-    action: str
-    inode: int | None
-    owner: str
-    size: int | None
-    sha256: str
-    writer_pid: int = 0
-    baseline: bool = False
+    A plain class, not a dataclass: compiled, its constructor is native (a dataclass's __init__ is
+    generated Python), and the fast path builds one for every file row.
+    """
+
+    def __init__(self, query: str, host: str, time: int, path: str, action: str, inode: int | None, owner: str,
+                 size: int | None, sha256: str, writer_pid: int = 0, baseline: bool = False) -> None:
+        self.query = query
+        self.host = host
+        self.time = time
+        self.path = path
+        self.action = action
+        self.inode = inode
+        self.owner = owner
+        self.size = size
+        self.sha256 = sha256
+        self.writer_pid = writer_pid
+        self.baseline = baseline
 
 
-@dataclass(slots=True)
 class EgressRow:
-    query: str
-    host: str
-    time: int
-    pid: int
-    path: str
-    has_session: bool
-    login_user: str
-    address: str
-    port: int | None
-    success: bool
+    """A connect (db_egress); a plain class for a native constructor, as FileRow."""
+
+    def __init__(self, query: str, host: str, time: int, pid: int, path: str, has_session: bool, login_user: str,
+                 address: str, port: int | None, success: bool) -> None:
+        self.query = query
+        self.host = host
+        self.time = time
+        self.pid = pid
+        self.path = path
+        self.has_session = has_session
+        self.login_user = login_user
+        self.address = address
+        self.port = port
+        self.success = success
 
 
 @dataclass(slots=True)
