@@ -31,7 +31,7 @@ run: setup
 
 # Test and bundle extras on top of the main install.
 $(VENV)/.test-extras: $(BIN)/osq-dbwatch $(LOCK)
-	$(PIP) -e '.[test,fast,bundle]'
+	$(PIP) -e '.[test,fast,bundle,spark]'
 	touch $@
 
 test-setup: $(VENV)/.test-extras

@@ -20,6 +20,14 @@ at least 3x faster than eql, at most 2.5x the floor, at most 200 MB.
 
     .venv/bin/python bench/bench_correlate.py            # 1M lines, 1,000 hosts
     .venv/bin/python bench/bench_correlate.py --quick    # 100k lines, 100 hosts
+    .venv/bin/python bench/bench_correlate.py --sweep    # 400k lines over 500 ... 100,000 hosts
+
+--sweep (issue 12) runs only the correlator, as a child process, over logs of
+the same line count and mix that differ only in their number of hosts, and
+prints per host count: lines/s (wall and per CPU second), peak RSS, the state's size on disk,
+the hosts it holds and bytes per host (on disk, and of peak RSS above the
+smallest run's). It exits 1 when lines per CPU second at the most hosts is
+below the fewest hosts' / 1.5 or a peak RSS exceeds correlator.memory_mb (256 MB).
 """
 
 from __future__ import annotations
@@ -43,9 +51,12 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "src"))
 
-import eql  # noqa: E402
+try:  # the peer needs the test extras; --sweep runs without them
+    import eql  # noqa: E402
 
-import eql_peer  # noqa: E402
+    import eql_peer  # noqa: E402
+except ImportError:
+    eql = eql_peer = None  # type: ignore[assignment]
 import gen_log  # noqa: E402
 from osq_dbwatch import cli  # noqa: E402
 from osq_dbwatch.config import load_config  # noqa: E402
@@ -172,6 +183,69 @@ def correlator_child(log: str, lines: int, workdir: str) -> tuple[Timed, float]:
     return Timed(seconds, lines, usage.ru_utime + usage.ru_stime), usage.ru_maxrss / 1024.0  # Linux: KiB
 
 
+SWEEP_HOSTS = (500, 5_000, 20_000, 100_000)
+SWEEP_LINES = 400_000
+TARGET_SWEEP_RATIO = 1.5
+TARGET_SWEEP_RSS_MB = 256.0
+
+
+def _state_figures(state: str) -> tuple[int, int, int]:
+    """(bytes on disk with -wal, host rows, host rows with pending chains) of a state file."""
+    import sqlite3
+
+    size = sum(os.path.getsize(state + s) for s in ("", "-wal") if os.path.exists(state + s))
+    db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+    try:
+        hosts = db.execute("SELECT count(*) FROM hosts").fetchone()[0]
+        # Hosts with pending chains: a JSON row says it in its chains, a binary one in its pending column.
+        if any(r[1] == "pending" for r in db.execute("PRAGMA table_info(hosts)")):
+            pending = db.execute("SELECT count(*) FROM hosts WHERE pending > 0").fetchone()[0]
+        else:
+            pending = db.execute("SELECT count(*) FROM hosts WHERE json_valid(CAST(state AS TEXT)) AND "
+                                 "json_extract(CAST(state AS TEXT), '$.chains') != '{}'").fetchone()[0]
+    finally:
+        db.close()
+    return size, hosts, pending
+
+
+def sweep(lines: int, host_counts: tuple[int, ...], seed: int, rounds: int) -> int:
+    """The host-count sweep of issue 12: same mix and line count, only the hosts change."""
+    print(f"machine: {machine()}", flush=True)
+    print(f"{'hosts':>8} {'wall s':>7} {'lines/s':>9} {'CPU s':>6} {'lines/CPU s':>11} {'peak RSS MB':>11} {'state MB':>9} {'host rows':>9} "
+          f"{'pending':>7} {'B/host disk':>11} {'B/host RSS':>10} {'findings':>8}", flush=True)
+    results: list[dict[str, Any]] = []
+    for hosts in host_counts:
+        log, meta = cached_log(gen_log.Spec(lines=lines, hosts=hosts, seed=seed))
+        warm(log)
+        best: dict[str, Any] | None = None
+        for _ in range(rounds):
+            with tempfile.TemporaryDirectory(prefix="osq-dbwatch-sweep-") as workdir:
+                timed, rss_mb = correlator_child(log, meta["lines"], workdir)
+                size, rows, pending = _state_figures(os.path.join(workdir, "child.sqlite"))
+                with open(os.path.join(workdir, "child.findings.jsonl"), "rb") as handle:
+                    findings = sum(1 for _ in handle)
+            if best is None or timed.cpu < best["cpu"]:
+                best = {"hosts": hosts, "seconds": timed.seconds, "rate": meta["lines"] / timed.seconds, "cpu": timed.cpu,
+                        "cpu_rate": meta["lines"] / timed.cpu, "rss_mb": rss_mb,
+                        "state_bytes": size, "rows": rows, "pending": pending, "findings": findings}
+        assert best is not None
+        results.append(best)
+        base = results[0]
+        extra = (best["rss_mb"] - base["rss_mb"]) * 1024 * 1024 / (hosts - base["hosts"]) if hosts > base["hosts"] else 0.0
+        best["rss_per_host"] = extra
+        print(f"{hosts:>8,} {best['seconds']:>7.2f} {best['rate']:>9,.0f} {best['cpu']:>6.2f} {best['cpu_rate']:>11,.0f} "
+              f"{best['rss_mb']:>11.1f} "
+              f"{size / 1e6:>9.1f} {rows:>9,} {pending:>7} {size / max(rows, 1):>11,.0f} {extra:>10,.0f} {findings:>8}",
+              flush=True)
+    # CPU time: on a shared machine wall time says as much about the neighbours as about the correlator.
+    ratio = results[0]["cpu_rate"] / results[-1]["cpu_rate"]
+    rss_ok = all(r["rss_mb"] <= TARGET_SWEEP_RSS_MB for r in results)
+    print(f"lines per CPU second at {host_counts[0]:,} hosts / at {host_counts[-1]:,} hosts: {ratio:.2f}x "
+          f"(target <= {TARGET_SWEEP_RATIO}x) {'ok' if ratio <= TARGET_SWEEP_RATIO else 'MISSED'}; "
+          f"peak RSS <= {TARGET_SWEEP_RSS_MB:.0f} MB {'ok' if rss_ok else 'MISSED'}")
+    return 0 if ratio <= TARGET_SWEEP_RATIO and rss_ok else 1
+
+
 def sanity(findings_path: str, meta: dict[str, Any]) -> tuple[bool, list[str]]:
     """Chains found vs chains injected, and findings on noise."""
     chains: dict[str, dict[str, Any]] = {}
@@ -215,7 +289,7 @@ def sanity(findings_path: str, meta: dict[str, Any]) -> tuple[bool, list[str]]:
 
 def machine() -> str:
     return (f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-            f"Python {platform.python_version()}, {JSON_LIBRARY}, eql {eql.__version__}")
+            f"Python {platform.python_version()}, {JSON_LIBRARY}" + (f", eql {eql.__version__}" if eql else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,7 +301,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each contender; the fastest counts (default 2)")
     parser.add_argument("--markdown", action="store_true", help="also print the figures as a Markdown table (for the README)")
+    parser.add_argument("--sweep", action="store_true",
+                        help=f"host-count sweep: {SWEEP_LINES:,} lines (or --lines) over "
+                             f"{', '.join(f'{h:,}' for h in SWEEP_HOSTS)} hosts (or --sweep-hosts)")
+    parser.add_argument("--sweep-hosts", help="comma-separated host counts for --sweep")
+    parser.add_argument("--sweep-rounds", type=int, default=1, help="runs per host count for --sweep; the fastest counts")
     args = parser.parse_args(argv)
+    if args.sweep:
+        hosts = tuple(int(h) for h in args.sweep_hosts.split(",")) if args.sweep_hosts else SWEEP_HOSTS
+        lines = args.lines if "--lines" in (argv if argv is not None else sys.argv) else SWEEP_LINES
+        return sweep(lines, hosts, args.seed, args.sweep_rounds)
+    if eql is None:
+        raise SystemExit("the eql peer needs the test extras (make test, or pip install -e '.[test]')")
     if args.quick:
         args.lines, args.hosts = 100_000, 100
     spec = gen_log.Spec(lines=args.lines, hosts=args.hosts, seed=args.seed)

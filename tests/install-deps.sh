@@ -31,6 +31,7 @@ declare -A PROBE=(
   [ca-certificates]=/etc/ssl/certs/ca-certificates.crt
   [curl]=/usr/bin/curl            # the end-to-end test uploads with it (into its own netns)
   [binutils]=/usr/bin/objcopy     # PyInstaller (bundle test) needs objdump and objcopy
+  [openjdk-17-jre-headless]=/usr/share/doc/openjdk-17-jre-headless/copyright  # Java 17 for Spark (tests/test_spark.py)
   [systemd]=/usr/bin/systemd-analyze  # test_deb/test_deploy verify the correlator unit and rate its sandbox
   [dpkg]=/usr/bin/dpkg-deb        # test_deb builds and installs the .deb
   [chromium]=/usr/bin/chromium    # the report's browser tests (Playwright drives Debian's build, downloads none)

@@ -451,9 +451,6 @@ def test_cmdline_has_no_per_engine_or_per_tool_ladder() -> None:
     assert spelled == set(), spelled
 
 
-@pytest.mark.xfail(strict=True, reason="correlate/engine.py still spells WEB_TRANSFER_TOOLS, _COMPRESSORS, "
-                                        "_HISTORY_FILES/_HISTORY_TOOLS and nc/socat/tar/split: the lead wires the "
-                                        "catalog names (see docs/catalog.md) and removes this marker")
 def test_correlator_spells_no_tool_or_history_file() -> None:
     names = {t.name for t in catalog.DB_TOOLS} | {t.name for t in catalog.TRANSFER_TOOLS}
     names |= {s.path for s in catalog.HISTORY_SOURCES} | {s.path.rsplit("/", 1)[-1] for s in catalog.HISTORY_SOURCES}

@@ -326,12 +326,12 @@ def test_follow_resumes_after_restart_without_repeating(tmp_path) -> None:
 
 
 def test_a_flood_of_host_names_commits_early_and_loses_nothing(tmp_path, monkeypatch) -> None:
-    from osq_dbwatch.correlate import cli as correlate_cli
-
     log = tmp_path / "flood.log"
     log.write_text("\n".join(_accesses(40)) + "\n")
     whole = correlate(["--config", CONFIG, str(log)], str(tmp_path / "a.sqlite"), str(tmp_path / "a.jsonl"))
-    monkeypatch.setattr(correlate_cli, "HOST_CACHE", 3)
+    # 40 pending chains fit half of a budget of 80 host states; a batch ends every few hosts.
+    monkeypatch.setenv("OSQ_DBWATCH_RESIDENT_HOSTS", "80")
+    monkeypatch.setenv("OSQ_DBWATCH_BATCH_LINES", "3")
     small = correlate(["--config", CONFIG, str(log)], str(tmp_path / "b.sqlite"), str(tmp_path / "b.jsonl"))
     assert small == whole and len(whole) == 40
     assert correlate(["--config", CONFIG, str(log)], str(tmp_path / "b.sqlite"), str(tmp_path / "b.jsonl")) == []

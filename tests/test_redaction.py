@@ -638,8 +638,6 @@ def test_correlator_output_carries_no_planted_secret(fmt: str, tmp_path: Path, c
     assert_no_secret(err.out + err.err, "correlator stdout/stderr")
 
 
-@pytest.mark.xfail(strict=True, reason="correlate/ keys history rows on the raw command text (h|user|file|COMMAND) "
-                                        "in the state database; the lead hashes it, then removes this marker")
 def test_correlator_state_carries_no_planted_secret(tmp_path: Path) -> None:
     from correlate_scenarios.helpers import HERE, correlate
 
@@ -648,3 +646,28 @@ def test_correlator_state_carries_no_planted_secret(tmp_path: Path) -> None:
     state = str(tmp_path / "state.sqlite")
     correlate(["--config", os.path.join(HERE, "config.yml"), str(log)], state, str(tmp_path / "out.jsonl"))
     assert_no_secret_in_files([state, state + "-wal", state + "-shm"])
+
+
+def test_a_saved_state_with_raw_history_keys_is_upgraded_and_still_deduplicates() -> None:
+    """States written before history keys were hashed load with the secret gone, and the same entry read
+    again (snapshots repeat every history line) is still known: no second access."""
+    from osq_dbwatch.config import parse_config
+    from osq_dbwatch.correlate.engine import Engine
+    from osq_dbwatch.correlate.evidence import history_id
+    from osq_dbwatch.correlate.hoststate import HostState
+    from osq_dbwatch.correlate.jsonlib import dumps
+    from osq_dbwatch.correlate.rows import HistoryRow
+
+    command = "ALTER USER app IDENTIFIED BY 'Pl4nted-S3cret'"
+    file = "/home/mallory/.mysql_history"
+    raw = f"h|mallory|{file}|{command}"
+    old = HostState("db-1").to_json()
+    old["history"] = {raw: 1793577600}
+    state = HostState.from_json(old)
+    assert list(state.history) == [history_id("mallory", file, command)]
+    assert b"Pl4nted-S3cret" not in dumps(state.to_json())
+    engine = Engine(parse_config(""))
+    row = HistoryRow(query="db_client_history", host="db-1", time=1793577660, user="mallory", uid=1003,
+                     engine="mysql", command=command, intent="", output_path="", file=file)
+    engine.on_history(state, row)
+    assert not state.chains and list(state.history) == [history_id("mallory", file, command)]

@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "baseline": ("osq_dbwatch.correlate.baseline_cli", "show the baseline the correlator learned"),
     "report": ("osq_dbwatch.report.cli", "render findings as one self-contained HTML page (or --text)"),
     "config": ("osq_dbwatch.config_cli", "write an example config, validate one, or print its JSON Schema"),
+    "spark": ("osq_dbwatch.spark.cli", "run the correlator as a Spark Structured Streaming job (extra [spark])"),
 }
 
 

@@ -76,6 +76,7 @@ class CorrelatorSettings:
     state_expiry_seconds: int = 7 * 86400
     baseline_min_observations: int = 5  # runs before a (user, tool, parent, hour) is habitual
     baseline_novel_after_seconds: int = 7 * 86400  # history needed before "novel" is claimed
+    memory_mb: int = 256  # the correlator's memory budget: sizes how many host states stay resident
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,8 @@ class CorrelatorSection(_Section):
     baseline_min_observations: Annotated[int, Meta(ge=1, le=100_000, description="earlier runs before a (host, user, tool, parent, hour of week) is habitual"),
                                          _expect("an integer between 1 and 100000")] = CorrelatorSettings.baseline_min_observations
     baseline_novel_after: Annotated[Duration, Meta(description="history a host needs before a user, tool, parent or hour is called novel")] = "7d"
+    memory_mb: Annotated[int, Meta(ge=64, le=1_048_576, description="memory budget in MB; sizes how many host states stay in memory"),
+                         _expect("an integer between 64 and 1048576")] = CorrelatorSettings.memory_mb
 
 
 class ConfigFile(_Section):
@@ -666,6 +669,7 @@ class _Builder:
             state_expiry_seconds=self.duration(section.state_expiry, ("correlator", "state_expiry")),
             baseline_min_observations=section.baseline_min_observations,
             baseline_novel_after_seconds=self.duration(section.baseline_novel_after, ("correlator", "baseline_novel_after")),
+            memory_mb=section.memory_mb,
         )
         return Config(**values)
 

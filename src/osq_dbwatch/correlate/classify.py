@@ -35,20 +35,18 @@ from . import reasons as R
 from .addresses import Networks
 
 # ---------------------------------------------------------------------------
-# Tool names spelled here (each used by one function below)
+# Tool knowledge: all of it from the catalog (docs/catalog.md); Final names so compiled code keeps them in C statics
 
-WEB_TRANSFER_TOOLS: Final = frozenset({"curl", "wget", "aws", "gsutil", "az", "azcopy", "gcloud", "rclone", "s3cmd", "mc"})
+WEB_TRANSFER_TOOLS: Final = catalog.WEB_TRANSFER_TOOLS
 WEB_PORTS: Final = (80, 443, 8080, 8443)
-RAW_SOCKET_TOOLS: Final = ("nc", "ncat", "netcat", "socat")  # every run may send: never staging
-_COMPRESSORS: Final = {"gzip": ".gz", "pigz": ".gz", "bzip2": ".bz2", "xz": ".xz", "zstd": ".zst"}
-_HISTORY_TOOLS: Final = {"postgres": "psql", "mysql": "mysql", "mongo": "mongosh", "redis": "redis-cli", "sqlite": "sqlite3"}
-_HISTORY_FILES: Final = {".psql_history": "psql", ".mysql_history": "mysql", ".mariadb_history": "mysql",
-                         ".dbshell": "mongo", ".mongosh_repl_history": "mongosh", ".rediscli_history": "redis-cli",
-                         ".sqlite_history": "sqlite3"}
+RAW_SOCKET_TOOLS: Final = catalog.STREAM_TRANSFER_TOOLS  # every run may send: never staging
+_COMPRESSORS: Final = catalog.COMPRESSOR_SUFFIXES
+_BUNDLED_OUTPUT: Final = catalog.BUNDLED_OUTPUT_TOOLS  # tar's `czf OUT`
+_PREFIX_OUTPUT: Final = catalog.PREFIX_OUTPUT_TOOLS  # split's last operand is the pieces' prefix
 _OUTPUT_OPTS: Final = frozenset({"-f", "-o", "-out", "--output", "--file"})
 # PostgreSQL's COPY ... TO PROGRAM 'command' (quotes doubled inside), as osquery logs the client's argv joined.
 _TO_PROGRAM: Final = re.compile(r"\bTO\s+PROGRAM\s+(?:E?'((?:[^']|'')*)'|\$\$(.*?)\$\$)", re.I | re.S)
-_TAR_FLAGS: Final = re.compile(r"-?[a-zA-Z]*f")
+_BUNDLED_FLAGS: Final = re.compile(r"-?[a-zA-Z]*f")
 
 
 def is_web_transfer(tool: str, port: int | None) -> bool:
@@ -58,7 +56,8 @@ def is_web_transfer(tool: str, port: int | None) -> bool:
 
 def history_tool(file: str, engine: str) -> str:
     """The client that wrote a history file (by its name, else by the table's engine column)."""
-    return _HISTORY_FILES.get(basename(file)) or _HISTORY_TOOLS.get(engine) or engine or "db-client"
+    source = catalog.history_source_for(file)
+    return (source.tool if source is not None else "") or catalog.history_tool(engine) or engine or "db-client"
 
 
 def staging_outputs(tcmd: TransferCommand, cmdline: str, cwd: str) -> tuple[str, ...]:
@@ -67,13 +66,13 @@ def staging_outputs(tcmd: TransferCommand, cmdline: str, cwd: str) -> tuple[str,
     outs: list[str] = []
     for i, tok in enumerate(argv[:-1]):
         # -f/-o/-out FILE; tar's bundled flags ending in f (`tar czf OUT`, `tar -czf OUT`)
-        tar_f = tcmd.tool == "tar" and _TAR_FLAGS.fullmatch(tok) is not None and (tok[0] == "-" or i == 1)
+        tar_f = tcmd.tool in _BUNDLED_OUTPUT and _BUNDLED_FLAGS.fullmatch(tok) is not None and (tok[0] == "-" or i == 1)
         if tok in _OUTPUT_OPTS or tar_f:
             outs.append(argv[i + 1])
     suffix = _COMPRESSORS.get(tcmd.tool)
     if suffix:
         outs.extend(f + suffix for f in tcmd.files)
-    if tcmd.tool == "split" and len(tcmd.files) >= 2:
+    if tcmd.tool in _PREFIX_OUTPUT and len(tcmd.files) >= 2:
         outs.append(tcmd.files[-1])  # the prefix of the pieces
     return tuple(p for p in (resolve_path(o, cwd) for o in [*outs, *tcmd.files]) if p)
 

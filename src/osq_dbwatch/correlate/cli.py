@@ -40,7 +40,20 @@ def _line(obj: dict[str, Any]) -> bytes:
 
 DEFAULT_BATCH_LINES = 1_000_000  # a commit saves every host the batch touched: fewer, larger batches cost less
 MAX_BAD_LINE_MESSAGES = 200
-HOST_CACHE = 4096  # host states kept in memory (and at most this many touched per batch); the rest live in SQLite
+# The resident-host budget (host states kept in memory; a batch also ends when it has touched this many) comes
+# from correlator.memory_mb: what the process needs besides host states, and what one resident host state
+# costs, both measured with bench/bench_correlate.py --sweep (docs/benchmarks-hosts.md).
+BASE_MB = 64
+HOST_BYTES = 3072
+MIN_RESIDENT = 1024
+
+
+def resident_budget(memory_mb: int) -> int:
+    """Host states that fit in `memory_mb` (OSQ_DBWATCH_RESIDENT_HOSTS overrides it: tests use small budgets)."""
+    override = os.environ.get("OSQ_DBWATCH_RESIDENT_HOSTS", "")
+    if override.isdigit() and int(override) > 0:
+        return int(override)
+    return max(MIN_RESIDENT, (memory_mb - BASE_MB) * (1 << 20) // HOST_BYTES)
 POLL_SECONDS = 0.2
 
 
@@ -218,8 +231,11 @@ class Counts:
 
 class Runner:
     def __init__(self, engine: Engine, store: StateStore, output: _Output, render: Callable[[Finding], dict[str, Any]],
-                 min_severity: int = 1, counts: Counts | None = None) -> None:
+                 min_severity: int = 1, counts: Counts | None = None, resident: int = 0) -> None:
         self.engine = engine
+        self.memory_mb = engine.settings.memory_mb
+        self.resident = resident or resident_budget(self.memory_mb)
+        self.most_resident = 0  # the most host states held at once (at a commit), for tests and the bench
         self.min_severity = min_severity
         self.below = 0  # findings under --min-severity, not written
         self.counts = counts or Counts()
@@ -293,8 +309,9 @@ class Runner:
         self.evictions_before = {}
         self.fast.dirty = dirty
         self.label = batch.label
-        # A flood of host names ends the batch early (deterministically): at most HOST_CACHE hosts a commit.
-        count = self.fast.feed(batch.lines, self._full_path, HOST_CACHE)
+        # A batch ends after its lines, or early (deterministically) once the hosts it brought in would take the
+        # resident hosts past the budget: every host it touched stays in memory until its commit.
+        count = self.fast.feed(batch.lines, self._full_path, max(1, self.resident - len(self.cache)))
         self.lines += count
         evictions_before = self.evictions_before
         write = self.output.write
@@ -322,8 +339,32 @@ class Runner:
         self.store.put_watermark(self.watermark)
         self.store.add_findings(written)
         self.store.commit()
-        while len(self.cache) > HOST_CACHE:
-            self.cache.popitem(last=False)
+        self.most_resident = max(self.most_resident, len(self.cache))
+        self._trim()
+
+    def _trim(self) -> None:
+        """After a commit: at most half the resident budget stays, so the next batch has room for new hosts.
+
+        Hosts with nothing pending go first, least recently used first: such a host costs only a reload
+        when it is next seen. Hosts with pending chains stay; when they alone fill half the budget, the
+        run stops with one line (the state is committed: a run with a larger correlator.memory_mb
+        carries on from here).
+        """
+        cache = self.cache
+        keep = self.resident // 2
+        excess = len(cache) - keep
+        if excess <= 0:
+            return
+        idle = [host for host, state in cache.items() if not state.chains]
+        for host in idle[:excess]:
+            del cache[host]
+        if len(cache) > keep:
+            pending = len(cache)
+            need = BASE_MB + -(-2 * pending * HOST_BYTES // (1 << 20)) + 1
+            raise DbwatchError(f"correlator.memory_mb {self.memory_mb} holds {self.resident} host states, but "
+                               f"{pending} hosts have pending chains (at most half the budget may); raise "
+                               f"correlator.memory_mb to at least {max(need, self.memory_mb + 1)} "
+                               f"(the state is saved up to here)")
 
 
 def _batch_lines() -> int:

@@ -337,7 +337,7 @@ class Engine:
         if row.baseline:
             B.learn(st.baseline, row.user, tool, "", row.time, with_hour=False)
             return
-        key = f"h|{row.user}|{row.file}|{row.command}"
+        key = E.history_id(row.user, row.file, row.command)
         if key in st.history:
             st.history[key] = max(st.history[key], row.time)
             return

@@ -14,9 +14,10 @@ by earlier versions load unchanged and are written back byte for byte.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Final
 
-from ..cmdline import basename
+from ..cmdline import basename, redact_text
 from .rows import ExecRow
 
 FILE: Final = 1
@@ -80,9 +81,29 @@ class Evidence:
         return data
 
 
+def history_id(user: str, file: str, command: str) -> str:
+    """The identity of a client history entry, with no form of a secret in it.
+
+    Snapshots of db_client_history repeat every entry, so entries are keyed;
+    the raw command may hold a password (`ALTER USER .. IDENTIFIED BY 'pw'`),
+    and the key is kept in the state, so it is a hash of the redacted text.
+    """
+    digest = hashlib.sha256(redact_text(command).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"h#{user}|{file}|{digest}"
+
+
+def upgrade_history_id(key: str) -> str:
+    """A 0.1 state's raw `h|user|file|command` key in today's form (other keys unchanged)."""
+    if not key.startswith("h|"):
+        return key
+    parts = key.split("|", 3)
+    return history_id(parts[1], parts[2], parts[3]) if len(parts) == 4 else key
+
+
 def linked_from_json(data: dict[str, Any]) -> Evidence:
     """A chain's evidence entry as saved: the OCSF object with its "_id" and "_t"."""
-    return Evidence(LINKED, data["_id"], data["_t"], ocsf={k: v for k, v in data.items() if k not in ("_id", "_t")})
+    return Evidence(LINKED, upgrade_history_id(data["_id"]), data["_t"],
+                    ocsf={k: v for k, v in data.items() if k not in ("_id", "_t")})
 
 
 def file_from_json(data: dict[str, Any]) -> Evidence:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from . import baseline as B
-from .evidence import Evidence, egress_from_json, file_from_json, linked_from_json
+from .evidence import Evidence, egress_from_json, file_from_json, linked_from_json, upgrade_history_id
 
 # time, user, kind, files, tool. Compiled code unpacks a fixed tuple type like this one into a C struct
 # on every read and builds a new tuple to store it: compare entries by value, never with `is`.
@@ -115,7 +115,7 @@ class HostState:
             pids={k: _pid_entry(v) for k, v in data.get("pids", {}).items()},
             seen=data.get("seen", {}),
             emitted=data.get("emitted", {}),
-            history=data.get("history", {}),
+            history={upgrade_history_id(k): v for k, v in data.get("history", {}).items()},
             baseline=B.Baseline.from_json(data.get("baseline", {})),
             evictions=data.get("evictions", 0),
             last_expiry=data.get("last_expiry", 0),
