@@ -62,7 +62,7 @@ lock: test-deps
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet --upgrade pip setuptools wheel
-	.venv-lock/bin/pip install --quiet --upgrade --upgrade-strategy eager -e '.[test,fast,bundle]'
+	.venv-lock/bin/pip install --quiet --upgrade --upgrade-strategy eager -e '.[test,fast,bundle,spark]'
 	.venv-lock/bin/pip install --quiet "$$(grep -o 'mypy==[0-9.]*' pyproject.toml)"
 	.venv-lock/bin/python -m pytest -q
 	{ echo "# Exact versions CI tested: runtime, test, bundle and build dependencies."; \
