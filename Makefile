@@ -9,7 +9,7 @@ LOCK   := constraints.txt
 # (setuptools, mypy for mypyc), so the build is pinned too.
 PIP    := PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(BIN)/pip install --quiet
 
-.PHONY: setup run test test-setup test-deps test-newest lock bench bundle pack deb
+.PHONY: setup run test test-setup test-deps test-newest lock lint bench bundle pack deb
 
 # The correlator modules setup.py compiles with mypyc: editing one rebuilds.
 COMPILED := $(shell $(PYTHON) setup.py --compiled-sources)
@@ -44,6 +44,17 @@ test-deps:
 test: test-deps test-setup
 	$(BIN)/python -m pytest -q
 
+# Lint extra (ruff, mypy, stubs) on top of the main install, pinned by the lock.
+$(VENV)/.lint-extras: $(BIN)/osq-dbwatch $(LOCK)
+	$(PIP) -e '.[lint]'
+	touch $@
+
+# Linter and strict type check over src/ (settings: [tool.ruff], [tool.mypy]
+# in pyproject.toml). `ruff format` is not applied yet.
+lint: $(VENV)/.lint-extras
+	$(BIN)/ruff check src/
+	$(BIN)/mypy --strict
+
 # The correlator and command-line tests against the newest releases of every
 # dependency (no lock), in a venv of their own: a release that breaks us shows
 # up here by name. CI runs it after `make test`.
@@ -62,10 +73,10 @@ lock: test-deps
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet --upgrade pip setuptools wheel
-	.venv-lock/bin/pip install --quiet --upgrade --upgrade-strategy eager -e '.[test,fast,bundle,spark]'
+	.venv-lock/bin/pip install --quiet --upgrade --upgrade-strategy eager -e '.[test,fast,bundle,spark,lint]'
 	.venv-lock/bin/pip install --quiet "$$(grep -o 'mypy==[0-9.]*' pyproject.toml)"
 	.venv-lock/bin/python -m pytest -q
-	{ echo "# Exact versions CI tested: runtime, test, bundle and build dependencies."; \
+	{ echo "# Exact versions CI tested: runtime, test, bundle, spark, lint and build dependencies."; \
 	  echo "# Written by 'make lock' (resolve afresh, run the suite, then write); do not edit by hand."; \
 	  .venv-lock/bin/pip freeze --exclude-editable --all | LC_ALL=C sort -f; } > $(LOCK).new
 	mv $(LOCK).new $(LOCK)

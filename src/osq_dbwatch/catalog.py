@@ -436,27 +436,27 @@ DB_TOOLS: tuple[DbTool, ...] = (
 # Statements and meta-commands that write results out, beyond COPY (COPY_INTENTS).
 # First match wins, in this order.
 DUMP_STATEMENTS: tuple[DumpStatement, ...] = (
-    DumpStatement("INTO OUTFILE", ("mysql", "clickhouse"), re.compile(r"\binto\s+outfile\s+" + QUOTED_OR_WORD, re.I)),
-    DumpStatement("INTO DUMPFILE", ("mysql",), re.compile(r"\binto\s+dumpfile\s+" + QUOTED_OR_WORD, re.I)),
+    DumpStatement("INTO OUTFILE", ("mysql", "clickhouse"), re.compile(r"\binto\s+outfile\s+" + QUOTED_OR_WORD, re.IGNORECASE)),
+    DumpStatement("INTO DUMPFILE", ("mysql",), re.compile(r"\binto\s+dumpfile\s+" + QUOTED_OR_WORD, re.IGNORECASE)),
     # psql `\o |cmd` / `\g |cmd`: query output piped to a program
     DumpStatement("\\o program", ("postgres",), re.compile(r"(?:^|\s)\\o\s*\|()()()"), names_file=False),
     DumpStatement("\\g program", ("postgres",), re.compile(r"(?:^|\s)\\gx?\s*\|()()()"), names_file=False),
     DumpStatement("\\o", ("postgres",), re.compile(r"(?:^|\s)\\o\s+" + QUOTED_OR_WORD)),
     # psql 16: `\g (format=csv) FILE`
     DumpStatement("\\g", ("postgres",), re.compile(r"(?:^|\s)\\gx?\s+(?:\([^)\n]{0,512}\)\s*)?(?![|(])" + QUOTED_OR_WORD)),
-    DumpStatement("tee", ("mysql",), re.compile(r"(?:^|;)\s*(?:tee|\\T)\s+" + QUOTED_OR_WORD, re.I)),
+    DumpStatement("tee", ("mysql",), re.compile(r"(?:^|;)\s*(?:tee|\\T)\s+" + QUOTED_OR_WORD, re.IGNORECASE)),
     # mysql `pager cat > FILE`
-    DumpStatement("pager", ("mysql",), re.compile(r"(?:^|;)\s*(?:pager|\\P)\s[^\n;>]{0,512}>\s*" + QUOTED_OR_WORD, re.I)),
+    DumpStatement("pager", ("mysql",), re.compile(r"(?:^|;)\s*(?:pager|\\P)\s[^\n;>]{0,512}>\s*" + QUOTED_OR_WORD, re.IGNORECASE)),
     _DOT_OUTPUT,
     # CockroachDB EXPORT INTO CSV 'nodelocal://1/x' FROM ...; sqlcmd's `:out FILE`
-    DumpStatement("EXPORT INTO", ("cockroach",), re.compile(r"\bexport\s+into\s+(?:csv|parquet)\s+" + QUOTED_OR_WORD, re.I)),
-    DumpStatement(":out", ("mssql",), re.compile(r"(?:^|\s):out\s+(?!stdout\b|stderr\b)" + QUOTED_OR_WORD, re.I)),
+    DumpStatement("EXPORT INTO", ("cockroach",), re.compile(r"\bexport\s+into\s+(?:csv|parquet)\s+" + QUOTED_OR_WORD, re.IGNORECASE)),
+    DumpStatement(":out", ("mssql",), re.compile(r"(?:^|\s):out\s+(?!stdout\b|stderr\b)" + QUOTED_OR_WORD, re.IGNORECASE)),
     # PostgreSQL server-side large-object export
-    DumpStatement("lo_export", ("postgres",), re.compile(r"\blo_export\s*\(\s*[^,()\n]{1,64},\s*" + QUOTED_OR_WORD, re.I)),
+    DumpStatement("lo_export", ("postgres",), re.compile(r"\blo_export\s*\(\s*[^,()\n]{1,64},\s*" + QUOTED_OR_WORD, re.IGNORECASE)),
     _DOT_DUMP,
     DumpStatement("writeFile", ("mongo",), re.compile(r"\bwriteFile(?:Sync)?\s*\(\s*" + QUOTED_OR_WORD)),
-    DumpStatement("CONFIG SET dir", ("redis",), re.compile(r"\bconfig\s+set\s+(?:dir|dbfilename)\s+" + QUOTED_OR_WORD, re.I)),
-    DumpStatement("SAVE", ("redis",), re.compile(r"^\s*(?:bg)?save\s*$()()()", re.I), names_file=False),
+    DumpStatement("CONFIG SET dir", ("redis",), re.compile(r"\bconfig\s+set\s+(?:dir|dbfilename)\s+" + QUOTED_OR_WORD, re.IGNORECASE)),
+    DumpStatement("SAVE", ("redis",), re.compile(r"^\s*(?:bg)?save\s*$()()()", re.IGNORECASE), names_file=False),
 )
 
 # ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import argparse
 import gc
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import __version__
 from .config import ConfigError

@@ -16,8 +16,9 @@ from __future__ import annotations
 import bisect
 import posixpath
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Mapping, Sequence
+from typing import Final
 
 from . import catalog
 from .catalog import DbTool, EngineInfo, OptionSpec, TransferTool
@@ -134,9 +135,8 @@ def identify_db_tool(
         if tool is None:
             continue
         args = prog.args if name == prog.name else tuple(argv[1:])
-        if tool.subcommands:
-            if not args or args[0] not in tool.subcommands:
-                continue
+        if tool.subcommands and (not args or args[0] not in tool.subcommands):
+            continue
         return tool, args
     return None
 
@@ -208,7 +208,7 @@ def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
     i = 0
     while i < len(args):
         tok = args[i]
-        if tok in _SHELL_SEPARATORS or tok.startswith(">") or tok.startswith("<"):
+        if tok in _SHELL_SEPARATORS or tok.startswith((">", "<")):
             break
         if tok in tables.sql:
             # The statement: with the shell's quotes gone it runs to the end
@@ -265,9 +265,9 @@ def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
 # COPY ... TO is found from its `to` target back to a `copy` word (see
 # _copy_intent): a forward `copy .{0,4096}? to` regex costs 4096 steps per
 # `copy` word, which a 100 KB command line of `copy copy copy` turns into seconds.
-_COPY_WORD = re.compile(r"(\\?)\bcopy\b", re.I)
+_COPY_WORD = re.compile(r"(\\?)\bcopy\b", re.IGNORECASE)
 _COPY_TARGET = re.compile(
-    r"\bto\s+(?:(program)\s+" + catalog.QUOTED_OR_WORD + r"|(p?stdout)\b|" + catalog.QUOTED_OR_WORD + ")", re.I
+    r"\bto\s+(?:(program)\s+" + catalog.QUOTED_OR_WORD + r"|(p?stdout)\b|" + catalog.QUOTED_OR_WORD + ")", re.IGNORECASE
 )
 _COPY_REACH = 4096  # characters between `copy` and its `to`
 _COPY_PRIORITY: Final = catalog.COPY_INTENTS
@@ -296,6 +296,12 @@ def sql_dump_intent(text: str) -> DumpIntent | None:
     return None
 
 
+def _copy_word_near(positions: list[int], to: int, lowest: int) -> bool:
+    """A copy word (start in sorted `positions`) after `lowest` and ending before the `to` at `to`."""
+    k = bisect.bisect_left(positions, to) - 1
+    return k >= 0 and positions[k] > lowest and positions[k] + 4 < to
+
+
 def _copy_intent(text: str) -> DumpIntent | None:
     """`\\copy ... to FILE`, `COPY ... TO FILE|PROGRAM|STDOUT`, linear in the text."""
     copies = [(m.start(), bool(m.group(1))) for m in _COPY_WORD.finditer(text)]
@@ -312,13 +318,8 @@ def _copy_intent(text: str) -> DumpIntent | None:
             continue
         line_start = newlines[bisect.bisect_left(newlines, to) - 1] if newlines and newlines[0] < to else -1
         lowest = max(line_start, to - _COPY_REACH - 6)
-
-        def near(positions: list[int]) -> bool:
-            k = bisect.bisect_left(positions, to) - 1
-            return k >= 0 and positions[k] > lowest and positions[k] + 4 < to
-
-        meta = near(meta_starts)
-        if not meta and not near(starts):
+        meta = _copy_word_near(meta_starts, to, lowest)
+        if not meta and not _copy_word_near(starts, to, lowest):
             continue
         groups = m.groups()
         if groups[0]:
@@ -354,7 +355,7 @@ class DbCommand:
 _URI = re.compile(
     r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?:(?P<user>[^:@/\s]*)(?::[^@/\s]*)?@)?"
     r"(?P<host>\[[^\]]*\]|[^:/?\s,]*)(?::(?P<port>\d+))?(?:[^/?\s]*)?(?:/(?P<db>[^?\s]*))?",
-    re.I,
+    re.IGNORECASE,
 )
 
 
@@ -405,7 +406,7 @@ def _normalise_target(info: EngineInfo, fields: dict[str, str]) -> None:
     host = fields.get("host", "")
     if info.host_form == "host,port" and host:
         # sqlcmd -S tcp:host,1433 / host,1433 / host\INSTANCE
-        host = re.sub(r"^(?:tcp|np|lpc|admin):", "", host, flags=re.I)
+        host = re.sub(r"^(?:tcp|np|lpc|admin):", "", host, flags=re.IGNORECASE)
         name, _, port = host.partition(",")
         fields["host"] = name
         if port.strip().isdigit() and not fields.get("port"):
@@ -461,8 +462,8 @@ def _read_positionals(roles: Sequence[str], spec: OptionSpec, plain: Sequence[st
                       fields: dict[str, str]) -> _Positionals:
     """Apply positional roles in order; a field an option already set is kept."""
     found = _Positionals()
-    i = 0
-    for role in roles:
+    # One plain argument per role; "password" and "ignore" read past theirs, never copied.
+    for i, role in enumerate(roles):
         if i >= len(plain):
             break
         value = plain[i]
@@ -493,7 +494,6 @@ def _read_positionals(roles: Sequence[str], spec: OptionSpec, plain: Sequence[st
             found.output = found.output or value
         elif role in ("database", "user", "host", "port"):
             fields.setdefault(role, value)
-        i += 1  # "password", "ignore": read past, never copied
     return found
 
 
@@ -606,7 +606,7 @@ class TransferCommand:
                 f"destinations={self.destinations!r}, upload={self.upload!r})")
 
 
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://([^/\s?#]*)", re.I)
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://([^/\s?#]*)", re.IGNORECASE)
 _SCP_REMOTE = re.compile(r"^(?:[^@/\s]+@)?([^:/\s]+):")
 _PORT_WORD = re.compile(r"\d{1,5}(?:-\d{1,5})?")
 _OPTION_BUNDLE = re.compile(r"[A-Za-z]{1,16}")

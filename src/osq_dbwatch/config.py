@@ -109,16 +109,16 @@ def _expect(text: str, description: str = "") -> Meta:
 Name = Annotated[str, Meta(min_length=1, max_length=256),
                  _expect("a string of 1 to 256 characters (quote names YAML reads as numbers or booleans: '007', 'yes')")]
 # A list of names; one bare name and an empty key are accepted too.
-Names = Annotated[Union[Name, Annotated[list[Name], Meta(max_length=10_000)], None],
+Names = Annotated[Name | Annotated[list[Name], Meta(max_length=10_000)] | None,
                   _expect("a list of strings (at most 10000; quote names YAML reads as numbers or booleans)")]
 Clock = Annotated[str, Meta(pattern=r"^\s*(?:[01]?[0-9]|2[0-3]):[0-5][0-9]\s*$|^\s*24:00\s*$"),
                   _expect("a time HH:MM (00:00 to 24:00)")]
 Duration = Annotated[
-    Union[Annotated[int, Meta(ge=1, le=MAX_DURATION)], Annotated[str, Meta(pattern=r"^\s*[0-9]{1,9}\s{0,8}[smhdw]?\s*$")]],
+    Annotated[int, Meta(ge=1, le=MAX_DURATION)] | Annotated[str, Meta(pattern=r"^\s*[0-9]{1,9}\s{0,8}[smhdw]?\s*$")],
     _expect("a duration such as 15m, 1h or 900 (at most 30d)",
             "seconds, or a number with a unit s, m, h, d or w (at most 30d)")]
 Root = Annotated[str, Meta(pattern="^/", max_length=4096), _expect("an absolute directory path")]
-Roots = Annotated[Union[Root, Annotated[list[Root], Meta(max_length=100)], None],
+Roots = Annotated[Root | Annotated[list[Root], Meta(max_length=100)] | None,
                   _expect("a list of absolute directory paths (at most 100)")]
 Glob = Annotated[str, Meta(min_length=1, max_length=4096), _expect("a string")]
 ToolName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.+-]{1,64}$"), _expect("a program basename (letters, digits, _ . + -)")]
@@ -289,11 +289,13 @@ class _StrictLoader(yaml.composer.Composer, *_PARSER, yaml.constructor.SafeConst
         self._alias_values = 0
         self._sizes: dict[int, int] = {}
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if not self.check_event(yaml.AliasEvent):
             return super().compose_node(parent, index)
         mark = self.peek_event().start_mark
         node = super().compose_node(parent, index)
+        if node is None:  # PyYAML's signature allows it; an alias always resolves to a node
+            return node
         self._alias_values += self._expanded_size(node, mark.line + 1)
         if self._alias_values > MAX_ALIAS_VALUES:
             raise ConfigError(
@@ -402,7 +404,7 @@ def _plain(node: _Node) -> Any:
 # msgspec's error, told with the file's line and the field's own words
 
 Path = tuple[str | int, ...]
-_AT = re.compile(r"^(?P<problem>.*?)(?: - at (?:`(?P<key>key)` in )?`(?P<path>\$[^`]*)`)?$", re.S)
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at (?:`(?P<key>key)` in )?`(?P<path>\$[^`]*)`)?$", re.DOTALL)
 _PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+|\.\.\.)\]")
 
 
@@ -418,10 +420,11 @@ def _node_at(root: _Node, path: Path) -> _Node:
     for part in path:
         if isinstance(node.value, dict) and isinstance(part, str) and part in node.value:
             node = node.value[part]
-        elif isinstance(node.value, list) and isinstance(part, int) and part < len(node.value):
+            continue
+        if isinstance(node.value, list) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
-        else:
-            break
+            continue
+        break
     return node
 
 
@@ -509,7 +512,8 @@ def _first_failing_key(data: Any, path: Path, problem: str) -> str | None:
     dict_type = _container_in(_type_at(path)[0], dict)
     if not isinstance(container, dict) or dict_type is None:
         return None
-    for candidate, value in container.items():
+    entries: dict[str, Any] = container  # the loader accepts string keys only (_construct_mapping)
+    for candidate, value in entries.items():
         try:
             msgspec.convert({candidate: value}, dict_type, strict=True)
         except msgspec.ValidationError as exc:
@@ -541,13 +545,13 @@ def _translate(error: msgspec.ValidationError, root: _Node, data: Any) -> Config
     where = _where(path)
     node = _node_at(root, path)
 
-    unknown = re.match(r"Object contains unknown field `(.*)`$", problem, re.S)
+    unknown = re.match(r"Object contains unknown field `(.*)`$", problem, re.DOTALL)
     if unknown:
         struct = _struct_in(_type_at(path)[0]) or ConfigFile
         allowed = ", ".join(struct.__struct_fields__)
         name = unknown.group(1)
         return ConfigError(f"line {_key_line(root, path, name)}: unknown key {name!r} in {where} (allowed: {allowed})")
-    missing = re.match(r"Object missing required field `(.*)`$", problem, re.S)
+    missing = re.match(r"Object missing required field `(.*)`$", problem, re.DOTALL)
     if missing:
         return ConfigError(f"line {node.line}: {where} needs {missing.group(1)!r}")
     return ConfigError(f"line {node.line}: {where} must be {_expectation(path)}, got {_kind(node)}")
@@ -678,7 +682,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     """Parse config text; raises ConfigError with 'source: line N: reason'."""
     try:
         try:
-            root = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+            root = yaml.load(text, Loader=_StrictLoader)  # safe: a SafeLoader subclass
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}: " if mark else ""

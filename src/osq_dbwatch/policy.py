@@ -10,10 +10,10 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from . import catalog
@@ -55,9 +55,7 @@ def is_web_account(user: str) -> bool:
 def _window_applies(window: AutomationWindow, user: str, host: str) -> bool:
     if window.users and user not in window.users:
         return False
-    if window.hosts and not any(fnmatch.fnmatchcase(host, pattern) for pattern in window.hosts):
-        return False
-    return True
+    return not window.hosts or any(fnmatch.fnmatchcase(host, pattern) for pattern in window.hosts)
 
 
 @lru_cache(maxsize=64)
@@ -66,7 +64,7 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _inside(window: AutomationWindow, epoch_seconds: float) -> bool:
-    local = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).astimezone(_zone(window.tz))
+    local = datetime.fromtimestamp(epoch_seconds, tz=UTC).astimezone(_zone(window.tz))
     minute = local.hour * 60 + local.minute
     day = local.weekday()
     if window.start_minute < window.end_minute:
@@ -116,7 +114,7 @@ _META_SPLIT = re.compile("([" + re.escape(_SHELL_META) + "])")
 def _glob_pieces(segment: str) -> tuple[re.Pattern[str], ...]:
     """The `*`-separated pieces of a glob segment, `?` as any one character."""
     return tuple(
-        re.compile("".join("." if char == "?" else re.escape(char) for char in piece), re.S)
+        re.compile("".join("." if char == "?" else re.escape(char) for char in piece), re.DOTALL)
         for piece in segment.split("*")
     )
 
@@ -189,9 +187,7 @@ def allow_rule_matches(rule: AllowRule, facts: AccessFacts) -> bool:
         return False
     if rule.host is not None and not fnmatch.fnmatchcase(facts.host, rule.host):
         return False
-    if rule.cmdline is not None and not glob_match(rule.cmdline, facts.cmdline):
-        return False
-    return True
+    return rule.cmdline is None or glob_match(rule.cmdline, facts.cmdline)
 
 
 def matching_allow_rule(config: Config, facts: AccessFacts) -> AllowRule | None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 PROC = "/proc"
 MAX_CMDLINE_BYTES = 64 * 1024

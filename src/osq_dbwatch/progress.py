@@ -19,7 +19,8 @@ import dataclasses
 import os
 import sys
 import time
-from typing import Any, Callable, Iterable, Iterator, TextIO, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Self, TextIO, TypeVar
 
 T = TypeVar("T")
 REDRAW_SECONDS = 0.25
@@ -84,7 +85,7 @@ class Progress:
             # A message printed meanwhile (a skipped line) clears the status line first
             # and stands above it; the status is drawn again at the next redraw.
             self._above = _Above(self, sys.stderr)
-            sys.stderr = self._above  # type: ignore[assignment]
+            sys.stderr = self._above
 
     # -- hooks ---------------------------------------------------------------
 
@@ -166,7 +167,7 @@ class Progress:
             sys.stderr = self.stream
         self._above = None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

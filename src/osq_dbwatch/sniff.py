@@ -125,7 +125,7 @@ _TEXT = re.compile(
       | (?P<sql_insert>\s*INSERT\s+INTO\s)
       | (?P<mongo_json>\{\s*"_id"\s*:\s*\{\s*"\$oid")
     )""",
-    re.M | re.I | re.X,
+    re.MULTILINE | re.IGNORECASE | re.VERBOSE,
 )
 
 _BSON_TYPES = frozenset(range(0x01, 0x14)) | {0x7F, 0xFF}
@@ -135,7 +135,7 @@ def _looks_bson(head: bytes) -> bool:
     """A BSON document: int32 length, then a typed element with a C-string name."""
     if len(head) < 8:
         return False
-    (length,) = struct.unpack_from("<i", head, 0)
+    length: int = struct.unpack_from("<i", head, 0)[0]
     if not 5 <= length <= 16 * 1024 * 1024 or head[4] not in _BSON_TYPES:
         return False
     end = head.find(b"\x00", 5, 5 + 128)
@@ -197,7 +197,7 @@ def sniff_bytes(head: bytes) -> str:
 
 
 # A file of read-only SQL statements: a query someone keeps (a pack's queries, a report script), no data.
-_SQL_COMMENTS = re.compile(rb"--[^\n]*|/\*.*?\*/", re.S)
+_SQL_COMMENTS = re.compile(rb"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _QUERY_VERBS = frozenset({b"select", b"with", b"explain", b"show", b"describe", b"desc", b"pragma"})
 _TEMPLATE_LEAD = re.compile(rb"\{\{[\w:.-]{1,64}\}\}")  # a query template's placeholder for its SELECT part
 

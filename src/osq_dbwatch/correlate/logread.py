@@ -40,8 +40,9 @@ import re
 import stat
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterator, Protocol
+from typing import BinaryIO, Protocol
 
 MAX_LINE_BYTES = 1 << 20
 FINGERPRINT_BYTES = 4096
@@ -140,7 +141,7 @@ class _Splitter:
     line, so a consumer may stop at any line and position() stays exact.
     """
 
-    def __init__(self, offset: int, line: int, tally: "Tally | None" = None) -> None:
+    def __init__(self, offset: int, line: int, tally: Tally | None = None) -> None:
         self.tally = tally
         self.buffer = b""
         self.pos = 0
@@ -253,9 +254,9 @@ def verifies(fd: int, pos: Position, size: int, compressed: bool) -> bool:
         return False
     if pos.head_len and _hash(_pread(fd, pos.head_len, 0)) != pos.head:
         return False
-    if pos.mark_len and (pos.mark_len > pos.offset or _hash(_pread(fd, pos.mark_len, pos.offset - pos.mark_len)) != pos.mark):
-        return False
-    return True
+    return not pos.mark_len or (
+        pos.mark_len <= pos.offset and _hash(_pread(fd, pos.mark_len, pos.offset - pos.mark_len)) == pos.mark
+    )
 
 
 # -- one open file ------------------------------------------------------------------
@@ -311,7 +312,8 @@ class _Segment:
         except (OSError, EOFError, zlib.error) as exc:
             if self.compressed:
                 raise InputError(f"{self.label}: damaged gzip data: {exc}") from None
-            raise InputError(f"{self.label}: cannot read: {exc.strerror or exc}") from None
+            # not compressed: only OSError (EOFError, zlib.error come from gzip)
+            raise InputError(f"{self.label}: cannot read: {(exc.strerror if isinstance(exc, OSError) else None) or exc}") from None
         if not data:
             return False
         self.last_data = time.monotonic()
@@ -374,9 +376,9 @@ def siblings(path: str, compressed: bool = False) -> list[str]:
         if not entry.startswith(name):
             continue
         rest = entry[len(name):]
-        if compressed and _SIBLING_GZ.match(rest):
-            found.append(os.path.join(directory, entry))
-        elif not compressed and _SIBLING.match(rest) and not entry.lower().endswith(_COMPRESSED):
+        if (compressed and _SIBLING_GZ.match(rest)) or (
+            not compressed and _SIBLING.match(rest) and not entry.lower().endswith(_COMPRESSED)
+        ):
             found.append(os.path.join(directory, entry))
     return sorted(found)
 
@@ -689,7 +691,7 @@ class StreamSource:
         self.notes: list[str] = []
 
     @classmethod
-    def open_fifo(cls, path: str, follow: bool, tally: Tally | None = None) -> "StreamSource":
+    def open_fifo(cls, path: str, follow: bool, tally: Tally | None = None) -> StreamSource:
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))  # waits for a writer, as `cat FIFO` does
         except OSError as exc:
@@ -766,29 +768,29 @@ def open_sources(paths: list[str], book: PositionBook, follow: bool, tally: Tall
                 continue
             opened.append((path, handle, st))
     except BaseException:
-        for _, handle, _ in opened:
-            if handle is not None:
-                handle.close()
+        for _, opened_handle, _ in opened:
+            if opened_handle is not None:
+                opened_handle.close()
         raise
     candidates = [_Candidate(p, h, s, True) for p, h, s in opened if h is not None and s is not None]
     by_path = {c.path: c for c in candidates}
     sources: list[Source] = []
     try:
-        for path, handle, st in opened:
+        for path, opened_handle, opened_st in opened:
             if path == "-":
                 sources.append(StreamSource(0, follow, "-", tally))
                 continue
-            if handle is None:
+            if opened_handle is None:
                 sources.append(StreamSource.open_fifo(path, follow, tally))
                 continue
             cand = by_path[path]
             if cand.handle is None:
                 continue  # taken into another log's past
             cand.handle = None
-            assert st is not None
-            source = FileSource(path, None, follow, book, (handle, st), tally)
-            sources.append(source)
-            source.plan([c for c in candidates if c.handle is not None])
+            assert opened_st is not None
+            file_source = FileSource(path, None, follow, book, (opened_handle, opened_st), tally)
+            sources.append(file_source)
+            file_source.plan([c for c in candidates if c.handle is not None])
     except BaseException:
         for source in sources:
             source.close()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from operator import attrgetter
 from typing import Any
@@ -130,7 +130,7 @@ def render_html(chains: list[Chain], loaded: Loaded, title: str = "osq-dbwatch r
                 generated: datetime | None = None) -> str:
     script = _asset("report.js")
     style = _asset("report.css")
-    generated = generated or datetime.now(timezone.utc)
+    generated = generated or datetime.now(UTC)
     counts = {sid: 0 for sid in sorted(SEVERITY_NAMES, reverse=True)}
     for c in chains:
         counts[c.severity_id] = counts.get(c.severity_id, 0) + 1

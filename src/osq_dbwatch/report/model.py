@@ -13,8 +13,9 @@ autoescaping, and textContent in the page's script).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .. import catalog
 from ..correlate.findings import SEVERITY_NAMES, TECHNIQUES

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from typing import BinaryIO, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 from ..correlate.jsonlib import JSONError, loads_line
 from ..progress import Progress

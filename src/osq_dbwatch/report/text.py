@@ -7,8 +7,8 @@ terminal or reorder what is shown.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from ..correlate.findings import SEVERITY_NAMES
 from ..progress import human_bytes
@@ -17,7 +17,7 @@ from .model import Chain, Event, Loaded
 
 def when(ms: int, with_date: bool = True) -> str:
     try:
-        dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+        dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return "?"
     return dt.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")

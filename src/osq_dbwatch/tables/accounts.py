@@ -43,7 +43,7 @@ class Accounts:
     members: dict[str, set[str]] = field(default_factory=dict)  # user -> supplementary group names
 
     @classmethod
-    def load(cls, passwd: str = "/etc/passwd", group: str = "/etc/group") -> "Accounts":
+    def load(cls, passwd: str = "/etc/passwd", group: str = "/etc/group") -> Accounts:
         out = cls()
         for line in _read_lines(passwd):
             parts = line.split(":")

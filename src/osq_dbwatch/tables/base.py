@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar
 
 from .env import TableEnv
 
@@ -52,7 +53,7 @@ class QueryContext:
     cols_used: tuple[str, ...] = ()
 
     @classmethod
-    def from_json(cls, text: str | None) -> "QueryContext":
+    def from_json(cls, text: str | None) -> QueryContext:
         """Parse osquery's context JSON; anything malformed means "no constraints"."""
         if not text:
             return cls()
@@ -63,7 +64,7 @@ class QueryContext:
         return cls.from_dict(data)
 
     @classmethod
-    def from_dict(cls, data: Any) -> "QueryContext":
+    def from_dict(cls, data: Any) -> QueryContext:
         if not isinstance(data, dict):
             return cls()
         out: dict[str, list[Constraint]] = {}

@@ -43,8 +43,9 @@ def _render_table(name: str, columns: list[str], rows: list[Cells], out: TextIO,
         widths = [max(len(c), *(len(r.get(c, "")) for r in rows)) for c in columns]
         out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
         out.write("  ".join("-" * w for w in widths) + "\n")
-        for row in rows:
-            out.write("  ".join(_clean(row.get(c, "")).ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
+        out.writelines(
+            "  ".join(_clean(row.get(c, "")).ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n" for row in rows
+        )
     else:
         width = max(len(c) for c in columns)
         for index, row in enumerate(rows, start=1):
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         table = TABLES[name](env)
         try:
             results[name] = table.rows(QueryContext())
-        except Exception as exc:  # report, keep going with the other tables
+        except Exception as exc:  # noqa: BLE001 - a table's bug (any type): report it, keep going with the other tables
             print(f"osq-dbwatch tables: {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
             status = 1
     if args.json:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable
 
 from .. import catalog, policy, procfs
 from ..cmdline import parse_db_command, redact_cmdline, resolve_path
@@ -125,7 +125,7 @@ class DbCliSessions(Table):
                 rows.append(row)
         return rows
 
-    def _session(self, pid: int, st: procfs.ProcStat, tools: dict, scan: _Scan, config: Config, now: float) -> Row | None:
+    def _session(self, pid: int, st: procfs.ProcStat, tools: Mapping[str, catalog.DbTool], scan: _Scan, config: Config, now: float) -> Row | None:
         argv = procfs.cmdline(pid)
         if not argv:
             return None  # gone, kernel thread or zombie

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import stat as stat_mod
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from .. import catalog, sniff
 from ..catalog import HistorySource

@@ -12,8 +12,8 @@ import os
 import socket
 import stat as stat_mod
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from .. import catalog, procfs
 from .base import TEXT, Deadline, QueryContext, Row, Table

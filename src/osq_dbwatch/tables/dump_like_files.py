@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from .. import catalog, procfs, sniff
 from .accounts import Accounts
@@ -100,7 +100,7 @@ class _Stop(Exception):
 class _Walker:
     """One bounded walk over the roots, directory by directory (fds, not paths)."""
 
-    def __init__(self, table: "DumpLikeFiles", since: float, prefixes: list[tuple[str, str, bool]],
+    def __init__(self, table: DumpLikeFiles, since: float, prefixes: list[tuple[str, str, bool]],
                  accounts: Accounts, deadline: Deadline) -> None:
         self.table = table
         self.limits = table.limits

@@ -11,11 +11,11 @@ import os
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from .accounts import Accounts
 from ..config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from .accounts import Accounts
 
 CONFIG_ENV = "OSQ_DBWATCH_CONFIG"
 

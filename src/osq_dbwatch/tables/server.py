@@ -17,6 +17,7 @@ osqueryd execs extension/osq_dbwatch.ext with `--socket S --timeout T
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import selectors
@@ -25,8 +26,9 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from osquery.extensions import Extension, ExtensionManager
 from osquery.extensions.ttypes import ExtensionResponse, ExtensionStatus, InternalExtensionInfo
@@ -150,7 +152,7 @@ class CoreConnection:
                     self._reset()
                     if not reused:  # a kept connection may have gone stale: one fresh try, no more
                         raise CoreQueryError(f"core did not answer: {exc}") from None
-                except Exception as exc:  # Thrift application errors, malformed replies
+                except Exception as exc:  # noqa: BLE001 - Thrift application errors, malformed replies: any, never a crash
                     self._reset()
                     raise CoreQueryError(f"core query failed: {type(exc).__name__}: {exc}") from None
             status = response.status
@@ -160,10 +162,8 @@ class CoreConnection:
 
     def _reset(self) -> None:
         if self._transport is not None:
-            try:
+            with contextlib.suppress(OSError, TTransport.TTransportException):  # socket.close() raises OSError only
                 self._transport.close()
-            except Exception:
-                pass
         self._transport, self._client = None, None
 
 
@@ -201,7 +201,7 @@ class Handler(Extension.Iface):
             return error(f"unknown action: {action}")
         try:
             rows = table.rows(QueryContext.from_json(request.get("context")))
-        except Exception as exc:  # one table's bug must not take the extension down
+        except Exception as exc:  # noqa: BLE001 - one table's bug (any type) must not take the extension down
             line = f"{item}: {type(exc).__name__}: {exc}".splitlines()[0][:500]
             self.log.error(f"generate failed: {line}")
             return error(line)
@@ -274,7 +274,7 @@ def encode_call_reply(seqid: int, response: ExtensionResponse) -> bytes:
 class Processor(Extension.Processor):
     """The generated processor, with `call` answered through encode_call_reply."""
 
-    def __init__(self, handler: "Handler", log: "Log") -> None:
+    def __init__(self, handler: Handler, log: Log) -> None:
         super().__init__(handler)
         self._log = log
         self._processMap["call"] = Processor.process_call
@@ -286,7 +286,7 @@ class Processor(Extension.Processor):
         started = time.monotonic()
         try:
             response = self._handler.call(args.registry, args.item, args.request)
-        except Exception as exc:  # Handler.call catches table errors; this is the last net
+        except Exception as exc:  # noqa: BLE001 - Handler.call catches table errors; this is the last net
             response = ExtensionResponse(status=ExtensionStatus(code=1, message=f"{type(exc).__name__}: {exc}"),
                                          response=[])
         data = encode_call_reply(seqid, response)
@@ -311,7 +311,7 @@ def _watch(client: ExtensionManager.Client, interval: float, log: Log) -> None:
             status = client.ping()
             if status.code not in (0, None):
                 raise RuntimeError(f"status {status.code}: {status.message}")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to ping (transport, Thrift, status) means core is gone
             log.error(f"osquery core stopped answering pings ({type(exc).__name__}: {exc}); exiting")
             os._exit(1)
 
@@ -366,7 +366,7 @@ class Server:
                     return True
         except (TTransport.TTransportException, OSError, EOFError):
             return False
-        except Exception as exc:  # malformed request: drop the connection, keep serving
+        except Exception as exc:  # noqa: BLE001 - a malformed request raises any type: drop the connection, keep serving
             self.log.error(f"dropped a connection after a bad request: {type(exc).__name__}: {exc}")
             return False
 
@@ -383,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  min_sdk_version=MIN_SDK_VERSION)
     try:
         status = client.registerExtension(info, registry())
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any registration failure is one error line and exit 1, no traceback
         log.error(f"registration with osquery core at {opts.socket} failed: {type(exc).__name__}: {exc}")
         return 1
     if status.code not in (0, None):
