@@ -62,7 +62,7 @@ class Baseline:
     pruned: int = 0  # event time of the last prune
     # Runs counted but not yet added to the tables (defer_keys), keyed by run key: settle() adds them.
     # Always empty once settled, so never serialised.
-    pending: dict[str, "Deferred"] = field(default_factory=dict, compare=False, repr=False)
+    pending: dict[str, Deferred] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         settle(self)
@@ -72,7 +72,7 @@ class Baseline:
                 "pruned": self.pruned}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Baseline":
+    def from_json(cls, data: dict[str, Any]) -> Baseline:
         return cls(
             first=int(data.get("first", 0)),
             runs=dict(data.get("runs", {})),
@@ -143,8 +143,7 @@ def learn(b: Baseline, user: str, tool: str, parent: str, t: int, with_hour: boo
     if entry is None:
         b.users[user] = entry = [0, t, 0]
     entry[0] += 1
-    if t > entry[1]:
-        entry[1] = t
+    entry[1] = max(entry[1], t)
     _bump(b.tools, SEP.join((user, tool)), t)
     if parent:
         _bump(b.parents, SEP.join((user, parent)), t)
@@ -246,10 +245,8 @@ def defer_keys(b: Baseline, k: Keys, t: int) -> None:
         b.pending[run_key] = Deferred(t, k, how)
         return
     entry.count += 1
-    if t < entry.first:
-        entry.first = t
-    if t > entry.last:
-        entry.last = t
+    entry.first = min(entry.first, t)
+    entry.last = max(entry.last, t)
     tl = t & _LAST
     if tl > entry.last_bits:
         if tl // DAY > entry.last_bits // DAY:
@@ -267,7 +264,7 @@ def _add_runs(table: dict[str, int], key: str, n: int, tl: int, days: list[int] 
         if days is not None:
             last_day = last // DAY
             n = sum(1 for d in days if d > last_day)
-        table[key] = (packed & _COUNT) + (n << _SHIFT) | (tl if tl > last else last)
+        table[key] = (packed & _COUNT) + (n << _SHIFT) | (max(last, tl))
 
 
 def settle(b: Baseline) -> None:
@@ -284,8 +281,7 @@ def settle(b: Baseline) -> None:
         if entry is None:
             b.users[k.user] = entry = [0, last, 0]
         entry[0] += n
-        if last > entry[1]:
-            entry[1] = last
+        entry[1] = max(entry[1], last)
         entry[2] |= _HOUR_BITS[how]
         _add_runs(b.tools, k.tool_key, n, tl)
         if k.parent_key:

@@ -45,7 +45,7 @@ _BUNDLED_OUTPUT: Final = catalog.BUNDLED_OUTPUT_TOOLS  # tar's `czf OUT`
 _PREFIX_OUTPUT: Final = catalog.PREFIX_OUTPUT_TOOLS  # split's last operand is the pieces' prefix
 _OUTPUT_OPTS: Final = frozenset({"-f", "-o", "-out", "--output", "--file"})
 # PostgreSQL's COPY ... TO PROGRAM 'command' (quotes doubled inside), as osquery logs the client's argv joined.
-_TO_PROGRAM: Final = re.compile(r"\bTO\s+PROGRAM\s+(?:E?'((?:[^']|'')*)'|\$\$(.*?)\$\$)", re.I | re.S)
+_TO_PROGRAM: Final = re.compile(r"\bTO\s+PROGRAM\s+(?:E?'((?:[^']|'')*)'|\$\$(.*?)\$\$)", re.IGNORECASE | re.DOTALL)
 _BUNDLED_FLAGS: Final = re.compile(r"-?[a-zA-Z]*f")
 
 

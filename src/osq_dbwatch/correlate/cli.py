@@ -12,7 +12,6 @@ Every run ends with a one-line summary on standard error.
 from __future__ import annotations
 
 import argparse
-import errno
 import gc
 import os
 import signal
@@ -20,7 +19,8 @@ import sqlite3
 import sys
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Iterator
+from collections.abc import Callable
+from typing import Any
 
 from ..cli import DbwatchError
 from ..config import load_config
@@ -325,8 +325,7 @@ class Runner:
                     continue
                 write(_line(self.render(finding)))
                 written += 1
-            if state.watermark > self.watermark:
-                self.watermark = state.watermark
+            self.watermark = max(self.watermark, state.watermark)
         self.findings += written
         self.output.flush()
         # One transaction: host states, the input position, the output size.

@@ -32,7 +32,8 @@ import sqlite3
 import stat
 import sys
 import time
-from typing import Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..cli import DbwatchError
 from .engine import HostState
@@ -47,10 +48,10 @@ _MIGRATED_SEEN_AT = 1e18  # positions from schema 1 have no save time: no siblin
 
 
 _TABLES = (
-    "CREATE TABLE IF NOT EXISTS positions (dev INTEGER NOT NULL, ino INTEGER NOT NULL, path TEXT NOT NULL,"
-    " offset INTEGER NOT NULL, line INTEGER NOT NULL, head BLOB NOT NULL, head_len INTEGER NOT NULL,"
-    " mark BLOB NOT NULL, mark_len INTEGER NOT NULL, seen_at REAL NOT NULL, seq INTEGER NOT NULL,"
-    " PRIMARY KEY (dev, ino))",
+    ("CREATE TABLE IF NOT EXISTS positions (dev INTEGER NOT NULL, ino INTEGER NOT NULL, path TEXT NOT NULL,"
+     " offset INTEGER NOT NULL, line INTEGER NOT NULL, head BLOB NOT NULL, head_len INTEGER NOT NULL,"
+     " mark BLOB NOT NULL, mark_len INTEGER NOT NULL, seen_at REAL NOT NULL, seq INTEGER NOT NULL,"
+     " PRIMARY KEY (dev, ino))"),
     "CREATE INDEX IF NOT EXISTS positions_by_path ON positions (path, seq)",
     "CREATE TABLE IF NOT EXISTS hosts (host TEXT PRIMARY KEY, watermark INTEGER NOT NULL, state BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outputs (path TEXT PRIMARY KEY, size INTEGER NOT NULL)",
@@ -282,12 +283,13 @@ class StateStore:
 
     # -- reads ----------------------------------------------------------------
 
-    def _position(self, row: tuple[object, ...] | None) -> Position | None:
+    def _position(self, row: tuple[Any, ...] | None) -> Position | None:
+        # The column types were checked when the state was opened (check_state); the conversions stay as a guard.
         if row is None:
             return None
         dev, ino, path, offset, line, head, head_len, mark, mark_len, seen_at = row
-        return Position(int(offset), int(line), int(dev), int(ino), bytes(head), int(head_len),  # type: ignore[call-overload]
-                        bytes(mark), int(mark_len), str(path), float(seen_at))  # type: ignore[arg-type]
+        return Position(int(offset), int(line), int(dev), int(ino), bytes(head), int(head_len),
+                        bytes(mark), int(mark_len), str(path), float(seen_at))
 
     _COLUMNS = "dev, ino, path, offset, line, head, head_len, mark, mark_len, seen_at"
 
