@@ -14,7 +14,7 @@ import json
 import random
 import re
 import socket
-from typing import Any
+from typing import Any, Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -294,14 +294,8 @@ class _OddLibraryError(Exception):
     """What some future JSON library release might raise for bytes that are not UTF-8."""
 
 
-def test_the_fast_path_reads_bad_bytes_whatever_the_decoder_raises() -> None:
-    """The fast path takes a line with bytes that are not UTF-8 itself, as U+FFFD, not by the error's type."""
-    engine = Engine(parse_config(CONFIG))
-    path = FastPath(engine)
-    states: dict[str, HostState] = {}
-    path.dirty = states
-    path.open_host = lambda host: states.setdefault(host, HostState(host))
-    real = path._decode
+def _picky(decode: Callable[[bytes | str], Any]) -> Callable[[bytes | str], Any]:
+    """`decode`, but raising an error type no reader knows for bytes that are not UTF-8."""
 
     def picky(data: bytes | str) -> Any:
         if isinstance(data, bytes):
@@ -309,9 +303,19 @@ def test_the_fast_path_reads_bad_bytes_whatever_the_decoder_raises() -> None:
                 data.decode("utf-8")
             except UnicodeDecodeError:
                 raise _OddLibraryError("invalid utf-8") from None
-        return real(data)
+        return decode(data)
 
-    path._decode = picky
+    return picky
+
+
+def test_the_fast_path_reads_bad_bytes_whatever_the_decoder_raises() -> None:
+    """The fast path takes a line with bytes that are not UTF-8 itself, as U+FFFD, not by the error's type."""
+    engine = Engine(parse_config(CONFIG))
+    path = FastPath(engine)
+    states: dict[str, HostState] = {}
+    path.dirty = states
+    path.open_host = lambda host: states.setdefault(host, HostState(host))
+    path._decode = _picky(path._decode)
     assert path.line(_bad_utf8_access()) is True
     findings = [to_ocsf(f) for state in states.values() for f in engine.flush(state)]
     assert len(findings) == 1 and "us\ufffders" in json.dumps(findings[0], ensure_ascii=False)
@@ -321,17 +325,7 @@ def test_the_full_path_reads_bad_bytes_whatever_the_library_raises(monkeypatch) 
     """rows.parse_line retries bad bytes as U+FFFD for any exception type the library gives them."""
     from osq_dbwatch.correlate import jsonlib
 
-    real = jsonlib.loads
-
-    def picky(data: bytes | str) -> Any:
-        if isinstance(data, bytes):
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise _OddLibraryError("invalid utf-8") from None
-        return real(data)
-
-    monkeypatch.setattr(jsonlib, "loads", picky)
+    monkeypatch.setattr(jsonlib, "loads", _picky(jsonlib.loads))
     parsed = parse_line(_bad_utf8_access())
     assert len(parsed.rows) == 1 and "us\ufffders" in parsed.rows[0].cmdline
     with __import__("pytest").raises(BadLine, match="not valid JSON"):
