@@ -88,12 +88,18 @@ def test_evidence_fields_reach_the_model(findings) -> None:
 
 
 def test_connection_status_shown_where_the_data_has_it(findings) -> None:
+    """The status as the engine writes it (evidence.linked_egress), not a field name of the report's own."""
+    from osq_dbwatch.correlate import evidence as E
+
     f = copy.deepcopy(next(f for f in findings if "egress" in f["unmapped"]["stages"]))
-    ev = next(e for e in f["evidences"] if "dst_endpoint" in e)
-    ev["data"]["status"] = "in_progress"
+    index, ev = next((i, e) for i, e in enumerate(f["evidences"]) if "dst_endpoint" in e)
+    made = E.linked_egress(E.Evidence(E.CONNECT, "c|1", 1, query="db_egress", tool="curl", pid=7,
+                                      address="203.0.113.9", port=443, status="in_progress")).to_json()
+    made.pop("_id"), made.pop("_t")
+    f["evidences"][index] = ev = made
     (chain,) = _chains([f])
     assert [e.dst_status for e in chain.events if e.dst_address][0] == "in_progress"
-    ev["data"].pop("status")
+    ev["data"].pop("connect_status")
     ev["data"]["success"] = 1
     (chain,) = _chains([f])
     assert [e.dst_status for e in chain.events if e.dst_address][0] == "succeeded"

@@ -242,7 +242,7 @@ def _event(evidence: Any) -> Event:
         ev.dst_address = _str(dst, "ip") or _str(dst, "hostname")
         ev.dst_port = _int(dst, "port")
         # osquery 5.x: a non-blocking connect is `in_progress`; older agents only say success.
-        ev.dst_status = _str(data, "status") or _str(dst, "status")
+        ev.dst_status = _str(data, "connect_status")  # evidence.linked_egress writes it
         if not ev.dst_status:
             success = _get(data, "success")
             if success in (1, "1", True):
