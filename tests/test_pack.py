@@ -172,7 +172,11 @@ def contract_columns() -> dict[str, tuple[str, ...]]:
 
 
 def test_contract_columns_are_the_contracts():
-    assert contract_columns() == render.CONTRACT_COLUMNS
+    from osq_dbwatch.pack import contract
+
+    # The contract fixes its queries; a query added since (contract.ADDITIONS) is not in its table.
+    assert contract_columns() == {k: v for k, v in render.CONTRACT_COLUMNS.items() if k not in contract.ADDITIONS}
+    assert not contract.ADDITIONS & set(contract_columns())
     from osquery_sqlite import SHARED
 
     with open(os.path.join(SHARED, "contract.md"), encoding="utf-8") as handle:
@@ -425,7 +429,24 @@ def test_admin_accounts_lists_members_of_configured_groups(db):
     db.insert("user_groups", [{"uid": 1000, "gid": 27}, {"uid": 1001, "gid": 500}, {"uid": 1002, "gid": 100}, {"uid": 1000, "gid": 100}])
     rows = db.query(_sql("dbwatch.conf", "admin_accounts"))
     assert sorted((r["uid"], r["username"], r["groupname"]) for r in rows) == [(1000, "alice", "sudo"), (1001, "bob", "dba")]
-    assert db.query(_sql("dbwatch.conf", "admin_accounts", Config())) == []
+    # Issue 13 item 4: a pack rendered from defaults reports the broad default set too (the correlator
+    # decides with its own admins.groups), and never renders `IN ()`.
+    rendered = _sql("dbwatch.conf", "admin_accounts", Config())
+    assert "IN ()" not in rendered
+    rows = db.query(rendered)
+    assert sorted((r["username"], r["groupname"]) for r in rows) == [("alice", "sudo"), ("bob", "dba")]
+    # A site group outside the default set is reported when the pack is rendered from that site's config.
+    db.insert("groups", [{"gid": 600, "groupname": "dbops"}])
+    db.insert("user_groups", [{"uid": 1002, "gid": 600}])
+    assert ("carol", "dbops") not in {(r["username"], r["groupname"]) for r in db.query(rendered)}
+    site = _sql("dbwatch.conf", "admin_accounts", parse_config("admins:\n  groups: [dbops]\n"))
+    assert ("carol", "dbops") in {(r["username"], r["groupname"]) for r in db.query(site)}
+
+
+def test_the_shipped_packs_render_no_empty_lists():
+    for name in ("dbwatch.conf", "dbwatch-bpf.conf"):
+        with open(os.path.join(REPO, "packs", name), encoding="utf-8") as handle:
+            assert "IN ()" not in handle.read(), name
 
 
 # ---------------------------------------------------------------------------
@@ -567,7 +588,10 @@ def test_shared_scenario_logs_have_the_columns_this_pack_emits():
                     assert set(row) <= set(render.CONTRACT_COLUMNS[query]), (path, query, sorted(row))
                     assert missing <= render.NEWER_AGENT_COLUMNS.get(query, set()), (path, query, sorted(row))
                     seen.add(query)
-    assert seen == set(render.CONTRACT_COLUMNS)
+    from osq_dbwatch.pack import contract
+
+    # The shared scenarios predate the queries added since the contract (contract.ADDITIONS).
+    assert seen == set(render.CONTRACT_COLUMNS) - contract.ADDITIONS
 
 
 def test_the_query_contract_is_what_the_pack_renders():

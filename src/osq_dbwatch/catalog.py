@@ -11,6 +11,7 @@ here plus its test cases in tests/test_catalog.py (docs/catalog.md).
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -614,6 +615,30 @@ DB_SERVERS: tuple[str, ...] = (
     "sqlservr", "oracle", "tnslsnr", "clickhouse-server", "db2sysc", "influxd",
     "cockroach-server", "memcached",
 )
+# Where database servers listen: the db_connect query watches connects to these
+# TCP ports and Unix sockets (a renamed client or a script is seen by what it
+# talks to, not by its name). 9000 is ClickHouse's native port and also
+# php-fpm's default: web servers have no login session, which db_connect needs.
+DB_PORTS: tuple[tuple[int, Engine], ...] = (
+    (5432, "postgres"), (6432, "postgres"), (3306, "mysql"), (33060, "mysql"), (27017, "mongo"),
+    (27018, "mongo"), (27019, "mongo"), (6379, "redis"), (6380, "redis"), (26379, "redis"), (1433, "mssql"),
+    (1521, "oracle"), (1522, "oracle"), (9042, "cassandra"), (8123, "clickhouse"), (9000, "clickhouse"),
+    (9440, "clickhouse"), (26257, "cockroach"), (8086, "influx"),
+)
+# Unix socket names of database servers: (basename glob, engine). PostgreSQL's
+# is `.s.PGSQL.<port>` in its socket directory.
+DB_SOCKETS: tuple[tuple[str, Engine], ...] = (
+    (".s.PGSQL.*", "postgres"), ("mysqld.sock", "mysql"), ("mysql.sock", "mysql"), ("mariadb.sock", "mysql"),
+    ("redis.sock", "redis"), ("redis-server.sock", "redis"), ("mongodb-*.sock", "mongo"),
+)
+# Groups whose members administer hosts or databases on common distributions.
+# The shipped admin_accounts query reports memberships of all of them (plus the
+# config's admins.groups): the correlator decides with its own admins.groups,
+# so a pack rendered from defaults works with any site config.
+DEFAULT_ADMIN_GROUPS: tuple[str, ...] = (
+    "sudo", "wheel", "admin", "adm", "root", "dba", "dbadmin", "dbadmins", "postgres", "mysql", "mongodb",
+    "redis", "oinstall", "osdba", "sysadmin", "sysadmins", "ops", "operator",
+)
 # systemd unit names of web and database servers that their process names do not
 # match (`apache2.service`, `php8.2-fpm.service`, `postgresql@15-main.service`).
 SERVER_UNIT_PREFIXES: tuple[str, ...] = ("apache", "php", "mysql", "mariadb", "postgresql", "mongod", "redis")
@@ -686,6 +711,23 @@ STREAM_TRANSFER_TOOLS: frozenset[str] = frozenset(t.name for t in TRANSFER_TOOLS
 # those whose last file argument is the prefix of the pieces written (split).
 BUNDLED_OUTPUT_TOOLS: frozenset[str] = frozenset(t.name for t in TRANSFER_TOOLS if t.spec.option_bundle)
 PREFIX_OUTPUT_TOOLS: frozenset[str] = frozenset(t.name for t in TRANSFER_TOOLS if t.spec.output_prefix_last)
+
+
+DB_PORT_ENGINES: dict[int, Engine] = dict(DB_PORTS)
+
+
+def db_port_engine(port: int | None) -> str:
+    """The engine usually listening on this TCP port ("" when none is)."""
+    return DB_PORT_ENGINES.get(port, "") if port is not None else ""
+
+
+def db_socket_engine(path: str) -> str:
+    """The engine whose Unix socket this path names ("" when none)."""
+    name = path.rsplit("/", 1)[-1]
+    for pattern, engine in DB_SOCKETS:
+        if fnmatch.fnmatchcase(name, pattern):
+            return engine
+    return ""
 
 
 def engine_info(engine: str) -> EngineInfo:

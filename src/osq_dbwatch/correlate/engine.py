@@ -126,7 +126,10 @@ class Engine:
             elif type(row) is FileRow:
                 self.on_file(state, row)
             elif type(row) is EgressRow:
-                self.on_egress(state, row)
+                if row.query == "db_connect":
+                    self.on_db_connect(state, row)
+                else:
+                    self.on_egress(state, row)
             elif type(row) is HistoryRow:
                 self.on_history(state, row)
             elif type(row) is AdminRow:
@@ -374,6 +377,61 @@ class Engine:
         self._open_or_join(st, user, t, tool, evidence, paths, [], [user], "", context, baseline_codes,
                            [R.FROM_HISTORY.code], earliest=t - self.w_dump)
 
+    # -- database connects (db_connect) ---------------------------------------------
+
+    def on_db_connect(self, st: HostState, row: EgressRow) -> None:
+        """A db_connect row: a program that is not a known client talks to a database port or socket.
+
+        In a login session that is an access (network-seen-access): it opens or joins the user's chain like a
+        client's run, so a renamed pg_dump, a script or an implant is judged by what it did next.
+        """
+        self._at(st, row.time)
+        made = row.status in ("succeeded", "in_progress") if row.status else row.success
+        if made and row.login_user:  # audit: the auid's name; eBPF (no auid): the uid's name of a non-system user
+            self._db_connect(st, row)
+        self._done(st)
+
+    def _db_connect(self, st: HostState, row: EgressRow) -> None:
+        t = row.time
+        user = row.login_user
+        tool = basename(row.path) or "unknown"
+        if tool in self.classes.db_tools or tool in catalog.DB_SERVERS:
+            return  # a known client's run is its exec row (db_cli_exec); a server replicates
+        pid_key = str(row.pid)
+        entry = st.pids.get(pid_key)
+        if entry is not None and entry[2] == "db" and abs(t - entry[0]) <= self.w_dump:
+            return  # this run is already an access (a client's exec, or this program's first connect)
+        st.pids[pid_key] = (t, user, "db", (), tool)
+        if len(st.pids) > MAX_PIDS:
+            self._cap_pids(st)
+        facts = policy.AccessFacts(user=user, tool=tool, parent_path="", host=st.host, cmdline="")
+        if policy.matching_allow_rule(self.config, facts) is not None \
+                or policy.is_admin(self.config, user, st.admin_groups.get(user, ())) \
+                or (policy.is_service_account(self.config, user)
+                    and policy.automation_window_ok(self.config, t, user, st.host)):
+            B.learn(st.baseline, user, tool, "", t)  # expected: learned at once, as a history access is
+            return
+        if st.chains:
+            self._close_due(st)
+        baseline_codes = B.judge(st.baseline, self.settings, user, tool, "", t)
+        unix = row.port is None or (row.port == 0 and row.address.startswith("/"))
+        engine = catalog.db_socket_engine(row.address) if unix else catalog.db_port_engine(row.port)
+        process: dict[str, Any] = {"pid": row.pid, "user": {"name": user}}
+        if row.path:
+            process["file"] = {"path": row.path, "name": tool, "type_id": 1, "type": "Regular File"}
+        data: dict[str, Any] = {"stage": "access", "query": row.query, "tool": tool, "engine": engine}
+        if unix:
+            data["db_socket"] = row.address
+        else:
+            data["db_host"] = row.address
+            data["db_port"] = row.port
+        if row.status:
+            data["connect_status"] = row.status
+        evidence = E.linked(f"n|{row.pid}|{t}", t, {"process": process, "data": data})
+        context = [R.NETWORK_SEEN_ACCESS.code]
+        self._open_or_join(st, user, t, tool, evidence, [], [row.pid], [user], "", context, baseline_codes,
+                           [R.FROM_CONNECT.code])
+
     # -- admins -----------------------------------------------------------------
 
     def on_admin_snapshot(self, st: HostState, t: int, members: list[tuple[str, str]]) -> None:
@@ -520,8 +578,31 @@ class Engine:
             st.files.append(f)
             if len(st.files) > MAX_RECENT:
                 del st.files[0]
+        old = self._moved_from(st, f) if row.action == "MOVED_TO" and st.chains else ""
         for chain in st.chains.values():
+            if old and old in chain.paths and path not in chain.paths:
+                chain.paths.append(path)  # the chain's dump under its new name: linked by path from here on
+                _add(chain.links, R.LINKED_BY_RENAME.code)
             self._try_file(st, chain, f)
+            if old:
+                for e in chain.evidences:
+                    if e.id == "f|" + path and e.ocsf is not None:
+                        e.ocsf["data"]["renamed_from"] = old
+
+    @staticmethod
+    def _moved_from(st: HostState, f: Evidence) -> str:
+        """The old name of a rename (`mv x.sql notes.txt`), or "".
+
+        inotify reports a rename as MOVED_FROM (the old name) then MOVED_TO (the new one) from one read, so
+        in the same second. osquery stats each path as it handles the event: the old name no longer exists,
+        so its row has no inode, while the MOVED_TO row carries the inode the file's earlier rows had.
+        """
+        for x in st.files[-2::-1]:
+            if x.t < f.t - 1:
+                break
+            if x.action == "MOVED_FROM" and x.path != f.path:
+                return x.path
+        return ""
 
     def _try_file(self, st: HostState, chain: Chain, f: Evidence) -> None:
         t = f.t

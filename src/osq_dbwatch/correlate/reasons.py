@@ -62,6 +62,8 @@ UNUSUAL_PARENT = _register("unusual-parent", 5, "context", "the parent runs from
 NON_INTERACTIVE = _register("non-interactive", 5, "context", "no terminal, login shell or login daemon behind it, and no service context")
 STREAMED_DUMP = _register("streamed-dump", 0, "context", "the dump went to standard output straight into a transfer tool to an external address (same pipeline: same parent, same second): the full chain with no file")
 PARENT_UNKNOWN = _register("parent-unknown", 0, "context", "the parent had exited when osquery read it (parent columns empty): neither interactive nor automated is known")
+NETWORK_SEEN_ACCESS = _register("network-seen-access", 5, "context", "a program that is not a known DB client talked to a database port or socket in a login session (db_connect): a renamed client, a script or an implant")
+EGRESS_ALLOWED = _register("egress-allowed", 0, "context", "an upload or connection linked to the chain went to a destination an egress_allow rule names (a known backup target): shown, but it does not escalate the chain")
 SERVICE_OUTSIDE_WINDOW = _register("service-outside-window", -5, "context", "a known service context, but outside every automation window that names this user or host")
 DUMP_IN_WEB_ROOT = _register("dump-in-web-root", 5, "context", "the dump was written under a web root, where it can be downloaded")
 DUMP_STAGED = _register("dump-staged", 5, "context", "the dump was archived, compressed, split or encoded")
@@ -75,6 +77,8 @@ BASELINE_UNUSUAL_HOUR = _register("baseline-unusual-hour", 10, "baseline", "the 
 LINKED_BY_PID = _register("linked-by-pid", 0, "link", "a connection's pid is a transfer or DB client process of the chain")
 LINKED_BY_PATH = _register("linked-by-path", 0, "link", "a file named on a command line of the chain (INTO OUTFILE, -f, curl -T, ...)")
 LINKED_BY_PROGRAM = _register("linked-by-program", 0, "link", "a connection or upload by the transfer tool the chain's COPY ... TO PROGRAM made the server run")
+LINKED_BY_RENAME = _register("linked-by-rename", 0, "link", "a chain's dump file was renamed or moved (inotify MOVED_FROM, then MOVED_TO with the same inode) and the new name is the chain's too")
+FROM_CONNECT = _register("from-connect", 0, "link", "access seen as a connection to a database (db_connect), not as a known client's run")
 FROM_HISTORY = _register("from-history", 0, "link", "access seen in a DB client history file")
 FROM_SESSION = _register("from-session", 0, "link", "access seen as a running session (db_cli_sessions)")
 

@@ -432,6 +432,16 @@ def _egress_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool
                       c.get("remote_address"), c.get("remote_port"), c.get("success"), c.get("status"))
 
 
+def _connect_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -> EgressRow:
+    """A db_connect row: a TCP connect (remote address and port) or, for a Unix socket, its path as the address."""
+    address = c.get("remote_address")
+    sock = c.get("socket")
+    if not text(address) and text(sock):
+        address = sock
+    return egress_row(query, host, t, c.get("pid"), c.get("path"), c.get("auid"), c.get("login_user"),
+                      address, c.get("remote_port"), c.get("success"), c.get("status"))
+
+
 def _history_row(query: str, host: str, t: int, c: dict[str, Any], baseline: bool) -> HistoryRow:
     command = to_str(c.get("command"))
     user = to_str(c.get("user") or c.get("username"))
@@ -462,6 +472,7 @@ _BUILDERS: dict[str, Callable[[str, str, int, dict[str, Any], bool], Row]] = {
     "dump_file_events": _file_row,
     "dump_like_files": _file_row,
     "db_egress": _egress_row,
+    "db_connect": _connect_row,
     "db_client_history": _history_row,
 }
 

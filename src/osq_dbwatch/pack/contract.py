@@ -60,6 +60,13 @@ QUERIES: Final[tuple[Query, ...]] = (
           ("time", "pid", "path", "auid", "family", "remote_address", "remote_port", "success", "status", "login_user"),
           "time", ("pid", "path", "auid", "login_user", "remote_address", "remote_port", "success", "status"),
           frozenset({"status"})),
+    # Added 2026-12 (issue 13): connects to database ports and sockets by processes that are not known clients
+    # or servers. An addition: the contract's queries above keep their columns.
+    Query("db_connect", "event",
+          ("time", "pid", "path", "auid", "family", "remote_address", "remote_port", "socket", "success", "status",
+           "login_user"),
+          "time", ("pid", "path", "auid", "login_user", "remote_address", "remote_port", "socket", "success", "status"),
+          frozenset({"status"})),
     Query("admin_accounts", "snapshot", ("uid", "username", "groupname"), "", ("username", "groupname")),
     Query("db_cli_sessions", "state", None, "start_time",
           (*_EXEC_READS, "interactive", "ancestry", "ancestry_paths", "parent_name", "tty", "systemd_unit")),
@@ -69,6 +76,9 @@ QUERIES: Final[tuple[Query, ...]] = (
     Query("dbwatch_coverage", "snapshot", None, "", ()),
 )
 BY_NAME: Final = {q.name: q for q in QUERIES}
+# Queries added after the interface contract (../shared/contract.md section 1), which fixes the others' names
+# and columns: additions, documented in docs/tables.md.
+ADDITIONS: Final = frozenset({"db_connect"})
 NAMES: Final = tuple(q.name for q in QUERIES)
 
 

@@ -238,8 +238,31 @@ def render_context(config: Config) -> dict[str, str]:
             f"(conn.base IN ({sql_list(egress_names)}) OR conn.base_nover IN ({sql_list(wrappers)}))"
         ),
         "dump_name_regex": dump_name_regex().replace("'", "''"),
-        "admin_groups": sql_list(config.admin_groups),
+        "admin_groups": sql_list(admin_groups_reported(config)),
+        "db_ports": ", ".join(str(port) for port in sorted({port for port, _ in catalog.DB_PORTS})),
+        "db_connect_known_filter": db_connect_known_filter(db_tools),
     }
+
+
+def admin_groups_reported(config: Config) -> tuple[str, ...]:
+    """The groups admin_accounts lists: the catalog's broad default set and the config's own.
+
+    The correlator decides with its admins.groups; a pack rendered from defaults then works with any site config.
+    """
+    return tuple(sorted(set(catalog.DEFAULT_ADMIN_GROUPS) | set(config.admin_groups)))
+
+
+def db_socket_filter(column: str) -> str:
+    """column (a Unix socket path) names a database server's socket (catalog.DB_SOCKETS, basename globs)."""
+    parts = [f"{column} GLOB {sql_str('*/' + pattern)}" for pattern, _ in catalog.DB_SOCKETS]
+    return "(" + " OR ".join(parts) + ")"
+
+
+def db_connect_known_filter(db_tools: dict[str, Any]) -> str:
+    """The connecting program is a known client (its exec is the access), a server or an automation agent."""
+    names = set(db_tools) | set(catalog.DB_SERVERS) | set(catalog.WAL_ARCHIVERS)
+    names |= {n for n in catalog.AUTOMATION_AGENTS if "*" not in n}
+    return f"(conn.base IN ({sql_list(names)}))"
 
 
 # db_cli_exec and transfer_exec return the same contract columns from the
@@ -305,6 +328,8 @@ def render_sql(source: QuerySource, config: Config, context: dict[str, str] | No
                 return prefix_filter(column, _root_prefixes(config.dump_roots))
             if key == "dump_name_prefilter":
                 return dump_name_prefilter(column)
+            if key == "db_socket_filter":
+                return db_socket_filter(column)
             if key == "local_address_filter":
                 return local_address_filter(column)
             if key == "internal_network_filter":

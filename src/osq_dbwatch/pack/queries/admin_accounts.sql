@@ -1,9 +1,9 @@
 -- name: admin_accounts
 -- variant: native
 -- interval: 3600
--- description: Members of the configured database-administrator groups (admins.groups in the osq-dbwatch config), listed every hour so the correlator knows who is expected to run database clients on this host.
+-- description: Members of admin-ish groups (a broad default set: sudo, wheel, admin, adm, dba, postgres, mysql, ..., plus admins.groups of the config the pack was rendered from), listed every hour. The correlator decides with its own admins.groups who is expected to run database clients on this host, so a pack rendered from defaults works with any site config.
 -- references: https://attack.mitre.org/techniques/T1078/003/, https://osquery.io/schema/5.23.1/#user_groups
--- false_positives: None: an inventory, not an alert. An empty result means no admin group is configured or none exists here.
+-- false_positives: None: an inventory, not an alert. An empty result means no member of any listed group exists here.
 -- tags: inventory, attack.an0676, linux
 SELECT u.uid, u.username, g.groupname
 FROM groups AS g
