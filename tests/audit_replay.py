@@ -16,7 +16,7 @@ non-blocking connect is `in_progress` with success 1, failed connects are not
 logged, Unix-socket connects only with --audit_allow_unix (the path in
 `socket`); file_events maps inotify masks to CREATED / UPDATED / MOVED_FROM /
 MOVED_TO and stats the path (a moved-away path stats to nothing). Then the
-rendered pack's own SQL runs over those tables in SQLite (osquery_sqlite) and
+shipped pack's own SQL (packs/dbwatch.conf) runs over those tables in SQLite (osquery_sqlite) and
 the rows are written as osquery's filesystem logger writes event lines.
 """
 
@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from osquery_sqlite import OsqueryDB
-from osq_dbwatch.config import Config
-from osq_dbwatch.pack import contract, render
+from osq_dbwatch.pack import contract
 
-RECORDINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recordings")
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+RECORDINGS = os.path.join(HERE, "recordings")
 _SERIAL = re.compile(r"msg=audit\((\d+)\.(\d+):(\d+)\)")
 _FIELD = re.compile(r'(\w+)=("(?:[^"]*)"|\S+)')
 # osquery's inotify masks -> file_events.action (inotify.cpp kMaskActions); CLOSE_WRITE is an UPDATED row too.
@@ -185,25 +186,33 @@ def load(name: str) -> Recording:
     return Recording(name, marks, shell, read_audit(os.path.join(path, "audit.log")), path)
 
 
-def pack_queries(config: Config) -> dict[str, str]:
-    """The shipped audit pack's correlated queries (dbwatch.conf: audit and native variants), rendered."""
-    pack = render.build_pack(render.PACK_FILES[0], config)
-    return {name: q["query"] for name, q in pack["queries"].items()
+def pack_queries() -> dict[str, tuple[str, bool]]:
+    """The shipped audit pack's correlated queries (packs/dbwatch.conf, rendered from defaults): SQL, snapshot."""
+    with open(os.path.join(REPO, "packs", "dbwatch.conf"), encoding="utf-8") as handle:
+        pack = json.load(handle)
+    return {name: (q["query"], bool(q.get("snapshot"))) for name, q in pack["queries"].items()
             if name in contract.BY_NAME and contract.BY_NAME[name].correlated}
 
 
-def result_line(host: str, query: str, row: dict[str, Any], unix_time: int) -> str:
-    """One event-format line as osquery's filesystem logger writes it (strings, NULL as "")."""
-    return json.dumps({
+def result_line(host: str, query: str, row: dict[str, Any] | list[dict[str, Any]], unix_time: int) -> str:
+    """One line as osquery's filesystem logger writes it (strings, NULL as ""): an event-format row, or a
+    whole snapshot (a list of rows)."""
+    def strings(r: dict[str, Any]) -> dict[str, str]:
+        return {k: "" if v is None else str(v) for k, v in r.items()}
+
+    line: dict[str, Any] = {
         "name": f"pack_dbwatch_{query}", "hostIdentifier": host,
         "calendarTime": time.strftime("%a %b %d %H:%M:%S %Y UTC", time.gmtime(unix_time)),
         "unixTime": unix_time, "epoch": 0, "counter": 1, "numerics": False,
-        "decorations": {"host_uuid": "REC00000-0000-0000-0000-000000000013", "hostname": host},
-        "columns": {k: "" if v is None else str(v) for k, v in row.items()}, "action": "added"})
+        "decorations": {"host_uuid": "REC00000-0000-0000-0000-000000000013", "hostname": host}}
+    if isinstance(row, list):
+        line.update(snapshot=[strings(r) for r in row], action="snapshot")
+    else:
+        line.update(columns=strings(row), action="added")
+    return json.dumps(line)
 
 
-def replay(host: str, events: list[AuditEvent], files: list[dict[str, Any]], config: Config,
-           users: dict[int, str], processes: list[dict[str, Any]], allow_unix: bool,
+def replay(host: str, events: list[AuditEvent], files: list[dict[str, Any]], users: dict[int, str], processes: list[dict[str, Any]], allow_unix: bool,
            groups: dict[str, list[str]] | None = None) -> list[str]:
     """The pack's SQL over the event tables these records fill; its rows as osquery result lines."""
     db = OsqueryDB()
@@ -221,9 +230,13 @@ def replay(host: str, events: list[AuditEvent], files: list[dict[str, Any]], con
         db.insert("file_events", files)
         when = max([e.time for e in events] + [f["time"] for f in files]) + 30  # the minute's query run
         lines = []
-        for name, sql in sorted(pack_queries(config).items()):
-            for row in sorted(db.query(sql), key=lambda r: (r.get("time") or 0, r.get("pid") or 0)):
-                lines.append(result_line(host, name, row, when))
+        for name, (sql, snapshot) in sorted(pack_queries().items()):
+            rows = sorted(db.query(sql), key=lambda r: (r.get("time") or 0, r.get("pid") or 0))
+            if snapshot:
+                # A snapshot query runs at the start too: its line comes before the minute's events.
+                lines.insert(0, result_line(host, name, rows, min(e.time for e in events) - 60))
+                continue
+            lines += [result_line(host, name, row, when) for row in rows]
         return lines
     finally:
         db.close()

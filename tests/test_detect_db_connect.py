@@ -42,13 +42,13 @@ def recording() -> A.Recording:
     return A.load("issue13")
 
 
-def lines_for(rec: A.Recording, host: str, begin: str, end: str, allow_unix: bool, config: str = CONFIG,
+def lines_for(rec: A.Recording, host: str, begin: str, end: str, allow_unix: bool,
               groups: dict[str, list[str]] | None = None) -> list[str]:
     events = [e for e in rec.audit if e.time < rec.marks["renamed-begin"]] + rec.between(begin, end)  # login first
     files = [f for f in A.file_events(f"{rec.path}/inotify.log", f"{rec.path}/stat.log")
              if rec.marks[begin] <= f["time"] <= rec.marks[end]]
     shell = {**rec.shell, "uid": UID, "parent": 0}
-    return A.replay(host, events, files, parse_config(config), USERS, [shell], allow_unix, groups)
+    return A.replay(host, events, files, USERS, [shell], allow_unix, groups)
 
 
 def run(tmp_path: Any, lines: list[str], config: str = CONFIG) -> list[dict[str, Any]]:

@@ -38,6 +38,8 @@ MAX_ALIAS_VALUES = 2_000
 MAX_DURATION = 30 * 86400
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# A host name glob of egress_allow: labels of letters, digits and -, with * and ? wildcards.
+_HOST_GLOB = re.compile(r"[A-Za-z0-9*?](?:[A-Za-z0-9*?.-]{0,251}[A-Za-z0-9*?])?")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -71,6 +73,19 @@ class AllowRule:
 
 
 @dataclass(frozen=True)
+class EgressAllowRule:
+    """A known egress destination (a backup target): a linked upload or connect there does not escalate a chain."""
+
+    destination: str  # as written: a network, an address, or a glob on a host name
+    network: IPNetwork | None = None  # the destination as a network, when it is one
+    port: int | None = None
+    user: str | None = None
+    host: str | None = None
+    tool: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class CorrelatorSettings:
     max_pending_per_host: int = 1000
     state_expiry_seconds: int = 7 * 86400
@@ -87,6 +102,7 @@ class Config:
     automation_windows: tuple[AutomationWindow, ...] = ()
     allow: tuple[AllowRule, ...] = ()
     internal_networks: tuple[IPNetwork, ...] = ()
+    egress_allow: tuple[EgressAllowRule, ...] = ()
     dump_after_access_seconds: int = 900
     egress_after_dump_seconds: int = 900
     dump_roots: tuple[str, ...] = catalog.DEFAULT_DUMP_ROOTS
@@ -163,6 +179,21 @@ class AllowEntry(_Section):
         description="whole-command-line glob; * and ? never match shell metacharacters (; | & $ ` ( ) < > newline)")] = UNSET
 
 
+class EgressAllowEntry(_Section, kw_only=True):  # destination is required
+    """A known egress destination, such as a backup target in cloud storage: an upload or connection there that
+    every given field matches is shown in the chain but does not escalate it."""
+
+    noun: ClassVar[str] = "an egress_allow entry"
+    destination: Annotated[str, Meta(min_length=1, max_length=253, description=(
+        "a network (203.0.113.0/24), an address, or a glob on the upload's destination host name "
+        "(*.s3.amazonaws.com); connects carry only an address, so name globs match uploads"))]
+    port: Annotated[Annotated[int, Meta(ge=1, le=65535)] | UnsetType, Meta(description="only this destination port"),
+                    _expect("a port number between 1 and 65535")] = UNSET
+    user: Annotated[Glob | UnsetType, Meta(description="glob on the chain's login user")] = UNSET
+    host: Annotated[Glob | UnsetType, Meta(description="glob on the host identifier")] = UNSET
+    tool: Annotated[Glob | UnsetType, Meta(description="the uploading or connecting program, such as rclone (exact)")] = UNSET
+
+
 class Windows(_Section):
     """How close in time the stages of a chain must be."""
 
@@ -205,6 +236,9 @@ class ConfigFile(_Section):
                      Meta(description="documented workflows; every given field must match"),
                      _expect("a list of allow entries (at most 1000)")] = None
     internal_networks: Annotated[Names, Meta(description="CIDR networks (or addresses) egress to which is not outbound")] = None
+    egress_allow: Annotated[Annotated[list[EgressAllowEntry], Meta(max_length=1000)] | None,
+                            Meta(description="known egress destinations (backup targets); every given field must match"),
+                            _expect("a list of egress_allow entries (at most 1000)")] = None
     windows: Windows | None = None
     # A tuple: msgspec refuses a mutable default; it stands for the list it holds.
     dump_roots: Annotated[Roots, Meta(description="absolute directories scanned and watched for dump-like files")] = catalog.DEFAULT_DUMP_ROOTS  # type: ignore[assignment]
@@ -632,6 +666,29 @@ class _Builder:
             raise self.fail(path, "an allow entry needs at least one of " + ", ".join(entry.__struct_fields__))
         return AllowRule(**given, line=_node_at(self.root, path).line)
 
+    def egress_allow(self, entry: EgressAllowEntry, path: Path) -> EgressAllowRule:
+        at = (*path, "destination")
+        text = entry.destination.strip()
+        network: IPNetwork | None = None
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            if not _HOST_GLOB.fullmatch(text) or re.fullmatch(r"[0-9.]+", text):
+                raise self.fail(at, f"egress_allow: destination {text!r} is not a network such as 203.0.113.0/24, "
+                                    "an address, or a host name glob such as *.s3.amazonaws.com") from None
+            if not any(c.isalnum() for c in text):
+                raise self.fail(at, f"egress_allow: destination {text!r} would allow every host")
+            text = text.lower()
+        if network is not None and network.prefixlen == 0:
+            raise self.fail(at, f"egress_allow: destination {text!r} would allow every address")
+        if network is None and entry.port is not UNSET:
+            # Name globs match uploads' destinations, which carry no port; connects carry only an address.
+            raise self.fail((*path, "port"), f"egress_allow: a port needs a network or address destination, "
+                                             f"not the host name glob {text!r}")
+        given = {name: getattr(entry, name) for name in ("port", "user", "host", "tool")
+                 if getattr(entry, name) is not UNSET}
+        return EgressAllowRule(destination=text, network=network, **given, line=_node_at(self.root, path).line)
+
     def networks(self, value: str | list[str] | None) -> tuple[IPNetwork, ...]:
         result = []
         for index, text in enumerate(_names(value)):
@@ -659,6 +716,8 @@ class _Builder:
             self.window(entry, ("automation_windows", i)) for i, entry in enumerate(doc.automation_windows or ()))
         values["allow"] = tuple(self.allow(entry, ("allow", i)) for i, entry in enumerate(doc.allow or ()))
         values["internal_networks"] = self.networks(doc.internal_networks)
+        values["egress_allow"] = tuple(
+            self.egress_allow(entry, ("egress_allow", i)) for i, entry in enumerate(doc.egress_allow or ()))
         windows = doc.windows or Windows()
         values["dump_after_access_seconds"] = self.duration(windows.dump_after_access, ("windows", "dump_after_access"))
         values["egress_after_dump_seconds"] = self.duration(windows.egress_after_dump, ("windows", "egress_after_dump"))

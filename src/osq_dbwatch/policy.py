@@ -1,6 +1,7 @@
 """Policy decisions shared by the extension and the correlator: pure functions.
 
-Who is an admin, when automation is expected, which allow rule matches, what
+Who is an admin, when automation is expected, which allow rule (and egress
+allow rule) matches, what
 service context a process has and whether it runs under a web or database
 server. Inputs are plain values (names, paths, timestamps), never /proc or logs.
 """
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from . import catalog
 from .cmdline import basename
-from .config import AllowRule, AutomationWindow, Config
+from .config import AllowRule, AutomationWindow, Config, EgressAllowRule
 
 
 @dataclass(frozen=True)
@@ -377,3 +378,40 @@ def is_external_address(config: Config, address: str) -> bool:
     if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip.is_reserved:
         return False
     return not any(ip in network for network in config.internal_networks)
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = address.strip().strip("[]").split("%", 1)[0]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def egress_allow_matches(rule: EgressAllowRule, address: str, port: int | None, user: str, host: str, tool: str) -> bool:
+    """Every field the rule gives must match. A network matches an address; a name glob a host name (an upload's
+    destination), case-insensitively; a rule's port needs the egress to name that port."""
+    if rule.port is not None and port != rule.port:
+        return False
+    if rule.user is not None and not fnmatch.fnmatchcase(user, rule.user):
+        return False
+    if rule.host is not None and not fnmatch.fnmatchcase(host, rule.host):
+        return False
+    if rule.tool is not None and rule.tool != tool:
+        return False
+    ip = _ip(address)
+    if rule.network is not None:
+        return ip is not None and ip.version == rule.network.version and ip in rule.network
+    return ip is None and fnmatch.fnmatchcase(address.strip().rstrip(".").lower(), rule.destination)
+
+
+def matching_egress_allow(config: Config, address: str, port: int | None, user: str, host: str,
+                          tool: str) -> EgressAllowRule | None:
+    """The first egress_allow rule naming this destination for this user, host and tool, or None."""
+    for rule in config.egress_allow:
+        if egress_allow_matches(rule, address, port, user, host, tool):
+            return rule
+    return None

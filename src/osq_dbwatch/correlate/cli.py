@@ -55,6 +55,7 @@ def resident_budget(memory_mb: int) -> int:
         return int(override)
     return max(MIN_RESIDENT, (memory_mb - BASE_MB) * (1 << 20) // HOST_BYTES)
 POLL_SECONDS = 0.2
+ADMIN_GRACE = 2 * 3600  # two runs of the hourly admin_accounts snapshot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -251,6 +252,10 @@ class Runner:
         self.watermark = store.watermark()
         self.dirty: dict[str, HostState] = {}
         self.evictions_before: dict[str, int] = {}
+        # Hosts whose rows span ADMIN_GRACE of event time in this run without an admin_accounts row, while
+        # admins.groups is configured: warned once per host (issue 13), counted in the summary.
+        self.first_seen: dict[str, int] = {}
+        self.no_admin_rows: set[str] = set()
         self.fast = FastPath(engine)
         self.label = ""  # the batch's input, for messages
         self.fast.open_host = self._open_host
@@ -277,6 +282,8 @@ class Runner:
         """A host's state, entered in this batch's dirty set."""
         self.dirty[host] = state = self._host(host)
         self.evictions_before[host] = state.evictions
+        if state.watermark and host not in self.first_seen and self.engine.config.admin_groups:
+            self.first_seen[host] = state.watermark
         return state
 
     def _full_path(self, number: int, data: bytes | None) -> None:
@@ -316,6 +323,7 @@ class Runner:
         evictions_before = self.evictions_before
         write = self.output.write
         written = 0
+        check_admins = bool(self.engine.config.admin_groups)
         for host, state in dirty.items():
             findings = self.engine.flush(state)
             self.evictions += state.evictions - evictions_before[host]
@@ -326,6 +334,8 @@ class Runner:
                 write(_line(self.render(finding)))
                 written += 1
             self.watermark = max(self.watermark, state.watermark)
+            if check_admins and host not in self.no_admin_rows:
+                self._admin_rows(host, state)
         self.findings += written
         self.output.flush()
         # One transaction: host states, the input position, the output size.
@@ -340,6 +350,23 @@ class Runner:
         self.store.commit()
         self.most_resident = max(self.most_resident, len(self.cache))
         self._trim()
+
+    def _admin_rows(self, host: str, state: HostState) -> None:
+        """Warn once per host and run when its rows span ADMIN_GRACE of event time without an admin_accounts row."""
+        if not self.engine.admin_rows_missing(state):
+            self.first_seen.pop(host, None)
+            return
+        # The host's first row time in this run: its stored watermark, or for a new host the time of its first
+        # expiry sweep, which its first row runs.
+        first = self.first_seen.get(host) or state.last_expiry or state.watermark
+        self.first_seen[host] = first
+        if state.watermark - first < ADMIN_GRACE:
+            return
+        self.no_admin_rows.add(host)
+        del self.first_seen[host]
+        print(f"osq-dbwatch correlate: host {host!r}: admins.groups is set, but no admin_accounts row arrived "
+              f"in {ADMIN_GRACE // 3600} hours of its rows: its admins' database work is judged unusual "
+              "(is the pack's admin_accounts query scheduled there?)", file=sys.stderr)
 
     def _trim(self) -> None:
         """After a commit: at most half the resident budget stays, so the next batch has room for new hosts.
@@ -497,6 +524,9 @@ def _summary(runner: Runner, sources: list[Source], earlier: int, state_path: st
         findings += f" ({runner.below} below --min-severity not written)"
     parts = [read, f"{runner.bad} skipped", findings,
              f"{earlier} emitted earlier"]
+    if runner.no_admin_rows:
+        count = len(runner.no_admin_rows)
+        parts.append(f"{count} host{'s' if count != 1 else ''} sent no admin_accounts rows (admins.groups is set)")
     if runner.evictions:
         parts.append(f"{runner.evictions} pending chains evicted (correlator.max_pending_per_host)")
     streams = [("standard input" if s.label == "-" else s.label) for s in sources if isinstance(s, StreamSource)]

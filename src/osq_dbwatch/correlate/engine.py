@@ -56,7 +56,7 @@ from ..cmdline import (
     resolve_path,
     sql_dump_intent,
 )
-from ..config import Config
+from ..config import Config, EgressAllowRule
 from . import baseline as B
 from . import evidence as E
 from . import reasons as R
@@ -434,6 +434,13 @@ class Engine:
 
     # -- admins -----------------------------------------------------------------
 
+    def admin_rows_missing(self, st: HostState) -> bool:
+        """admins.groups is configured, yet this host has sent no admin_accounts row naming a member of any group.
+
+        Its admins' work would then be judged unusual: the caller warns (once per host and run).
+        """
+        return bool(self.config.admin_groups) and not st.admin_snapshot and not st.admin_groups
+
     def on_admin_snapshot(self, st: HostState, t: int, members: list[tuple[str, str]]) -> None:
         """A whole admin_accounts snapshot (t: its unixTime) of (username, groupname) pairs."""
         self._at(st, t)
@@ -721,6 +728,21 @@ class Engine:
             return
         if any(x.id == e.id for x in chain.evidences):
             return
+        if self.config.egress_allow:
+            rule = self._egress_allowed(st, chain, e)
+            if rule is not None:
+                # A known backup target: shown in the chain, with the rule, but no egress stage (no escalation).
+                entry = E.linked_egress(e)
+                if entry.ocsf is not None:
+                    entry.ocsf["data"]["egress_allowed"] = f"egress_allow rule at line {rule.line}: {rule.destination}"
+                chain.evidences.append(entry)
+                if e.kind == E.UPLOAD and e.pid:
+                    self._allow_connects(chain, e.pid, entry.ocsf["data"]["egress_allowed"] if entry.ocsf else "")
+                _add(chain.context, R.EGRESS_ALLOWED.code)
+                for code in links:
+                    _add(chain.links, code)
+                chain.dirty = True
+                return
         if streamed is not None:
             # The dump went through the pipe: the full chain (scoring.score), its dump at the access's time.
             # No "dump" stage or file evidence: no file was written; the reason says it was streamed.
@@ -736,6 +758,40 @@ class Engine:
         for code in links:
             _add(chain.links, code)
         chain.dirty = True
+
+    def _egress_allowed(self, st: HostState, chain: Chain, e: Evidence) -> EgressAllowRule | None:
+        """The egress_allow rule naming this upload's or connect's destination for the chain's user, or None.
+
+        A connect carries only an address: one by the pid of an allowed upload (rclone to s3:...) is allowed too.
+        """
+        rule = policy.matching_egress_allow(self.config, e.address, e.port, chain.user, st.host, e.tool)
+        if rule is None and e.kind == E.CONNECT and e.pid:
+            for u in st.egress:
+                if u.kind == E.UPLOAD and u.pid == e.pid:
+                    rule = policy.matching_egress_allow(self.config, u.address, u.port, chain.user, st.host, u.tool)
+                    if rule is not None:
+                        break
+        return rule
+
+    @staticmethod
+    def _allow_connects(chain: Chain, pid: int, why: str) -> None:
+        """An allowed upload's own connects, linked before its exec row arrived (db_egress lines come first in
+        a minute's results), are allowed too: the chain's egress stage stays only for other egress."""
+        others = False
+        for x in chain.evidences:
+            obj = x.ocsf
+            data = obj.get("data") if obj is not None else None
+            if obj is None or data is None or data.get("stage") != "egress" or "egress_allowed" in data:
+                continue
+            if (obj.get("process") or {}).get("pid") == pid:
+                data["egress_allowed"] = why
+            else:
+                others = True
+        if not others and "egress" in chain.stages:
+            chain.stages.remove("egress")
+            for technique in (S.T_OTHER_PROTOCOL, S.T_WEB_SERVICE):
+                if technique in chain.techniques:
+                    chain.techniques.remove(technique)
 
     @staticmethod
     def _streamed(chain: Chain, e: Evidence) -> Evidence | None:
