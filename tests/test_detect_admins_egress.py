@@ -139,3 +139,32 @@ def test_a_host_glob_allows_uploads_to_cloud_storage_and_their_connects(tmp_path
     assert "egress-allowed" in reason_codes(by_host["db-50"])
     assert all("egress_allowed" in e["data"] for e in by_host["db-50"]["evidences"] if "dst_endpoint" in e)
     assert by_host["db-51"]["severity_id"] == 4, by_host["db-51"]["unmapped"]["reasons"]
+
+
+def test_egress_allow_entries_are_checked_strictly_with_file_and_line() -> None:
+    import pytest
+
+    from osq_dbwatch.config import ConfigError, parse_config
+    from osq_dbwatch.policy import matching_egress_allow
+
+    cases = {
+        "egress_allow:\n  - destination: '*'\n": "line 2: egress_allow: destination '*' would allow every host",
+        "egress_allow:\n  - destination: 0.0.0.0/0\n": "line 2: egress_allow: destination '0.0.0.0/0' would allow every address",
+        "egress_allow:\n  - user: x\n": "line 2: egress_allow[0] needs 'destination'",
+        "egress_allow:\n  - destination: 'a b'\n": "line 2: egress_allow: destination 'a b' is not a network",
+        "egress_allow:\n  - destination: 300.1.2.3\n": "line 2: egress_allow: destination '300.1.2.3' is not a network",
+        "egress_allow:\n  - destination: x.example.com\n    port: 443\n": "line 3: egress_allow: a port needs a network",
+        "egress_allow:\n  - destination: 10.1.0.0/16\n    port: 0\n": "line 3: egress_allow[0].port must be a port number",
+        "egress_allow:\n  - destination: 10.1.0.0/16\n    bucket: x\n": "line 3: unknown key 'bucket' in egress_allow[0]",
+    }
+    for text, message in cases.items():
+        with pytest.raises(ConfigError) as caught:
+            parse_config(text, "site.yml")
+        assert str(caught.value).startswith("site.yml: " + message), str(caught.value)
+    config = parse_config("egress_allow:\n  - destination: '*.S3.amazonaws.com'\n  - destination: 2001:db8::/32\n"
+                          "    port: 443\n")
+    assert matching_egress_allow(config, "Backups.s3.amazonaws.com", None, "eve", "h", "curl") is not None
+    assert matching_egress_allow(config, "s3.amazonaws.com.evil.net", None, "eve", "h", "curl") is None
+    assert matching_egress_allow(config, "2001:db8::5", 443, "eve", "h", "curl") is not None
+    assert matching_egress_allow(config, "2001:db8::5", 80, "eve", "h", "curl") is None
+    assert matching_egress_allow(config, "203.0.113.5", None, "eve", "h", "curl") is None

