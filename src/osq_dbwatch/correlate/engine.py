@@ -414,7 +414,7 @@ class Engine:
         if st.chains:
             self._close_due(st)
         baseline_codes = B.judge(st.baseline, self.settings, user, tool, "", t)
-        unix = row.port is None or (row.port == 0 and row.address.startswith("/"))
+        unix = row.address.startswith("/")  # a Unix socket's path (rows.py puts it where the address goes)
         engine = catalog.db_socket_engine(row.address) if unix else catalog.db_port_engine(row.port)
         process: dict[str, Any] = {"pid": row.pid, "user": {"name": user}}
         if row.path:
