@@ -41,7 +41,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import gen_log  # noqa: E402
+import gen_log
 
 CONFIG = os.path.join(HERE, "config.yml")
 

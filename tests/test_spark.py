@@ -43,9 +43,9 @@ if _WHY is not None:
         pytest.fail(f"CI must run the Spark tests: {_WHY}", pytrace=False)
     pytest.skip(_WHY, allow_module_level=True)
 
-import spark_restart  # noqa: E402 - bench/spark_restart.py: the kill-and-restart driver, shared with the bench
+import spark_restart  # bench/spark_restart.py: the kill-and-restart driver, shared with the bench
 
-from osq_dbwatch.spark import job, sink  # noqa: E402
+from osq_dbwatch.spark import job, sink
 
 # One small machine: 2 state partitions, no UI, a short-lived driver JVM, pre-imported Python workers.
 SPARK_CONF = spark_restart.LOCAL_CONF
