@@ -12,6 +12,9 @@ import os
 import sys
 from pathlib import Path
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "bench"))
+
 from core_standin import CoreStandin
 from osquery.extensions.Extension import call_result
 from osquery.extensions.ttypes import ExtensionResponse, ExtensionStatus
@@ -19,50 +22,18 @@ from thrift.protocol import TBinaryProtocol
 from thrift.Thrift import TMessageType
 from thrift.transport import TTransport
 
+import bench_extension  # noqa: E402 - the bench's long-path tree, one definition for both
 from osq_dbwatch.tables import TABLES
 
 TARGET_PEAK_MB = 60.0  # issue 11's target; measured 41 MB after the fix, 105 MB before
 FILES = 5000
-PATH_LEN = 2700
-PG_PLAIN = b"--\n-- PostgreSQL database dump\n--\nCREATE TABLE t (x int);\n"
-
-
-def make_long_path_dumps(root: Path, count: int = FILES, path_len: int = PATH_LEN) -> set[str]:
-    """`count` dump files whose paths are about `path_len` bytes: nested 240-byte
-    directory names (NAME_MAX is 255), five leaf directories, long file names."""
-    directory = str(root)
-    level = 0
-    while path_len - len(directory) - len("/leaf0/") > 200:  # leave a file name of 200 bytes at most
-        width = min(240, path_len - len(directory) - len("/leaf0/") - 150)
-        directory = os.path.join(directory, f"{level:02d}" + "d" * (width - 2))
-        level += 1
-    paths: set[str] = set()
-    leaves = [os.path.join(directory, f"leaf{index}") for index in range(5)]
-    for leaf in leaves:
-        os.makedirs(leaf)
-    for index in range(count):
-        leaf = leaves[index % len(leaves)]
-        name = f"customers_{index:05d}_"
-        name += "x" * max(1, path_len - len(leaf) - 1 - len(name) - 4) + ".sql"
-        path = os.path.join(leaf, name)
-        with open(path, "wb") as handle:
-            handle.write(PG_PLAIN)
-        paths.add(path)
-    return paths
-
-
-def _peak_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
+PATH_LEN = bench_extension.LONG_PATH_LEN
 
 
 def test_5000_long_dump_paths_stay_under_60_mb(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
-    created = make_long_path_dumps(root)
+    created = bench_extension.make_long_path_dumps(str(root), FILES)
     assert min(map(len, created)) >= PATH_LEN - 5
     config = tmp_path / "config.yml"
     config.write_text(f"dump_roots: [{root}]\n")
@@ -78,7 +49,7 @@ def test_5000_long_dump_paths_stay_under_60_mb(tmp_path: Path) -> None:
             assert all(set(r) == columns for r in files)
             assert {r["kind_by_content"] for r in files} == {"pg_dump_plain"}
             del rows, files
-        peak = _peak_mb(core.proc.pid)
+        peak = bench_extension.peak_mb(core.proc.pid)
     assert peak <= TARGET_PEAK_MB, f"extension peak RSS {peak:.1f} MB > {TARGET_PEAK_MB:.0f} MB"
 
 
