@@ -105,19 +105,24 @@ class Work:
         return child
 
     def finish(self, child: subprocess.Popen[bytes], timeout: float = 60) -> Child:
-        """Reap the child with wait4 (for its peak memory)."""
+        """Reap the child, sampling its peak memory (VmHWM) until it exits.
+
+        Not wait4's ru_maxrss: the kernel records the high-water mark of the memory a child
+        replaces at exec, and a child forked from pytest starts out as pytest (348 MB late
+        in a full run). VmHWM belongs to the program's own memory since its exec; sampled
+        every 20 ms, so at most the last 20 ms of a child's life go unseen."""
         deadline = time.monotonic() + timeout
         while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            self.peak_rss_kb = max(self.peak_rss_kb, _peak_since_exec_kb(child))
+            pid, status, _ = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
             if time.monotonic() > deadline:
                 child.kill()
-                pid, status, usage = os.wait4(child.pid, 0)
+                pid, status, _ = os.wait4(child.pid, 0)
                 break
             time.sleep(0.02)
         child.returncode = os.waitstatus_to_exitcode(status)
-        self.peak_rss_kb = max(self.peak_rss_kb, usage.ru_maxrss)
         out, err = child._sweep_files  # type: ignore[attr-defined]
         out.seek(0)
         err.seek(0)
@@ -138,6 +143,24 @@ class Work:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and len(hosts(out)) < count:
             time.sleep(0.05)
+
+
+def _peak_since_exec_kb(child: subprocess.Popen[bytes]) -> int:
+    """The child's VmHWM once it runs its own program (before its exec it is a copy of pytest)."""
+    args = [os.fsencode(a) for a in child.args]  # type: ignore[union-attr]
+    try:
+        with open(f"/proc/{child.pid}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")[:-1]
+        # a script's argv gains its interpreter in front: compare what follows the program
+        if argv[-(len(args) - 1):] != args[1:] if len(args) > 1 else argv[:1] != args[:1]:
+            return 0
+        with open(f"/proc/{child.pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass  # gone, or a zombie without memory
+    return 0
 
 
 def hosts(path: Path) -> list[str]:
@@ -422,8 +445,10 @@ def _case_alias_bomb_correlator(w: Work) -> Outcome:
 
 
 def _case_alias_bomb_extension(w: Work) -> Outcome:
-    """The bomb as the extension's config: it registers, serves with defaults, answers within a
-    second, and says so in dbwatch_coverage (config_readable blind, file:line, alias)."""
+    """The bomb as the extension's config: it registers, serves with defaults and says so in
+    dbwatch_coverage (config_readable blind, file:line, alias). The rejection itself is the parse
+    the correlator case times; here the first answer must come well inside osquery's ~10 s
+    patience (0.5 s alone, 5 s allowed for a loaded machine)."""
     bomb = window_bomb(w.dir / "bomb.yml")
     env = {"OSQ_DBWATCH_PYTHON": sys.executable, "OSQ_DBWATCH_CONFIG": str(bomb)}
     with CoreStandin(env=env, call_timeout=30) as core:
@@ -438,7 +463,7 @@ def _case_alias_bomb_extension(w: Work) -> Outcome:
         err = core.stderr_text()
     row = coverage.get("config_readable", {})
     detail = row.get("detail", "")
-    ok = (alive and answered < 1.0 and sessions.status.code == 0 and history.status.code == 0
+    ok = (alive and answered < 5.0 and sessions.status.code == 0 and history.status.code == 0
           and row.get("status") == "blind" and _at_alias_line(detail, bomb) and "using defaults" in detail and "Traceback" not in err and w.peak_rss_kb < 100 * 1024)
     return Outcome(0, 0, 0, ok, f"coverage answered in {answered:.2f}s")
 
