@@ -264,7 +264,7 @@ class StateStore:
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         version = None if row is None else row[0]
-        if version not in (None, "1", SCHEMA_VERSION):
+        if version not in (None, "1", "2", SCHEMA_VERSION):
             raise DbwatchError(f"state schema {version} is not {SCHEMA_VERSION}; move the file away to start afresh")
         db.execute("BEGIN IMMEDIATE")
         try:
