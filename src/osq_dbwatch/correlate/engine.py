@@ -512,8 +512,9 @@ class Engine:
         return index
 
     def _add_chain(self, st: HostState, chain: Chain) -> None:
+        index = self._user_index(st)  # before the chain is in: a rebuilt index must not hold it twice
         st.chains[chain.uid] = chain
-        self._user_index(st).setdefault(chain.user, []).append(chain.uid)
+        index.setdefault(chain.user, []).append(chain.uid)
         if st.evict_heap:
             heapq.heappush(st.evict_heap, (_activity(chain), chain.uid))
         # A late row can open a chain that closes before the ones already pending.
