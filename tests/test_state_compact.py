@@ -138,19 +138,28 @@ def test_idle_hosts_are_packed_and_spilled_and_the_findings_stay_the_same(fleet:
         runners.append(self)
 
     monkeypatch.setattr(correlate_cli.Runner, "__init__", kept)
-    monkeypatch.setenv("OSQ_DBWATCH_RESIDENT_HOSTS", "100")  # and 300 KiB of packed hosts
+    monkeypatch.setenv("OSQ_DBWATCH_RESIDENT_HOSTS", "100")  # 300 KiB for live and packed hosts
     monkeypatch.setenv("OSQ_DBWATCH_BATCH_LINES", "3000")
     assert cli.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output",
                      str(tmp_path / "s.jsonl"), fleet]) == 0
     runner = runners[0]
     assert runner.spilled > 100
-    assert runner.packed_bytes <= runner.packed_limit
-    assert len(runner.cache) <= 100
+    assert len(runner.cache) * correlate_cli.HOST_BYTES + runner.packed_bytes <= runner.budget_bytes
+    assert 25 <= len(runner.cache) <= 100
     assert (tmp_path / "s.jsonl").read_bytes() == (tmp_path / "w.jsonl").read_bytes()
     db = sqlite3.connect(tmp_path / "s.sqlite")
     assert db.execute("SELECT count(*) FROM hosts").fetchone()[0] == 2_000
     assert db.execute("SELECT count(*) FROM hosts WHERE watermark = 0").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM hosts WHERE typeof(state) != 'blob'").fetchone()[0] == 0
     db.close()
+    store = StateStore(str(tmp_path / "s.sqlite"))
+    try:
+        states = list(store.hosts())  # every row decodes (hosts() leaves out the ones that do not)
+    finally:
+        store.close()
+    assert len(states) == 2_000
+    assert sum(1 for st in states if st.chains) == sqlite3.connect(tmp_path / "s.sqlite").execute(
+        "SELECT count(*) FROM hosts WHERE pending > 0").fetchone()[0]
 
 
 def test_a_commit_writes_only_the_hosts_changed_since_the_last(tmp_path, monkeypatch) -> None:
@@ -163,13 +172,19 @@ def test_a_commit_writes_only_the_hosts_changed_since_the_last(tmp_path, monkeyp
     path = tmp_path / "a.log"
     path.write_text("\n".join(log.lines) + "\n")
     written: list[str] = []
-    put = StateStore.put_packed
+    put, put_many = StateStore.put_packed, StateStore.put_many
 
     def counted(self: StateStore, host: str, *args) -> None:  # type: ignore[no-untyped-def]
         written.append(host)
         put(self, host, *args)
 
+    def counted_many(self: StateStore, rows) -> None:  # type: ignore[no-untyped-def]
+        rows = list(rows)
+        written.extend(row[0] for row in rows)
+        put_many(self, iter(rows))
+
     monkeypatch.setattr(StateStore, "put_packed", counted)
+    monkeypatch.setattr(StateStore, "put_many", counted_many)
     from osq_dbwatch import cli
 
     args = ["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output", str(tmp_path / "o"), str(path)]

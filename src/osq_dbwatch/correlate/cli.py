@@ -19,7 +19,7 @@ import sqlite3
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..cli import DbwatchError
@@ -40,14 +40,16 @@ def _line(obj: dict[str, Any]) -> bytes:
 
 DEFAULT_BATCH_LINES = 1_000_000  # findings come out per batch; a batch ends at a fixed line count (exact restarts)
 MAX_BAD_LINE_MESSAGES = 200
-# Memory (issue 12). correlator.memory_mb less BASE_MB (what the process needs besides host states) is split in
-# two halves: live host states (engine objects, HOST_BYTES each as measured with bench/bench_correlate.py
-# --sweep, docs/benchmarks-hosts.md), and packed ones: hosts with nothing pending, least recently seen, held in
-# their binary form (state.encode_host, a few hundred bytes) until they are needed again. Past the packed half
-# the oldest packed hosts are written to the state file (inside the open transaction) and leave memory.
-BASE_MB = 64
+# Memory (issue 12). correlator.memory_mb less BASE_MB (what the process needs besides host states: 71 MB
+# measured at 500 hosts, and room for a commit) holds host states in two forms: live (the engine's objects,
+# HOST_BYTES each, measured with bench/bench_correlate.py --sweep, docs/benchmarks-hosts.md) and packed: hosts
+# with nothing pending, least recently seen first, in their binary form (state.encode_host, a few hundred
+# bytes) until they are needed again. Over the budget the least recently seen idle live host is packed (down
+# to a quarter of the live maximum); then the oldest packed hosts leave memory, written to the state file
+# first (inside the open transaction) when they changed since the last commit.
+BASE_MB = 80
 HOST_BYTES = 3072
-PACKED_ENTRY = 160  # what a packed host costs besides its bytes: its dict entry, key and bytes header
+PACKED_ENTRY = 160  # what a packed host costs besides its bytes: its dict entry, key, bytes header and tuple
 MIN_RESIDENT = 1024
 # Commit cadence: at a batch's end, once COMMIT_SECONDS have passed since the last commit or the states
 # waiting to be written hold about COMMIT_BYTES; and always at the end of the input. Only hosts changed
@@ -57,17 +59,12 @@ COMMIT_BYTES = 64 << 20
 
 
 def resident_budget(memory_mb: int) -> int:
-    """Live host states that fit in half of `memory_mb` (OSQ_DBWATCH_RESIDENT_HOSTS overrides it: tests use small
-    budgets)."""
+    """Live host states that fit in `memory_mb` with nothing packed (OSQ_DBWATCH_RESIDENT_HOSTS overrides it:
+    tests use small budgets); the budget in bytes is this many HOST_BYTES."""
     override = os.environ.get("OSQ_DBWATCH_RESIDENT_HOSTS", "")
     if override.isdigit() and int(override) > 0:
         return int(override)
-    return max(MIN_RESIDENT, (memory_mb - BASE_MB) * (1 << 20) // 2 // HOST_BYTES)
-
-
-def packed_budget(resident: int) -> int:
-    """Bytes of packed host states held in memory: as much as the live half."""
-    return resident * HOST_BYTES
+    return max(MIN_RESIDENT, (memory_mb - BASE_MB) * (1 << 20) // HOST_BYTES)
 
 
 POLL_SECONDS = 0.2
@@ -262,8 +259,11 @@ class Runner:
         # Hosts with nothing pending, in binary form (state.encode_host), least recently used first.
         self.packed: OrderedDict[str, tuple[bytes, int]] = OrderedDict()  # host -> (binary state, watermark)
         self.packed_bytes = 0
-        self.packed_limit = packed_budget(self.resident)
+        self.budget_bytes = self.resident * HOST_BYTES  # live states (HOST_BYTES each) and packed bytes together
+        self.min_live = max(1, self.resident // 4)
         self.unsaved: set[str] = set()  # hosts changed since the last commit (live or packed): written at the commit
+        # Hosts the state file holds that are not in memory: any other host starts afresh without a read.
+        self.known = store.host_names()
         self.positions: list[Any] = []  # input positions reached since the last commit
         self.last_commit = time.monotonic()
         self.commit_seconds = _commit_seconds()
@@ -272,15 +272,18 @@ class Runner:
         self.bad = 0
         self.findings = 0
         self.committed_findings = 0
-        self.evictions = 0
         self.messages = 0
         self.watermark = store.watermark()
         self.dirty: dict[str, HostState] = {}
-        self.evictions_before: dict[str, int] = {}
         self.fast = FastPath(engine)
         self.label = ""  # the batch's input, for messages
         self.fast.open_host = self._open_host
         engine.sink = self._early  # findings of a host's many closing chains, before its flush
+
+    @property
+    def evictions(self) -> int:
+        """Pending chains evicted in this run (correlator.max_pending_per_host)."""
+        return self.engine.evicted
 
     def _bad(self, label: str, line: int, reason: str) -> None:
         self.bad += 1
@@ -301,10 +304,12 @@ class Runner:
         if packed is not None:
             self.packed_bytes -= len(packed[0]) + PACKED_ENTRY
             state = self.store.decode(host, packed[0])
-        else:
+        elif host in self.known:
             state = self.store.load_host(host) or HostState(host)
+        else:
+            state = HostState(host)
         cache[host] = state
-        if len(cache) > self.resident:
+        if len(cache) * HOST_BYTES + self.packed_bytes > self.budget_bytes:
             self._spill(host)
         return state
 
@@ -319,7 +324,9 @@ class Runner:
         cache = self.cache
         dirty = self.dirty
         checked = 0
-        while len(cache) > self.resident and checked < len(cache):
+        budget = self.budget_bytes
+        while (len(cache) * HOST_BYTES + self.packed_bytes > budget and len(cache) > self.min_live
+               and checked < len(cache)):
             host, state = next(iter(cache.items()))
             checked += 1
             if state.chains or state.closing or host == keep:
@@ -327,12 +334,11 @@ class Runner:
                 continue
             del cache[host]
             if dirty.pop(host, None) is not None:
-                self.evictions += state.evictions - self.evictions_before.pop(host, state.evictions)
                 self.watermark = max(self.watermark, state.watermark)
             blob = encode_host(state)
             self.packed[host] = (blob, state.watermark)
             self.packed_bytes += len(blob) + PACKED_ENTRY
-        while self.packed_bytes > self.packed_limit and self.packed:
+        while len(cache) * HOST_BYTES + self.packed_bytes > budget and self.packed:
             host, (blob, watermark) = self.packed.popitem(last=False)
             self.packed_bytes -= len(blob) + PACKED_ENTRY
             if host in self.unsaved:
@@ -340,6 +346,7 @@ class Runner:
                 self.unsaved.discard(host)
                 self.store.put_packed(host, watermark, 0, blob)
                 self.spilled += 1
+            self.known.add(host)  # in the state file, and no longer in memory
 
     def _early(self, state: HostState, findings: list[Finding]) -> None:
         """Findings the engine hands over before the host's flush (a flood of closing chains on one host)."""
@@ -350,7 +357,6 @@ class Runner:
         state = self._host(host)
         self.dirty[host] = state
         self.unsaved.add(host)
-        self.evictions_before[host] = state.evictions
         return state
 
     def _write(self, findings: list[Finding]) -> int:
@@ -392,19 +398,15 @@ class Runner:
         # every bad line, the full one.
         dirty: dict[str, HostState] = {}
         self.dirty = dirty
-        self.evictions_before = {}
         self.fast.dirty = dirty
         self.label = batch.label
         # A batch ends after its lines (a fixed count: a run restarted from a commit cuts the same batches), or
         # early when hosts with pending chains fill twice the live budget (then the commit stops the run).
         count = self.fast.feed(batch.lines, self._full_path, 2 * self.resident)
         self.lines += count
-        evictions_before = self.evictions_before
         written = 0
-        for host, state in dirty.items():
-            findings = self.engine.flush(state)
-            self.evictions += state.evictions - evictions_before[host]
-            written += self._write(findings)
+        for state in dirty.values():
+            written += self._write(self.engine.flush(state))
             self.watermark = max(self.watermark, state.watermark)
         self.findings += written
         self.output.flush()
@@ -419,14 +421,7 @@ class Runner:
 
     def commit(self) -> None:
         """One transaction: the hosts changed since the last commit, the input positions, the output size."""
-        for host in self.unsaved:
-            state = self.cache.get(host)
-            if state is not None:
-                self.store.put_host(state)
-                continue
-            packed = self.packed.get(host)
-            if packed is not None:
-                self.store.put_packed(host, packed[1], 0, packed[0])
+        self.store.put_many(self._unsaved_rows())
         self.unsaved.clear()
         for position in self.positions:
             self.store.put_position(position)
@@ -439,6 +434,16 @@ class Runner:
         self.last_commit = time.monotonic()
         self.most_resident = max(self.most_resident, len(self.cache))
         self._check_pending()
+
+    def _unsaved_rows(self) -> Iterator[tuple[str, int, int, bytes]]:
+        for host in self.unsaved:
+            state = self.cache.get(host)
+            if state is not None:
+                yield host, state.watermark, len(state.chains), encode_host(state)
+                continue
+            packed = self.packed.get(host)
+            if packed is not None:
+                yield host, packed[1], 0, packed[0]
 
     def _check_pending(self) -> None:
         """Hosts with pending chains must fit the live budget: when they do not, commit and stop with one line

@@ -134,6 +134,7 @@ class Engine:
         self._redact = lru_cache(maxsize=8192)(redact_cmdline)
         # Entries dropped at the per-host caps during this engine's life, by table (the run summary).
         self.dropped: dict[str, int] = {}
+        self.evicted = 0  # pending chains evicted (max_pending_per_host) during this engine's life
         # Where findings of closing chains go when a host's closing set reaches MAX_CLOSING before its
         # flush (the correlator writes them at once); None: they wait for flush() as before.
         self.sink: Callable[[HostState, list[Finding]], None] | None = None
@@ -559,6 +560,7 @@ class Engine:
         if victim.dirty:
             self._closing(st, victim)  # its finding is still emitted
         st.evictions += 1
+        self.evicted += 1
 
     def _closing(self, st: HostState, chain: Chain) -> None:
         """A closed or evicted chain whose finding is due: at the next flush, or at once past MAX_CLOSING."""

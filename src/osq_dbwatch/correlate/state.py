@@ -190,11 +190,20 @@ def _shape_problem(data: object) -> str:
     """
     if type(data) is not dict:
         return f"a JSON {type(data).__name__}, not an object"
-    template = HostState(str(data.get("host", ""))).to_json()
-    for key, want in template.items():
-        if key in data and type(data[key]) is not type(want):
-            return f"{key} is a JSON {type(data[key]).__name__}, not a {type(want).__name__}"
+    for key, want in _field_types().items():
+        if key in data and type(data[key]) is not want:
+            return f"{key} is a JSON {type(data[key]).__name__}, not a {want.__name__}"
     return ""
+
+
+_FIELD_TYPES: dict[str, type] = {}
+
+
+def _field_types() -> dict[str, type]:
+    """The JSON type of each top-level field of the state form (from an empty state, once)."""
+    if not _FIELD_TYPES:
+        _FIELD_TYPES.update({key: type(value) for key, value in HostState("").to_json().items()})
+    return _FIELD_TYPES
 
 
 class StateStore:
@@ -435,6 +444,17 @@ class StateStore:
             " SET watermark = excluded.watermark, state = excluded.state, pending = excluded.pending",
             (host, watermark, blob, pending),
         )
+
+    def put_many(self, rows: Iterator[tuple[str, int, int, bytes]]) -> None:
+        """put_packed() for many hosts in one statement: (host, watermark, pending, binary state)."""
+        self.begin()
+        self.db.executemany(
+            "INSERT INTO hosts (host, watermark, pending, state) VALUES (?, ?, ?, ?) ON CONFLICT(host) DO UPDATE"
+            " SET watermark = excluded.watermark, state = excluded.state, pending = excluded.pending", rows)
+
+    def host_names(self) -> set[str]:
+        """The hosts the state file holds (the runner asks the file only for these)."""
+        return {name for (name,) in self.db.execute("SELECT host FROM hosts")}
 
     def bytes_on_disk(self) -> int:
         """The state file and its write-ahead log, in bytes (the bench's and the docs' figure)."""
