@@ -8,7 +8,7 @@ import json
 import os
 import time
 
-from correlate_scenarios.make_scenarios import D, H, MON, Log
+from correlate_scenarios.make_scenarios import MON, D, H, Log
 
 from osq_dbwatch.config import load_config
 from osq_dbwatch.correlate import baseline as B

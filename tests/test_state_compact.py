@@ -21,7 +21,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "tests", "data", "state-0")
 CONFIG = os.path.join(REPO, "bench", "config.yml")
 sys.path.insert(0, os.path.join(REPO, "bench"))
-import gen_log  # noqa: E402
+import gen_log
 
 BATCH = {"OSQ_DBWATCH_BATCH_LINES": "250"}  # what tests/data/state-0/make.py used
 
@@ -163,7 +163,7 @@ def test_idle_hosts_are_packed_and_spilled_and_the_findings_stay_the_same(fleet:
 
 
 def test_a_commit_writes_only_the_hosts_changed_since_the_last(tmp_path, monkeypatch) -> None:
-    from correlate_scenarios.make_scenarios import D, H, MON, Log
+    from correlate_scenarios.make_scenarios import MON, D, H, Log
 
     log = Log()
     for i in range(50):

@@ -102,7 +102,9 @@ def _blob(value: object) -> bytes:
         return value
     if isinstance(value, str):
         return value.encode("utf-8", "surrogatepass")
-    return bytes(value)  # type: ignore[call-overload]
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise ValueError(f"a state column of type {type(value).__name__}")
 
 
 def default_state_path() -> str:
@@ -376,12 +378,12 @@ class StateStore:
         row = self.db.execute("SELECT state FROM hosts WHERE host = ?", (host,)).fetchone()
         if row is None:
             return None
-        return self.decode(host, _blob(row[0]))
+        return self.decode(host, row[0])
 
-    def decode(self, host: str, blob: bytes) -> HostState:
-        """A host row's state; one line naming the host when it is damaged."""
+    def decode(self, host: str, blob: object) -> HostState:
+        """A host row's state (bytes; a column value); one line naming the host when it is damaged."""
         try:
-            state = decode_host(blob)
+            state = decode_host(_blob(blob))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # Starting the host afresh would emit its findings again: stop instead.
             raise DbwatchError(f"{self.path}: damaged state (host row {host[:100]!r}: {str(exc)[:100]}); move it away, "

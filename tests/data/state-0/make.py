@@ -19,7 +19,7 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(REPO, "bench"))
-import gen_log  # noqa: E402
+import gen_log
 
 SPLIT = 1000  # lines of the generated log in part A
 BATCH = "250"
@@ -62,8 +62,7 @@ def main(out: str) -> None:
                    check=True, env=env)
     db = sqlite3.connect(state)
     with open(os.path.join(out, "state-0.sql"), "w") as handle:
-        for statement in db.iterdump():
-            handle.write(statement + "\n")
+        handle.writelines(statement + "\n" for statement in db.iterdump())
     db.close()
 
 
