@@ -88,7 +88,7 @@ def test_memory_mb_sizes_the_budget_and_is_validated(tmp_path) -> None:
     cfg = tmp_path / "c.yml"
     cfg.write_text("correlator:\n  memory_mb: 512\n")
     assert load_config(str(cfg)).correlator.memory_mb == 512
-    assert correlate_cli.resident_budget(512) > correlate_cli.resident_budget(256) >= 50_000
+    assert correlate_cli.resident_budget(512) > correlate_cli.resident_budget(256) >= 40_000
     for bad in ("16", "lots", "-1"):
         cfg.write_text(f"correlator:\n  memory_mb: {bad}\n")
         with pytest.raises(ConfigError, match="memory_mb"):

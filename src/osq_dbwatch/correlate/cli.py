@@ -41,15 +41,15 @@ def _line(obj: dict[str, Any]) -> bytes:
 DEFAULT_BATCH_LINES = 1_000_000  # findings come out per batch; a batch ends at a fixed line count (exact restarts)
 MAX_BAD_LINE_MESSAGES = 200
 # Memory (issue 12). correlator.memory_mb less BASE_MB (what the process needs besides host states: 71 MB
-# measured at 500 hosts, and room for a commit) holds host states in two forms: live (the engine's objects,
+# measured at 500 hosts, and what grows with the hosts outside their states, about 40 MB at 100,000) holds host states in two forms: live (the engine's objects,
 # HOST_BYTES each, measured with bench/bench_correlate.py --sweep, docs/benchmarks-hosts.md) and packed: hosts
 # with nothing pending, least recently seen first, in their binary form (state.encode_host, a few hundred
 # bytes) until they are needed again. Over the budget the least recently seen idle live host is packed (down
 # to a quarter of the live maximum); then the oldest packed hosts leave memory, written to the state file
 # first (inside the open transaction) when they changed since the last commit.
-BASE_MB = 80
-HOST_BYTES = 3072
-PACKED_ENTRY = 160  # what a packed host costs besides its bytes: its dict entry, key, bytes header and tuple
+BASE_MB = 112
+HOST_BYTES = 3584
+PACKED_ENTRY = 280  # what a packed host costs besides its bytes: its dict entry, key, bytes header, tuple, sets
 MIN_RESIDENT = 1024
 # Commit cadence: at a batch's end, once COMMIT_SECONDS have passed since the last commit or the states
 # waiting to be written hold about COMMIT_BYTES; and always at the end of the input. Only hosts changed
@@ -455,7 +455,7 @@ class Runner:
             return
         if self.unsaved or self.positions:
             self.commit()
-        need = BASE_MB + -(-2 * pending * HOST_BYTES // (1 << 20)) + 1
+        need = BASE_MB + -(-5 * pending * HOST_BYTES // (4 << 20))  # the pending hosts and a quarter more
         raise DbwatchError(f"correlator.memory_mb {self.memory_mb} holds {self.resident} live host states, but "
                            f"{pending} hosts have pending chains; raise "
                            f"correlator.memory_mb to at least {max(need, self.memory_mb + 1)} "
