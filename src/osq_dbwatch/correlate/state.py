@@ -37,7 +37,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import msgspec
+try:  # a core dependency; the correlator still runs on the stdlib alone (jsonlib.py), with JSON host rows
+    import msgspec
+except ImportError:
+    msgspec = None  # type: ignore[assignment]
 
 from ..cli import DbwatchError
 from .engine import HostState
@@ -63,8 +66,11 @@ _TABLES = (
 )
 
 
-_ENCODE = msgspec.msgpack.Encoder().encode
-_DECODE = msgspec.msgpack.Decoder().decode
+_ENCODE: Any = msgspec.msgpack.Encoder().encode if msgspec is not None else None
+_DECODE: Any = msgspec.msgpack.Decoder().decode if msgspec is not None else None
+_PACK_ERRORS: tuple[type[Exception], ...] = (
+    (msgspec.EncodeError, UnicodeEncodeError, OverflowError) if msgspec is not None else ())
+_UNPACK_ERRORS: tuple[type[Exception], ...] = (msgspec.DecodeError,) if msgspec is not None else ()
 
 
 def encode_host(state: HostState) -> bytes:
@@ -75,9 +81,11 @@ def encode_host(state: HostState) -> bytes:
     decode_host() reads too.
     """
     data = state.to_json()
+    if _ENCODE is None:
+        return _dumps(data)
     try:
-        return _ENCODE(data)
-    except (msgspec.EncodeError, UnicodeEncodeError):
+        return bytes(_ENCODE(data))
+    except _PACK_ERRORS:
         return _dumps(data)
 
 
@@ -86,10 +94,15 @@ def decode_host(blob: bytes) -> HostState:
 
     Raises ValueError (or KeyError, TypeError, AttributeError) for a damaged row.
     """
-    try:
-        data = _loads(blob) if blob[:1] == b"{" else _DECODE(blob)
-    except msgspec.DecodeError as exc:
-        raise ValueError(str(exc)) from None
+    if blob[:1] == b"{":
+        data = _loads(blob)
+    elif _DECODE is None:
+        raise ValueError("a binary row, and msgspec (which reads it) is not installed")
+    else:
+        try:
+            data = _DECODE(blob)
+        except _UNPACK_ERRORS as exc:
+            raise ValueError(str(exc)) from None
     problem = _shape_problem(data)
     if problem:
         raise ValueError(problem)
