@@ -229,3 +229,62 @@ def test_the_commit_cadence_is_time_and_bytes_not_batches(tmp_path, monkeypatch)
     assert cli.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "t.sqlite"), "--output",
                      str(tmp_path / "p"), str(path)]) == 0
     assert commits >= 40
+
+
+def test_sigkill_at_100000_hosts_with_commits_by_time_then_restart_equals_one_run(tmp_path) -> None:
+    """Issue 12's "done when": 100,000 hosts, more than the live and the packed budget (hosts are packed, spilled
+    and read back), commits by time so that kills land between batches that were written but not committed;
+    every restart cuts the output back and the end result equals one uninterrupted run."""
+    import random
+    import signal
+    import subprocess
+    import time
+
+    from test_scale_hosts import _offset
+
+    from correlate_scenarios.make_scenarios import D, H, MON, Log
+
+    base = str(tmp_path / "base.log")
+    gen_log.generate(gen_log.Spec(lines=200_000, hosts=100_000, seed=3), base)
+    # An unusual access on 200 hosts of their own, spread through the log: findings all the way through.
+    odd = Log()
+    for i in range(200):
+        odd.db_exec(f"odd-{i}", MON + D + 10 * H + i, f"user{i}", 2000 + i, "psql -d x", "/usr/bin/psql", 100 + i,
+                    "/usr/bin/bash", "-bash")
+    with open(base) as handle:
+        lines = handle.readlines()
+    for i, line in enumerate(odd.lines):
+        lines.insert(1000 * i + i, line + "\n")
+    log = str(tmp_path / "fleet.log")
+    with open(log, "w") as handle:
+        handle.writelines(lines)
+    env = {"OSQ_DBWATCH_RESIDENT_HOSTS": "20000", "OSQ_DBWATCH_BATCH_LINES": "10000",
+           "OSQ_DBWATCH_COMMIT_SECONDS": "0.5"}
+    whole = correlate_proc(["--config", CONFIG, "--state", str(tmp_path / "w.sqlite"), "--output",
+                            str(tmp_path / "w.jsonl"), log], env=env, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    state, out = tmp_path / "k.sqlite", tmp_path / "k.jsonl"
+    args = [sys.executable, "-m", "osq_dbwatch", "correlate", "--config", CONFIG, "--state", str(state), "--output",
+            str(out), log]
+    rng = random.Random(5)
+    offsets: list[int] = []
+    for _ in range(3):
+        before = _offset(state)
+        child = subprocess.Popen(args, env={**os.environ, **env}, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while child.poll() is None and time.time() < deadline and _offset(state) <= before:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.2, 1.5))
+        assert child.poll() is None, "the run finished before it could be killed"
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        offsets.append(_offset(state))
+    final = subprocess.run(args, env={**os.environ, **env}, capture_output=True, timeout=600)
+    assert final.returncode == 0, final.stderr
+    assert len(set(offsets)) == len(offsets), offsets
+    expected = (tmp_path / "w.jsonl").read_bytes()
+    assert expected.count(b"\n") >= 200
+    assert out.read_bytes() == expected
+    db = sqlite3.connect(state)
+    assert db.execute("SELECT count(*) FROM hosts").fetchone()[0] == 100_200
+    db.close()
