@@ -240,9 +240,8 @@ def test_sigkill_at_100000_hosts_with_commits_by_time_then_restart_equals_one_ru
     import subprocess
     import time
 
+    from correlate_scenarios.make_scenarios import MON, D, H, Log
     from test_scale_hosts import _offset
-
-    from correlate_scenarios.make_scenarios import D, H, MON, Log
 
     base = str(tmp_path / "base.log")
     gen_log.generate(gen_log.Spec(lines=200_000, hosts=100_000, seed=3), base)
