@@ -278,7 +278,7 @@ def test_sigkill_at_100000_hosts_with_commits_by_time_then_restart_equals_one_ru
         child.send_signal(signal.SIGKILL)
         child.wait()
         offsets.append(_offset(state))
-    final = subprocess.run(args, env={**os.environ, **env}, capture_output=True, timeout=600)
+    final = subprocess.run(args, env={**os.environ, **env}, capture_output=True, timeout=600, check=False)
     assert final.returncode == 0, final.stderr
     assert len(set(offsets)) == len(offsets), offsets
     expected = (tmp_path / "w.jsonl").read_bytes()
