@@ -552,6 +552,33 @@ def _case_planted_secrets(w: Work) -> Outcome:
                    + (f"; leaked in {len(where)} outputs: {'; '.join(where)}" if where else ""), leaked=len(found))
 
 
+FLOOD_USERS = 20_000
+FLOOD_SECONDS = 90.0  # generous: the time bound is a hang detector; flatness is tested in test_host_caps
+FLOOD_RSS_MB = 200.0  # generous: about 60 MB
+
+
+def _case_user_flood(w: Work) -> Outcome:
+    """Issue 11 item 8: distinct users on one host, each an unusual access: every finding once, time and
+    memory bounded (the per-host caps), the evictions counted in the summary."""
+    from test_host_caps import flood_lines
+
+    log, out = w.dir / "flood.log", w.dir / "out"
+    log.write_text("\n".join(flood_lines(FLOOD_USERS)) + "\n")
+    started = time.monotonic()
+    child = w.run(["--state", str(w.dir / "s"), "--output", str(out), str(log)], timeout=2 * FLOOD_SECONDS)
+    seconds = time.monotonic() - started
+    users = []
+    if out.exists():
+        with open(out) as handle:
+            users = [json.loads(line)["actor"]["user"]["name"] for line in handle if line.strip()]
+    want = {f"user{i}" for i in range(FLOOD_USERS)}
+    summary = child.err.decode(errors="replace")
+    ok = (clean_run(child) and seconds < FLOOD_SECONDS and w.peak_rss_kb < FLOOD_RSS_MB * 1024
+          and "pending chains evicted" in summary and "dropped at per-host caps" in summary)
+    return Outcome(FLOOD_USERS, len(want - set(users)), len(users) - len(set(users)), ok,
+                   f"{seconds:.1f} s, peak RSS {w.peak_rss_kb / 1024:.0f} MB; {summary.strip()[-300:]}")
+
+
 # name -> case. One row per case: branches add rows without touching each other's.
 CASES: dict[str, Callable[[Work], Outcome]] = {
     "rotation": _case_rotation,
@@ -571,6 +598,7 @@ CASES: dict[str, Callable[[Work], Outcome]] = {
     "alias bomb: correlator": _case_alias_bomb_correlator,
     "alias bomb: extension": _case_alias_bomb_extension,
     "planted secrets: every output": _case_planted_secrets,
+    "distinct-user flood on one host": _case_user_flood,
 }
 
 RESULTS: dict[str, Outcome] = {}
