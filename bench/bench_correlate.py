@@ -21,6 +21,7 @@ at least 3x faster than eql, at most 2.5x the floor, at most 200 MB.
     .venv/bin/python bench/bench_correlate.py            # 1M lines, 1,000 hosts
     .venv/bin/python bench/bench_correlate.py --quick    # 100k lines, 100 hosts
     .venv/bin/python bench/bench_correlate.py --sweep    # 400k lines over 500 ... 100,000 hosts
+    .venv/bin/python bench/bench_correlate.py --flood 100000   # 100,000 distinct users on one host
 
 --sweep (issue 12) runs only the correlator, as a child process, over logs of
 the same line count and mix that differ only in their number of hosts, and
@@ -246,6 +247,32 @@ def sweep(lines: int, host_counts: tuple[int, ...], seed: int, rounds: int) -> i
     return 0 if ratio <= TARGET_SWEEP_RATIO and rss_ok else 1
 
 
+def flood(users: int) -> int:
+    """Issue 11 item 8: `users` distinct users' accesses on one host (one chain each), as a child process:
+    wall and CPU time, time per line in the first and last tenth, peak RSS and the summary line."""
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    from correlate_scenarios.make_scenarios import D, H, MON, Log
+
+    log = Log()
+    for i in range(users):
+        log.db_exec("flood", MON + D + 10 * H + i // 10, f"user{i}", 20000 + i, "psql -d x", "/usr/bin/psql", 100 + i,
+                    "/usr/bin/bash", "-bash")
+    print(f"machine: {machine()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="osq-dbwatch-flood-") as workdir:
+        path = os.path.join(workdir, "flood.log")
+        with open(path, "w") as handle:
+            handle.write("\n".join(log.lines) + "\n")
+        timed, rss_mb = correlator_child(path, users, workdir)
+        with open(os.path.join(workdir, "child.stderr"), "rb") as handle:
+            summary = handle.read().decode(errors="replace").strip().splitlines()[-1]
+        with open(os.path.join(workdir, "child.findings.jsonl"), "rb") as handle:
+            findings = sum(1 for _ in handle)
+    print(f"{users:,} distinct users on one host: {timed.seconds:.1f} s wall, {timed.cpu:.1f} s CPU "
+          f"({users / timed.cpu:,.0f} lines/CPU s), peak RSS {rss_mb:.0f} MB, {findings:,} findings", flush=True)
+    print(summary)
+    return 0 if findings == users else 1
+
+
 def sanity(findings_path: str, meta: dict[str, Any]) -> tuple[bool, list[str]]:
     """Chains found vs chains injected, and findings on noise."""
     chains: dict[str, dict[str, Any]] = {}
@@ -306,7 +333,11 @@ def main(argv: list[str] | None = None) -> int:
                              f"{', '.join(f'{h:,}' for h in SWEEP_HOSTS)} hosts (or --sweep-hosts)")
     parser.add_argument("--sweep-hosts", help="comma-separated host counts for --sweep")
     parser.add_argument("--sweep-rounds", type=int, default=1, help="runs per host count for --sweep; the fastest counts")
+    parser.add_argument("--flood", type=int, metavar="USERS",
+                        help="distinct-user flood: USERS users' accesses on one host (issue 11 item 8)")
     args = parser.parse_args(argv)
+    if args.flood:
+        return flood(args.flood)
     if args.sweep:
         hosts = tuple(int(h) for h in args.sweep_hosts.split(",")) if args.sweep_hosts else SWEEP_HOSTS
         lines = args.lines if "--lines" in (argv if argv is not None else sys.argv) else SWEEP_LINES

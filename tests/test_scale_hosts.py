@@ -79,7 +79,8 @@ def test_resident_hosts_stay_within_the_budget(fleet: str, tmp_path, monkeypatch
     code = cli.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output",
                      str(tmp_path / "o.jsonl"), fleet])
     assert code == 0
-    assert BUDGET // 2 <= most <= BUDGET
+    # Live states give way to packed ones (a quarter of the live maximum stays live at least).
+    assert BUDGET // 4 <= most <= BUDGET
 
 
 def test_memory_mb_sizes_the_budget_and_is_validated(tmp_path) -> None:
@@ -87,7 +88,7 @@ def test_memory_mb_sizes_the_budget_and_is_validated(tmp_path) -> None:
     cfg = tmp_path / "c.yml"
     cfg.write_text("correlator:\n  memory_mb: 512\n")
     assert load_config(str(cfg)).correlator.memory_mb == 512
-    assert correlate_cli.resident_budget(512) > correlate_cli.resident_budget(256) >= 50_000
+    assert correlate_cli.resident_budget(512) > correlate_cli.resident_budget(256) >= 40_000
     for bad in ("16", "lots", "-1"):
         cfg.write_text(f"correlator:\n  memory_mb: {bad}\n")
         with pytest.raises(ConfigError, match="memory_mb"):

@@ -11,10 +11,7 @@ import glob
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -46,14 +43,12 @@ if _WHY is not None:
         pytest.fail(f"CI must run the Spark tests: {_WHY}", pytrace=False)
     pytest.skip(_WHY, allow_module_level=True)
 
+import spark_restart  # bench/spark_restart.py: the kill-and-restart driver, shared with the bench
+
 from osq_dbwatch.spark import job, sink
 
-SPARK_CONF = {
-    "spark.sql.shuffle.partitions": "2",
-    "spark.ui.enabled": "false",
-    "spark.driver.memory": "1g",
-    "spark.sql.streaming.noDataMicroBatches.enabled": "false",
-}
+# One small machine: 2 state partitions, no UI, a short-lived driver JVM, pre-imported Python workers.
+SPARK_CONF = spark_restart.LOCAL_CONF
 
 
 @pytest.fixture(scope="session")
@@ -64,10 +59,7 @@ def spark():
     session.stop()
 
 
-def keys(records: list[dict[str, Any]]) -> set[tuple[str, int, tuple[str, ...]]]:
-    """Findings compared as sets of (chain id, severity, stages); a chain's stages are listed in the order
-    their evidence arrived, so they are compared as a set."""
-    return {(r["finding_info"]["uid"], r["severity_id"], tuple(sorted(r["unmapped"]["stages"]))) for r in records}
+keys = spark_restart.keys  # (chain id, severity, stages), stages as a set
 
 
 def finals(records: list[dict[str, Any]]) -> set[tuple[str, int, tuple[str, ...]]]:
@@ -151,86 +143,57 @@ def test_own_scenarios_same_findings(spark, tmp_path) -> None:
     assert len(got) == len(expected)
 
 
-# The bench log for CI: bench/gen_log.py's generator, smaller than bench_spark.py's (CI time).
+# The bench log for CI: bench/gen_log.py's generator, smaller than the full log bench/spark_restart.py
+# kills and restarts (docs/spark.md), in BENCH_BATCHES files of equal line counts, one a micro-batch.
 BENCH_SPEC = {"lines": 20_000, "hosts": 50, "seed": 16, "insider": 8, "webshell": 2, "access_only": 4}
-BENCH_PARTS = 5
+BENCH_BATCHES = 4
 
 
 @pytest.fixture(scope="session")
-def bench_log(tmp_path_factory) -> tuple[str, str]:
-    """The log and a directory holding it in BENCH_PARTS files (older mtimes first: the file source's order)."""
+def bench_log(tmp_path_factory) -> tuple[str, str, int]:
+    """The log, a directory holding it in BENCH_BATCHES files (older mtimes first: the file source's order),
+    and the lines per file."""
     import gen_log
 
     base = tmp_path_factory.mktemp("bench")
     log = str(base / "fleet.log")
     gen_log.generate(gen_log.Spec(**BENCH_SPEC), log)
-    parts = base / "parts"
-    parts.mkdir()
-    with open(log, "rb") as handle:
-        lines = handle.readlines()
-    size = -(-len(lines) // BENCH_PARTS)
-    for index in range(BENCH_PARTS):
-        part = parts / f"part-{index:03d}.log"
-        part.write_bytes(b"".join(lines[index * size:(index + 1) * size]))
-        os.utime(part, (1_700_000_000 + index, 1_700_000_000 + index))
-    return log, str(parts)
+    _, per_batch = spark_restart.split(log, str(base / "parts"), BENCH_BATCHES)
+    return log, str(base / "parts"), per_batch
 
 
 @pytest.fixture(scope="session")
-def bench_stream(spark, bench_log, tmp_path_factory) -> list[dict[str, Any]]:
-    """One uninterrupted stream of the bench log, a file a micro-batch."""
-    return stream(spark, os.path.join(BENCH, "config.yml"), bench_log[1], str(tmp_path_factory.mktemp("ref")), max_files=1)
+def bench_single(bench_log, tmp_path_factory) -> list[dict[str, Any]]:
+    """`osq-dbwatch correlate` on the whole log, flushing findings at the stream's micro-batch boundaries."""
+    log, _, per_batch = bench_log
+    return spark_restart.single(log, str(tmp_path_factory.mktemp("single")), per_batch)
 
 
-def test_bench_log_same_findings(bench_stream, bench_log, tmp_path) -> None:
-    log, _ = bench_log
-    config = os.path.join(BENCH, "config.yml")
-    expected = single(config, [log], str(tmp_path))
-    got = bench_stream
+def test_bench_log_same_findings(spark, bench_log, bench_single, tmp_path) -> None:
+    """One uninterrupted stream, a file a micro-batch: exactly the single process's records when both flush
+    at the same lines (and each chain's newest record agrees whatever the batching)."""
+    _, parts, _ = bench_log
+    got = stream(spark, os.path.join(BENCH, "config.yml"), parts, str(tmp_path), max_files=1)
+    expected = bench_single
     assert len(finals(expected)) >= 8
-    # Several micro-batches: a chain raised inside one may be emitted once where the single
-    # process (one batch here) emits it once too, or at each step; each chain's newest record agrees.
+    assert spark_restart.differences(got, expected) == []
     assert finals(got) == finals(expected)
     assert len({r["metadata"]["uid"] for r in got}) == len(got)
 
 
-def _spark_cli(parts: str, work: str) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "osq_dbwatch", "spark", "--input", parts, "--checkpoint", os.path.join(work, "ck"),
-            "--output", os.path.join(work, "out"), "--config", os.path.join(BENCH, "config.yml"), "--once",
-            "--max-files-per-trigger", "1", "--master", "local[2]", "--partitions", "2",
-            "--conf", "spark.ui.enabled=false", "--conf", "spark.driver.memory=1g"]
-    # Its own session: the kill reaches the driver's JVM too, and nothing else.
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-
-
-def _commits(work: str) -> int:
-    directory = os.path.join(work, "ck", "commits")
-    return len([n for n in os.listdir(directory) if n.isdigit()]) if os.path.isdir(directory) else 0
-
-
-def test_sigkill_restart_exact(bench_stream, bench_log, tmp_path) -> None:
-    """SIGKILL the driver twice mid-stream, restart from the checkpoint: the sink holds exactly one
-    uninterrupted run's records, none missing, none doubled."""
-    log, parts = bench_log
-    reference = bench_stream
+def test_sigkill_restart_exact(bench_log, bench_single, tmp_path) -> None:
+    """SIGKILL the driver (its Python process and JVM) twice mid-stream, at points read from the checkpoint,
+    restart from the checkpoint each time: the sink holds exactly the single process's records (the same
+    record keys, none missing, none doubled)."""
+    log, parts, _ = bench_log
     work = str(tmp_path / "killed")
-    kills = 0
-    for after in (1, 2):
-        proc = _spark_cli(parts, work)
-        deadline = time.monotonic() + 240
-        while _commits(work) < after and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        kills += 1
-        assert _commits(work) < BENCH_PARTS
-    proc = _spark_cli(parts, work)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    assert kills == 2 and _commits(work) >= BENCH_PARTS
-    got = [json.loads(line) for line in sink.read_findings(os.path.join(work, "out"))]
-    assert sorted(r["metadata"]["uid"] for r in got) == sorted(r["metadata"]["uid"] for r in reference)
+    result = spark_restart.kill_restart(parts, work, BENCH_BATCHES, kills=2, timeout=600)
+    where = [(k.batch, k.point, k.committed) for k in result.kills]
+    assert len(result.kills) == 2 and result.starts == 3
+    # Each kill fell in the middle of the stream: batches were left to run after it.
+    assert all(k.committed < BENCH_BATCHES - 1 for k in result.kills), where
+    assert spark_restart.progress(work).commits == set(range(BENCH_BATCHES))
+    got = result.records
+    assert spark_restart.differences(got, bench_single) == [], where
     assert len({r["metadata"]["uid"] for r in got}) == len(got)
-    assert keys(got) == keys(reference)
     assert finals(got) == finals(single(os.path.join(BENCH, "config.yml"), [log], str(tmp_path)))

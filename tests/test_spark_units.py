@@ -153,3 +153,55 @@ def test_the_command_line_never_imports_pyspark_unless_the_job_runs() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'pandas', 'pyarrow', 'py4j')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_worker_daemon_preloads_only_while_single_threaded() -> None:
+    """spark/daemon.py imports pandas, pyarrow and the correlator before Spark forks workers from it, and only
+    while the process has one thread (a forked worker would inherit locks held by threads it does not have)."""
+    pytest.importorskip("pyspark")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "JE_ARROW_MALLOC_CONF")}
+    code = "import sys; from osq_dbwatch.spark import daemon; print(daemon.preload(), 'pandas' in sys.modules, daemon._threads())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.split() == ["True", "True", "1"]
+    busy = ("import sys, threading, time; threading.Thread(target=time.sleep, args=(30,), daemon=True).start(); "
+            "from osq_dbwatch.spark import daemon; print(daemon.preload(), 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", busy], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_a_local_master_gets_one_state_partition_a_core_not_sparks_200() -> None:
+    from osq_dbwatch.spark import job
+
+    assert job.local_cores("local") == 1
+    assert job.local_cores("local[2]") == 2
+    assert job.local_cores("local[3,2]") == 3
+    assert job.local_cores("local[*]") == (os.cpu_count() or 1)
+    assert job.local_cores("yarn") is None and job.local_cores(None) is None and job.local_cores("local[x]") is None
+
+
+def _restart_bench():  # bench/spark_restart.py: the kill-and-restart driver and its comparison
+    from conftest import REPO
+
+    sys.path.insert(0, os.path.join(REPO, "bench"))
+    import spark_restart
+
+    return spark_restart
+
+
+def test_restart_comparison_catches_a_doubled_a_missing_and_a_changed_record() -> None:
+    sr = _restart_bench()
+
+    def rec(chain: str, rev: int, severity: int, stages: list[str]) -> dict[str, object]:
+        return {"finding_info": {"uid": chain}, "metadata": {"uid": f"{chain}:{rev}", "sequence": rev},
+                "severity_id": severity, "unmapped": {"stages": stages}}
+
+    expected = [rec("a", 1, 3, ["access"]), rec("a", 2, 4, ["dump", "access"]), rec("b", 1, 3, ["access"])]
+    assert sr.differences(list(reversed(expected)), expected) == []
+    assert sr.differences([rec("a", 2, 4, ["access", "dump"])] + expected[::2], expected) == []  # stages as a set
+    assert any("twice" in p for p in sr.differences(expected + expected[:1], expected))
+    assert any("missing" in p for p in sr.differences(expected[1:], expected))
+    assert sr.differences(expected[:2] + [rec("b", 1, 4, ["access"])], expected) == [
+        "1 (chain, severity, stages) missing, 1 extra"]
+    assert sr.kill_points(4, 2) == [1, 2] and sr.kill_points(8, 2) == [2, 4]
+    with pytest.raises(ValueError):
+        sr.kill_points(3, 2)

@@ -13,9 +13,10 @@ unusual run's chain only once that chain has closed as a bare access, so a
 chain never teaches the baseline to ignore itself. Hours are UTC hours of the week, Monday 00:00 = 0; "within an
 hour" wraps around the week.
 
-Entries unseen for five times `state_expiry` are dropped, and a host keeps at
-most MAX_KEYS entries (least recently seen go first), so a flood of distinct
-names cannot grow the state without bound.
+Entries unseen for five times `state_expiry` are dropped (daily), and a host
+keeps at most MAX_KEYS entries per table at any time (cap(): least recently
+seen go first), so a flood of distinct names cannot grow the state without
+bound.
 """
 
 from __future__ import annotations
@@ -305,6 +306,25 @@ def prune(b: Baseline, now: int, expiry_seconds: int) -> None:
     if len(b.users) > MAX_KEYS:
         for u, _ in sorted(b.users.items(), key=lambda kv: (kv[1][1], kv[0]))[: len(b.users) - MAX_KEYS]:
             del b.users[u]
+
+
+def cap(b: Baseline) -> int:
+    """Hold each table to MAX_KEYS between the daily prunes: past it, the least recently seen entries go, down
+    to 7/8 of it (one sort per MAX_KEYS/8 new entries); returns how many went. A flood of distinct users on one
+    host (issue 11 item 8) then costs the same per run at any size."""
+    settle(b)
+    keep = MAX_KEYS * 7 // 8
+    dropped = 0
+    for table in (b.runs, b.tools, b.parents):
+        if len(table) > MAX_KEYS:
+            for k, _ in sorted(table.items(), key=lambda kv: (last_of(kv[1]), kv[0]))[: len(table) - keep]:
+                del table[k]
+                dropped += 1
+    if len(b.users) > MAX_KEYS:
+        for u, _ in sorted(b.users.items(), key=lambda kv: (kv[1][1], kv[0]))[: len(b.users) - keep]:
+            del b.users[u]
+            dropped += 1
+    return dropped
 
 
 def describe(b: Baseline) -> list[dict[str, Any]]:

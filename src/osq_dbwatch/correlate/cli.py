@@ -19,7 +19,7 @@ import sqlite3
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..cli import DbwatchError
@@ -31,29 +31,42 @@ from .findings import SEVERITY_NAMES, Finding, to_ecs, to_ocsf
 from .jsonlib import dumps, loads
 from .logread import Batch, FileSource, InputError, Source, StreamSource, Tally, open_sources, result_name
 from .rows import QUERIES, BadLine, parse_line, recognise
-from .state import NONE, StateStore, check_directory, default_state_path, open_private
+from .state import NONE, StateStore, check_directory, default_state_path, encode_host, open_private
 
 
 def _line(obj: dict[str, Any]) -> bytes:
     return dumps(obj) + b"\n"
 
 
-DEFAULT_BATCH_LINES = 1_000_000  # a commit saves every host the batch touched: fewer, larger batches cost less
+DEFAULT_BATCH_LINES = 1_000_000  # findings come out per batch; a batch ends at a fixed line count (exact restarts)
 MAX_BAD_LINE_MESSAGES = 200
-# The resident-host budget (host states kept in memory; a batch also ends when it has touched this many) comes
-# from correlator.memory_mb: what the process needs besides host states, and what one resident host state
-# costs, both measured with bench/bench_correlate.py --sweep (docs/benchmarks-hosts.md).
-BASE_MB = 64
-HOST_BYTES = 3072
+# Memory (issue 12). correlator.memory_mb less BASE_MB (what the process needs besides host states: 71 MB
+# measured at 500 hosts, and what grows with the hosts outside their states, about 40 MB at 100,000) holds host states in two forms: live (the engine's objects,
+# HOST_BYTES each, measured with bench/bench_correlate.py --sweep, docs/benchmarks-hosts.md) and packed: hosts
+# with nothing pending, least recently seen first, in their binary form (state.encode_host, a few hundred
+# bytes) until they are needed again. Over the budget the least recently seen idle live host is packed (down
+# to a quarter of the live maximum); then the oldest packed hosts leave memory, written to the state file
+# first (inside the open transaction) when they changed since the last commit.
+BASE_MB = 112
+HOST_BYTES = 3584
+PACKED_ENTRY = 280  # what a packed host costs besides its bytes: its dict entry, key, bytes header, tuple, sets
 MIN_RESIDENT = 1024
+# Commit cadence: at a batch's end, once COMMIT_SECONDS have passed since the last commit or the states
+# waiting to be written hold about COMMIT_BYTES; and always at the end of the input. Only hosts changed
+# since the last commit are written.
+COMMIT_SECONDS = 5.0
+COMMIT_BYTES = 64 << 20
 
 
 def resident_budget(memory_mb: int) -> int:
-    """Host states that fit in `memory_mb` (OSQ_DBWATCH_RESIDENT_HOSTS overrides it: tests use small budgets)."""
+    """Live host states that fit in `memory_mb` with nothing packed (OSQ_DBWATCH_RESIDENT_HOSTS overrides it:
+    tests use small budgets); the budget in bytes is this many HOST_BYTES."""
     override = os.environ.get("OSQ_DBWATCH_RESIDENT_HOSTS", "")
     if override.isdigit() and int(override) > 0:
         return int(override)
     return max(MIN_RESIDENT, (memory_mb - BASE_MB) * (1 << 20) // HOST_BYTES)
+
+
 POLL_SECONDS = 0.2
 ADMIN_GRACE = 2 * 3600  # two runs of the hourly admin_accounts snapshot
 
@@ -236,22 +249,33 @@ class Runner:
         self.engine = engine
         self.memory_mb = engine.settings.memory_mb
         self.resident = resident or resident_budget(self.memory_mb)
-        self.most_resident = 0  # the most host states held at once (at a commit), for tests and the bench
+        self.most_resident = 0  # the most live host states at a batch's end, for tests and the bench
         self.min_severity = min_severity
         self.below = 0  # findings under --min-severity, not written
         self.counts = counts or Counts()
         self.store = store
         self.output = output
         self.render = render
-        self.cache: OrderedDict[str, HostState] = OrderedDict()
+        self.cache: OrderedDict[str, HostState] = OrderedDict()  # live host states, least recently used first
+        # Hosts with nothing pending, in binary form (state.encode_host), least recently used first.
+        self.packed: OrderedDict[str, tuple[bytes, int]] = OrderedDict()  # host -> (binary state, watermark)
+        self.packed_bytes = 0
+        self.budget_bytes = self.resident * HOST_BYTES  # live states (HOST_BYTES each) and packed bytes together
+        self.min_live = max(1, self.resident // 4)
+        self.unsaved: set[str] = set()  # hosts changed since the last commit (live or packed): written at the commit
+        # Hosts the state file holds that are not in memory: any other host starts afresh without a read.
+        self.known = store.host_names()
+        self.positions: list[Any] = []  # input positions reached since the last commit
+        self.last_commit = time.monotonic()
+        self.commit_seconds = _commit_seconds()
+        self.spilled = 0  # packed hosts written to the state file to free memory (this run)
         self.lines = 0
         self.bad = 0
         self.findings = 0
-        self.evictions = 0
+        self.committed_findings = 0
         self.messages = 0
         self.watermark = store.watermark()
         self.dirty: dict[str, HostState] = {}
-        self.evictions_before: dict[str, int] = {}
         # Hosts whose rows span ADMIN_GRACE of event time in this run without an admin_accounts row, while
         # admins.groups is configured: warned once per host (issue 13), counted in the summary.
         self.first_seen: dict[str, int] = {}
@@ -259,6 +283,12 @@ class Runner:
         self.fast = FastPath(engine)
         self.label = ""  # the batch's input, for messages
         self.fast.open_host = self._open_host
+        engine.sink = self._early  # findings of a host's many closing chains, before its flush
+
+    @property
+    def evictions(self) -> int:
+        """Pending chains evicted in this run (correlator.max_pending_per_host)."""
+        return self.engine.evicted
 
     def _bad(self, label: str, line: int, reason: str) -> None:
         self.bad += 1
@@ -270,21 +300,83 @@ class Runner:
             print("osq-dbwatch correlate: further skipped lines are only counted", file=sys.stderr)
 
     def _host(self, host: str) -> HostState:
-        state = self.cache.get(host)
+        cache = self.cache
+        state = cache.get(host)
         if state is not None:
-            self.cache.move_to_end(host)
+            cache.move_to_end(host)
             return state
-        state = self.store.load_host(host) or HostState(host)
-        self.cache[host] = state
+        packed = self.packed.pop(host, None)
+        if packed is not None:
+            self.packed_bytes -= len(packed[0]) + PACKED_ENTRY
+            state = self.store.decode(host, packed[0])
+        elif host in self.known:
+            state = self.store.load_host(host) or HostState(host)
+        else:
+            state = HostState(host)
+        cache[host] = state
+        if len(cache) * HOST_BYTES + self.packed_bytes > self.budget_bytes:
+            self._spill(host)
         return state
+
+    def _spill(self, keep: str) -> None:
+        """The live states are over budget: pack the least recently used hosts that have nothing pending.
+
+        A packed host left the batch's dirty set too: its flush would do nothing (no chain, nothing closing;
+        its expiry sweep ran after its last row), so findings and state are the same as had it stayed.
+        Hosts with pending chains stay live; when they alone fill the budget the live states grow past it
+        until the batch ends, and the commit then stops the run with one line (_check_pending).
+        """
+        cache = self.cache
+        dirty = self.dirty
+        checked = 0
+        budget = self.budget_bytes
+        while (len(cache) * HOST_BYTES + self.packed_bytes > budget and len(cache) > self.min_live
+               and checked < len(cache)):
+            host, state = next(iter(cache.items()))
+            checked += 1
+            if state.chains or state.closing or host == keep:
+                cache.move_to_end(host)
+                continue
+            del cache[host]
+            if dirty.pop(host, None) is not None:
+                self.watermark = max(self.watermark, state.watermark)
+            blob = encode_host(state)
+            self.packed[host] = (blob, state.watermark)
+            self.packed_bytes += len(blob) + PACKED_ENTRY
+        while len(cache) * HOST_BYTES + self.packed_bytes > budget and self.packed:
+            host, (blob, watermark) = self.packed.popitem(last=False)
+            self.packed_bytes -= len(blob) + PACKED_ENTRY
+            if host in self.unsaved:
+                # Written now, inside the transaction the next commit ends: memory is freed, nothing is lost.
+                self.unsaved.discard(host)
+                self.store.put_packed(host, watermark, 0, blob)
+                self.spilled += 1
+            self.known.add(host)  # in the state file, and no longer in memory
+
+    def _early(self, state: HostState, findings: list[Finding]) -> None:
+        """Findings the engine hands over before the host's flush (a flood of closing chains on one host)."""
+        self.findings += self._write(findings)
 
     def _open_host(self, host: str) -> HostState:
         """A host's state, entered in this batch's dirty set."""
-        self.dirty[host] = state = self._host(host)
-        self.evictions_before[host] = state.evictions
+        state = self._host(host)
+        self.dirty[host] = state
+        self.unsaved.add(host)
         if state.watermark and host not in self.first_seen and self.engine.config.admin_groups:
             self.first_seen[host] = state.watermark
         return state
+
+    def _write(self, findings: list[Finding]) -> int:
+        """Render and write findings at or above --min-severity; returns how many were written."""
+        write = self.output.write
+        written = 0
+        for finding in findings:
+            if finding.severity_id < self.min_severity:
+                self.below += 1
+                continue
+            write(_line(self.render(finding)))
+            written += 1
+        return written
 
     def _full_path(self, number: int, data: bytes | None) -> None:
         """A line the fast path declined: parsed in full, or skipped and counted with the reason."""
@@ -313,43 +405,45 @@ class Runner:
         # every bad line, the full one.
         dirty: dict[str, HostState] = {}
         self.dirty = dirty
-        self.evictions_before = {}
         self.fast.dirty = dirty
         self.label = batch.label
-        # A batch ends after its lines, or early (deterministically) once the hosts it brought in would take the
-        # resident hosts past the budget: every host it touched stays in memory until its commit.
-        count = self.fast.feed(batch.lines, self._full_path, max(1, self.resident - len(self.cache)))
+        # A batch ends after its lines (a fixed count: a run restarted from a commit cuts the same batches), or
+        # early when hosts with pending chains fill twice the live budget (then the commit stops the run).
+        count = self.fast.feed(batch.lines, self._full_path, 2 * self.resident)
         self.lines += count
-        evictions_before = self.evictions_before
-        write = self.output.write
         written = 0
         check_admins = bool(self.engine.config.admin_groups)
         for host, state in dirty.items():
-            findings = self.engine.flush(state)
-            self.evictions += state.evictions - evictions_before[host]
-            for finding in findings:
-                if finding.severity_id < self.min_severity:
-                    self.below += 1
-                    continue
-                write(_line(self.render(finding)))
-                written += 1
+            written += self._write(self.engine.flush(state))
             self.watermark = max(self.watermark, state.watermark)
             if check_admins and host not in self.no_admin_rows:
                 self._admin_rows(host, state)
         self.findings += written
         self.output.flush()
-        # One transaction: host states, the input position, the output size.
-        for state in dirty.values():
-            self.store.put_host(state)
+        self.most_resident = max(self.most_resident, len(self.cache))
         position = batch.where()
         if position is not None:
+            self.positions.append(position)
+        if time.monotonic() - self.last_commit >= self.commit_seconds or len(self.unsaved) * HOST_BYTES >= COMMIT_BYTES:
+            self.commit()
+        else:
+            self._check_pending()
+
+    def commit(self) -> None:
+        """One transaction: the hosts changed since the last commit, the input positions, the output size."""
+        self.store.put_many(self._unsaved_rows())
+        self.unsaved.clear()
+        for position in self.positions:
             self.store.put_position(position)
+        self.positions.clear()
         self.output.record()
         self.store.put_watermark(self.watermark)
-        self.store.add_findings(written)
+        self.store.add_findings(self.findings - self.committed_findings)
+        self.committed_findings = self.findings
         self.store.commit()
+        self.last_commit = time.monotonic()
         self.most_resident = max(self.most_resident, len(self.cache))
-        self._trim()
+        self._check_pending()
 
     def _admin_rows(self, host: str, state: HostState) -> None:
         """Warn once per host and run when its rows span ADMIN_GRACE of event time without an admin_accounts row."""
@@ -368,29 +462,43 @@ class Runner:
               f"in {ADMIN_GRACE // 3600} hours of its rows: its admins' database work is judged unusual "
               "(is the pack's admin_accounts query scheduled there?)", file=sys.stderr)
 
-    def _trim(self) -> None:
-        """After a commit: at most half the resident budget stays, so the next batch has room for new hosts.
+    def _unsaved_rows(self) -> Iterator[tuple[str, int, int, bytes]]:
+        for host in self.unsaved:
+            state = self.cache.get(host)
+            if state is not None:
+                yield host, state.watermark, len(state.chains), encode_host(state)
+                continue
+            packed = self.packed.get(host)
+            if packed is not None:
+                yield host, packed[1], 0, packed[0]
 
-        Hosts with nothing pending go first, least recently used first: such a host costs only a reload
-        when it is next seen. Hosts with pending chains stay; when they alone fill half the budget, the
-        run stops with one line (the state is committed: a run with a larger correlator.memory_mb
-        carries on from here).
-        """
-        cache = self.cache
-        keep = self.resident // 2
-        excess = len(cache) - keep
-        if excess <= 0:
+    def _check_pending(self) -> None:
+        """Hosts with pending chains must fit the live budget: when they do not, commit and stop with one line
+        (a run with a larger correlator.memory_mb carries on from the commit)."""
+        if len(self.cache) <= self.resident:
             return
-        idle = [host for host, state in cache.items() if not state.chains]
-        for host in idle[:excess]:
-            del cache[host]
-        if len(cache) > keep:
-            pending = len(cache)
-            need = BASE_MB + -(-2 * pending * HOST_BYTES // (1 << 20)) + 1
-            raise DbwatchError(f"correlator.memory_mb {self.memory_mb} holds {self.resident} host states, but "
-                               f"{pending} hosts have pending chains (at most half the budget may); raise "
-                               f"correlator.memory_mb to at least {max(need, self.memory_mb + 1)} "
-                               f"(the state is saved up to here)")
+        pending = sum(1 for state in self.cache.values() if state.chains)
+        if pending <= self.resident:
+            return
+        if self.unsaved or self.positions:
+            self.commit()
+        need = BASE_MB + -(-5 * pending * HOST_BYTES // (4 << 20))  # the pending hosts and a quarter more
+        raise DbwatchError(f"correlator.memory_mb {self.memory_mb} holds {self.resident} live host states, but "
+                           f"{pending} hosts have pending chains; raise "
+                           f"correlator.memory_mb to at least {max(need, self.memory_mb + 1)} "
+                           f"(the state is saved up to here)")
+
+
+def _commit_seconds() -> float:
+    """COMMIT_SECONDS; OSQ_DBWATCH_COMMIT_SECONDS overrides it, and tests that set small batches
+    (OSQ_DBWATCH_BATCH_LINES) to kill a run between many commits get a commit after every batch."""
+    value = os.environ.get("OSQ_DBWATCH_COMMIT_SECONDS")
+    if value is None:
+        return 0.0 if os.environ.get("OSQ_DBWATCH_BATCH_LINES") else COMMIT_SECONDS
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return COMMIT_SECONDS
 
 
 def _batch_lines() -> int:
@@ -470,6 +578,7 @@ def _run(args: argparse.Namespace, state_path: str) -> int:
                     runner.batch(progress.batch(batch))
         else:
             _follow(sources, runner, batch_lines, lambda: stop, progress)
+        runner.commit()
     except InputError as exc:
         raise DbwatchError(str(exc)) from None
     finally:
@@ -509,6 +618,8 @@ def _follow(sources: list[Source], runner: Runner, batch_lines: int, stopped: Ca
         if not progressed:
             if all(isinstance(s, StreamSource) and s.eof for s in sources):
                 break
+            if runner.unsaved or runner.positions:
+                runner.commit()  # nothing new arrived: what was read is committed now, not at the next batch
             time.sleep(POLL_SECONDS)
 
 
@@ -529,6 +640,10 @@ def _summary(runner: Runner, sources: list[Source], earlier: int, state_path: st
         parts.append(f"{count} host{'s' if count != 1 else ''} sent no admin_accounts rows (admins.groups is set)")
     if runner.evictions:
         parts.append(f"{runner.evictions} pending chains evicted (correlator.max_pending_per_host)")
+    dropped = runner.engine.dropped
+    if any(dropped.values()):
+        parts.append(f"{sum(dropped.values())} entries dropped at per-host caps ("
+                     + ", ".join(f"{table} {n}" for table, n in sorted(dropped.items()) if n) + ")")
     streams = [("standard input" if s.label == "-" else s.label) for s in sources if isinstance(s, StreamSource)]
     if streams:
         parts.append(f"{' and '.join(streams)} read as a stream (no position kept)")

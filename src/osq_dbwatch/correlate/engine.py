@@ -43,8 +43,9 @@ linked when the access arrives.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, Final
 
@@ -81,16 +82,37 @@ __all__ = ["Chain", "Engine", "HostState", "PidEntry", "chain_uid", "ipv4_value"
 SLACK: Final = S.SLACK  # seconds: audit and inotify clocks and osquery's batching disagree a little
 GRACE: Final = 3600  # keep a closed window's state this long for late rows of other queries
 SWEEP: Final = 4 * 3600  # event time between full expiry sweeps of a host (the caps bound it in between)
+# Per-host caps (issue 11 item 8): a flood of distinct users, pids or files on one host cannot grow its
+# state without bound. Pending chains: correlator.max_pending_per_host. When a table passes its cap its
+# oldest entries go (a dict's order is its insertion order) down to 7/8 of the cap, in one pass, so the
+# trim costs O(1) per row on average; each dropped entry is counted (Engine.dropped, in the run summary).
 MAX_RECENT: Final = 256  # recent unlinked files / connections kept per host
-MAX_PIDS: Final = 4096
-MAX_SEEN: Final = 8192
+MAX_PIDS: Final = 4096  # pid -> run entries (linking and de-duplication)
+MAX_SEEN: Final = 8192  # de-duplication keys of files and connections
+MAX_HISTORY: Final = 8192  # history entry identities
+MAX_EMITTED: Final = 4096  # severities of emitted findings of chains no longer pending (re-sends, late rows)
+MAX_CLOSING: Final = 1024  # closed or evicted chains whose finding waits for the flush: emitted early past this
 _REDIRECT: Final = re.compile(r"(?:^|[\s;&|])\d?>>?\|?\s*([^\s;|&<>]+)")
 _LINKABLE: Final[list[str]] = []  # on_exec's answer for a transfer run that may link (it has no baseline codes)
+
+
+def _activity(chain: Chain) -> int:
+    """A pending chain's last activity: the least recent goes first when a host has too many."""
+    return max(chain.last_access, chain.last_dump, chain.last_egress)
 
 
 def chain_uid(host: str, user: str, identity: str) -> str:
     digest = hashlib.sha256(f"osq-dbwatch\0{host}\0{user}\0{identity}".encode("utf-8", "surrogatepass")).hexdigest()
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+def _trim(table: dict[str, Any], cap: int) -> int:
+    """Drop the oldest entries of a table past its cap, down to 7/8 of it; returns how many went."""
+    excess = len(table) - cap * 7 // 8
+    old = list(table)[:excess]
+    for key in old:
+        del table[key]
+    return excess
 
 
 def _add(items: list[Any], value: Any) -> bool:
@@ -110,6 +132,12 @@ class Engine:
         self.classes = Classifier(config, self.networks)
         # Command lines of unusual runs repeat (a chain's own runs, resends).
         self._redact = lru_cache(maxsize=8192)(redact_cmdline)
+        # Entries dropped at the per-host caps during this engine's life, by table (the run summary).
+        self.dropped: dict[str, int] = {}
+        self.evicted = 0  # pending chains evicted (max_pending_per_host) during this engine's life
+        # Where findings of closing chains go when a host's closing set reaches MAX_CLOSING before its
+        # flush (the correlator writes them at once); None: they wait for flush() as before.
+        self.sink: Callable[[HostState, list[Finding]], None] | None = None
 
     # -- batches of typed rows ------------------------------------------------
 
@@ -139,6 +167,7 @@ class Engine:
         """Findings for chains created or raised since the last flush, then expiry."""
         findings = S.findings_due(state)
         self._expire(state)
+        self._cap_emitted(state)
         return findings
 
     # -- every row ------------------------------------------------------------
@@ -151,9 +180,14 @@ class Engine:
         st.watermark = t
 
     def _done(self, st: HostState) -> None:
-        """After each row: the periodic expiry sweep, when due (keeps a long batch's state as small as a short one's)."""
+        """After each row: the periodic expiry sweep, when due (keeps a long batch's state as small as a short one's),
+        and the baseline's caps."""
         if st.watermark - st.last_expiry >= SWEEP:
             self._expire(st)
+        b = st.baseline
+        if len(b.pending) > B.MAX_KEYS or len(b.users) > B.MAX_KEYS or len(b.runs) > B.MAX_KEYS \
+                or len(b.tools) > B.MAX_KEYS or len(b.parents) > B.MAX_KEYS:
+            self._count("baseline", B.cap(b))
 
     # -- exec rows: DB clients, sessions, transfer tools ----------------------
 
@@ -345,9 +379,8 @@ class Engine:
             st.history[key] = max(st.history[key], row.time)
             return
         st.history[key] = row.time
-        if len(st.history) > MAX_SEEN:
-            for old in list(st.history)[: len(st.history) - MAX_SEEN]:
-                del st.history[old]
+        if len(st.history) > MAX_HISTORY:
+            self._count("history", _trim(st.history, MAX_HISTORY))
         t = row.time
         user = row.user
         intent, out = row.intent, row.output_path
@@ -481,14 +514,15 @@ class Engine:
                       pids: list[int], uid_users: list[str], server: str, context: list[str],
                       baseline_codes: list[str], links: list[str], earliest: int | None = None) -> None:
         chain = None
-        for c in st.chains.values():
-            if c.user == user and c.start - self.w_dump <= t <= c.last_access + self.w_dump:
+        for c_uid in self._user_index(st).get(user, ()):
+            c = st.chains.get(c_uid)
+            if c is not None and c.start - self.w_dump <= t <= c.last_access + self.w_dump:
                 chain = c
                 break
         if chain is None:
             uid = chain_uid(st.host, user, evidence.id)
             chain = Chain(uid=uid, user=user, start=t if earliest is None else earliest, last_access=t)
-            st.chains[uid] = chain
+            self._add_chain(st, chain)
             chain.stages.append("access")
             chain.techniques.append(S.T_REPOSITORY)
             if len(st.chains) > self.settings.max_pending_per_host:
@@ -532,18 +566,85 @@ class Engine:
                 break
             self._try_egress(st, chain, e)
 
+    # -- the derived indexes of the pending chains (HostState.by_user, evict_heap, next_close) ---------------
+
+    @staticmethod
+    def _user_index(st: HostState) -> dict[str, list[str]]:
+        index = st.by_user
+        if index is None:  # after a load: rebuilt once, in the chains' order
+            index = st.by_user = {}
+            for uid, c in st.chains.items():
+                index.setdefault(c.user, []).append(uid)
+        return index
+
+    def _add_chain(self, st: HostState, chain: Chain) -> None:
+        index = self._user_index(st)  # before the chain is in: a rebuilt index must not hold it twice
+        st.chains[chain.uid] = chain
+        index.setdefault(chain.user, []).append(chain.uid)
+        if st.evict_heap:
+            heapq.heappush(st.evict_heap, (_activity(chain), chain.uid))
+        # A late row can open a chain that closes before the ones already pending.
+        close = self._close_time(chain)
+        if st.next_close and close < st.next_close:
+            st.next_close = close
+
+    def _drop_chain(self, st: HostState, uid: str) -> Chain:
+        chain = st.chains.pop(uid)
+        uids = self._user_index(st).get(chain.user)
+        if uids is not None and uid in uids:
+            uids.remove(uid)
+            if not uids:
+                del st.by_user[chain.user]  # type: ignore[union-attr]
+        else:
+            st.by_user = None  # someone changed the chains behind the index: rebuilt when next needed
+        return chain
+
     def _evict(self, st: HostState) -> None:
-        victim = min(st.chains.values(), key=lambda c: (max(c.last_access, c.last_dump, c.last_egress), c.uid))
-        del st.chains[victim.uid]
+        """Evict the pending chain least recently active (ties: the smallest uid), in O(log n).
+
+        The heap holds (activity, uid) as pushed; a chain's activity only grows, so an entry whose chain
+        moved on is pushed again with its present activity, and the first entry that is current is the
+        minimum over all chains (what min() over every chain would pick).
+        """
+        heap = st.evict_heap
+        if not heap or len(heap) > 4 * len(st.chains) + 64:
+            heap[:] = [(_activity(c), uid) for uid, c in st.chains.items()]
+            heapq.heapify(heap)
+        while True:
+            activity, uid = heapq.heappop(heap)
+            chain = st.chains.get(uid)
+            if chain is None:
+                continue  # closed or evicted since
+            now = _activity(chain)
+            if now != activity:
+                heapq.heappush(heap, (now, uid))
+                continue
+            break
+        victim = self._drop_chain(st, uid)
         self._learn_closed(st, victim)
         if victim.dirty:
-            st.closing[victim.uid] = victim  # its finding is still emitted at the next flush
+            self._closing(st, victim)  # its finding is still emitted
         st.evictions += 1
+        self.evicted += 1
+
+    def _closing(self, st: HostState, chain: Chain) -> None:
+        """A closed or evicted chain whose finding is due: at the next flush, or at once past MAX_CLOSING."""
+        st.closing[chain.uid] = chain
+        if len(st.closing) >= MAX_CLOSING and self.sink is not None:
+            # findings_due() scores the closing chains and the pending ones: show it only the closing.
+            chains, st.chains = st.chains, {}
+            try:
+                found = S.findings_due(st)
+            finally:
+                st.chains = chains
+            self.sink(st, found)
+
+    def _count(self, table: str, n: int) -> None:
+        self.dropped[table] = self.dropped.get(table, 0) + n
 
     def _cap_pids(self, st: HostState) -> None:
         if len(st.pids) > MAX_PIDS:
-            for old in list(st.pids)[: len(st.pids) - MAX_PIDS]:
-                del st.pids[old]
+            self._count("pids", _trim(st.pids, MAX_PIDS))
 
     def _seen(self, st: HostState, key: str, t: int, window: int) -> bool:
         """True when this identity was seen within `window` seconds (a resend)."""
@@ -552,8 +653,7 @@ class Engine:
             return True
         st.seen[key] = t
         if len(st.seen) > MAX_SEEN:
-            for old in list(st.seen)[: len(st.seen) - MAX_SEEN]:
-                del st.seen[old]
+            self._count("seen", _trim(st.seen, MAX_SEEN))
         return False
 
     # -- dumps ------------------------------------------------------------------
@@ -841,13 +941,39 @@ class Engine:
                    chain.last_egress) + GRACE
 
     def _close_due(self, st: HostState) -> None:
-        """Close the chains whose windows have passed (their findings go out at the next flush)."""
+        """Close the chains whose windows have passed (their findings go out at the next flush).
+
+        Close times only grow (they follow the chains' last times), so the earliest one found by the last
+        scan stays a lower bound (HostState.next_close): rows before it skip the scan.
+        """
         now = st.watermark
-        for uid in [u for u, c in st.chains.items() if self._close_time(c) < now]:
-            chain = st.chains.pop(uid)
+        if st.next_close and now <= st.next_close:
+            return
+        due: list[str] = []
+        earliest = 0
+        for u, c in st.chains.items():
+            close = self._close_time(c)
+            if close < now:
+                due.append(u)
+            elif not earliest or close < earliest:
+                earliest = close
+        st.next_close = earliest
+        for uid in due:
+            chain = self._drop_chain(st, uid)
             self._learn_closed(st, chain)
             if chain.dirty:
-                st.closing[uid] = chain
+                self._closing(st, chain)
+
+    def _cap_emitted(self, st: HostState) -> None:
+        """Emitted severities of chains no longer pending: the oldest go past MAX_EMITTED (pending ones stay)."""
+        emitted = st.emitted
+        if len(emitted) <= MAX_EMITTED + len(st.chains):
+            return
+        keep = MAX_EMITTED * 7 // 8
+        closed = [u for u in emitted if u not in st.chains and u not in st.closing]
+        for u in closed[: len(closed) - keep]:
+            del emitted[u]
+        self._count("emitted", max(0, len(closed) - keep))
 
     def _learn_closed(self, st: HostState, chain: Chain) -> None:
         """A closed chain teaches the baseline its accesses, when it stayed a bare access.
@@ -894,6 +1020,7 @@ class Engine:
         stale = [u for u, (_, last) in st.emitted.items() if last < expiry and u not in st.chains and u not in st.closing]
         for u in stale:
             del st.emitted[u]
+        self._cap_emitted(st)
         if now - st.baseline.pruned >= 86400:
             st.baseline.pruned = now
             B.prune(st.baseline, now, self.settings.state_expiry_seconds)

@@ -66,6 +66,7 @@ _CHAIN_FIELDS: Final = tuple(f.name for f in fields(Chain) if f.name != "dirty")
 @dataclass
 class HostState:
     host: str
+    host_uuid: str = ""  # the log's host_uuid decoration (issue 14); kept in the state form of issue 12 as well
     watermark: int = 0
     admin_groups: dict[str, list[str]] = field(default_factory=dict)  # user -> admin groups (from admin_accounts)
     admin_snapshot: int = 0
@@ -83,10 +84,19 @@ class HostState:
     # Chains closed or evicted since the last flush whose finding is still due
     # (always empty between flushes, so never serialised).
     closing: dict[str, Chain] = field(default_factory=dict)
+    # Derived from `chains`, never serialised (rebuilt after a load; engine.py keeps them in step):
+    # user -> uids of that user's pending chains in creation order, so a row finds its user's chain
+    # without scanning every chain; a heap of (last activity, uid) giving the eviction victim in O(log n)
+    # (entries go stale when a chain moves on or leaves: checked when popped); and a lower bound on
+    # the earliest close time of any pending chain (0: unknown), so most rows skip the close scan.
+    by_user: dict[str, list[str]] | None = field(default=None, compare=False, repr=False)
+    evict_heap: list[tuple[int, str]] = field(default_factory=list, compare=False, repr=False)
+    next_close: int = field(default=0, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "host": self.host,
+            "host_uuid": self.host_uuid,
             "watermark": self.watermark,
             "admin_groups": self.admin_groups,
             "admin_snapshot": self.admin_snapshot,
@@ -106,6 +116,7 @@ class HostState:
     def from_json(cls, data: dict[str, Any]) -> HostState:
         return cls(
             host=data["host"],
+            host_uuid=data.get("host_uuid", ""),
             watermark=data.get("watermark", 0),
             admin_groups=data.get("admin_groups", {}),
             admin_snapshot=data.get("admin_snapshot", 0),

@@ -50,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: the config's correlator.state_expiry)")
     parser.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
     parser.add_argument("--partitions", type=_positive,
-                        help="spark.sql.shuffle.partitions: state partitions, fixed by the first run of a checkpoint")
+                        help="spark.sql.shuffle.partitions: state partitions, fixed by the first run of a checkpoint "
+                             "(default: a local master's cores, else Spark's 200)")
     parser.add_argument("--conf", type=_conf, action="append", default=[], metavar="KEY=VALUE",
                         help="a Spark setting (repeatable)")
 
@@ -75,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
     conf = dict(args.conf)
     if args.partitions:
         conf["spark.sql.shuffle.partitions"] = str(args.partitions)
+    elif "spark.sql.shuffle.partitions" not in conf and (cores := job.local_cores(args.master)):
+        # Spark's default of 200 state partitions is 200 tasks and state stores a micro-batch; one machine
+        # runs one a core. (A checkpoint keeps the number of its first run whatever is set later.)
+        conf["spark.sql.shuffle.partitions"] = str(cores)
     try:
         spark = job.session(args.master, conf=conf)
     except Exception as exc:  # noqa: BLE001 - no Java, a bad master: one line

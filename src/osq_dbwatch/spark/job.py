@@ -138,6 +138,18 @@ def start(spark: SparkSession, config: Config, options: JobOptions) -> Streaming
     return writer.start()
 
 
+def local_cores(master: str | None) -> int | None:
+    """The task slots of a local master (`local`, `local[4]`, `local[*]`, `local[4,2]`); None for any other."""
+    if not master or not (master == "local" or master.startswith("local[")):
+        return None
+    if master == "local":
+        return 1
+    count = master[len("local["):].split(",")[0].rstrip("]")
+    if count == "*":
+        return os.cpu_count() or 1
+    return int(count) if count.isdigit() and int(count) > 0 else None
+
+
 def session(master: str | None, app_name: str = "osq-dbwatch", conf: dict[str, str] | None = None) -> SparkSession:
     """A SparkSession whose Python workers run this interpreter (the one osq_dbwatch is installed in)."""
     from pyspark.sql import SparkSession

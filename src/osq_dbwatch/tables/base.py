@@ -202,8 +202,14 @@ class Table(ABC):
         """Rows as dicts of Python values (None or absent = NULL)."""
 
     def rows(self, ctx: QueryContext | None = None) -> list[Cells]:
+        """generate's rows as cells, converted in place: one list, each row dict
+        freed as its cells are made (a 5,000-row answer never exists twice)."""
         names = self.column_names()
-        return [to_cells(row, names) for row in self.generate(ctx or QueryContext())]
+        generated = self.generate(ctx or QueryContext())
+        rows: list[Any] = generated if type(generated) is list else list(generated)
+        for index, row in enumerate(rows):
+            rows[index] = to_cells(row, names)
+        return rows
 
 
 class Deadline:

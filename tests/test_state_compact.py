@@ -1,0 +1,289 @@
+"""Issue 12: the compact state (binary host rows, packed idle hosts, commits by time and bytes) and issue 12 item 4,
+a state written by the previous release (tests/data/state-0, made by main at bb9776e) loads and carries on."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import sqlite3
+import sys
+
+import pytest
+from correlate_scenarios.helpers import correlate_proc
+
+from osq_dbwatch.cli import DbwatchError
+from osq_dbwatch.correlate import cli as correlate_cli
+from osq_dbwatch.correlate.engine import HostState
+from osq_dbwatch.correlate.state import SCHEMA_VERSION, StateStore, decode_host, encode_host
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(REPO, "tests", "data", "state-0")
+CONFIG = os.path.join(REPO, "bench", "config.yml")
+sys.path.insert(0, os.path.join(REPO, "bench"))
+import gen_log
+
+BATCH = {"OSQ_DBWATCH_BATCH_LINES": "250"}  # what tests/data/state-0/make.py used
+
+
+def _unzip(name: str, to: str) -> str:
+    with gzip.open(os.path.join(DATA, name), "rb") as handle:
+        data = handle.read()
+    with open(to, "wb") as out:
+        out.write(data)
+    return to
+
+
+def _old_state(path: str) -> None:
+    with gzip.open(os.path.join(DATA, "state-0.sql.gz"), "rt") as handle:
+        script = handle.read()
+    db = sqlite3.connect(path)
+    db.executescript(script)
+    db.close()
+    os.chmod(path, 0o600)
+
+
+def test_a_state_of_the_previous_release_loads_and_carries_on_exactly(tmp_path) -> None:
+    a = _unzip("part-a.log.gz", str(tmp_path / "a.log"))
+    b = _unzip("part-b.log.gz", str(tmp_path / "b.log"))
+    # One uninterrupted run over both parts with today's code.
+    whole = correlate_proc(["--config", CONFIG, "--state", str(tmp_path / "whole.sqlite"), "--output",
+                            str(tmp_path / "whole.jsonl"), a, b], env=BATCH)
+    assert whole.returncode == 0, whole.stderr
+    # The old state (part A read by main at bb9776e, whose findings are findings-a.jsonl), then part B.
+    state = str(tmp_path / "old.sqlite")
+    _old_state(state)
+    db = sqlite3.connect(state)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "2"
+    rows = db.execute("SELECT state FROM hosts").fetchall()
+    assert rows and all(bytes(r[0]).startswith(b"{") for r in rows)  # JSON rows, as that release wrote them
+    pending = db.execute("SELECT count(*) FROM hosts WHERE json_extract(CAST(state AS TEXT), '$.chains') != '{}'").fetchone()[0]
+    db.close()
+    assert pending >= 3  # chains open across the restart: the carry-on is what is tested
+    out = tmp_path / "carried.jsonl"
+    shutil.copy(os.path.join(DATA, "findings-a.jsonl"), out)
+    os.chmod(out, 0o600)
+    carried = correlate_proc(["--config", CONFIG, "--state", state, "--output", str(out), b], env=BATCH)
+    assert carried.returncode == 0, carried.stderr
+    assert b"emitted earlier" in carried.stderr
+    expected = (tmp_path / "whole.jsonl").read_bytes()
+    assert expected.count(b"\n") > 10
+    assert out.read_bytes() == expected
+    db = sqlite3.connect(state)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == SCHEMA_VERSION
+    forms = {bytes(r[0])[:1] == b"{" for r in db.execute("SELECT state FROM hosts")}
+    assert False in forms  # hosts part B changed are written back binary
+    db.close()
+
+
+def test_the_binary_form_round_trips_a_real_state_and_is_smaller(tmp_path) -> None:
+    state = str(tmp_path / "old.sqlite")
+    _old_state(state)
+    store = StateStore(state)  # migrates schema 2: the pending column, from the JSON rows
+    try:
+        old = list(store.hosts())
+        pending = store.db.execute("SELECT count(*) FROM hosts WHERE pending > 0").fetchone()[0]
+    finally:
+        store.close()
+    assert len(old) == 12
+    assert pending == sum(1 for st in old if st.chains) >= 3
+    json_bytes = binary_bytes = 0
+    db = sqlite3.connect(state)
+    for st in old:
+        blob = encode_host(st)
+        assert not blob.startswith(b"{")
+        again = decode_host(blob)
+        assert again.to_json() == st.to_json()
+        binary_bytes += len(blob)
+        json_bytes += len(bytes(db.execute("SELECT state FROM hosts WHERE host = ?", (st.host,)).fetchone()[0]))
+    db.close()
+    assert binary_bytes < 0.85 * json_bytes, (binary_bytes, json_bytes)
+
+
+def test_a_damaged_binary_row_is_one_clear_line(tmp_path) -> None:
+    path = str(tmp_path / "s.sqlite")
+    store = StateStore(path)
+    store.put_host(HostState("h1"))
+    store.commit()
+    store.db.execute("UPDATE hosts SET state = X'DE00FF01' WHERE host = 'h1'")
+    store.close()
+    store = StateStore(path)
+    try:
+        with pytest.raises(DbwatchError, match="damaged state.*h1"):
+            store.load_host("h1")
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("fleet") / "fleet.log")
+    gen_log.generate(gen_log.Spec(lines=12_000, hosts=2_000, seed=5), path)
+    return path
+
+
+def test_idle_hosts_are_packed_and_spilled_and_the_findings_stay_the_same(fleet: str, tmp_path, monkeypatch) -> None:
+    """More hosts than both the live and the packed budget: packed hosts are written to the open transaction and
+    read back, and the findings equal an unbounded run's; only changed hosts are written at a commit."""
+    from osq_dbwatch import cli
+
+    whole = correlate_proc(["--config", CONFIG, "--state", str(tmp_path / "w.sqlite"), "--output",
+                            str(tmp_path / "w.jsonl"), fleet])
+    assert whole.returncode == 0, whole.stderr
+    runners: list[correlate_cli.Runner] = []
+    init = correlate_cli.Runner.__init__
+
+    def kept(self: correlate_cli.Runner, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        runners.append(self)
+
+    monkeypatch.setattr(correlate_cli.Runner, "__init__", kept)
+    monkeypatch.setenv("OSQ_DBWATCH_RESIDENT_HOSTS", "100")  # 300 KiB for live and packed hosts
+    monkeypatch.setenv("OSQ_DBWATCH_BATCH_LINES", "3000")
+    assert cli.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output",
+                     str(tmp_path / "s.jsonl"), fleet]) == 0
+    runner = runners[0]
+    assert runner.spilled > 100
+    assert len(runner.cache) * correlate_cli.HOST_BYTES + runner.packed_bytes <= runner.budget_bytes
+    assert 25 <= len(runner.cache) <= 100
+    assert (tmp_path / "s.jsonl").read_bytes() == (tmp_path / "w.jsonl").read_bytes()
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    assert db.execute("SELECT count(*) FROM hosts").fetchone()[0] == 2_000
+    assert db.execute("SELECT count(*) FROM hosts WHERE watermark = 0").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM hosts WHERE typeof(state) != 'blob'").fetchone()[0] == 0
+    db.close()
+    store = StateStore(str(tmp_path / "s.sqlite"))
+    try:
+        states = list(store.hosts())  # every row decodes (hosts() leaves out the ones that do not)
+    finally:
+        store.close()
+    assert len(states) == 2_000
+    assert sum(1 for st in states if st.chains) == sqlite3.connect(tmp_path / "s.sqlite").execute(
+        "SELECT count(*) FROM hosts WHERE pending > 0").fetchone()[0]
+
+
+def test_a_commit_writes_only_the_hosts_changed_since_the_last(tmp_path, monkeypatch) -> None:
+    from correlate_scenarios.make_scenarios import MON, D, H, Log
+
+    log = Log()
+    for i in range(50):
+        log.db_exec(f"c-{i}", MON + D + 10 * H + i, "nagios", 997, "psql -c 'select 1'", "/usr/bin/psql", 100 + i,
+                    "/usr/sbin/nrpe", "/usr/sbin/nrpe -d")
+    path = tmp_path / "a.log"
+    path.write_text("\n".join(log.lines) + "\n")
+    written: list[str] = []
+    put, put_many = StateStore.put_packed, StateStore.put_many
+
+    def counted(self: StateStore, host: str, *args) -> None:  # type: ignore[no-untyped-def]
+        written.append(host)
+        put(self, host, *args)
+
+    def counted_many(self: StateStore, rows) -> None:  # type: ignore[no-untyped-def]
+        rows = list(rows)
+        written.extend(row[0] for row in rows)
+        put_many(self, iter(rows))
+
+    monkeypatch.setattr(StateStore, "put_packed", counted)
+    monkeypatch.setattr(StateStore, "put_many", counted_many)
+    from osq_dbwatch import cli
+
+    args = ["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output", str(tmp_path / "o"), str(path)]
+    assert cli.main(args) == 0
+    assert sorted(written) == sorted(f"c-{i}" for i in range(50))
+    written.clear()
+    log.lines.clear()
+    log.db_exec("c-7", MON + D + 11 * H, "nagios", 997, "psql -c 'select 1'", "/usr/bin/psql", 900, "/usr/sbin/nrpe",
+                "/usr/sbin/nrpe -d")
+    with open(path, "a") as handle:
+        handle.write(log.lines[0] + "\n")
+    assert cli.main(args) == 0
+    assert written == ["c-7"]
+
+
+def test_the_commit_cadence_is_time_and_bytes_not_batches(tmp_path, monkeypatch) -> None:
+    """Many small batches within COMMIT_SECONDS give one commit at the end (and the findings of every batch)."""
+    from test_correlate_cli import _accesses
+
+    from osq_dbwatch import cli
+
+    path = tmp_path / "a.log"
+    path.write_text("\n".join(_accesses(400)) + "\n")
+    commits = 0
+    commit = StateStore.commit
+
+    def counted(self: StateStore) -> None:
+        nonlocal commits
+        if self._in_tx:
+            commits += 1
+        commit(self)
+
+    monkeypatch.setattr(StateStore, "commit", counted)
+    monkeypatch.setenv("OSQ_DBWATCH_BATCH_LINES", "10")
+    monkeypatch.setenv("OSQ_DBWATCH_COMMIT_SECONDS", "600")
+    assert cli.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output",
+                     str(tmp_path / "o"), str(path)]) == 0
+    assert (tmp_path / "o").read_text().count("\n") == 400
+    assert commits <= 2  # the output's first size at open, and the end of the input
+    monkeypatch.setenv("OSQ_DBWATCH_COMMIT_SECONDS", "0")
+    commits = 0
+    assert cli.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "t.sqlite"), "--output",
+                     str(tmp_path / "p"), str(path)]) == 0
+    assert commits >= 40
+
+
+def test_sigkill_at_100000_hosts_with_commits_by_time_then_restart_equals_one_run(tmp_path) -> None:
+    """Issue 12's "done when": 100,000 hosts, more than the live and the packed budget (hosts are packed, spilled
+    and read back), commits by time so that kills land between batches that were written but not committed;
+    every restart cuts the output back and the end result equals one uninterrupted run."""
+    import random
+    import signal
+    import subprocess
+    import time
+
+    from correlate_scenarios.make_scenarios import MON, D, H, Log
+    from test_scale_hosts import _offset
+
+    base = str(tmp_path / "base.log")
+    gen_log.generate(gen_log.Spec(lines=200_000, hosts=100_000, seed=3), base)
+    # An unusual access on 200 hosts of their own, spread through the log: findings all the way through.
+    odd = Log()
+    for i in range(200):
+        odd.db_exec(f"odd-{i}", MON + D + 10 * H + i, f"user{i}", 2000 + i, "psql -d x", "/usr/bin/psql", 100 + i,
+                    "/usr/bin/bash", "-bash")
+    with open(base) as handle:
+        lines = handle.readlines()
+    for i, line in enumerate(odd.lines):
+        lines.insert(1000 * i + i, line + "\n")
+    log = str(tmp_path / "fleet.log")
+    with open(log, "w") as handle:
+        handle.writelines(lines)
+    env = {"OSQ_DBWATCH_RESIDENT_HOSTS": "20000", "OSQ_DBWATCH_BATCH_LINES": "10000",
+           "OSQ_DBWATCH_COMMIT_SECONDS": "0.5"}
+    whole = correlate_proc(["--config", CONFIG, "--state", str(tmp_path / "w.sqlite"), "--output",
+                            str(tmp_path / "w.jsonl"), log], env=env, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    state, out = tmp_path / "k.sqlite", tmp_path / "k.jsonl"
+    args = [sys.executable, "-m", "osq_dbwatch", "correlate", "--config", CONFIG, "--state", str(state), "--output",
+            str(out), log]
+    rng = random.Random(5)
+    offsets: list[int] = []
+    for _ in range(3):
+        before = _offset(state)
+        child = subprocess.Popen(args, env={**os.environ, **env}, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while child.poll() is None and time.time() < deadline and _offset(state) <= before:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.2, 1.5))
+        assert child.poll() is None, "the run finished before it could be killed"
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        offsets.append(_offset(state))
+    final = subprocess.run(args, env={**os.environ, **env}, capture_output=True, timeout=600, check=False)
+    assert final.returncode == 0, final.stderr
+    assert len(set(offsets)) == len(offsets), offsets
+    expected = (tmp_path / "w.jsonl").read_bytes()
+    assert expected.count(b"\n") >= 200
+    assert out.read_bytes() == expected
+    db = sqlite3.connect(state)
+    assert db.execute("SELECT count(*) FROM hosts").fetchone()[0] == 100_200
+    db.close()
