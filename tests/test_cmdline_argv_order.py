@@ -266,6 +266,10 @@ EXPECT: dict[str, tuple[str | None, str | None, str | None, str, str]] = {
 }
 
 
+# Lines whose redaction, read in osquery's order, also hides one non-secret word.
+OVER_REDACTED = {"isql": "SHOPDSN"}  # isql DSN USER PASSWORD: as logged, the DSN is the third plain word
+
+
 def test_every_catalog_db_tool_has_a_long_case() -> None:
     assert set(CASES) == {t.name for t in catalog.DB_TOOLS}
     for argv, _secret in CASES.values():
@@ -287,7 +291,13 @@ def test_long_line_of_every_engine_parses_the_same_in_both_orders(tool: str) -> 
         for field, value in (("host", host), ("database", database), ("user", user)):
             if value is not None:
                 assert getattr(got, field) == value, field
-    assert redacted_words(logged, True) == redacted_words(" ".join(argv), False)
+    over = OVER_REDACTED.get(tool)
+    in_order = redacted_words(" ".join(argv), False)
+    if over is not None:
+        # read as logged, the line is also redacted as if in the program's order: the word that sits where the
+        # secret would be is redacted too (redaction's safe side)
+        in_order = sorted("****" if w == over else w for w in in_order)
+    assert redacted_words(logged, True) == in_order
     if secret:
         assert secret not in redact_cmdline(logged)
         assert secret not in redact_cmdline(" ".join(argv))

@@ -303,7 +303,11 @@ def _transfer_arg_model(tool: TransferTool) -> _ArgModel:
     return _ArgModel(single, free, frozenset(), frozenset(), frozenset(), frozenset(), -1, False, False, frozenset())
 
 
+# A shell's -c takes the whole command as one argument (`sh -c "mysql ... > /tmp/x"`).
+_SHELL_MODEL: Final = _ArgModel(frozenset(), frozenset({"-c"}), frozenset({"-c"}), frozenset(), frozenset(), frozenset(),
+                                -1, False, False, frozenset())
 _ARG_MODELS: Final[dict[str, _ArgModel]] = {
+    **{name: _SHELL_MODEL for name in catalog.SHELLS},
     **{t.name: _transfer_arg_model(t) for t in catalog.TRANSFER_TOOLS},
     **{t.name: _db_arg_model(t) for t in catalog.DB_TOOLS},
 }
@@ -424,8 +428,8 @@ def recover_order(pieces: Sequence[str]) -> tuple[int, ...]:
 
 
 def plausible_orders(pieces: Sequence[str]) -> tuple[tuple[int, ...], ...]:
-    """Every reading as well-formed as the best one (fewest things wrong), best first: the orders a
-    secret may be in. At most _MAX_READINGS; the line as logged when nothing reads better."""
+    """The orders a secret may be in: the best reading, the line as logged, and every other reading as
+    well-formed as the best (fewest things wrong); at most _MAX_READINGS."""
     m = len(pieces)
     if m <= _MAX_ORDERED_ARGS:
         return (tuple(range(m)),)
@@ -459,6 +463,8 @@ def _scan(pieces: Sequence[str], ties: bool) -> tuple[tuple[int, ...], ...]:
             if not ties and wrong == 0 and split == 0:
                 break  # candidates come best first: nothing after this one ranks higher
     orders = [tuple(best_order)]
+    if ties and orders[0] != tuple(range(len(pieces))):
+        orders.append(tuple(range(len(pieces))))  # the line as logged, whatever its score: redaction's safe side
     if best is not None:
         for wrong, order in scored:
             if wrong == best[0] and len(orders) < _MAX_READINGS:
@@ -1204,8 +1210,10 @@ def redact_cmdline(cmdline: str, logged: bool = True) -> str:
     A line of more than ten words may be in osquery's argument order (a0 a1
     a10 ... a2 ...), where a secret option and its value are apart (`mongosh
     S3CRET ... -p`). Such a line is redacted as read in each plausible order
-    (every reading as well-formed as the best, plausible_orders), and a word
-    secret in any of them is replaced where the line has it.
+    (the best reading, the line as logged, and every reading as well-formed as
+    the best: plausible_orders), and a word secret in any of them is replaced
+    where the line has it. The price of never leaking is an occasional word
+    redacted that was not a secret.
     `logged=False`: the line is in the program's order (/proc): read as it is.
 
     Tool-specific rules follow the most recent program named on the line, so a
