@@ -1122,6 +1122,9 @@ def _build_secret_rules() -> dict[str, _SecretRules]:
 
 
 _SECRET_RULES: Final = _build_secret_rules()
+# Every option (any program's) whose next argument is a secret or USER:PASSWORD, and words followed by secrets.
+_SECRET_NEXT: Final = frozenset(o for r in _SECRET_RULES.values() for o in (*r.secret, *r.user_options))
+_SECRET_WORDS: Final = frozenset(w for r in _SECRET_RULES.values() for w in r.words)
 _FAMILY_NAME = re.compile(r"[a-z0-9_.-]{1,40}")
 _GENERIC_SECRET_OPTIONS: Final = frozenset(catalog.SECRET_OPTIONS)
 _SECRET_OPTION_ENDINGS: Final = catalog.SECRET_OPTION_ENDINGS
@@ -1230,8 +1233,15 @@ def redact_cmdline(cmdline: str, logged: bool = True) -> str:
     m = len(pieces)
     if m > 4 * _MAX_RECOVER_PIECES and _has_secret_option(pieces):
         return REDACTED  # too long to read in every order, and a secret option somewhere in it
-    orders = plausible_orders(pieces)
-    if orders == (tuple(range(m)),):
+    identity = tuple(range(m))
+    if _order_sensitive(pieces):
+        orders = plausible_orders(pieces)
+    else:
+        # No secret here depends on which argument follows which (attached -pX, key=value, URIs, SQL):
+        # the recovered order (the program's rules reach words a wrapper's order put before it) and the line as logged.
+        best = recover_order(pieces)
+        orders = (best, identity) if best != identity else (identity,)
+    if orders == (identity,):
         return _redact_in_order(cmdline)
     offsets: list[int] = []
     pos = 0
@@ -1257,11 +1267,29 @@ def redact_cmdline(cmdline: str, logged: bool = True) -> str:
 def _has_secret_option(pieces: Sequence[str]) -> bool:
     """A word that may take a secret as the next argument (for lines too long to read in every order)."""
     for piece in pieces:
-        for rules in _SECRET_RULES.values():
-            if piece in rules.secret or piece in rules.user_options or piece.upper() in rules.words:
-                return True
-        if _is_secret_option(piece):
+        if piece in _SECRET_NEXT or piece.upper() in _SECRET_WORDS or _is_secret_option(piece):
             return True
+    return False
+
+
+def _order_sensitive(pieces: Sequence[str]) -> bool:
+    """Whether a secret on this line may depend on which argument follows which: an option or word whose next
+    argument is a secret (in the rules of a program the line names, or any program's --password), or a
+    program whose Nth plain argument is one (isql DSN USER PASSWORD)."""
+    named: list[_SecretRules] = []
+    for piece in pieces:
+        rules = _secret_rules(basename(_strip_quotes(piece)))
+        if rules is not None:
+            if rules.password_positional >= 0 or rules.connect_positional:
+                return True
+            named.append(rules)
+    for piece in pieces:
+        bare = _strip_quotes(piece).rstrip(";|&")
+        if bare.startswith("--") and _is_secret_option(bare):
+            return True
+        for rules in named:
+            if bare in rules.secret or bare in rules.user_options or bare.upper() in rules.words:
+                return True
     return False
 
 
