@@ -18,7 +18,7 @@ import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from . import catalog
 from .catalog import DbTool, EngineInfo, OptionSpec, TransferTool
@@ -34,9 +34,18 @@ def basename(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1] if path else ""
 
 
-def split_cmdline(cmdline: str) -> list[str]:
-    """Split an osquery cmdline (argv joined by spaces, quotes already gone)."""
-    return cmdline.split()
+def split_cmdline(cmdline: str, logged: bool = True) -> list[str]:
+    """Split an osquery cmdline (argv joined by spaces, quotes already gone) into
+    whitespace tokens, in the program's own argument order where the line lets
+    that be recovered (see recover_order: osquery 5.23.1 logs a0 a1 a10 a11 ... a2 ...).
+
+    `logged=False`: the line is already in the program's order (/proc/PID/cmdline
+    joined, as the db_cli_sessions table gives it): split only.
+    """
+    if not logged or cmdline.count(" ") < _MAX_ORDERED_ARGS:
+        return cmdline.split()
+    pieces = cmdline.split(" ")
+    return [tok for i in recover_order(pieces) for tok in pieces[i].split()]
 
 
 def _strip_quotes(token: str) -> str:
@@ -150,6 +159,319 @@ def identify_transfer_tool(
         if tool is not None:
             return tool, args
     return None
+
+
+# ---------------------------------------------------------------------------
+# osquery's argument order
+#
+# osquery's audit subscriber keeps an EXECVE record's fields in a std::map and
+# joins a0, a1, ... in the map's (string) order of their names, with single
+# spaces and no quoting: from the 11th argument on, a command line is logged as
+# a0 a1 a10 a11 ... a19 a2 a20 ... a3 ... The permutation for a given argc is
+# known, but argc is not: an argument holding spaces (SQL after -c) is several
+# words of the line. recover_order tries every argc with the extra words in one
+# run of consecutive arguments (two for argc 11..20), scores each candidate
+# against the tool's option spec, and keeps the best; the line as logged (argc
+# <= 10, its extra words in arguments with spaces) is one of the candidates.
+
+_MAX_ORDERED_ARGS: Final = 10  # a0..a9 sort the same as names and as numbers
+_MAX_RECOVER_PIECES: Final = 64  # beyond: only "no argument held a space" and the line as logged
+_KEY_ORDERS: dict[int, tuple[int, ...]] = {}
+
+
+def osquery_key_order(argc: int) -> tuple[int, ...]:
+    """The argument indices in the order osquery 5.23.1 joins a0..a{argc-1}."""
+    found = _KEY_ORDERS.get(argc)
+    if found is None:
+        found = tuple(sorted(range(argc), key=str))
+        if argc <= 4096:
+            _KEY_ORDERS[argc] = found
+    return found
+
+
+def osquery_join(argv: Sequence[str]) -> str:
+    """argv as osquery 5.23.1's process_events logs it (the tests' model of its cmdline column)."""
+    return " ".join(argv[i] for i in osquery_key_order(len(argv)))
+
+
+def _key_runs(argc: int) -> list[tuple[int, int]]:
+    """(first argument index, argument count) of each run of consecutive arguments, in logged order."""
+    order = osquery_key_order(argc)
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for k in range(1, argc + 1):
+        if k == argc or order[k] != order[k - 1] + 1:
+            runs.append((order[start], k - start))
+            start = k
+    return runs
+
+
+class _Candidate:
+    """One reading of a logged line: piece indices in program order, each piece's run, args per run."""
+
+    def __init__(self, order: list[int], run_of: list[int], required: list[int], fat: int, argc: int) -> None:
+        self.order = order
+        self.run_of = run_of
+        self.required = required  # -1: the line as logged (at most 10 arguments)
+        self.fat = fat  # runs holding arguments with spaces
+        self.argc = argc
+
+
+_CANDIDATES: dict[int, list[_Candidate]] = {}
+
+
+def _candidates(m: int) -> list[_Candidate]:
+    """The readings of a line of m pieces, best first when equally well-formed (see recover_order)."""
+    found = _CANDIDATES.get(m)
+    if found is not None:
+        return found
+    cands = [_Candidate(list(range(m)), [0] * m, [-1], 0, 0)]  # the line as logged
+    top = m if m <= _MAX_RECOVER_PIECES else _MAX_ORDERED_ARGS + 1
+    for argc in [*range(_MAX_ORDERED_ARGS + 1, top + 1), *([m] if top < m else [])]:
+        runs = _key_runs(argc)
+        extra = m - argc
+        allocations: list[list[int]] = []
+        if extra == 0:
+            allocations.append([0] * len(runs))
+        elif m <= _MAX_RECOVER_PIECES:
+            for j in range(len(runs)):
+                alloc = [0] * len(runs)
+                alloc[j] = extra
+                allocations.append(alloc)
+            if len(runs) == 3:  # argc 11..20: a10.. and a2..a9 may both hold spaces
+                for x in range(1, extra):
+                    allocations.append([0, x, extra - x])
+        for alloc in allocations:
+            spans: list[tuple[int, int, int, int]] = []  # (first arg, logged start, pieces, args)
+            pos = 0
+            for (first, count), more in zip(runs, alloc):
+                spans.append((first, pos, count + more, count))
+                pos += count + more
+            spans.sort()
+            order: list[int] = []
+            run_of: list[int] = []
+            for r, (_first, start, length, _count) in enumerate(spans):
+                order.extend(range(start, start + length))
+                run_of.extend([r] * length)
+            cands.append(_Candidate(order, run_of, [s[3] for s in spans], sum(1 for a in alloc if a), argc))
+    cands[1:] = sorted(cands[1:], key=lambda c: (c.fat, -c.argc))
+    if m <= _MAX_RECOVER_PIECES:
+        _CANDIDATES[m] = cands
+    return cands
+
+
+class _ArgModel:
+    """What recover_order needs of a tool's options (from its catalog spec). A plain class (see ProgramArgs)."""
+
+    def __init__(self, single: frozenset[str], free: frozenset[str], sql: frozenset[str], flags: frozenset[str],
+                 ports: frozenset[str],
+                 names: frozenset[str], positionals: int, sql_positionals: bool, conninfo: bool,
+                 subcommands: frozenset[str]) -> None:
+        self.single = single  # options taking one word (a host, a port, a file)
+        self.free = free  # options whose value may hold spaces (SQL, scripts, headers)
+        self.sql = sql  # of those, the statements (their words never end the value)
+        self.flags = flags
+        self.known = single | free | flags
+        self.ports = ports
+        self.names = names  # host, user, database: names, never SQL
+        self.positionals = positionals  # most plain arguments the tool takes (-1: any number)
+        self.sql_positionals = sql_positionals  # plain arguments after the first are SQL (sqlite3 DB 'select ...')
+        self.conninfo = conninfo  # `key=value` plain arguments are a connection string
+        self.subcommands = subcommands
+
+
+def _db_arg_model(tool: DbTool) -> _ArgModel:
+    spec = catalog.option_spec(tool)
+    info = catalog.engine_info(tool.engine)
+    # As the parser reads them: an SQL option before a flag (psql -c), a flag before a value option.
+    sql = frozenset(spec.sql)
+    flags = frozenset(spec.flags) - sql
+    free = sql | (frozenset(spec.values) - flags)
+    single = frozenset((*spec.host, *spec.port, *spec.user, *spec.database, *spec.output, *spec.uri, *spec.secret))
+    roles = spec.positional + spec.dump_positional
+    many = "sql*" in roles or "connect*" in roles
+    return _ArgModel(single - flags - free, free, sql, flags, frozenset(spec.port),
+                     frozenset((*spec.host, *spec.user, *spec.database)), -1 if many else len(spec.positional),
+                     "sql*" in roles, info.conninfo, frozenset((*tool.subcommands, *tool.dump_subcommands)))
+
+
+def _transfer_arg_model(tool: TransferTool) -> _ArgModel:
+    spec = tool.spec
+    # Any value of a transfer tool may hold spaces (curl -H 'Authorization: ...'); files and hosts do not.
+    single = frozenset((*spec.upload_files, *spec.input_files, *spec.destinations))
+    free = frozenset((*spec.values, *spec.upload_data, *spec.secret, *spec.user_options)) - single
+    return _ArgModel(single, free, frozenset(), frozenset(), frozenset(), frozenset(), -1, False, False, frozenset())
+
+
+# A shell's -c takes the whole command as one argument (`sh -c "mysql ... > /tmp/x"`).
+_SHELL_MODEL: Final = _ArgModel(frozenset(), frozenset({"-c"}), frozenset({"-c"}), frozenset(), frozenset(), frozenset(),
+                                -1, False, False, frozenset())
+_ARG_MODELS: Final[dict[str, _ArgModel]] = {
+    **{name: _SHELL_MODEL for name in catalog.SHELLS},
+    **{t.name: _transfer_arg_model(t) for t in catalog.TRANSFER_TOOLS},
+    **{t.name: _db_arg_model(t) for t in catalog.DB_TOOLS},
+}
+_GENERIC_MODEL: Final = _ArgModel(frozenset(), frozenset(), frozenset(), frozenset(), frozenset(), frozenset(), -1,
+                                  False, False, frozenset())
+_OPTION_LIKE = re.compile(r"--?[A-Za-z]")
+_PORT_VALUE = re.compile(r"\d{1,5}")
+_NOT_A_NAME = re.compile(r"[\s(),;'\"*\\]")
+_STANDALONE = re.compile(r"[/~@]|[^\s]*://|[\w.-]+@[\w.-]+:|\d+$")
+
+
+def _score(pieces: Sequence[str], cand: _Candidate) -> tuple[int, int]:
+    """How many things are wrong with reading the line in this order (0: a well-formed command line),
+    and how many runs must split a value that may hold spaces (SQL) into words to make up their count."""
+    seq = [pieces[i] for i in cand.order]
+    run_of = cand.run_of
+    prog = real_program("", seq)
+    model = _ARG_MODELS.get(prog.name)
+    wrong = 0
+    if model is None:
+        model, wrong = _GENERIC_MODEL, 2  # a reading that names no tool we know is worse than one that does
+    n_runs = len(cand.required)
+    counts = [0] * n_runs
+    slack = [0] * n_runs  # words that may be arguments of their own or part of one with spaces
+    i = 0
+    end = len(seq) - len(prog.args)
+    while i < end:  # wrappers and the program: one argument each
+        counts[run_of[i]] += 1
+        i += 1
+    if i < len(seq) and seq[i] in model.subcommands:
+        counts[run_of[i]] += 1
+        i += 1
+    plain = 0
+    while i < len(seq):
+        p = seq[i]
+        counts[run_of[i]] += 1
+        if _OPTION_LIKE.match(p) is None:
+            if not (model.conninfo and "=" in p):
+                plain += 1
+            i += 1
+            if model.sql_positionals and plain > 1:
+                # SQL given as plain arguments: one argument of up to every plain word left in its run
+                j = i
+                while j < len(seq) and run_of[j] == run_of[i - 1] and _OPTION_LIKE.match(seq[j]) is None:
+                    j += 1
+                slack[run_of[i - 1]] += j - i
+                i = j
+            continue
+        i += 1
+        if p.startswith("--") and "=" in p or p in model.flags:
+            continue
+        if p in model.single:
+            if i >= len(seq) or _OPTION_LIKE.match(seq[i]) is not None:
+                wrong += 1  # an option without its value
+                continue
+            value = seq[i]
+            if p in model.ports and _PORT_VALUE.fullmatch(value) is None:
+                wrong += 1
+            elif p in model.names and (not value or _NOT_A_NAME.search(value) is not None):
+                wrong += 1  # SQL words where a host, user or database belongs
+            counts[run_of[i]] += 1
+            i += 1
+            continue
+        if len(p) > 2 and p[1] != "-" and p[:2] in model.known:
+            continue  # -pSECRET, -hlocalhost
+        # A value that may hold spaces: one argument of up to every plain word left in its run.
+        # Only SQL runs on past a word that reads as an argument of its own (a path, a URL, @script).
+        j = i
+        sql = p in model.sql
+        while j < len(seq) and run_of[j] == run_of[i] and _OPTION_LIKE.match(seq[j]) is None and (
+                sql or j == i or _STANDALONE.match(seq[j]) is None):
+            j += 1
+        if j == i:
+            if p in model.free:
+                wrong += 1
+            continue
+        counts[run_of[i]] += 1
+        slack[run_of[i]] += j - i - 1
+        i = j
+    if model.positionals >= 0 and plain > model.positionals:
+        wrong += plain - model.positionals
+    split = 0
+    for r in range(n_runs):
+        need = cand.required[r]
+        if need < 0:
+            wrong += max(0, counts[r] - _MAX_ORDERED_ARGS)
+        elif need < counts[r]:
+            wrong += counts[r] - need
+        elif need > counts[r] + slack[r]:
+            wrong += need - counts[r] - slack[r]
+        elif need > counts[r]:
+            split += 1
+    return wrong, split
+
+
+_RECOVERED: dict[str, tuple[int, ...]] = {}
+_PLAUSIBLE: dict[str, tuple[tuple[int, ...], ...]] = {}
+_MAX_READINGS: Final = 32  # orders redaction reads a line in at most
+
+
+def recover_order(pieces: Sequence[str]) -> tuple[int, ...]:
+    """Indices of a logged line's space-separated pieces in the program's argument order.
+
+    The best-scoring reading: fewest things wrong; then the line as logged
+    (a line in the program's order, from /proc or an agent that keeps it, stays
+    as it is unless another reading is better formed); then fewest SQL values
+    cut into words, fewest runs holding spaces, most arguments.
+    """
+    m = len(pieces)
+    if m <= _MAX_ORDERED_ARGS:
+        return tuple(range(m))
+    key = " ".join(pieces)
+    found = _RECOVERED.get(key)
+    if found is None:
+        found = _scan(pieces, False)[0]
+        _remember(_RECOVERED, key, found)
+    return found
+
+
+def plausible_orders(pieces: Sequence[str]) -> tuple[tuple[int, ...], ...]:
+    """The orders a secret may be in: the best reading, the line as logged, and every other reading as
+    well-formed as the best (fewest things wrong); at most _MAX_READINGS."""
+    m = len(pieces)
+    if m <= _MAX_ORDERED_ARGS:
+        return (tuple(range(m)),)
+    key = " ".join(pieces)
+    found = _PLAUSIBLE.get(key)
+    if found is None:
+        found = _scan(pieces, True)
+        _remember(_PLAUSIBLE, key, found)
+    return found
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    if len(key) <= 4096:
+        if len(cache) >= 4096:
+            cache.clear()
+        cache[key] = value
+
+
+def _scan(pieces: Sequence[str], ties: bool) -> tuple[tuple[int, ...], ...]:
+    """The best reading first; with `ties`, then the others that are as well-formed (fewest things wrong)."""
+    best: tuple[int, int, int, int, int] | None = None
+    best_order: list[int] = list(range(len(pieces)))
+    scored: list[tuple[int, list[int]]] = []
+    for cand in _candidates(len(pieces)):
+        wrong, split = _score(pieces, cand)
+        rank = (wrong, 1 if cand.argc else 0, split, cand.fat, -cand.argc)
+        if ties:
+            scored.append((wrong, cand.order))
+        if best is None or rank < best:
+            best, best_order = rank, cand.order
+            if not ties and wrong == 0 and split == 0:
+                break  # candidates come best first: nothing after this one ranks higher
+    orders = [tuple(best_order)]
+    if ties and orders[0] != tuple(range(len(pieces))):
+        orders.append(tuple(range(len(pieces))))  # the line as logged, whatever its score: redaction's safe side
+    if best is not None:
+        for wrong, order in scored:
+            if wrong == best[0] and len(orders) < _MAX_READINGS:
+                as_tuple = tuple(order)
+                if as_tuple not in orders:
+                    orders.append(as_tuple)
+    return tuple(orders)
 
 
 # ---------------------------------------------------------------------------
@@ -497,6 +819,14 @@ def _read_positionals(roles: Sequence[str], spec: OptionSpec, plain: Sequence[st
     return found
 
 
+def _names_sql(spec: OptionSpec, args: Sequence[str]) -> bool:
+    """An SQL option (-c, -e, --query=...) is among the arguments, wherever it is."""
+    for arg in args:
+        if arg in spec.sql or (arg.startswith("--") and arg.partition("=")[0] in spec.sql):
+            return True
+    return False
+
+
 def parse_db_command(
     path: str, argv: Sequence[str], db_tools: Mapping[str, DbTool] = catalog.DB_TOOLS_BY_NAME
 ) -> DbCommand | None:
@@ -558,6 +888,12 @@ def parse_db_command(
             intent, output = found_intent.intent, output or found_intent.path
     if parsed.sql:
         found_intent = sql_dump_intent(parsed.sql)
+        if found_intent:
+            intent, output = found_intent.intent, output or found_intent.path
+    if not intent and not read.sql and _names_sql(spec, args):
+        # The statement's words stay together in any order osquery logs them in (one argument),
+        # but the option that introduces it may be logged apart from it: read the whole line.
+        found_intent = sql_dump_intent(" ".join(args))
         if found_intent:
             intent, output = found_intent.intent, output or found_intent.path
     if spec.output_is_dump and "output" in parsed.options:
@@ -786,6 +1122,9 @@ def _build_secret_rules() -> dict[str, _SecretRules]:
 
 
 _SECRET_RULES: Final = _build_secret_rules()
+# Every option (any program's) whose next argument is a secret or USER:PASSWORD, and words followed by secrets.
+_SECRET_NEXT: Final = frozenset(o for r in _SECRET_RULES.values() for o in (*r.secret, *r.user_options))
+_SECRET_WORDS: Final = frozenset(w for r in _SECRET_RULES.values() for w in r.words)
 _FAMILY_NAME = re.compile(r"[a-z0-9_.-]{1,40}")
 _GENERIC_SECRET_OPTIONS: Final = frozenset(catalog.SECRET_OPTIONS)
 _SECRET_OPTION_ENDINGS: Final = catalog.SECRET_OPTION_ENDINGS
@@ -868,8 +1207,17 @@ def _ends_command(token: str) -> bool:
     return token.endswith((";", "|", "&"))
 
 
-def redact_cmdline(cmdline: str) -> str:
+def redact_cmdline(cmdline: str, logged: bool = True) -> str:
     """A command line with every secret replaced, spacing kept.
+
+    A line of more than ten words may be in osquery's argument order (a0 a1
+    a10 ... a2 ...), where a secret option and its value are apart (`mongosh
+    S3CRET ... -p`). Such a line is redacted as read in each plausible order
+    (the best reading, the line as logged, and every reading as well-formed as
+    the best: plausible_orders), and a word secret in any of them is replaced
+    where the line has it. The price of never leaking is an occasional word
+    redacted that was not a secret.
+    `logged=False`: the line is in the program's order (/proc): read as it is.
 
     Tool-specific rules follow the most recent program named on the line, so a
     shell's `sh -c mysqldump -u root -pX db` and `sudo -u postgres env
@@ -879,7 +1227,120 @@ def redact_cmdline(cmdline: str) -> str:
     mysql whose SQL holds a `;`. After one, the generic secret options apply
     as well, for a program we do not know (`...; docker login --password X`).
     """
+    if not logged or cmdline.count(" ") < _MAX_ORDERED_ARGS:
+        return _redact_in_order(cmdline)
+    pieces = cmdline.split(" ")
+    m = len(pieces)
+    if m > 4 * _MAX_RECOVER_PIECES and _has_secret_option(pieces):
+        return REDACTED  # too long to read in every order, and a secret option somewhere in it
+    identity = tuple(range(m))
+    if _order_sensitive(pieces):
+        orders = plausible_orders(pieces)
+    else:
+        # No secret here depends on which argument follows which (attached -pX, key=value, URIs, SQL):
+        # the recovered order (the program's rules reach words a wrapper's order put before it) and the line as logged.
+        best = recover_order(pieces)
+        orders = (best, identity) if best != identity else (identity,)
+    if orders == (identity,):
+        return _redact_in_order(cmdline)
+    offsets: list[int] = []
+    pos = 0
+    for piece in pieces:
+        offsets.append(pos)
+        pos += len(piece) + 1
+    mask = bytearray(len(cmdline))
+    for order in orders:
+        _mark_secrets(pieces, order, offsets, mask)
+    out: list[str] = []
+    i = 0
+    while i < len(cmdline):
+        if mask[i]:
+            while i < len(cmdline) and mask[i]:
+                i += 1
+            out.append(REDACTED)
+        else:
+            out.append(cmdline[i])
+            i += 1
+    return "".join(out)
+
+
+def _has_secret_option(pieces: Sequence[str]) -> bool:
+    """A word that may take a secret as the next argument (for lines too long to read in every order)."""
+    for piece in pieces:
+        if piece in _SECRET_NEXT or piece.upper() in _SECRET_WORDS or _is_secret_option(piece):
+            return True
+    return False
+
+
+def _order_sensitive(pieces: Sequence[str]) -> bool:
+    """Whether a secret on this line may depend on which argument follows which: an option or word whose next
+    argument is a secret (in the rules of a program the line names, or any program's --password), or a
+    program whose Nth plain argument is one (isql DSN USER PASSWORD)."""
+    named: list[_SecretRules] = []
+    for piece in pieces:
+        rules = _secret_rules(basename(_strip_quotes(piece)))
+        if rules is not None:
+            if rules.password_positional >= 0 or rules.connect_positional:
+                return True
+            named.append(rules)
+    for piece in pieces:
+        bare = _strip_quotes(piece).rstrip(";|&")
+        if bare.startswith("--") and _is_secret_option(bare):
+            return True
+        for rules in named:
+            if bare in rules.secret or bare in rules.user_options or bare.upper() in rules.words:
+                return True
+    return False
+
+
+def _mark_secrets(pieces: Sequence[str], order: Sequence[int], offsets: Sequence[int], mask: bytearray) -> None:
+    """Mark in `mask` (over the logged line) the characters that are secret when the pieces are read in `order`."""
+    seq = [pieces[i] for i in order]
+    text = " ".join(seq)
+    starts: list[int] = []
+    pos = 0
+    for piece in seq:
+        starts.append(pos)
+        pos += len(piece) + 1
+    spans: list[tuple[int, int]] = []
+    parts = re.split(r"(\s+)", text)
+    before = list(parts)
+    _redact_parts(parts)
+    pos = 0
+    for old, new in zip(before, parts):
+        if old != new:
+            pre = 0
+            while pre < min(len(old), len(new)) and old[pre] == new[pre]:
+                pre += 1
+            suf = 0
+            while suf < min(len(old), len(new)) - pre and old[-1 - suf] == new[-1 - suf]:
+                suf += 1
+            spans.append((pos + pre, pos + len(old) - suf))
+        pos += len(old)
+    lowered = text.lower() if text.isascii() else ""
+    for pattern, _replacement, words in _TEXT_RULES:
+        if lowered and not any(word in lowered for word in words):
+            continue
+        for found in pattern.finditer(text):
+            spans.append(found.span(2))
+    for start, end in spans:
+        for c in range(start, end):
+            k = bisect.bisect_right(starts, c) - 1
+            local = c - starts[k]
+            if local < len(seq[k]):
+                mask[offsets[order[k]] + local] = 1
+            elif k + 1 < len(order) and order[k + 1] == order[k] + 1:
+                mask[offsets[order[k]] + local] = 1  # the space between two words the line also has together
+
+
+def _redact_in_order(cmdline: str) -> str:
     parts = re.split(r"(\s+)", cmdline)
+    _redact_parts(parts)
+    return redact_text("".join(parts))
+
+
+def _redact_parts(parts: list[str]) -> None:
+    """Replace the secrets in `parts` (words and the whitespace between them) in place, by the tool rules."""
     rules: _SecretRules | None = None
     after_separator = False
     redact_words = 0  # redis-cli ... AUTH [user] pass: the words after AUTH
@@ -940,7 +1401,6 @@ def redact_cmdline(cmdline: str) -> str:
             positional += 1
         if ends_command:
             after_separator = True
-    return redact_text("".join(parts))
 
 
 # mysqlsh and --uri values may carry credentials without a scheme: user:pass@host
