@@ -8,8 +8,10 @@ rose during this call. No I/O, no clock, no randomness: the same state and
 rows always give the same result, which is what lets the caller batch,
 persist, kill and restart, or run hosts on different machines.
 
-Both readers of the log call the same API, one call per row: the general
-path (rows.py, then step()) and the fast path (fastpath.py) alike.
+A results-log line goes in through one function, FastPath.apply_line(data)
+(fastpath.py): the fast path, else rows.parse_line and step(). correlate's
+Runner, the Spark operator and the tests all call it. Both readers call the
+same API below, one call per row.
 
     exec_class(query, invariant columns...)  -> the run's class (classify.py)
     on_exec(st, t, pid_key, cls)             -> None, or the codes on_exec_row needs

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..pack import contract
 
-__all__ = ["ADMIN_FIELDS", "EVENT_FIELDS", "NAME", "UNSET", "JSONError", "dumps", "line_decoder", "loads", "loads_line",
+__all__ = ["ADMIN_FIELDS", "EVENT_FIELDS", "NAME", "TEXT_FIELDS", "UNSET", "JSONError", "dumps", "line_decoder", "loads", "loads_line",
            "not_utf8", "struct_values"]
 
 try:
@@ -79,10 +79,15 @@ def loads_line(data: bytes) -> Any:
 # decoder finds each field where it looks first.
 EVENT_FIELDS: tuple[str, ...] = contract.event_reads()
 ADMIN_FIELDS: tuple[str, ...] = tuple(sorted(contract.BY_NAME["admin_accounts"].reads))
+# The exec rows' text columns (osquery's TEXT: text with or without --logger_numerics), decoded as str ("" when
+# absent): a line where one holds anything else (null, a number) goes the general path, which reads it.
+TEXT_FIELDS: frozenset[str] = frozenset({"cmdline", "cwd", "login_user", "parent_cmdline", "parent_path", "path",
+                                         "username"})
 
 if msgspec is not None:
     EventColumns: type[msgspec.Struct] = msgspec.defstruct(
-        "EventColumns", [(name, Scalar, None) for name in EVENT_FIELDS], gc=False)
+        "EventColumns", [(name, str, "") if name in TEXT_FIELDS else (name, Scalar, None) for name in EVENT_FIELDS],
+        gc=False)
     AdminMember: type[msgspec.Struct] = msgspec.defstruct(
         "AdminMember", [(name, Scalar, None) for name in ADMIN_FIELDS], gc=False)
     # In the order osquery writes them; diffResults (batch format) is the full path's.

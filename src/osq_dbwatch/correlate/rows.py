@@ -470,6 +470,7 @@ _BUILDERS: dict[str, Callable[[str, str, int, dict[str, Any], bool], Row]] = {
 class Parsed:
     rows: list[Row]
     problems: list[str]  # rows skipped inside an otherwise good line
+    query: str = ""  # the contract query of the line; "" for other queries (and dbwatch_coverage)
 
 
 def parse_line(line: bytes) -> Parsed:
@@ -552,4 +553,4 @@ def parse_obj(obj: Any) -> Parsed:
                 problems.append(f"row {index + 1}: {exc}" if len(items) > 1 else str(exc))
     if problems and not rows:
         raise BadLine("; ".join(problems[:3]))
-    return Parsed(rows, problems)
+    return Parsed(rows, problems, query)
