@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from correlate_scenarios.helpers import correlate_proc
+from test_correlate_cli import CONFIG, INSIDER
+
 from osq_dbwatch.config import parse_config
-from osq_dbwatch.correlate.engine import Engine, HostState
 from osq_dbwatch.correlate import fastpath
+from osq_dbwatch.correlate.engine import Engine, HostState
 from osq_dbwatch.correlate.fastpath import FastPath
 from osq_dbwatch.correlate.findings import to_ocsf
 from osq_dbwatch.correlate.rows import QUERIES, BadLine
-from test_correlate_cli import CONFIG, INSIDER
 
 T0 = 1793577600
 
@@ -80,7 +80,7 @@ def test_the_spark_operator_applies_lines_through_apply_line(monkeypatch) -> Non
 @pytest.mark.parametrize("column, value", [("cmdline", 1234), ("cwd", None), ("username", 1003)])
 def test_exec_text_columns_that_are_not_text_go_the_general_path(column: str, value: object) -> None:
     """The fast path decodes the exec rows' text columns as str; anything else is the general path's to read."""
-    engine, path, states = _reader()
+    _, path, states = _reader()
     data = json.dumps(_access(**{column: value})).encode()
     assert path.line(data) is False and not states
     parsed = path.apply_line(data)
@@ -105,3 +105,24 @@ def test_the_reader_keeps_no_tally_of_its_own() -> None:
 
     assert not hasattr(logread, "Tally") and not hasattr(logread, "result_name")
     assert INSIDER  # the summary's figures themselves: test_harden_summary
+
+
+@pytest.mark.parametrize("column, value", [("pid", [77]), ("uid", {"n": 1003}), ("auid", True), ("pid", False)])
+def test_a_numeric_column_holding_a_list_object_or_boolean_is_a_bad_line(tmp_path, column: str, value: object) -> None:
+    """Issue 11 (low): such values were read as 0 (or as no value); the line is skipped with file:line instead."""
+    log = tmp_path / "odd.log"
+    log.write_text(json.dumps(_access(**{column: value})) + "\n" + json.dumps(_access(pid="78")) + "\n")
+    proc = correlate_proc(["--config", CONFIG, "--state", "none", str(log)])
+    err = proc.stderr.decode()
+    assert proc.returncode == 0
+    assert f"{log}:1: skipped: value of type {type(value).__name__} where a number was expected" in err
+    assert "2 lines read (rows: db_cli_exec 1), 1 skipped" in err
+
+
+def test_a_file_row_with_an_object_for_its_size_is_a_bad_line() -> None:
+    from osq_dbwatch.correlate.rows import parse_line
+
+    line = {"name": "pack_dbwatch_dump_file_events", "hostIdentifier": "db-2", "unixTime": T0, "action": "added",
+            "columns": {"target_path": "/tmp/x.sql", "action": "CREATED", "size": {"a": 1}, "time": str(T0)}}
+    with pytest.raises(BadLine, match="value of type dict where a number was expected"):
+        parse_line(json.dumps(line).encode())

@@ -170,15 +170,16 @@ class Engine:
         joins or links to a chain: the caller hands its full row to
         on_exec_row() with these codes (an access's baseline codes; [] for a transfer).
         """
-        self._at(st, t)
+        # _at() and _done() inline: nearly every line of a fleet's log comes through here.
+        st.watermark = max(st.watermark, t)
         codes: list[str] | None = None
         if cls is not None:
             if isinstance(cls, AccessClass):
                 codes = self._access_gate(st, cls, pid_key, t)
             elif self._transfer_gate(st, cls, pid_key, t):
                 codes = _LINKABLE
-        if codes is None:
-            self._done(st)
+        if codes is None and st.watermark - st.last_expiry >= SWEEP:
+            self._expire(st)
         return codes
 
     def on_exec_row(self, st: HostState, row: ExecRow, cls: ExecClass, codes: list[str]) -> None:
@@ -500,10 +501,13 @@ class Engine:
 
         Baseline rows (files already there at a first run) and deletions are not evidence.
         """
-        self._at(st, row.time)
+        t = row.time
+        if t > st.watermark:  # noqa: PLR1730 - _at() and _done() inline, as in on_exec (max() is a call)
+            st.watermark = t
         if not row.baseline and row.action != "DELETED":
             self._file(st, row)
-        self._done(st)
+        if st.watermark - st.last_expiry >= SWEEP:
+            self._expire(st)
 
     def _file(self, st: HostState, row: FileRow) -> None:
         t = row.time
@@ -578,15 +582,20 @@ class Engine:
 
     def on_egress(self, st: HostState, row: EgressRow) -> None:
         """A db_egress connect (evidence when egress_wanted)."""
-        self._at(st, row.time)
+        t = row.time
+        if t > st.watermark:  # noqa: PLR1730 - _at() and _done() inline, as in on_exec (max() is a call)
+            st.watermark = t
         if self.egress_wanted(row.success, row.address, row.status):
             self._connect(st, row)
-        self._done(st)
+        if st.watermark - st.last_expiry >= SWEEP:
+            self._expire(st)
 
     def on_row(self, st: HostState, t: int) -> None:
         """A row a reader found to be no evidence by asking the engine (egress_wanted): the watermark and the sweep."""
-        self._at(st, t)
-        self._done(st)
+        if t > st.watermark:  # noqa: PLR1730 - _at() and _done() inline, as in on_exec (max() is a call)
+            st.watermark = t
+        if st.watermark - st.last_expiry >= SWEEP:
+            self._expire(st)
 
     def _connect(self, st: HostState, row: EgressRow) -> None:
         t = row.time

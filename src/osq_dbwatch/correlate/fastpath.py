@@ -35,11 +35,11 @@ from .rows import (
     egress_row,
     exec_row,
     file_row,
+    parse_line,
     pid_key,
     recognise,
     row_time,
     session,
-    parse_line,
     socket_status,
     succeeded,
     time_or_zero,
@@ -48,6 +48,7 @@ from .rows import (
 
 MAX_NAMES: Final = 4096
 UNSET: Final[Any] = _JSON_UNSET  # a field absent from the line (Final: compiled code keeps it in a C static)
+_MISS: Final[Any] = object()  # not memoised yet
 
 
 def _position(name: str, fields: tuple[str, ...] = EVENT_FIELDS) -> int:
@@ -118,6 +119,9 @@ class FastPath:
         self.open_host: Callable[[str], HostState] = lambda host: HostState(host)
         self.counts: list[int] = [0] * (OTHER + 1)
         self._names: dict[str, int] = {}  # result name -> route (above)
+        # uid and auid texts -> to_int(uid), session(auid): a host's runs repeat a few users' ids.
+        self._uids: dict[Any, int | None] = {}
+        self._sessions: dict[Any, bool] = {}
         decode, values = line_decoder(), struct_values()
         self.available = decode is not None  # False without msgspec: line() declines every line
         self._decode: Callable[[bytes | str], Any] = decode or _no_decoder
@@ -142,9 +146,10 @@ class FastPath:
         """
         count = 0
         dirty = self.dirty
+        line = self.line
         for number, data in lines:
             count += 1
-            if data is None or not self.line(data):
+            if data is None or not line(data):
                 general(number, data)
             if len(dirty) >= max_hosts:
                 break
@@ -254,10 +259,24 @@ class FastPath:
         path = c[PATH]
         cmdline = c[CMDLINE]
         check_exec(path, cmdline)
+        value = c[UID]
+        uid = self._uids.get(value, _MISS)
+        if uid is _MISS:
+            uid = to_int(value)
+            self._uids[value] = uid
+            if len(self._uids) > MAX_NAMES:
+                self._uids.clear()
+        value = c[AUID]
+        has_session = self._sessions.get(value)
+        if has_session is None:
+            has_session = session(value)
+            self._sessions[value] = has_session
+            if len(self._sessions) > MAX_NAMES:
+                self._sessions.clear()
         engine = self.engine
-        cls = engine.exec_class(query, path, cmdline, c[CWD], to_int(c[UID]), c[USERNAME], session(c[AUID]),
-                                c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE])
-        st = self._state(host)
+        cls = engine.classes.exec_class(query == "transfer_exec", path, cmdline, c[CWD], uid, c[USERNAME], has_session,
+                                        c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE])  # Engine.exec_class, unwrapped
+        st = self.dirty.get(host) or self.open_host(host)
         codes = engine.on_exec(st, t, pid_key(c[PID]), cls)
         if codes is not None and cls is not None:
             engine.on_exec_row(st, exec_row(query, host, t, _columns(c), False), cls, codes)

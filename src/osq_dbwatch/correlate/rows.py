@@ -169,11 +169,11 @@ def decimal(text: str) -> int:
     which costs a conversion to ASCII and an allocation per call; interpreted,
     that loop would be the slower way, so the source runs the builtins.
     """
+    if not COMPILED:
+        return int(text) if text.isdigit() and text.isascii() and len(text) <= 18 else -1
     size: i64 = len(text)
     if size == 0 or size > 18:
         return -1
-    if not COMPILED:
-        return int(text) if text.isdigit() and text.isascii() else -1
     result: i64 = 0
     i: i64 = 0
     while i < size:
@@ -200,7 +200,10 @@ def text_to_int(text: str) -> int | None:
 
 
 def to_int(value: Any) -> int | None:
-    """An integer column (strings unless --logger_numerics); None when absent or not a 64-bit integer."""
+    """An integer column (strings unless --logger_numerics); None when absent or not a 64-bit integer.
+
+    BadLine for a list, an object or a boolean.
+    """
     if type(value) is int:
         result: int = value
     elif type(value) is str:
@@ -211,8 +214,10 @@ def to_int(value: Any) -> int | None:
             result = int(value)
         except (ValueError, OverflowError):
             return None
-    else:
+    elif value is None:
         return None
+    else:  # a list, an object or a boolean is no number osquery writes: the line is bad, not 0
+        raise BadLine(f"value of type {type(value).__name__} where a number was expected")
     return result if _INT_MIN <= result <= _INT_MAX else None
 
 
@@ -290,8 +295,12 @@ def text(value: Any) -> str:
 
 def pid_key(value: Any) -> str:
     """A pid column as the host state's pid table keys it: str(to_int(value) or 0); the common decimal text is that."""
-    if type(value) is str and decimal(value) > 0 and value[0] != "0":
-        return value
+    if type(value) is str:
+        if not COMPILED:  # the builtins, as decimal() says
+            if value.isdigit() and value[0] != "0" and value.isascii() and len(value) <= 18:
+                return value
+        elif decimal(value) > 0 and value[0] != "0":
+            return value
     return str(to_int(value) or 0)
 
 
@@ -306,9 +315,11 @@ def row_time(value: Any, unix_time: int) -> int:
 
     A time after the line was logged (beyond clock skew) is garbage: the line's time counts.
     """
-    t = time_or_zero(value)
-    if not t:
-        return unix_time
+    t = decimal(value) if type(value) is str else -1  # time_or_zero(value) of the common text in one call
+    if not 0 < t < MAX_TIME:
+        t = time_or_zero(value)
+        if not t:
+            return unix_time
     if unix_time and t > unix_time + FUTURE_SLACK:
         return unix_time
     return t
