@@ -4,6 +4,7 @@ counts taken where lines are read (issues 10 and 16)."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from correlate_scenarios.helpers import correlate_proc
@@ -126,3 +127,42 @@ def test_a_file_row_with_an_object_for_its_size_is_a_bad_line() -> None:
             "columns": {"target_path": "/tmp/x.sql", "action": "CREATED", "size": {"a": 1}, "time": str(T0)}}
     with pytest.raises(BadLine, match="value of type dict where a number was expected"):
         parse_line(json.dumps(line).encode())
+
+
+EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "insider-csv-curl.log")
+EXAMPLE_UUID = "BD81FF9C-AE51-41A8-8B2A-520B6D853687"
+
+
+@pytest.mark.parametrize("fmt", ["ecs", "ocsf"])
+def test_findings_carry_the_host_uuid_decoration(fmt: str) -> None:
+    """Issue 14: host.id (ECS) and device.uid (OCSF) from the log's decorations.host_uuid."""
+    proc = correlate_proc(["--config", CONFIG, "--state", "none", "--format", fmt, EXAMPLE])
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(records) == 1
+    if fmt == "ecs":
+        assert records[0]["host"]["id"] == EXAMPLE_UUID
+    else:
+        assert records[0]["device"]["uid"] == EXAMPLE_UUID
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_both_paths_carry_host_uuid_into_the_state_and_its_json(fast: bool) -> None:
+    engine, path, states = _reader()
+    line = _access()
+    line["decorations"] = {"host_uuid": "U-1", "hostname": "db-2"}
+    data = json.dumps(line).encode()
+    assert (path.line(data) if fast else path.general(data) is not None)
+    state = states["db-2"]
+    assert state.host_uuid == "U-1"
+    assert HostState.from_json(json.loads(json.dumps(state.to_json()))).host_uuid == "U-1"
+    assert [f.host_uuid for f in engine.flush(state)] == ["U-1"]
+    old = state.to_json()
+    del old["host_uuid"]  # a state written before the field
+    assert HostState.from_json(old).host_uuid == ""
+
+
+def test_a_line_without_decorations_gives_no_host_id() -> None:
+    engine, path, states = _reader()
+    assert path.line(json.dumps(_access()).encode())
+    finding = engine.flush(states["db-2"])[0]
+    assert finding.host_uuid == "" and "uid" not in to_ocsf(finding)["device"]

@@ -18,6 +18,7 @@ same API below, one call per row.
     on_exec_row(st, row, cls, codes)         a run that opens, joins or links to a chain
     on_file(st, FileRow)       on_egress(st, EgressRow)      on_history(st, HistoryRow)
     on_admin(st, AdminRow)     on_admin_snapshot(st, t, members)
+    on_host_uuid(st, host_uuid)  a line's host_uuid decoration, when it differs from the state's
     egress_wanted(success, address) -> False: on_row(st, t) instead of on_egress
 
 Each call moves the host's watermark to the row's time and, after the row,
@@ -141,6 +142,11 @@ class Engine:
         return findings
 
     # -- every row ------------------------------------------------------------
+
+    @staticmethod
+    def on_host_uuid(st: HostState, host_uuid: str) -> None:
+        """The host's host_uuid decoration (findings' host.id and device.uid); readers call it when it changed."""
+        st.host_uuid = host_uuid
 
     @staticmethod
     def _at(st: HostState, t: int) -> None:

@@ -160,8 +160,11 @@ class FastPath:
         parsed = parse_line(data)
         rows = parsed.rows
         if rows:
-            self.engine.step(self._state(rows[0].host), rows)
+            st = self._state(rows[0].host)
+            self.engine.step(st, rows)
             self.counts[_INDEX[parsed.query]] += len(rows)
+            if parsed.host_uuid and st.host_uuid != parsed.host_uuid:
+                self.engine.on_host_uuid(st, parsed.host_uuid)
         elif not parsed.query:
             self.counts[OTHER] += 1
         return parsed
@@ -180,7 +183,7 @@ class FastPath:
                 obj = self._decode(as_text)
             except Exception:  # noqa: BLE001
                 return False
-        name, host, value, columns, snapshot, action, diff = self._values(obj)  # ResultLine's fields
+        name, host, value, decorations, columns, snapshot, action, diff = self._values(obj)  # ResultLine's fields
         if type(name) is not str:
             return False
         route = self._names.get(name)
@@ -190,7 +193,20 @@ class FastPath:
             return False
         unix_time: int = value if type(value) is int and 0 < value < MAX_TIME else time_or_zero(value)  # osquery's int
         if columns is UNSET:
-            return route == _ADMIN and self._admin_snapshot(snapshot, unix_time, host)
+            if route != _ADMIN or not self._admin_snapshot(snapshot, unix_time, host):
+                return False
+        elif not self._event(route, columns, action, host, unix_time):
+            return False
+        if decorations is not None and decorations is not UNSET:
+            host_uuid = decorations.host_uuid
+            if type(host_uuid) is str and host_uuid:
+                st = self._state(host)
+                if st.host_uuid != host_uuid:
+                    self.engine.on_host_uuid(st, host_uuid)
+        return True
+
+    def _event(self, route: int, columns: Any, action: Any, host: str, unix_time: int) -> bool:
+        """An event-format line's row; False (no state touched) when the general path must take it."""
         if columns is None or route == _ADMIN or action != "added":
             return False
         c = self._values(columns)

@@ -66,6 +66,7 @@ _CHAIN_FIELDS: Final = tuple(f.name for f in fields(Chain) if f.name != "dirty")
 @dataclass
 class HostState:
     host: str
+    host_uuid: str = ""  # osquery's host_uuid decoration, newest seen ("" when the log has none)
     watermark: int = 0
     admin_groups: dict[str, list[str]] = field(default_factory=dict)  # user -> admin groups (from admin_accounts)
     admin_snapshot: int = 0
@@ -87,6 +88,7 @@ class HostState:
     def to_json(self) -> dict[str, Any]:
         return {
             "host": self.host,
+            "host_uuid": self.host_uuid,
             "watermark": self.watermark,
             "admin_groups": self.admin_groups,
             "admin_snapshot": self.admin_snapshot,
@@ -106,6 +108,7 @@ class HostState:
     def from_json(cls, data: dict[str, Any]) -> HostState:
         return cls(
             host=data["host"],
+            host_uuid=data.get("host_uuid", ""),
             watermark=data.get("watermark", 0),
             admin_groups=data.get("admin_groups", {}),
             admin_snapshot=data.get("admin_snapshot", 0),

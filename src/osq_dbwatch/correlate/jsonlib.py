@@ -90,11 +90,14 @@ if msgspec is not None:
         gc=False)
     AdminMember: type[msgspec.Struct] = msgspec.defstruct(
         "AdminMember", [(name, Scalar, None) for name in ADMIN_FIELDS], gc=False)
+    # The one decoration the correlator reads (findings' host.id / device.uid); osquery and Fleet add it.
+    Decorations: type[msgspec.Struct] = msgspec.defstruct("Decorations", [("host_uuid", Scalar, None)], gc=False)
     # In the order osquery writes them; diffResults (batch format) is the full path's.
     ResultLine: type[msgspec.Struct] = msgspec.defstruct("ResultLine", [
         ("name", Scalar, None),
         ("hostIdentifier", Scalar, None),
         ("unixTime", Scalar, None),
+        ("decorations", Decorations | None | UnsetType, UNSET),
         ("columns", EventColumns | None | UnsetType, UNSET),
         ("snapshot", GenericAlias(list, (AdminMember,)) | None | UnsetType, UNSET),  # list[AdminMember]
         ("action", Scalar, None),

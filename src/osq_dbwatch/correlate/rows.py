@@ -482,6 +482,7 @@ class Parsed:
     rows: list[Row]
     problems: list[str]  # rows skipped inside an otherwise good line
     query: str = ""  # the contract query of the line; "" for other queries (and dbwatch_coverage)
+    host_uuid: str = ""  # the line's host_uuid decoration ("" when it has none)
 
 
 def parse_line(line: bytes) -> Parsed:
@@ -510,11 +511,16 @@ def parse_obj(obj: Any) -> Parsed:
     if query is None or query == "dbwatch_coverage":
         return Parsed([], [])
     host = obj.get("hostIdentifier")
+    decorations = obj.get("decorations")
+    if type(decorations) is not dict:
+        decorations = {}
     if type(host) is not str or not host:
-        decorations = obj.get("decorations")
-        host = decorations.get("hostname") if type(decorations) is dict else None
+        host = decorations.get("hostname")
         if type(host) is not str or not host:
             raise BadLine("missing 'hostIdentifier'")
+    host_uuid = decorations.get("host_uuid")
+    if type(host_uuid) is not str:
+        host_uuid = ""
     unix_time = time_or_zero(obj.get("unixTime"))
     counter = to_int(obj.get("counter"))
     action = obj.get("action")
@@ -564,4 +570,4 @@ def parse_obj(obj: Any) -> Parsed:
                 problems.append(f"row {index + 1}: {exc}" if len(items) > 1 else str(exc))
     if problems and not rows:
         raise BadLine("; ".join(problems[:3]))
-    return Parsed(rows, problems, query)
+    return Parsed(rows, problems, query, host_uuid)
