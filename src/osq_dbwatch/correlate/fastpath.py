@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from .engine import Engine, HostState
-from .jsonlib import ADMIN_FIELDS, EVENT_FIELDS, line_decoder, not_utf8, struct_values
+from .jsonlib import ADMIN_FIELDS, EVENT_FIELDS, decorations_decoder, line_decoder, not_utf8, struct_values
 from .jsonlib import UNSET as _JSON_UNSET
 from .rows import (
     MAX_TIME,
@@ -47,6 +47,7 @@ from .rows import (
 )
 
 MAX_NAMES: Final = 4096
+MAX_HOSTS: Final = 65536  # hosts whose last decorations are remembered
 UNSET: Final[Any] = _JSON_UNSET  # a field absent from the line (Final: compiled code keeps it in a C static)
 _MISS: Final[Any] = object()  # not memoised yet
 
@@ -116,12 +117,15 @@ class FastPath:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dirty: dict[str, HostState] = {}
-        self.open_host: Callable[[str], HostState] = lambda host: HostState(host)
+        # Enters a host's state in `dirty` (line() reads it back from there).
+        self.open_host: Callable[[str], HostState] = lambda host: self.dirty.setdefault(host, HostState(host))
         self.counts: list[int] = [0] * (OTHER + 1)
         self._names: dict[str, int] = {}  # result name -> route (above)
         # uid and auid texts -> to_int(uid), session(auid): a host's runs repeat a few users' ids.
         self._uids: dict[Any, int | None] = {}
         self._sessions: dict[Any, bool] = {}
+        self._decorations: dict[str, Any] = {}  # host -> its last line's decorations (msgspec.Raw)
+        self._decorations_decode: Callable[[Any], Any] = decorations_decoder() or _no_decoder
         decode, values = line_decoder(), struct_values()
         self.available = decode is not None  # False without msgspec: line() declines every line
         self._decode: Callable[[bytes | str], Any] = decode or _no_decoder
@@ -195,47 +199,53 @@ class FastPath:
         if columns is UNSET:
             if route != _ADMIN or not self._admin_snapshot(snapshot, unix_time, host):
                 return False
-        elif not self._event(route, columns, action, host, unix_time):
-            return False
-        if decorations is not None and decorations is not UNSET:
-            host_uuid = decorations.host_uuid
-            if type(host_uuid) is str and host_uuid:
-                st = self._state(host)
-                if st.host_uuid != host_uuid:
-                    self.engine.on_host_uuid(st, host_uuid)
+        else:
+            if columns is None or route == _ADMIN or action != "added":
+                return False
+            c = self._values(columns)
+            t = row_time(c[TIME], unix_time)
+            if not t:
+                return False
+            try:
+                if route == _DB_CLI_EXEC:
+                    self._exec("db_cli_exec", c, host, t)
+                elif route == _TRANSFER_EXEC:
+                    self._exec("transfer_exec", c, host, t)
+                elif route == _DUMP_FILE:
+                    row = file_row("dump_file_events", host, t, c[TARGET_PATH], c[PATH], c[ACTION], c[INODE], c[OWNER],
+                                   c[SIZE], c[SHA256], c[WRITER_PID], False)
+                    self.engine.on_file(self._state(host), row)
+                else:
+                    # Most connects are internal: the full row is built only for one the engine wants.
+                    engine = self.engine
+                    if engine.egress_wanted(succeeded(c[SUCCESS]), egress_address(c[REMOTE_ADDRESS]),
+                                            socket_status(c[STATUS])):
+                        engine.on_egress(self._state(host), egress_row("db_egress", host, t, c[PID], c[PATH], c[AUID],
+                                                                       c[LOGIN_USER], c[REMOTE_ADDRESS], c[REMOTE_PORT],
+                                                                       c[SUCCESS], c[STATUS]))
+                    else:
+                        engine.on_row(self._state(host), t)
+            except BadLine:
+                return False  # the full path reports it
+            self.counts[route] += 1
+        if decorations is not UNSET:
+            # A host's lines repeat the same decorations: they are read when their bytes change.
+            st = self.dirty[host]
+            if decorations != self._decorations.get(host) or not st.host_uuid:
+                self._decorated(st, decorations)
         return True
 
-    def _event(self, route: int, columns: Any, action: Any, host: str, unix_time: int) -> bool:
-        """An event-format line's row; False (no state touched) when the general path must take it."""
-        if columns is None or route == _ADMIN or action != "added":
-            return False
-        c = self._values(columns)
-        t = row_time(c[TIME], unix_time)
-        if not t:
-            return False
+    def _decorated(self, st: HostState, raw: Any) -> None:
+        """A line's decorations (raw JSON) unlike the host's last ones: its host_uuid to the engine."""
+        if len(self._decorations) >= MAX_HOSTS:
+            self._decorations.clear()
+        self._decorations[st.host] = raw.copy()  # not a view of the line
         try:
-            if route == _DB_CLI_EXEC:
-                self._exec("db_cli_exec", c, host, t)
-            elif route == _TRANSFER_EXEC:
-                self._exec("transfer_exec", c, host, t)
-            elif route == _DUMP_FILE:
-                row = file_row("dump_file_events", host, t, c[TARGET_PATH], c[PATH], c[ACTION], c[INODE], c[OWNER],
-                               c[SIZE], c[SHA256], c[WRITER_PID], False)
-                self.engine.on_file(self._state(host), row)
-            else:
-                # Most connects are internal: the full row is built only for one the engine wants.
-                engine = self.engine
-                if engine.egress_wanted(succeeded(c[SUCCESS]), egress_address(c[REMOTE_ADDRESS]),
-                                        socket_status(c[STATUS])):
-                    engine.on_egress(self._state(host), egress_row("db_egress", host, t, c[PID], c[PATH], c[AUID],
-                                                                   c[LOGIN_USER], c[REMOTE_ADDRESS], c[REMOTE_PORT],
-                                                                   c[SUCCESS], c[STATUS]))
-                else:
-                    engine.on_row(self._state(host), t)
-        except BadLine:
-            return False  # the full path reports it
-        self.counts[route] += 1
-        return True
+            host_uuid = self._decorations_decode(raw).host_uuid
+        except Exception:  # noqa: BLE001 - not an object, or a host_uuid of no scalar type: none, as rows.py reads it
+            return
+        if type(host_uuid) is str and host_uuid and st.host_uuid != host_uuid:
+            self.engine.on_host_uuid(st, host_uuid)
 
     def _route(self, name: str) -> int:
         route = _ROUTES.get(recognise(name) or "", _NOT_OURS)

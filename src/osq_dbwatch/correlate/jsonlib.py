@@ -16,7 +16,7 @@ from typing import Any
 
 from ..pack import contract
 
-__all__ = ["ADMIN_FIELDS", "EVENT_FIELDS", "NAME", "TEXT_FIELDS", "UNSET", "JSONError", "dumps", "line_decoder", "loads", "loads_line",
+__all__ = ["ADMIN_FIELDS", "EVENT_FIELDS", "NAME", "TEXT_FIELDS", "UNSET", "JSONError", "decorations_decoder", "dumps", "line_decoder", "loads", "loads_line",
            "not_utf8", "struct_values"]
 
 try:
@@ -97,7 +97,7 @@ if msgspec is not None:
         ("name", Scalar, None),
         ("hostIdentifier", Scalar, None),
         ("unixTime", Scalar, None),
-        ("decorations", Decorations | None | UnsetType, UNSET),
+        ("decorations", msgspec.Raw | UnsetType, UNSET),  # its bytes: read only when they change (fastpath.py)
         ("columns", EventColumns | None | UnsetType, UNSET),
         ("snapshot", GenericAlias(list, (AdminMember,)) | None | UnsetType, UNSET),  # list[AdminMember]
         ("action", Scalar, None),
@@ -112,6 +112,11 @@ def struct_values() -> Callable[[Any], tuple[Any, ...]] | None:
     it knows nothing about.
     """
     return msgspec.structs.astuple if msgspec is not None else None
+
+
+def decorations_decoder() -> Callable[[Any], Any] | None:
+    """Decoder of a line's raw decorations into a Decorations (the fast path's); None without msgspec."""
+    return msgspec.json.Decoder(Decorations).decode if msgspec is not None else None
 
 
 def line_decoder() -> Callable[[bytes | str], Any] | None:
