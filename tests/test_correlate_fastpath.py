@@ -187,16 +187,14 @@ def random_log(seed: int, n: int, odd: float = 0.05) -> list[bytes]:
     return lines
 
 
-def _feed(engine: Engine, path: FastPath, states: dict[str, HostState], data: bytes, fast: bool) -> None:
-    if fast and path.line(data):
-        return
+def _feed(path: FastPath, data: bytes, fast: bool) -> None:
     try:
-        parsed = parse_line(data)
+        if fast:
+            path.apply_line(data)
+        else:
+            path.general(data)
     except BadLine:
-        return
-    if parsed.rows:
-        host = parsed.rows[0].host
-        engine.step(states.get(host) or path.open_host(host), parsed.rows)
+        pass
 
 
 def _run(lines: list[bytes], fast: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -207,7 +205,7 @@ def _run(lines: list[bytes], fast: bool) -> tuple[list[dict[str, Any]], dict[str
     path.open_host = lambda host: states.setdefault(host, HostState(host))
     findings: list[dict[str, Any]] = []
     for i, data in enumerate(lines):
-        _feed(engine, path, states, data, fast)
+        _feed(path, data, fast)
         if i % 50 == 49:  # flush now and then, as batches do
             for state in states.values():
                 findings.extend(to_ocsf(f) for f in engine.flush(state))

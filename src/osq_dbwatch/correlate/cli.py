@@ -26,11 +26,11 @@ from ..cli import DbwatchError
 from ..config import load_config
 from ..progress import Progress
 from .engine import Engine, HostState
-from .fastpath import FastPath
+from .fastpath import OTHER, FastPath
 from .findings import SEVERITY_NAMES, Finding, to_ecs, to_ocsf
-from .jsonlib import dumps, loads
-from .logread import Batch, FileSource, InputError, Source, StreamSource, Tally, open_sources, result_name
-from .rows import QUERIES, BadLine, parse_line, recognise
+from .jsonlib import dumps
+from .logread import Batch, FileSource, InputError, Source, StreamSource, open_sources
+from .rows import QUERIES, BadLine
 from .state import NONE, StateStore, check_directory, default_state_path, encode_host, open_private
 
 
@@ -179,68 +179,21 @@ def _quiet_stdout() -> None:
         pass
 
 
-def _snapshot_rows(data: bytes | None) -> int:
-    """Rows of an admin_accounts line: a snapshot holds one per member."""
-    try:
-        obj = loads(data) if data is not None else None
-    except Exception:  # noqa: BLE001 - a bad line: the full path counts it as skipped
-        return 0
-    if type(obj) is dict:
-        snapshot = obj.get("snapshot")
-        return len(snapshot) if type(snapshot) is list else 1
-    return 0
-
-
 class Counts:
     """Rows per recognised query and lines of other queries, for the summary.
 
-    The reader tallies lines by result name as it cuts them (logread.Tally:
-    a byte search, no parse). The fast path takes event lines, one row each,
-    and admin_accounts snapshots, whose rows are counted here by parsing them
-    (one line per host and snapshot: rare). Lines the fast path declines are
-    counted again from the full parse.
+    Counted where each line is read anyway, with no pass of its own: the fast path's route
+    (FastPath.line, one row an event line, one a member of an admin_accounts snapshot) and the
+    general path's parse (FastPath.general). Bad lines count as skipped, not here.
     """
 
     def __init__(self) -> None:
-        self.tally = Tally(self._new_name)
-        self.queries: dict[bytes, str | None] = {}
-        self.extra: dict[str, int] = {}  # rows beyond one a line, or minus lines that gave none
-        self.other_fix = 0
-
-    def _new_name(self, name: bytes) -> None:
-        found = recognise(name.decode("utf-8", "replace"))
-        self.queries[name] = None if found == "dbwatch_coverage" else found
-        if found == "admin_accounts":
-            self.tally.special[name] = self._admin
-
-    def _admin(self, line: bytes) -> None:
-        self.extra["admin_accounts"] = self.extra.get("admin_accounts", 0) + _snapshot_rows(line) - 1
-
-    def declined(self, data: bytes | None, parsed_rows: list[Any], bad: bool) -> None:
-        """A line went to the full path: count what it parsed to instead of its name."""
-        name = b"" if data is None else result_name(data)
-        query = self.queries.get(name) if data is not None else None
-        if query is None:
-            if data is not None and (bad or parsed_rows):
-                self.other_fix -= 1
-        else:
-            count = _snapshot_rows(data) if query == "admin_accounts" else 1
-            self.extra[query] = self.extra.get(query, 0) - count
-        for row in parsed_rows:
-            q = getattr(row, "query", "admin_accounts")
-            self.extra[q] = self.extra.get(q, 0) + 1
+        self.rows: list[int] = [0] * (OTHER + 1)  # FastPath.counts: rows.QUERIES' positions, then OTHER
 
     def per_query(self) -> tuple[dict[str, int], int]:
         """(rows per recognised query in the contract's order, lines of other queries)."""
-        rows = dict(self.extra)
-        other = self.other_fix
-        for name, count in self.tally.names.items():
-            query = self.queries.get(name)
-            if query is None:
-                other += count
-            else:
-                rows[query] = rows.get(query, 0) + count
-        return {q: rows[q] for q in QUERIES if rows.get(q, 0) > 0}, max(other, 0)
+        rows = self.rows
+        return {q: rows[i] for i, q in enumerate(QUERIES) if rows[i] > 0}, rows[OTHER]
 
 
 class Runner:
@@ -281,6 +234,7 @@ class Runner:
         self.first_seen: dict[str, int] = {}
         self.no_admin_rows: set[str] = set()
         self.fast = FastPath(engine)
+        self.fast.counts = self.counts.rows
         self.label = ""  # the batch's input, for messages
         self.fast.open_host = self._open_host
         engine.sink = self._early  # findings of a host's many closing chains, before its flush
@@ -379,24 +333,18 @@ class Runner:
         return written
 
     def _full_path(self, number: int, data: bytes | None) -> None:
-        """A line the fast path declined: parsed in full, or skipped and counted with the reason."""
+        """A line the fast path declined: the general path, or skipped and counted with the reason."""
         if data is None:
             self._bad(self.label, number, "line longer than 1 MiB")
             return
         try:
-            parsed = parse_line(data)
+            parsed = self.fast.general(data)
         except BadLine as exc:
-            self.counts.declined(data, [], True)
             if data.strip():
                 self._bad(self.label, number, str(exc))
             return
         for problem in parsed.problems:
             self._bad(self.label, number, problem)
-        rows = parsed.rows
-        self.counts.declined(data, rows, bool(parsed.problems))
-        if rows:
-            host = rows[0].host
-            self.engine.step(self.dirty.get(host) or self._open_host(host), rows)
 
     def batch(self, batch: Batch) -> None:
         # Rows go to their host's engine state line by line (no batch of rows is
@@ -538,7 +486,7 @@ def _run(args: argparse.Namespace, state_path: str) -> int:
     store = StateStore(state_path, lock=True, wait=args.wait, reset=args.reset)
     try:
         counts = Counts()
-        sources = open_sources(logs, store, args.follow, counts.tally)
+        sources = open_sources(logs, store, args.follow)
     except InputError as exc:
         store.close()
         raise DbwatchError(str(exc)) from None

@@ -8,14 +8,17 @@ rose during this call. No I/O, no clock, no randomness: the same state and
 rows always give the same result, which is what lets the caller batch,
 persist, kill and restart, or run hosts on different machines.
 
-Both readers of the log call the same API, one call per row: the general
-path (rows.py, then step()) and the fast path (fastpath.py) alike.
+A results-log line goes in through one function, FastPath.apply_line(data)
+(fastpath.py): the fast path, else rows.parse_line and step(). correlate's
+Runner, the Spark operator and the tests all call it. Both readers call the
+same API below, one call per row.
 
     exec_class(query, invariant columns...)  -> the run's class (classify.py)
     on_exec(st, t, pid_key, cls)             -> None, or the codes on_exec_row needs
     on_exec_row(st, row, cls, codes)         a run that opens, joins or links to a chain
     on_file(st, FileRow)       on_egress(st, EgressRow)      on_history(st, HistoryRow)
     on_admin(st, AdminRow)     on_admin_snapshot(st, t, members)
+    on_host_uuid(st, host_uuid)  a line's host_uuid decoration, when it differs from the state's
     egress_wanted(success, address) -> False: on_row(st, t) instead of on_egress
 
 Each call moves the host's watermark to the row's time and, after the row,
@@ -173,6 +176,11 @@ class Engine:
     # -- every row ------------------------------------------------------------
 
     @staticmethod
+    def on_host_uuid(st: HostState, host_uuid: str) -> None:
+        """The host's host_uuid decoration (findings' host.id and device.uid); readers call it when it changed."""
+        st.host_uuid = host_uuid
+
+    @staticmethod
     def _at(st: HostState, t: int) -> None:
         """The host's watermark: the newest event time seen."""
         if t <= st.watermark:
@@ -205,15 +213,16 @@ class Engine:
         joins or links to a chain: the caller hands its full row to
         on_exec_row() with these codes (an access's baseline codes; [] for a transfer).
         """
-        self._at(st, t)
+        # _at() and _done() inline: nearly every line of a fleet's log comes through here.
+        st.watermark = max(st.watermark, t)
         codes: list[str] | None = None
         if cls is not None:
             if isinstance(cls, AccessClass):
                 codes = self._access_gate(st, cls, pid_key, t)
             elif self._transfer_gate(st, cls, pid_key, t):
                 codes = _LINKABLE
-        if codes is None:
-            self._done(st)
+        if codes is None and st.watermark - st.last_expiry >= SWEEP:
+            self._expire(st)
         return codes
 
     def on_exec_row(self, st: HostState, row: ExecRow, cls: ExecClass, codes: list[str]) -> None:
@@ -663,10 +672,13 @@ class Engine:
 
         Baseline rows (files already there at a first run) and deletions are not evidence.
         """
-        self._at(st, row.time)
+        t = row.time
+        if t > st.watermark:  # noqa: PLR1730 - _at() and _done() inline, as in on_exec (max() is a call)
+            st.watermark = t
         if not row.baseline and row.action != "DELETED":
             self._file(st, row)
-        self._done(st)
+        if st.watermark - st.last_expiry >= SWEEP:
+            self._expire(st)
 
     def _file(self, st: HostState, row: FileRow) -> None:
         t = row.time
@@ -764,15 +776,20 @@ class Engine:
 
     def on_egress(self, st: HostState, row: EgressRow) -> None:
         """A db_egress connect (evidence when egress_wanted)."""
-        self._at(st, row.time)
+        t = row.time
+        if t > st.watermark:  # noqa: PLR1730 - _at() and _done() inline, as in on_exec (max() is a call)
+            st.watermark = t
         if self.egress_wanted(row.success, row.address, row.status):
             self._connect(st, row)
-        self._done(st)
+        if st.watermark - st.last_expiry >= SWEEP:
+            self._expire(st)
 
     def on_row(self, st: HostState, t: int) -> None:
         """A row a reader found to be no evidence by asking the engine (egress_wanted): the watermark and the sweep."""
-        self._at(st, t)
-        self._done(st)
+        if t > st.watermark:  # noqa: PLR1730 - _at() and _done() inline, as in on_exec (max() is a call)
+            st.watermark = t
+        if st.watermark - st.last_expiry >= SWEEP:
+            self._expire(st)
 
     def _connect(self, st: HostState, row: EgressRow) -> None:
         t = row.time

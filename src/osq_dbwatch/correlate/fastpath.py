@@ -6,13 +6,15 @@ dump_file_events or db_egress, or an admin_accounts snapshot. The general
 path (rows.parse_line, then Engine.step) decodes the whole line into dicts
 and builds a typed row of each. Here msgspec's typed decoder reads only the
 fields the correlator uses (decorations, calendarTime and unknown columns are
-skipped unbuilt, and a value of the wrong type fails the decode); the column
+skipped unbuilt, and a value of the wrong type fails the decode: the exec
+rows' text columns must be text); the column
 values go through rows.py's readers (the same functions the general path
 reads them with) and into the same Engine calls (see engine.py's API). No
 rule of the correlator lives here: a line this path cannot read the way the
 general path would returns False before touching any state, and goes the
 general way (other shapes and queries, batch format, floats, booleans,
-a column rows.py rejects).
+a column rows.py rejects). FastPath.apply_line is the one entry for a line:
+this path, else the general one.
 """
 
 from __future__ import annotations
@@ -21,29 +23,33 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from .engine import Engine, HostState
-from .jsonlib import ADMIN_FIELDS, EVENT_FIELDS, line_decoder, not_utf8, struct_values
+from .jsonlib import ADMIN_FIELDS, EVENT_FIELDS, decorations_decoder, line_decoder, not_utf8, struct_values
 from .jsonlib import UNSET as _JSON_UNSET
 from .rows import (
     MAX_TIME,
+    QUERIES,
     BadLine,
+    Parsed,
     check_exec,
     egress_address,
     egress_row,
     exec_row,
     file_row,
+    parse_line,
     pid_key,
     recognise,
     row_time,
     session,
     socket_status,
     succeeded,
-    text,
     time_or_zero,
     to_int,
 )
 
 MAX_NAMES: Final = 4096
+MAX_HOSTS: Final = 65536  # hosts whose last decorations are remembered
 UNSET: Final[Any] = _JSON_UNSET  # a field absent from the line (Final: compiled code keeps it in a C static)
+_MISS: Final[Any] = object()  # not memoised yet
 
 
 def _position(name: str, fields: tuple[str, ...] = EVENT_FIELDS) -> int:
@@ -83,15 +89,18 @@ def _columns(v: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip(EVENT_FIELDS, v))
 
 
-# Routes of a result name: the query it is, when this path takes its lines.
-_NOT_OURS: Final = 0
-_ADMIN: Final = 1
-_DB_CLI_EXEC: Final = 2
-_TRANSFER_EXEC: Final = 3
-_DUMP_FILE: Final = 4
-_DB_EGRESS: Final = 5
-_ROUTES = {"admin_accounts": _ADMIN, "db_cli_exec": _DB_CLI_EXEC, "transfer_exec": _TRANSFER_EXEC,
-           "dump_file_events": _DUMP_FILE, "db_egress": _DB_EGRESS}
+# Routes of a result name: the query it is (its position in rows.QUERIES, which also indexes the counts of
+# rows per query), when this path takes its lines.
+_NOT_OURS: Final = -1
+_ADMIN: Final = QUERIES.index("admin_accounts")
+_DB_CLI_EXEC: Final = QUERIES.index("db_cli_exec")
+_TRANSFER_EXEC: Final = QUERIES.index("transfer_exec")
+_DUMP_FILE: Final = QUERIES.index("dump_file_events")
+_DB_EGRESS: Final = QUERIES.index("db_egress")
+_ROUTES: Final = {"admin_accounts": _ADMIN, "db_cli_exec": _DB_CLI_EXEC, "transfer_exec": _TRANSFER_EXEC,
+                  "dump_file_events": _DUMP_FILE, "db_egress": _DB_EGRESS}
+_INDEX: Final = {q: i for i, q in enumerate(QUERIES)}
+OTHER: Final = len(QUERIES)  # counts[OTHER]: lines of other queries (good JSON, no contract query)
 
 
 def _no_decoder(data: bytes | str) -> Any:
@@ -99,36 +108,73 @@ def _no_decoder(data: bytes | str) -> Any:
 
 
 class FastPath:
-    """Takes the common lines of one batch; the runner sets `dirty` and `open_host` per batch."""
+    """The engine's line reader: apply_line() applies one results-log line to its host's state.
+
+    The runner sets `dirty` and `open_host` per batch (Spark's operator per host); `counts` holds the rows
+    per query (rows.QUERIES' positions) and, at OTHER, the lines of other queries, for the run's summary.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dirty: dict[str, HostState] = {}
-        self.open_host: Callable[[str], HostState] = lambda host: HostState(host)
-        self._names: dict[str, int] = {}  # result name -> route (below)
+        # Enters a host's state in `dirty` (line() reads it back from there).
+        self.open_host: Callable[[str], HostState] = lambda host: self.dirty.setdefault(host, HostState(host))
+        self.counts: list[int] = [0] * (OTHER + 1)
+        self._names: dict[str, int] = {}  # result name -> route (above)
+        # uid and auid texts -> to_int(uid), session(auid): a host's runs repeat a few users' ids.
+        self._uids: dict[Any, int | None] = {}
+        self._sessions: dict[Any, bool] = {}
+        self._decorations: dict[str, Any] = {}  # host -> its last line's decorations (msgspec.Raw)
+        self._decorations_decode: Callable[[Any], Any] = decorations_decoder() or _no_decoder
         decode, values = line_decoder(), struct_values()
         self.available = decode is not None  # False without msgspec: line() declines every line
         self._decode: Callable[[bytes | str], Any] = decode or _no_decoder
         self._values: Callable[[Any], tuple[Any, ...]] = values or tuple
 
-    def feed(self, lines: Iterable[tuple[int, bytes | None]], full_path: Callable[[int, bytes | None], None],
+    def apply_line(self, data: bytes) -> Parsed | None:
+        """Apply one results-log line to its host's state: the fast path, else rows.parse_line and Engine.step.
+
+        None when the fast path took it, else what the general path parsed (its rows, and the problems of
+        rows it skipped). Raises BadLine, with no state touched, for a line nothing in which is usable.
+        """
+        if self.line(data):
+            return None
+        return self.general(data)
+
+    def feed(self, lines: Iterable[tuple[int, bytes | None]], general: Callable[[int, bytes | None], None],
              max_hosts: int) -> int:
-        """Apply numbered lines, handing the ones line() declines (and over-long ones, None) to `full_path`.
+        """apply_line() over numbered lines, where `general` takes the lines line() declines (and over-long ones,
+        None), so the caller can report bad lines (it calls self.general()).
 
         Stops after the line that makes `dirty` hold `max_hosts` hosts; returns the lines taken.
         """
         count = 0
         dirty = self.dirty
+        line = self.line
         for number, data in lines:
             count += 1
-            if data is None or not self.line(data):
-                full_path(number, data)
+            if data is None or not line(data):
+                general(number, data)
             if len(dirty) >= max_hosts:
                 break
         return count
 
+    def general(self, data: bytes) -> Parsed:
+        """The general path of apply_line(): rows.parse_line, then Engine.step on the host's state; counted."""
+        parsed = parse_line(data)
+        rows = parsed.rows
+        if rows:
+            st = self._state(rows[0].host)
+            self.engine.step(st, rows)
+            self.counts[_INDEX[parsed.query]] += len(rows)
+            if parsed.host_uuid and st.host_uuid != parsed.host_uuid:
+                self.engine.on_host_uuid(st, parsed.host_uuid)
+        elif not parsed.query:
+            self.counts[OTHER] += 1
+        return parsed
+
     def line(self, data: bytes) -> bool:
-        """Apply one raw line; False (and no state touched) when the full path must take it."""
+        """The fast path: apply one raw line; False (and no state touched) when the general path must take it."""
         try:
             obj = self._decode(data)
         except Exception:  # noqa: BLE001 - malformed, wrong types, too deep: the full path says why
@@ -141,7 +187,7 @@ class FastPath:
                 obj = self._decode(as_text)
             except Exception:  # noqa: BLE001
                 return False
-        name, host, value, columns, snapshot, action, diff = self._values(obj)  # ResultLine's fields
+        name, host, value, decorations, columns, snapshot, action, diff = self._values(obj)  # ResultLine's fields
         if type(name) is not str:
             return False
         route = self._names.get(name)
@@ -151,34 +197,55 @@ class FastPath:
             return False
         unix_time: int = value if type(value) is int and 0 < value < MAX_TIME else time_or_zero(value)  # osquery's int
         if columns is UNSET:
-            return route == _ADMIN and self._admin_snapshot(snapshot, unix_time, host)
-        if columns is None or route == _ADMIN or action != "added":
-            return False
-        c = self._values(columns)
-        t = row_time(c[TIME], unix_time)
-        if not t:
-            return False
+            if route != _ADMIN or not self._admin_snapshot(snapshot, unix_time, host):
+                return False
+        else:
+            if columns is None or route == _ADMIN or action != "added":
+                return False
+            c = self._values(columns)
+            t = row_time(c[TIME], unix_time)
+            if not t:
+                return False
+            try:
+                if route == _DB_CLI_EXEC:
+                    self._exec("db_cli_exec", c, host, t)
+                elif route == _TRANSFER_EXEC:
+                    self._exec("transfer_exec", c, host, t)
+                elif route == _DUMP_FILE:
+                    row = file_row("dump_file_events", host, t, c[TARGET_PATH], c[PATH], c[ACTION], c[INODE], c[OWNER],
+                                   c[SIZE], c[SHA256], c[WRITER_PID], False)
+                    self.engine.on_file(self._state(host), row)
+                else:
+                    # Most connects are internal: the full row is built only for one the engine wants.
+                    engine = self.engine
+                    if engine.egress_wanted(succeeded(c[SUCCESS]), egress_address(c[REMOTE_ADDRESS]),
+                                            socket_status(c[STATUS])):
+                        engine.on_egress(self._state(host), egress_row("db_egress", host, t, c[PID], c[PATH], c[AUID],
+                                                                       c[LOGIN_USER], c[REMOTE_ADDRESS], c[REMOTE_PORT],
+                                                                       c[SUCCESS], c[STATUS]))
+                    else:
+                        engine.on_row(self._state(host), t)
+            except BadLine:
+                return False  # the full path reports it
+            self.counts[route] += 1
+        if decorations is not UNSET:
+            # A host's lines repeat the same decorations: they are read when their bytes change.
+            st = self.dirty[host]
+            if decorations != self._decorations.get(host) or not st.host_uuid:
+                self._decorated(st, decorations)
+        return True
+
+    def _decorated(self, st: HostState, raw: Any) -> None:
+        """A line's decorations (raw JSON) unlike the host's last ones: its host_uuid to the engine."""
+        if len(self._decorations) >= MAX_HOSTS:
+            self._decorations.clear()
+        self._decorations[st.host] = raw.copy()  # not a view of the line
         try:
-            if route == _DB_CLI_EXEC:
-                return self._exec("db_cli_exec", c, host, t)
-            if route == _TRANSFER_EXEC:
-                return self._exec("transfer_exec", c, host, t)
-            if route == _DUMP_FILE:
-                row = file_row("dump_file_events", host, t, c[TARGET_PATH], c[PATH], c[ACTION], c[INODE], c[OWNER],
-                               c[SIZE], c[SHA256], c[WRITER_PID], False)
-                self.engine.on_file(self._state(host), row)
-                return True
-            # Most connects are internal: the full row is built only for one the engine wants.
-            engine = self.engine
-            if engine.egress_wanted(succeeded(c[SUCCESS]), egress_address(c[REMOTE_ADDRESS]), socket_status(c[STATUS])):
-                engine.on_egress(self._state(host), egress_row("db_egress", host, t, c[PID], c[PATH], c[AUID],
-                                                               c[LOGIN_USER], c[REMOTE_ADDRESS], c[REMOTE_PORT],
-                                                               c[SUCCESS], c[STATUS]))
-            else:
-                engine.on_row(self._state(host), t)
-            return True
-        except BadLine:
-            return False  # the full path reports it
+            host_uuid = self._decorations_decode(raw).host_uuid
+        except Exception:  # noqa: BLE001 - not an object, or a host_uuid of no scalar type: none, as rows.py reads it
+            return
+        if type(host_uuid) is str and host_uuid and st.host_uuid != host_uuid:
+            self.engine.on_host_uuid(st, host_uuid)
 
     def _route(self, name: str) -> int:
         route = _ROUTES.get(recognise(name) or "", _NOT_OURS)
@@ -207,38 +274,35 @@ class FastPath:
                 return False
             members.append((username, groupname))
         self.engine.on_admin_snapshot(self._state(host), t, members)
+        self.counts[_ADMIN] += len(members)
         return True
 
-    def _exec(self, query: str, c: tuple[Any, ...], host: str, t: int) -> bool:
-        """A db_cli_exec or transfer_exec row; the full row is built only for a run the engine asks it of."""
-        # rows.text() of each text column, the common str inline (this runs for most lines of a log).
+    def _exec(self, query: str, c: tuple[Any, ...], host: str, t: int) -> None:
+        """A db_cli_exec or transfer_exec row; the full row is built only for a run the engine asks it of.
+
+        Its text columns are str here: the decoder declines a line where one is not (jsonlib.TEXT_FIELDS).
+        """
         path = c[PATH]
-        if type(path) is not str:
-            path = text(path)
         cmdline = c[CMDLINE]
-        if type(cmdline) is not str:
-            cmdline = text(cmdline)
         check_exec(path, cmdline)
-        cwd = c[CWD]
-        if type(cwd) is not str:
-            cwd = text(cwd)
-        username = c[USERNAME]
-        if type(username) is not str:
-            username = text(username)
-        login_user = c[LOGIN_USER]
-        if type(login_user) is not str:
-            login_user = text(login_user)
-        parent_path = c[PARENT_PATH]
-        if type(parent_path) is not str:
-            parent_path = text(parent_path)
-        parent_cmdline = c[PARENT_CMDLINE]
-        if type(parent_cmdline) is not str:
-            parent_cmdline = text(parent_cmdline)
+        value = c[UID]
+        uid = self._uids.get(value, _MISS)
+        if uid is _MISS:
+            uid = to_int(value)
+            self._uids[value] = uid
+            if len(self._uids) > MAX_NAMES:
+                self._uids.clear()
+        value = c[AUID]
+        has_session = self._sessions.get(value)
+        if has_session is None:
+            has_session = session(value)
+            self._sessions[value] = has_session
+            if len(self._sessions) > MAX_NAMES:
+                self._sessions.clear()
         engine = self.engine
-        cls = engine.exec_class(query, path, cmdline, cwd, to_int(c[UID]), username, session(c[AUID]), login_user,
-                                parent_path, parent_cmdline)
-        st = self._state(host)
+        cls = engine.classes.exec_class(query == "transfer_exec", path, cmdline, c[CWD], uid, c[USERNAME], has_session,
+                                        c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE])  # Engine.exec_class, unwrapped
+        st = self.dirty.get(host) or self.open_host(host)
         codes = engine.on_exec(st, t, pid_key(c[PID]), cls)
         if codes is not None and cls is not None:
             engine.on_exec_row(st, exec_row(query, host, t, _columns(c), False), cls, codes)
-        return True

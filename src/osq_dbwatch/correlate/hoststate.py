@@ -66,7 +66,7 @@ _CHAIN_FIELDS: Final = tuple(f.name for f in fields(Chain) if f.name != "dirty")
 @dataclass
 class HostState:
     host: str
-    host_uuid: str = ""  # the log's host_uuid decoration (issue 14); kept in the state form of issue 12 as well
+    host_uuid: str = ""  # osquery's host_uuid decoration, newest seen ("" when the log has none)
     watermark: int = 0
     admin_groups: dict[str, list[str]] = field(default_factory=dict)  # user -> admin groups (from admin_accounts)
     admin_snapshot: int = 0

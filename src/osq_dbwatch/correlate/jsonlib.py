@@ -16,7 +16,7 @@ from typing import Any
 
 from ..pack import contract
 
-__all__ = ["ADMIN_FIELDS", "EVENT_FIELDS", "NAME", "UNSET", "JSONError", "dumps", "line_decoder", "loads", "loads_line",
+__all__ = ["ADMIN_FIELDS", "EVENT_FIELDS", "NAME", "TEXT_FIELDS", "UNSET", "JSONError", "decorations_decoder", "dumps", "line_decoder", "loads", "loads_line",
            "not_utf8", "struct_values"]
 
 try:
@@ -79,17 +79,25 @@ def loads_line(data: bytes) -> Any:
 # decoder finds each field where it looks first.
 EVENT_FIELDS: tuple[str, ...] = contract.event_reads()
 ADMIN_FIELDS: tuple[str, ...] = tuple(sorted(contract.BY_NAME["admin_accounts"].reads))
+# The exec rows' text columns (osquery's TEXT: text with or without --logger_numerics), decoded as str ("" when
+# absent): a line where one holds anything else (null, a number) goes the general path, which reads it.
+TEXT_FIELDS: frozenset[str] = frozenset({"cmdline", "cwd", "login_user", "parent_cmdline", "parent_path", "path",
+                                         "username"})
 
 if msgspec is not None:
     EventColumns: type[msgspec.Struct] = msgspec.defstruct(
-        "EventColumns", [(name, Scalar, None) for name in EVENT_FIELDS], gc=False)
+        "EventColumns", [(name, str, "") if name in TEXT_FIELDS else (name, Scalar, None) for name in EVENT_FIELDS],
+        gc=False)
     AdminMember: type[msgspec.Struct] = msgspec.defstruct(
         "AdminMember", [(name, Scalar, None) for name in ADMIN_FIELDS], gc=False)
+    # The one decoration the correlator reads (findings' host.id / device.uid); osquery and Fleet add it.
+    Decorations: type[msgspec.Struct] = msgspec.defstruct("Decorations", [("host_uuid", Scalar, None)], gc=False)
     # In the order osquery writes them; diffResults (batch format) is the full path's.
     ResultLine: type[msgspec.Struct] = msgspec.defstruct("ResultLine", [
         ("name", Scalar, None),
         ("hostIdentifier", Scalar, None),
         ("unixTime", Scalar, None),
+        ("decorations", msgspec.Raw | UnsetType, UNSET),  # its bytes: read only when they change (fastpath.py)
         ("columns", EventColumns | None | UnsetType, UNSET),
         ("snapshot", GenericAlias(list, (AdminMember,)) | None | UnsetType, UNSET),  # list[AdminMember]
         ("action", Scalar, None),
@@ -104,6 +112,11 @@ def struct_values() -> Callable[[Any], tuple[Any, ...]] | None:
     it knows nothing about.
     """
     return msgspec.structs.astuple if msgspec is not None else None
+
+
+def decorations_decoder() -> Callable[[Any], Any] | None:
+    """Decoder of a line's raw decorations into a Decorations (the fast path's); None without msgspec."""
+    return msgspec.json.Decoder(Decorations).decode if msgspec is not None else None
 
 
 def line_decoder() -> Callable[[bytes | str], Any] | None:

@@ -110,30 +110,6 @@ def _primed(label: str, gen: Iterator[tuple[int, bytes | None]], where: Callable
     return Batch(label, itertools.chain((first,), gen), where)
 
 
-class Tally:
-    """Lines per result name, counted as the lines are cut (the run's summary reads it).
-
-    `special`: names whose lines are also handed to a function (for rows that are not one a line).
-    """
-
-    def __init__(self, new_name: Callable[[bytes], None] = lambda name: None) -> None:
-        self.names: dict[bytes, int] = {}
-        self.special: dict[bytes, Callable[[bytes], None]] = {}
-        self.new_name = new_name  # called once per name, before its line is handed on
-
-
-def result_name(line: bytes) -> bytes:
-    """The result name a line carries (b"" when none), found without parsing the line."""
-    at = line.find(b'"name"')
-    if at < 0:
-        return b""
-    start = line.find(b'"', line.find(b":", at + 6) + 1) + 1
-    if start <= 0:
-        return b""
-    end = line.find(b'"', start)
-    return line[start:end] if end >= 0 else b""
-
-
 class _Splitter:
     """Cuts a byte stream into lines, bounding line length.
 
@@ -141,8 +117,7 @@ class _Splitter:
     line, so a consumer may stop at any line and position() stays exact.
     """
 
-    def __init__(self, offset: int, line: int, tally: Tally | None = None) -> None:
-        self.tally = tally
+    def __init__(self, offset: int, line: int) -> None:
         self.buffer = b""
         self.pos = 0
         self.buffer_offset = offset  # file offset of buffer[pos]
@@ -159,8 +134,6 @@ class _Splitter:
     def lines(self, budget: int) -> Iterator[tuple[int, bytes | None]]:
         """Complete lines in the buffer, at most `budget` of them."""
         buf = self.buffer
-        tally = self.tally
-        names = tally.names if tally is not None else None
         while budget > 0:
             start = self.pos
             end = buf.find(b"\n", start)
@@ -186,18 +159,6 @@ class _Splitter:
                 yield self.line, None
             else:
                 line = buf[start:end]
-                if names is not None:
-                    # Lines per result name, for the run's summary: osquery's layout costs one find.
-                    if line.startswith(b'{"name":"'):
-                        name = line[9:line.find(b'"', 9)]
-                    else:
-                        name = result_name(line)
-                    seen = names.get(name, 0)
-                    names[name] = seen + 1
-                    if not seen:
-                        tally.new_name(name)  # type: ignore[union-attr]
-                    if name in tally.special:  # type: ignore[union-attr]
-                        tally.special[name](line)  # type: ignore[union-attr]
                 yield self.line, line
 
     def tail(self) -> tuple[int, bytes | None] | None:
@@ -265,9 +226,7 @@ def verifies(fd: int, pos: Position, size: int, compressed: bool) -> bool:
 class _Segment:
     """One open log file read from an offset: plain, or gzip-decompressed."""
 
-    def __init__(self, label: str, handle: BinaryIO, st: os.stat_result, offset: int, line: int, logical: str,
-                 tally: Tally | None = None) -> None:
-        self.tally = tally
+    def __init__(self, label: str, handle: BinaryIO, st: os.stat_result, offset: int, line: int, logical: str) -> None:
         self.label = label
         self.handle = handle
         self.fd = handle.fileno()
@@ -277,7 +236,7 @@ class _Segment:
         self.reader: BinaryIO = handle
         if self.compressed:
             self.reader = gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[assignment]
-        self.split = _Splitter(0, 0, tally)
+        self.split = _Splitter(0, 0)
         self._seek(offset, line)
         self.done = False  # read to its end and left (or a file that will not grow)
         self.last_data = time.monotonic()
@@ -289,7 +248,7 @@ class _Segment:
             self.reader.seek(offset)  # gzip: decompresses up to the offset
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"{self.label}: damaged gzip data: {exc}") from None
-        self.split = _Splitter(offset, line, self.tally)
+        self.split = _Splitter(offset, line)
 
     def restart(self) -> None:
         """Read the file again from its start (it was truncated)."""
@@ -423,8 +382,7 @@ class FileSource:
     """
 
     def __init__(self, path: str, start: Position | None, follow: bool, book: PositionBook | None = None,
-                 opened: tuple[BinaryIO, os.stat_result] | None = None, tally: Tally | None = None) -> None:
-        self.tally = tally
+                 opened: tuple[BinaryIO, os.stat_result] | None = None) -> None:
         self.label = path
         self.path = path
         self.logical = os.path.abspath(path)
@@ -442,7 +400,7 @@ class FileSource:
 
     def _segment(self, label: str, handle: BinaryIO, st: os.stat_result, offset: int, line: int) -> _Segment:
         try:
-            return _Segment(label, handle, st, offset, line, self.logical, self.tally)
+            return _Segment(label, handle, st, offset, line, self.logical)
         except InputError:
             handle.close()
             raise
@@ -682,16 +640,16 @@ class FileSource:
 class StreamSource:
     """Standard input or a FIFO: read once, no position is saved (a pipe cannot be resumed)."""
 
-    def __init__(self, fd: int = 0, follow: bool = False, label: str = "-", tally: Tally | None = None) -> None:
+    def __init__(self, fd: int = 0, follow: bool = False, label: str = "-") -> None:
         self.label = label
         self.fd = fd
-        self.split = _Splitter(0, 0, tally)
+        self.split = _Splitter(0, 0)
         self.eof = False
         self.follow = follow  # live pipe: end a batch as soon as the buffered lines are used
         self.notes: list[str] = []
 
     @classmethod
-    def open_fifo(cls, path: str, follow: bool, tally: Tally | None = None) -> StreamSource:
+    def open_fifo(cls, path: str, follow: bool) -> StreamSource:
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))  # waits for a writer, as `cat FIFO` does
         except OSError as exc:
@@ -699,7 +657,7 @@ class StreamSource:
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):
             os.close(fd)
             raise InputError(f"{path}: changed while being opened")
-        source = cls(fd, follow, path, tally)
+        source = cls(fd, follow, path)
         source.notes.append(f"{path}: a FIFO, read as a stream: no position is kept, a later run reads what is written then")
         return source
 
@@ -743,7 +701,7 @@ StdinSource = StreamSource  # the name earlier code and tests use
 Source = FileSource | StreamSource
 
 
-def open_sources(paths: list[str], book: PositionBook, follow: bool, tally: Tally | None = None) -> list[Source]:
+def open_sources(paths: list[str], book: PositionBook, follow: bool) -> list[Source]:
     """The inputs, each a source; a log's rotated past taken into its source.
 
     Raises InputError (one line) for an input that cannot be read; sources
@@ -778,17 +736,17 @@ def open_sources(paths: list[str], book: PositionBook, follow: bool, tally: Tall
     try:
         for path, opened_handle, opened_st in opened:
             if path == "-":
-                sources.append(StreamSource(0, follow, "-", tally))
+                sources.append(StreamSource(0, follow, "-"))
                 continue
             if opened_handle is None:
-                sources.append(StreamSource.open_fifo(path, follow, tally))
+                sources.append(StreamSource.open_fifo(path, follow))
                 continue
             cand = by_path[path]
             if cand.handle is None:
                 continue  # taken into another log's past
             cand.handle = None
             assert opened_st is not None
-            file_source = FileSource(path, None, follow, book, (opened_handle, opened_st), tally)
+            file_source = FileSource(path, None, follow, book, (opened_handle, opened_st))
             sources.append(file_source)
             file_source.plan([c for c in candidates if c.handle is not None])
     except BaseException:

@@ -169,11 +169,11 @@ def decimal(text: str) -> int:
     which costs a conversion to ASCII and an allocation per call; interpreted,
     that loop would be the slower way, so the source runs the builtins.
     """
+    if not COMPILED:
+        return int(text) if text.isdigit() and text.isascii() and len(text) <= 18 else -1
     size: i64 = len(text)
     if size == 0 or size > 18:
         return -1
-    if not COMPILED:
-        return int(text) if text.isdigit() and text.isascii() else -1
     result: i64 = 0
     i: i64 = 0
     while i < size:
@@ -200,7 +200,10 @@ def text_to_int(text: str) -> int | None:
 
 
 def to_int(value: Any) -> int | None:
-    """An integer column (strings unless --logger_numerics); None when absent or not a 64-bit integer."""
+    """An integer column (strings unless --logger_numerics); None when absent or not a 64-bit integer.
+
+    BadLine for a list, an object or a boolean.
+    """
     if type(value) is int:
         result: int = value
     elif type(value) is str:
@@ -211,8 +214,10 @@ def to_int(value: Any) -> int | None:
             result = int(value)
         except (ValueError, OverflowError):
             return None
-    else:
+    elif value is None:
         return None
+    else:  # a list, an object or a boolean is no number osquery writes: the line is bad, not 0
+        raise BadLine(f"value of type {type(value).__name__} where a number was expected")
     return result if _INT_MIN <= result <= _INT_MAX else None
 
 
@@ -290,8 +295,12 @@ def text(value: Any) -> str:
 
 def pid_key(value: Any) -> str:
     """A pid column as the host state's pid table keys it: str(to_int(value) or 0); the common decimal text is that."""
-    if type(value) is str and decimal(value) > 0 and value[0] != "0":
-        return value
+    if type(value) is str:
+        if not COMPILED:  # the builtins, as decimal() says
+            if value.isdigit() and value[0] != "0" and value.isascii() and len(value) <= 18:
+                return value
+        elif decimal(value) > 0 and value[0] != "0":
+            return value
     return str(to_int(value) or 0)
 
 
@@ -306,9 +315,11 @@ def row_time(value: Any, unix_time: int) -> int:
 
     A time after the line was logged (beyond clock skew) is garbage: the line's time counts.
     """
-    t = time_or_zero(value)
-    if not t:
-        return unix_time
+    t = decimal(value) if type(value) is str else -1  # time_or_zero(value) of the common text in one call
+    if not 0 < t < MAX_TIME:
+        t = time_or_zero(value)
+        if not t:
+            return unix_time
     if unix_time and t > unix_time + FUTURE_SLACK:
         return unix_time
     return t
@@ -481,6 +492,8 @@ _BUILDERS: dict[str, Callable[[str, str, int, dict[str, Any], bool], Row]] = {
 class Parsed:
     rows: list[Row]
     problems: list[str]  # rows skipped inside an otherwise good line
+    query: str = ""  # the contract query of the line; "" for other queries (and dbwatch_coverage)
+    host_uuid: str = ""  # the line's host_uuid decoration ("" when it has none)
 
 
 def parse_line(line: bytes) -> Parsed:
@@ -509,11 +522,16 @@ def parse_obj(obj: Any) -> Parsed:
     if query is None or query == "dbwatch_coverage":
         return Parsed([], [])
     host = obj.get("hostIdentifier")
+    decorations = obj.get("decorations")
+    if type(decorations) is not dict:
+        decorations = {}
     if type(host) is not str or not host:
-        decorations = obj.get("decorations")
-        host = decorations.get("hostname") if type(decorations) is dict else None
+        host = decorations.get("hostname")
         if type(host) is not str or not host:
             raise BadLine("missing 'hostIdentifier'")
+    host_uuid = decorations.get("host_uuid")
+    if type(host_uuid) is not str:
+        host_uuid = ""
     unix_time = time_or_zero(obj.get("unixTime"))
     counter = to_int(obj.get("counter"))
     action = obj.get("action")
@@ -563,4 +581,4 @@ def parse_obj(obj: Any) -> Parsed:
                 problems.append(f"row {index + 1}: {exc}" if len(items) > 1 else str(exc))
     if problems and not rows:
         raise BadLine("; ".join(problems[:3]))
-    return Parsed(rows, problems)
+    return Parsed(rows, problems, query, host_uuid)

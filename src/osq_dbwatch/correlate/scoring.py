@@ -96,6 +96,7 @@ def finding(st: HostState, chain: Chain, update: bool) -> Finding:
     return Finding(
         uid=chain.uid,
         host=st.host,
+        host_uuid=st.host_uuid,
         user=chain.user,
         severity_id=severity,
         score=value,

@@ -118,18 +118,14 @@ class HostOperator:
         return StepResult(save_state(state), outputs, max(due, watermark_ms + 1), applied)
 
     def _apply(self, state: HostState, data: bytes) -> None:
-        """One line, as correlate's Runner applies it: the fast path, else the general one."""
+        """One line, as correlate's Runner applies it (FastPath.apply_line); a bad line is skipped."""
         fast = self.fast
         fast.dirty = {state.host: state}
         fast.open_host = _other_host
-        if fast.line(data):
-            return
         try:
-            parsed = parse_line(data)
+            fast.apply_line(data)
         except BadLine:
-            return
-        if parsed.rows:
-            self.engine.step(state, parsed.rows)
+            pass
 
     def _output(self, finding: Finding) -> Output:
         return Output(record_id(finding), finding.uid, revision(finding), dumps(self.render(finding)).decode())
