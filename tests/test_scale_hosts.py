@@ -122,24 +122,31 @@ def test_sigkill_with_more_hosts_than_the_budget_then_restart_equals_one_run(fle
     state, out = tmp_path / "killed.sqlite", tmp_path / "killed.jsonl"
     args = [sys.executable, "-m", "osq_dbwatch", "correlate", "--config", CONFIG, "--state", str(state), "--output",
             str(out), fleet]
-    rng = random.Random(12)
+    offsets, final = sigkill_runs(args, env, str(state), kills=6, seed=12, wait=60, poll=0.01, later=(0, 0.1))
+    assert final.returncode == 0, final.stderr
+    assert len(set(offsets)) == len(offsets), f"kills did not land at different points: {offsets}"
+    assert out.read_bytes() == expected
+
+
+def sigkill_runs(args: list[str], env: dict[str, str], state: str, kills: int, seed: int, wait: float, poll: float,
+                 later: tuple[float, float]) -> tuple[list[int], subprocess.CompletedProcess[bytes]]:
+    """Start the correlator `kills` times and SIGKILL each run once it has committed something of its own (its
+    state's read offset moved), a random moment `later`; then one run to the end. (offsets at the kills, final)."""
+    rng = random.Random(seed)
     offsets: list[int] = []
-    for _ in range(6):
+    for _ in range(kills):
         before = _offset(state)
         child = subprocess.Popen(args, env={**os.environ, **env}, stderr=subprocess.DEVNULL)
-        # Kill once this run has committed something of its own, a random moment later.
-        deadline = time.time() + 60
+        deadline = time.time() + wait
         while child.poll() is None and time.time() < deadline and _offset(state) <= before:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0, 0.1))
+            time.sleep(poll)
+        time.sleep(rng.uniform(*later))
         assert child.poll() is None, "the run finished before it could be killed: make the log longer"
         child.send_signal(signal.SIGKILL)
         child.wait()
         offsets.append(_offset(state))
-    final = subprocess.run(args, env={**os.environ, **env}, capture_output=True)
-    assert final.returncode == 0, final.stderr
-    assert len(set(offsets)) == len(offsets), f"kills did not land at different points: {offsets}"
-    assert out.read_bytes() == expected
+    final = subprocess.run(args, env={**os.environ, **env}, capture_output=True, timeout=600, check=False)
+    return offsets, final
 
 
 def _offset(state) -> int:

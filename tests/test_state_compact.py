@@ -255,13 +255,8 @@ def test_sigkill_at_100000_hosts_with_commits_by_time_then_restart_equals_one_ru
     """Issue 12's "done when": 100,000 hosts, more than the live and the packed budget (hosts are packed, spilled
     and read back), commits by time so that kills land between batches that were written but not committed;
     every restart cuts the output back and the end result equals one uninterrupted run."""
-    import random
-    import signal
-    import subprocess
-    import time
-
     from correlate_scenarios.make_scenarios import MON, D, H, Log
-    from test_scale_hosts import _offset
+    from test_scale_hosts import sigkill_runs
 
     base = str(tmp_path / "base.log")
     gen_log.generate(gen_log.Spec(lines=200_000, hosts=100_000, seed=3), base)
@@ -285,20 +280,7 @@ def test_sigkill_at_100000_hosts_with_commits_by_time_then_restart_equals_one_ru
     state, out = tmp_path / "k.sqlite", tmp_path / "k.jsonl"
     args = [sys.executable, "-m", "osq_dbwatch", "correlate", "--config", CONFIG, "--state", str(state), "--output",
             str(out), log]
-    rng = random.Random(5)
-    offsets: list[int] = []
-    for _ in range(3):
-        before = _offset(state)
-        child = subprocess.Popen(args, env={**os.environ, **env}, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 300
-        while child.poll() is None and time.time() < deadline and _offset(state) <= before:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.2, 1.5))
-        assert child.poll() is None, "the run finished before it could be killed"
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        offsets.append(_offset(state))
-    final = subprocess.run(args, env={**os.environ, **env}, capture_output=True, timeout=600, check=False)
+    offsets, final = sigkill_runs(args, env, str(state), kills=3, seed=5, wait=300, poll=0.05, later=(0.2, 1.5))
     assert final.returncode == 0, final.stderr
     assert len(set(offsets)) == len(offsets), offsets
     expected = (tmp_path / "w.jsonl").read_bytes()
