@@ -43,7 +43,7 @@ _ACTIONS = {"CREATE": "CREATED", "MODIFY": "UPDATED", "CLOSE_WRITE": "UPDATED", 
 NO_AUID = 4294967295
 
 
-def _value(raw: str) -> str:
+def decode_value(raw: str) -> str:
     """An audit field's value: quoted text as is, else hex-encoded text (audit encodes odd bytes so), else raw."""
     if raw.startswith('"') and raw.endswith('"'):
         return raw[1:-1]
@@ -77,9 +77,9 @@ def read_audit(path: str) -> list[AuditEvent]:
     return sorted(events.values(), key=lambda e: e.serial)
 
 
-def _cmdline(execve: dict[str, str]) -> str:
+def osquery_cmdline(execve: dict[str, str]) -> str:
     """osquery's cmdline: the EXECVE record's a<N> fields in std::map (string) key order, joined by spaces."""
-    args = {k: _value(v) for k, v in execve.items() if re.fullmatch(r"a\d+", k)}
+    args = {k: decode_value(v) for k, v in execve.items() if re.fullmatch(r"a\d+", k)}
     return " ".join(args[k] for k in sorted(args))
 
 
@@ -89,8 +89,8 @@ def process_events(events: list[AuditEvent]) -> list[dict[str, Any]]:
         sc = e.records.get("SYSCALL", {})
         if sc.get("syscall") != "59" or sc.get("success") != "yes" or "EXECVE" not in e.records:
             continue  # failed execs are not logged (osquery-notes)
-        rows.append({"time": e.time, "pid": int(sc["pid"]), "parent": int(sc["ppid"]), "path": _value(sc["exe"]),
-                     "cmdline": _cmdline(e.records["EXECVE"]), "cwd": _value(e.records.get("CWD", {}).get("cwd", "")),
+        rows.append({"time": e.time, "pid": int(sc["pid"]), "parent": int(sc["ppid"]), "path": decode_value(sc["exe"]),
+                     "cmdline": osquery_cmdline(e.records["EXECVE"]), "cwd": decode_value(e.records.get("CWD", {}).get("cwd", "")),
                      "uid": int(sc["uid"]), "euid": int(sc["euid"]), "auid": int(sc["auid"]), "eid": str(e.serial)})
     return rows
 
@@ -127,7 +127,7 @@ def socket_events(events: list[AuditEvent], allow_unix: bool) -> list[dict[str, 
             status = "in_progress"  # EINPROGRESS: a non-blocking connect the kernel took
         else:
             continue  # failed: not logged without --audit_allow_failed_socket_events
-        rows.append({"action": "connect", "time": e.time, "pid": int(sc["pid"]), "path": _value(sc["exe"]),
+        rows.append({"action": "connect", "time": e.time, "pid": int(sc["pid"]), "path": decode_value(sc["exe"]),
                      "auid": int(sc["auid"]), "success": 1, "status": status, "local_address": "", "local_port": 0,
                      "eid": str(e.serial), **parsed})
     return rows

@@ -19,14 +19,14 @@ spaces; a value is unquoted or hex-decoded (DecodeAuditPathValues). So from the
 
 from __future__ import annotations
 
-import binascii
 import os
 import re
 from typing import Any
 
 import pytest
+from audit_replay import decode_value, osquery_cmdline
 from correlate_scenarios.helpers import correlate, final_by_chain, reason_codes
-from correlate_scenarios.make_scenarios import D, H, MON, Log
+from correlate_scenarios.make_scenarios import MON, D, H, Log
 
 from osq_dbwatch import catalog
 from osq_dbwatch.cmdline import (
@@ -46,31 +46,20 @@ COPY_ARGV = ["psql", "-h", "db.internal", "-p", "5432", "-U", "eve", "-d", "shop
              "\\copy customers to '/home/eve/customers.csv' csv header"]
 
 
-def decode_audit_value(value: str) -> str:
-    """osquery's DecodeAuditPathValues: a quoted value loses its quotes, anything else is unhexed if it can be."""
-    if len(value) > 1 and value[0] == '"':
-        return value[1:-1]
-    try:
-        return binascii.unhexlify(value).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        return value
-
-
 def execve_fields(record: str) -> list[tuple[str, str]]:
     """The key=value fields of an EXECVE record, split the way osquery's ParseAuditReply splits them."""
     body = record.split("): ", 1)[1].rstrip("\n")
     return re.findall(r'(\S+?)=("[^"]*"|\S*)', body)
 
 
-def osquery_cmdline(record: str) -> str:
-    """process_events.cmdline for one EXECVE record: every field but argc, in std::map (string) order."""
-    fields = dict(execve_fields(record))
-    return " ".join(decode_audit_value(v) for k, v in sorted(fields.items()) if k != "argc")
+def record_cmdline(record: str) -> str:
+    """process_events.cmdline for one EXECVE record (audit_replay.osquery_cmdline, the scenarios' converter)."""
+    return osquery_cmdline(dict(execve_fields(record)))
 
 
 def record_argv(record: str) -> list[str]:
     fields = dict(execve_fields(record))
-    return [decode_audit_value(fields[f"a{i}"]) for i in range(int(fields["argc"]))]
+    return [decode_value(fields[f"a{i}"]) for i in range(int(fields["argc"]))]
 
 
 def load_records() -> list[str]:
@@ -109,7 +98,7 @@ def test_recorded_records_are_joined_the_way_the_helper_joins() -> None:
     assert len(records) >= 20
     assert all(int(dict(execve_fields(r))["argc"]) > 10 for r in records)
     for record in records:
-        assert osquery_cmdline(record) == osquery_join(record_argv(record))
+        assert record_cmdline(record) == osquery_join(record_argv(record))
 
 
 # -- real records ------------------------------------------------------------------------
@@ -119,7 +108,7 @@ def test_recorded_records_are_joined_the_way_the_helper_joins() -> None:
 def test_recorded_line_reads_back_in_program_order(index: int) -> None:
     record = load_records()[index]
     argv = record_argv(record)
-    logged = osquery_cmdline(record)
+    logged = record_cmdline(record)
     assert logged != " ".join(argv)  # really permuted
     assert split_cmdline(logged) == in_order_tokens(argv)
     want, got = parse_pair(argv)
@@ -133,7 +122,7 @@ def test_recorded_lines_name_what_they_do() -> None:
     seen = {}
     for record in load_records():
         argv = record_argv(record)
-        cmd = parse_db_command(argv[0], split_cmdline(osquery_cmdline(record)))
+        cmd = parse_db_command(argv[0], split_cmdline(record_cmdline(record)))
         if cmd is not None:
             seen[(cmd.tool, cmd.dump_intent, cmd.output_path)] = cmd
     psql = seen[("psql", "\\copy to", "/tmp/x.csv")]

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from correlate_scenarios.helpers import correlate_proc
-from correlate_scenarios.make_scenarios import D, H, MON, Log
+from correlate_scenarios.make_scenarios import MON, D, H, Log
 
 from osq_dbwatch.config import ConfigError, load_config
 from osq_dbwatch.correlate import cli as correlate_cli
@@ -30,20 +30,26 @@ BUDGET = 300  # resident host states in these tests (OSQ_DBWATCH_RESIDENT_HOSTS)
 def fleet(tmp_path_factory) -> str:
     """A bench log over 3,000 hosts: ten times the test budget, a few hundred with pending chains at a time."""
     directory = tmp_path_factory.mktemp("fleet")
-    base = str(directory / "base.log")
-    gen_log.generate(gen_log.Spec(lines=30_000, hosts=3_000, seed=7), base)
-    # An unusual access on 100 hosts of their own, spread through the log: findings all the way through.
+    return fleet_with_odd_accesses(str(directory), lines=30_000, hosts=3_000, seed=7, odd=100, every=300)
+
+
+def fleet_with_odd_accesses(directory: str, lines: int, hosts: int, seed: int, odd: int, every: int) -> str:
+    """A bench log with an unusual access on `odd` hosts of their own, one every `every` lines: findings all
+    the way through the log."""
+    base = os.path.join(directory, "base.log")
+    gen_log.generate(gen_log.Spec(lines=lines, hosts=hosts, seed=seed), base)
     log = Log()
-    for i in range(100):
+    for i in range(odd):
         log.db_exec(f"odd-{i}", MON + D + 10 * H + i, f"user{i}", 2000 + i, "psql -d x", "/usr/bin/psql", 100 + i,
                     "/usr/bin/bash", "-bash")
     with open(base) as handle:
-        lines = handle.readlines()
+        text = handle.readlines()
     for i, line in enumerate(log.lines):
-        lines.insert(300 * i + i, line + "\n")
-    path = directory / "fleet.log"
-    path.write_text("".join(lines))
-    return str(path)
+        text.insert(every * i + i, line + "\n")
+    path = os.path.join(directory, "fleet.log")
+    with open(path, "w") as handle:
+        handle.writelines(text)
+    return path
 
 
 def _run(log: str, tmp_path, name: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:

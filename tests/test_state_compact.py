@@ -255,23 +255,9 @@ def test_sigkill_at_100000_hosts_with_commits_by_time_then_restart_equals_one_ru
     """Issue 12's "done when": 100,000 hosts, more than the live and the packed budget (hosts are packed, spilled
     and read back), commits by time so that kills land between batches that were written but not committed;
     every restart cuts the output back and the end result equals one uninterrupted run."""
-    from correlate_scenarios.make_scenarios import MON, D, H, Log
-    from test_scale_hosts import sigkill_runs
+    from test_scale_hosts import fleet_with_odd_accesses, sigkill_runs
 
-    base = str(tmp_path / "base.log")
-    gen_log.generate(gen_log.Spec(lines=200_000, hosts=100_000, seed=3), base)
-    # An unusual access on 200 hosts of their own, spread through the log: findings all the way through.
-    odd = Log()
-    for i in range(200):
-        odd.db_exec(f"odd-{i}", MON + D + 10 * H + i, f"user{i}", 2000 + i, "psql -d x", "/usr/bin/psql", 100 + i,
-                    "/usr/bin/bash", "-bash")
-    with open(base) as handle:
-        lines = handle.readlines()
-    for i, line in enumerate(odd.lines):
-        lines.insert(1000 * i + i, line + "\n")
-    log = str(tmp_path / "fleet.log")
-    with open(log, "w") as handle:
-        handle.writelines(lines)
+    log = fleet_with_odd_accesses(str(tmp_path), lines=200_000, hosts=100_000, seed=3, odd=200, every=1000)
     env = {"OSQ_DBWATCH_RESIDENT_HOSTS": "20000", "OSQ_DBWATCH_BATCH_LINES": "10000",
            "OSQ_DBWATCH_COMMIT_SECONDS": "0.5"}
     whole = correlate_proc(["--config", CONFIG, "--state", str(tmp_path / "w.sqlite"), "--output",
