@@ -104,6 +104,14 @@ def _activity(chain: Chain) -> int:
     return max(chain.last_access, chain.last_dump, chain.last_egress)
 
 
+def connect_made(success: bool, status: str) -> bool:
+    """A connect the kernel took (the one place of this rule): status `succeeded` or `in_progress` (a
+    non-blocking connect, as most clients make); a row without status (older agents) has success != 0."""
+    if status:
+        return status == "succeeded" or status == "in_progress"
+    return success
+
+
 def chain_uid(host: str, user: str, identity: str) -> str:
     digest = hashlib.sha256(f"osq-dbwatch\0{host}\0{user}\0{identity}".encode("utf-8", "surrogatepass")).hexdigest()
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
@@ -428,8 +436,7 @@ class Engine:
         client's run, so a renamed pg_dump, a script or an implant is judged by what it did next.
         """
         self._at(st, row.time)
-        made = row.status in ("succeeded", "in_progress") if row.status else row.success
-        if made and row.login_user:  # audit: the auid's name; eBPF (no auid): the uid's name of a non-system user
+        if connect_made(row.success, row.status) and row.login_user:  # audit: the auid's name; eBPF (no auid): the uid's name of a non-system user
             self._db_connect(st, row)
         self._done(st)
 
@@ -763,16 +770,8 @@ class Engine:
     # -- egress -------------------------------------------------------------------
 
     def egress_wanted(self, success: bool, address: str, status: str = "") -> bool:
-        """Only a made connect to an external address is evidence (the one place of this rule).
-
-        A made connect: status `succeeded` or `in_progress` (a non-blocking connect the kernel took: most
-        clients connect so); a row without status (older agents) has success != 0. A failed one is no egress.
-        """
-        if status:
-            made = status == "succeeded" or status == "in_progress"
-        else:
-            made = success
-        return made and self.networks.external(address)
+        """Only a made connect (connect_made) to an external address is evidence; a failed one is no egress."""
+        return connect_made(success, status) and self.networks.external(address)
 
     def on_egress(self, st: HostState, row: EgressRow) -> None:
         """A db_egress connect (evidence when egress_wanted)."""
