@@ -409,10 +409,7 @@ class Engine:
             self._close_due(st)
         baseline_codes = B.judge(st.baseline, self.settings, user, tool, "", t)
         facts = policy.AccessFacts(user=user, tool=tool, parent_path="", host=st.host, cmdline=row.command)
-        if policy.matching_allow_rule(self.config, facts) is not None \
-                or policy.is_admin(self.config, user, st.admin_groups.get(user, ())) \
-                or (policy.is_service_account(self.config, user)
-                    and policy.automation_window_ok(self.config, t, user, st.host)):
+        if self._expected_by_policy(st, facts, t):
             B.learn(st.baseline, user, tool, "", t, with_hour=False)  # expected: learned at once
             return
         context = [R.DUMP_INTENT.code] if intent else []
@@ -454,10 +451,7 @@ class Engine:
         if len(st.pids) > MAX_PIDS:
             self._cap_pids(st)
         facts = policy.AccessFacts(user=user, tool=tool, parent_path="", host=st.host, cmdline="")
-        if policy.matching_allow_rule(self.config, facts) is not None \
-                or policy.is_admin(self.config, user, st.admin_groups.get(user, ())) \
-                or (policy.is_service_account(self.config, user)
-                    and policy.automation_window_ok(self.config, t, user, st.host)):
+        if self._expected_by_policy(st, facts, t):
             B.learn(st.baseline, user, tool, "", t)  # expected: learned at once, as a history access is
             return
         if st.chains:
@@ -480,6 +474,15 @@ class Engine:
         context = [R.NETWORK_SEEN_ACCESS.code]
         self._open_or_join(st, user, t, tool, evidence, [], [row.pid], [user], "", context, baseline_codes,
                            [R.FROM_CONNECT.code])
+
+    def _expected_by_policy(self, st: HostState, facts: policy.AccessFacts, t: int) -> bool:
+        """An access known only by user and tool (a history entry, a database connect; no process context):
+        expected when an allow rule names it, the user is an admin, or a service account is in its window."""
+        user = facts.user
+        return policy.matching_allow_rule(self.config, facts) is not None \
+            or policy.is_admin(self.config, user, st.admin_groups.get(user, ())) \
+            or (policy.is_service_account(self.config, user)
+                and policy.automation_window_ok(self.config, t, user, st.host))
 
     # -- admins -----------------------------------------------------------------
 
