@@ -1478,6 +1478,13 @@ def _redact_token(parts: list[str], index: int, token: str, bare: str, rules: _S
     if positional == rules.password_positional and not bare.startswith("-"):
         parts[index] = REDACTED  # unixODBC: isql DSN [USER [PASSWORD]]
         return
+    if bare.startswith("--") and bare.partition("=")[0] in rules.secret and "=" in bare:
+        # --jwt=X, --encrypt-key=X: the tool's secret option with its value glued on
+        start = token.find("=") + 1
+        end = len(token.rstrip("\"'`);|&"))
+        if end > start:
+            parts[index] = token[:start] + REDACTED + token[end:]
+        return
     previous = parts[index - 2] if index >= 2 else ""
     if rules.schemeless_uri or _strip_quotes(previous) in _URI_OPTIONS or bare.startswith(("--uri=", "--url=")):
         m = _SCHEMELESS_CREDS.match(token)
