@@ -340,6 +340,8 @@ def test_value_options_are_not_targets(path: str, cmdline: str | P, host: str, p
         # logged (quotes gone): the database is the first word named like a database file, not the dump target
         ("/usr/bin/sqlite3", "sqlite3 -cmd .output /tmp/x.db app.db select * from t", "app.db", ".output", "/tmp/x.db"),
         ("/usr/bin/sqlite3", "sqlite3 -cmd .once /tmp/y.csv app.sqlite3", "app.sqlite3", ".output", "/tmp/y.csv"),
+        ("/usr/bin/sqlite3", "sqlite3 -cmd attach 'other.db' as o app.db .once /tmp/z.csv", "app.db", ".output",
+         "/tmp/z.csv"),
         ("/usr/local/bin/duckdb", ["duckdb", "-c", "COPY t TO '/tmp/x.csv'", "file.duckdb"], "file.duckdb", "COPY TO",
          "/tmp/x.csv"),
         ("/usr/local/bin/duckdb", ["duckdb", "-cmd", ".output /tmp/o.csv", "-c", "select 1", "file.duckdb"],

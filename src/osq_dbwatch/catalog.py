@@ -515,8 +515,9 @@ _COCKROACH = OptionSpec(
             "--log",
             "--log-dir", "--log-config-file"),
 )
-# sqlite3 [OPTIONS] FILENAME [SQL...] (sqlite3 -help, 3.40; -escape, -heap, -sorterref, -threadsafe
-# from its source): options may follow the file; -lookaside, -pagecache and -heap take two values.
+# sqlite3 [OPTIONS] FILENAME [SQL...] (sqlite3 -help, 3.40, checked by running it; -escape, -sorterref
+# and -threadsafe from newer or other builds): options may follow the file; -lookaside and -pagecache
+# take two values (-heap takes one or two, by build: left out).
 _SQLITE_DATABASE_FILES = (".db", ".sqlite", ".sqlite3", ".db3", ".s3db", ".sl3", ".sdb")
 _SQLITE = OptionSpec(
     sql=_both_dashes("-cmd"),
@@ -527,7 +528,7 @@ _SQLITE = OptionSpec(
         "-unsafe-testing", "-version", "-zip", "-vfstrace", "-multiplex", "-utf8", "-no-utf8"),
     values=_both_dashes("-init", "-maxsize", "-mmap", "-newline", "-nonce", "-nullvalue", "-separator", "-vfs",
                         "-sorterref", "-threadsafe", "-escape"),
-    value_counts=tuple((option, 2) for option in _both_dashes("-lookaside", "-pagecache", "-heap")),
+    value_counts=tuple((option, 2) for option in _both_dashes("-lookaside", "-pagecache")),
     positional=("database", "sql*"),
     database_suffixes=_SQLITE_DATABASE_FILES,
 )

@@ -614,6 +614,8 @@ def _parse_options(spec: OptionSpec, args: Sequence[str], argv_exact: bool | Non
         target = found.path if found is not None else ""
         for word in swallowed[1:]:
             bare = _strip_quotes(word)
+            if bare != word:
+                continue  # quoted on a logged line: the SQL's own quotes (`attach 'other.db'`), not an argument
             if bare != target and any(bare.lower().endswith(sfx) and len(bare) > len(sfx) for sfx in spec.database_suffixes):
                 positionals.append(bare)
                 break
