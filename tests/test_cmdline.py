@@ -317,6 +317,13 @@ P = list[str]  # a /proc argv: one list item per argument, quotes already applie
         ("/usr/local/bin/duckdb", ["duckdb", "-cmd", ".mode csv", "-s", "select 1", "analytics"], "", "", "analytics", ""),
         ("/usr/local/bin/duckdb", "duckdb -init /etc/x.sql -nullvalue NULL file.duckdb", "", "", "file.duckdb", ""),
         ("/usr/bin/litecli", "litecli -R x> -l /tmp/l.log app.db", "", "", "app.db", ""),
+        # clickhouse-client: server settings are options with values; its plain argument is a connection string
+        ("/usr/bin/clickhouse-client", "clickhouse-client --max_threads 8 --host ch1", "ch1", "", "", ""),
+        ("/usr/bin/clickhouse-client", "clickhouse-client clickhouse://u:pw@ch1:9000/logs", "ch1", "9000", "logs", "u"),
+        # sqlcmd takes no plain argument: -h/-s/-t/-w take values
+        ("/opt/mssql-tools18/bin/sqlcmd", "sqlcmd -S sql1 -h -1 -s , -w 200 -t 30", "sql1", "", "", ""),
+        # cockroach sql --format takes a value
+        ("/usr/bin/cockroach", "cockroach sql --format csv --host crdb", "crdb", "", "", ""),
     ],
 )
 def test_value_options_are_not_targets(path: str, cmdline: str | P, host: str, port: str, database: str,

@@ -470,6 +470,7 @@ _BCP = OptionSpec(host=("-S",), user=("-U",), database=("-d",), secret=("-P",), 
                   spaced_values=("-h",),
                   positional=("database", "direction"), dump_directions=("out", "queryout"))
 # clickhouse-client: any server setting is also an option with a value (--max_threads 8): the common ones here.
+# Its one documented plain argument is a clickhouse:// connection string (read as any URI is).
 _CLICKHOUSE = OptionSpec(
     host=("--host", "-h"), port=("--port",), user=("--user", "-u"), database=("--database", "-d"),
     sql=("--query", "-q"), secret=("--password", "--jwt", "--ssh-key-passphrase"),
@@ -481,6 +482,7 @@ _CLICKHOUSE = OptionSpec(
             "--config", "--connection", "--history_file", "--quota_key", "--query_id", "--ssh-key-file",
             "--max_threads", "--max_memory_usage", "--max_execution_time", "--log-level", "--send_logs_level",
             "--server_logs_file", "--profile-events-delay-ms"),
+    positional=(),
 )
 # cqlsh [options] [HOST [PORT]]
 _CQLSH = OptionSpec(
