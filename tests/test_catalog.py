@@ -11,6 +11,9 @@ from __future__ import annotations
 import ast
 import glob
 import os
+import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -205,6 +208,104 @@ def test_option_values_are_read_past(tool: str, form: str) -> None:
         for line, logged in ((" ".join(argv), False), (osquery_join(argv), True)):
             assert secret not in redact_cmdline(line, logged=logged)
         assert all(secret not in value for value in (parsed.host, parsed.database, parsed.user, parsed.output_path))
+
+
+# ---------------------------------------------------------------------------
+# Option arity against the installed clients' own --help (skipped for a client not installed here)
+
+
+def _help_pg(text: str) -> dict[str, bool]:
+    """psql / pg_dump / pg_dumpall / pg_basebackup: `-f, --file=FILENAME` takes a value."""
+    found: dict[str, bool] = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s+(-.*?)(?:\s{2,}|$)", line)
+        if m is None:
+            continue
+        for piece in m.group(1).split(", "):  # `-Z, --compress=0-9`, `-v, --set=, --variable=NAME=VALUE`
+            name = re.match(r"--?[A-Za-z0-9?][\w-]*", piece)
+            if name is not None and name.group(0) not in ("--help", "-?"):  # --help[=options]: psql's own help
+                found[name.group(0)] = "=" in m.group(1)
+    return found
+
+
+def _help_mariadb(text: str) -> dict[str, bool]:
+    """mariadb / mariadb-dump: `-D, --database=name` takes a value; `--pager[=name]` only after `=` (skipped)."""
+    found: dict[str, bool] = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s{2}(?:(-\w), )?(--[\w-]+)(\[?=)?", line)
+        if m is None or m.group(3) == "[=":
+            continue
+        for option in (m.group(1), m.group(2)):
+            if option:
+                found[option] = m.group(3) == "="
+    return found
+
+
+def _help_redis(text: str) -> dict[str, bool]:
+    """redis-cli: `-h <hostname>` takes a value."""
+    found: dict[str, bool] = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s{1,2}(--?[\w-]+)( <[^>]+>)?", line)
+        if m is not None:
+            found[m.group(1)] = m.group(2) is not None
+    return found
+
+
+def _help_sqlite(text: str) -> dict[str, bool]:
+    """sqlite3: `-init FILENAME` takes a value, `-[no]header` is two flags."""
+    found: dict[str, bool] = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s+(-[\w\[\]-]+)((?: [A-Z.]+)*)\s{2,}", line)
+        if m is None:
+            continue
+        if m.group(1) == "-[no]header":
+            found["-header"] = found["-noheader"] = False
+        else:
+            found[m.group(1)] = bool(m.group(2).strip())
+    return found
+
+
+def _help_mongosh(text: str) -> dict[str, bool]:
+    """mongosh: `-f, --file [arg]` takes a value; `--json[=...]` only after `=` (skipped)."""
+    found: dict[str, bool] = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s+(?:(-\w), )?(--[\w-]+)(\[=| \[arg\])?", line)
+        if m is None or m.group(3) == "[=":
+            continue
+        for option in (m.group(1), m.group(2)):
+            if option:
+                found[option] = m.group(3) is not None
+    return found
+
+
+HELP_PARSERS = {"psql": _help_pg, "pg_dump": _help_pg, "pg_dumpall": _help_pg, "pg_basebackup": _help_pg,
+                "mariadb": _help_mariadb, "mariadb-dump": _help_mariadb, "redis-cli": _help_redis,
+                "sqlite3": _help_sqlite, "mongosh": _help_mongosh}
+HELP_FLAG = {"sqlite3": "-help"}
+# Where --help and the parser reading it disagree with the program: psql -c is its SQL option (read
+# before the flag pg_dump's -c is); redis-cli -X takes a tag (its help line names none); sqlite3 -A
+# takes every argument after it (archive mode, not modelled); mongosh -h is --help.
+HELP_EXCEPTIONS = {("psql", "-c"), ("redis-cli", "-X"), ("sqlite3", "-A"), ("mongosh", "-h")}
+
+
+@pytest.mark.parametrize("tool", sorted(HELP_PARSERS))
+def test_spec_arity_matches_installed_help(tool: str) -> None:
+    exe = shutil.which(tool)
+    if exe is None:
+        pytest.skip(f"{tool} is not installed (tests/install-deps.sh)")
+    run = subprocess.run([exe, HELP_FLAG.get(tool, "--help")], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "HOME": "/nonexistent", "PAGER": "cat"}, stdin=subprocess.DEVNULL)
+    documented = HELP_PARSERS[tool](run.stdout + run.stderr)
+    assert len(documented) > 10, run.stdout[:500]
+    spec = catalog.option_spec(catalog.DB_TOOLS_BY_NAME[tool])
+    takes_value = set(spec.host + spec.port + spec.user + spec.database + spec.output + spec.sql + spec.uri
+                      + spec.secret + spec.values) | {option for option, _n in spec.value_counts}
+    wrong = []
+    for option, value in sorted(documented.items()):
+        read_as_value = option in takes_value and option not in spec.flags
+        if value != read_as_value and (tool, option) not in HELP_EXCEPTIONS:
+            wrong.append(f"{option} {'takes a value' if value else 'is a flag'}")
+    assert wrong == []
 
 
 def test_required_engines_present() -> None:

@@ -525,7 +525,9 @@ class ParsedArgs:
     options: dict[str, str]  # canonical role -> value (first occurrence)
     positionals: tuple[str, ...]
     sql: str  # inline statement text, rest of the line when quotes are gone
-    statements: tuple[str, ...] = ()  # each SQL option's statement, when the argv is exact (see _is_exact_argv)
+    # Where to look for a dump intent: each SQL option's statement (an exact argv, see _is_exact_argv),
+    # or the one that ran to the end of a logged line.
+    statements: tuple[str, ...] = ()
 
 
 _SPACE: Final = re.compile(r"\s")
@@ -616,7 +618,8 @@ def _parse_options(spec: OptionSpec, args: Sequence[str], argv_exact: bool | Non
             bare = _strip_quotes(word)
             if bare != word:
                 continue  # quoted on a logged line: the SQL's own quotes (`attach 'other.db'`), not an argument
-            if bare != target and any(bare.lower().endswith(sfx) and len(bare) > len(sfx) for sfx in spec.database_suffixes):
+            named = any(bare.lower().endswith(sfx) and len(bare) > len(sfx) for sfx in spec.database_suffixes)
+            if named and bare != target:
                 positionals.append(bare)
                 break
     if sql and "output" not in options:
