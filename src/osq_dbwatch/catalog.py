@@ -542,15 +542,16 @@ _LITECLI = OptionSpec(
     spaced_values=("-R", "--prompt"),
     positional=("database",),
 )
-# duckdb [OPTIONS] FILENAME [SQL...] (duckdb -help, 1.x): -c runs and exits, -cmd runs first,
-# -s is -c's older name; -f and -init read files.
+# duckdb [OPTIONS] FILENAME [SQL...] (duckdb.org's CLI arguments page, 1.x to 2.0): -c runs and exits,
+# -cmd runs first, -s is -c's older name; -f, -init and -format-file read files.
 _DUCKDB = OptionSpec(
     sql=_both_dashes("-c", "-cmd", "-s"),
     flags=_both_dashes(
         "-append", "-ascii", "-bail", "-batch", "-box", "-column", "-csv", "-echo", "-header", "-html", "-interactive",
-        "-json", "-line", "-list", "-markdown", "-no-stdin", "-noheader", "-quote", "-readonly", "-stats", "-table",
-        "-unsigned", "-unredacted", "-safe", "-ui", "-version", "-help"),
-    values=_both_dashes("-f", "-init", "-newline", "-nullvalue", "-separator"),
+        "-json", "-jsonlines", "-line", "-list", "-markdown", "-no-stdin", "-noheader", "-nofollow", "-quote",
+        "-readonly", "-stats", "-table", "-unsigned", "-unredacted", "-safe", "-ui", "-version", "-help", "-h",
+        "-dark-mode", "-light-mode", "-agent", "-format", "-connect"),
+    values=_both_dashes("-f", "-init", "-newline", "-nullvalue", "-separator", "-format-file"),
     positional=("database", "sql*"),
     database_suffixes=(".duckdb", ".ddb", ".db"),
 )
