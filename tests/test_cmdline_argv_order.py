@@ -204,8 +204,8 @@ CASES: dict[str, tuple[list[str], str]] = {
              "indexes=n", "grants=n", "compress=n", "consistent=y", "buffer=1000000"], "Pw20ExpArgv"),
     "sqlite3": (["sqlite3", "-batch", "-bail", "-header", "-csv", "-readonly", "-echo", "-json", "-cmd",
                  ".output /tmp/users.csv", "/srv/app/app.db", "select * from users;"], ""),
-    "litecli": (["litecli", "-batch", "-bail", "-header", "-csv", "-readonly", "-cmd", ".once /tmp/lite.csv",
-                 "-echo", "-line", "/srv/app/app.db", "select * from users;"], ""),
+    "litecli": (["litecli", "--liteclirc", "/etc/litecli/config", "-l", "/tmp/lite.log", "--auto-vertical-output",
+                 "-t", "--warn", "-D", "/srv/app/app.db", "-e", ".once /tmp/lite.csv"], ""),
     "duckdb": (["duckdb", "-readonly", "-csv", "-header", "-nullvalue", "NULL", "-separator", ",",
                 "/srv/app/app.duckdb", "-c", "COPY (SELECT * FROM customers) TO '/tmp/duck.csv' (HEADER, DELIMITER ',')"],
                ""),
@@ -238,16 +238,18 @@ EXPECT: dict[str, tuple[str | None, str | None, str | None, str, str]] = {
     "mysqldump": ("db2.internal", "shop", "root", "mysqldump", "/tmp/all.sql"),
     "mariadb-dump": ("db2.internal", "shop", "root", "mariadb-dump", "/tmp/m.sql"),
     "mydumper": ("db2.internal", "shop", "root", "mydumper", "/tmp/mydumper"),
-    # mongosh: `--authenticationDatabase admin` reads as the database (an option the catalog does not list)
+    # mongosh: with the quotes gone the --eval script runs to the end of the line, the db address after it
+    # included (a real argv names it: test_long_line_from_proc_argv)
     "mongosh": ("db3.internal", None, "admin", "writeFile", "/tmp/c.json"),
     "mongodump": ("db3.internal", "shop", "admin", "mongodump", "/tmp/mdump"),
     "mongoexport": ("db3.internal", "shop", "admin", "mongoexport", "/tmp/customers.csv"),
     "redis-cli": ("db4.internal", None, "default", "--rdb", "/tmp/dump.rdb"),
     "sqlcmd": ("db5.internal", "shop", "sa", "output file", "/tmp/sqlcmd.csv"),
     "bcp": ("db5.internal", None, "sa", "bcp out", "/tmp/customers.dat"),
-    # sqlite3/duckdb: the parser reads everything after -cmd/-c as SQL, so the file after it is not the database
-    "sqlite3": (None, None, None, ".output", "/tmp/users.csv"),
-    "duckdb": (None, None, None, "COPY TO", "/tmp/duck.csv"),
+    # sqlite3/duckdb: the database file after -cmd's statement (found by its name on the logged line)
+    "sqlite3": (None, "/srv/app/app.db", None, ".output", "/tmp/users.csv"),
+    "litecli": (None, "/srv/app/app.db", None, ".output", "/tmp/lite.csv"),
+    "duckdb": (None, "/srv/app/app.duckdb", None, "COPY TO", "/tmp/duck.csv"),
     "clickhouse-client": ("db7.internal", "shop", "default", "INTO OUTFILE", "/tmp/c.tsv"),
     "clickhouse": ("db7.internal", "shop", "default", "INTO OUTFILE", "/tmp/c2.tsv"),
     "cqlsh": ("db8.internal", "shop", "cassandra", "COPY TO", "/tmp/customers.csv"),
@@ -290,6 +292,27 @@ def test_long_line_of_every_engine_parses_the_same_in_both_orders(tool: str) -> 
     if secret:
         assert secret not in redact_cmdline(logged)
         assert secret not in redact_cmdline(" ".join(argv))
+
+
+# Read from /proc (the program's own argv: a statement is one argument), a line names more than logged:
+# the argument after an SQL option's statement is read again (mongo's and mongosh's db address after --eval).
+PROC_EXPECT: dict[str, dict[str, str]] = {
+    "mongo": {"database": "shop"},
+    "mongosh": {"database": "shop"},
+}
+
+
+@pytest.mark.parametrize("tool", sorted(CASES))
+def test_long_line_from_proc_argv(tool: str) -> None:
+    argv, _secret = CASES[tool]
+    exact = parse_db_command(argv[0], argv, argv_exact=True)
+    logged = parse_pair(argv)[1]
+    assert exact is not None and logged is not None
+    assert (exact.tool, exact.kind, exact.dump_intent, exact.output_path) == (
+        logged.tool, logged.kind, logged.dump_intent, logged.output_path)
+    want = {"host": logged.host, "port": logged.port, "database": logged.database, "user": logged.user}
+    want.update(PROC_EXPECT.get(tool, {}))
+    assert {"host": exact.host, "port": exact.port, "database": exact.database, "user": exact.user} == want
 
 
 TRANSFER_CASES: dict[str, list[str]] = {

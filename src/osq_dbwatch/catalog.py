@@ -47,7 +47,8 @@ HostForm = Literal["host:port", "host,port", "ezconnect"]
 
 # Roles a positional argument can have (OptionSpec.positional), in order:
 #   database, user, host, port, output  that field (first value wins)
-#   host/database   mongosh's HOST/DB (a bare word is the database)
+#   host/database   mongosh's db address: HOST[:PORT]/DB, HOST:PORT, a word with a dot is a host,
+#                   another word the database
 #   direction       bcp's `out`/`queryout`: a dump word (OptionSpec.dump_directions),
 #                   the next positional is the output file
 #   connect*        Oracle's user[/password][@connect] (every remaining positional)
@@ -72,9 +73,20 @@ class OptionSpec:
     sql: tuple[str, ...] = ()  # inline statement (-c, -e, --eval, --query)
     uri: tuple[str, ...] = ()
     secret: tuple[str, ...] = ()  # options whose next token is a secret
-    flags: tuple[str, ...] = ()  # options that take no value (so the next token is positional)
+    # Options that take no value (so the next token is positional). An option both here and in a
+    # value list takes its value only glued on with `=` (mongodump --archive[=FILE], mysql --pager[=CMD]).
+    flags: tuple[str, ...] = ()
     attached_secret: tuple[str, ...] = ()  # "-pSECRET" style
     values: tuple[str, ...] = ()  # options that take a value with no role here (`psql -f FILE`)
+    value_counts: tuple[tuple[str, int], ...] = ()  # options taking more than one value (sqlite3 -lookaside SIZE N)
+    # Value options whose value may hold spaces (mysqldump --where 'id > 5', a prompt): on a logged line it
+    # may be several words. Other values are one word, which lets cmdline.recover_order tell them apart.
+    spaced_values: tuple[str, ...] = ()
+    no_target: tuple[str, ...] = ()  # flags that make the positionals name no server (mongosh --nodb)
+    script_suffixes: tuple[str, ...] = ()  # a positional ending so is a script run, not a target (mongosh x.js)
+    # Names of database files (sqlite3, duckdb): on a logged line, whose quotes are gone, the file
+    # among the words an SQL option swallowed (`sqlite3 -cmd .once /tmp/x.csv app.db`).
+    database_suffixes: tuple[str, ...] = ()
     positional: tuple[PositionalRole, ...] = ("database",)
     dump_positional: tuple[PositionalRole, ...] = ()  # instead of `positional` under a dump sub-command
     dump_directions: tuple[str, ...] = ()  # words of the `direction` role that make a dump (bcp out)
@@ -204,40 +216,98 @@ class PasswordTool:
 # ---------------------------------------------------------------------------
 # Option specs, by engine and (where a tool differs) by tool
 
+def _both_dashes(*options: str) -> tuple[str, ...]:
+    """`-x` and `--x`: the sqlite3 and duckdb shells read an option with either (they skip a second dash)."""
+    return (*options, *("-" + option for option in options))
+
+
+# psql [OPTION]... [DBNAME [USERNAME]] (psql --help, PostgreSQL 15-17)
 _PG = OptionSpec(
     host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
     database=("-d", "--dbname"), output=("-o", "--output"), sql=("-c", "--command"),
-    flags=("-w", "-W", "-X", "-A", "-t", "-x", "-q", "-a", "-e", "-E", "-n", "-s", "-S", "-1",
-           "--csv", "--no-password", "--password", "--no-psqlrc", "--quiet", "--echo-all",
-           "--tuples-only", "--no-align", "--expanded", "-c", "-C", "--clean", "--create",
+    flags=("-w", "-W", "-X", "-A", "-t", "-x", "-q", "-a", "-b", "-e", "-E", "-H", "-l", "-n", "-s", "-S", "-z",
+           "-0", "-1", "-V", "--csv", "--html", "--list", "--no-password", "--password", "--no-psqlrc", "--quiet",
+           "--echo-all", "--echo-errors", "--echo-queries", "--echo-hidden", "--no-readline", "--single-step",
+           "--single-line", "--single-transaction", "--tuples-only", "--no-align", "--expanded",
+           "--field-separator-zero", "--record-separator-zero", "--version", "-c", "-C", "--clean", "--create",
            "--schema-only", "--data-only", "-O", "--no-owner", "--verbose"),
     # psql: -f runs a script (input, not output), -v/-P/-F/-R set variables and
     # separators; their values are not the database name.
     values=("-f", "--file", "-L", "--log-file", "-v", "--set", "--variable", "-P", "--pset",
             "-F", "--field-separator", "-R", "--record-separator", "-T", "--table-attr"),
+    spaced_values=("-v", "--set", "--variable", "-P", "--pset", "-T", "--table-attr"),
     positional=("database", "user"),  # psql [DBNAME [USERNAME]]
 )
 _PSQL = replace(_PG, flag_intents=(("--csv", "--csv"),))
+# pgcli [OPTIONS] [DBNAME] [USERNAME]: -u is the user too, -v the version, -D a DSN alias.
+_PGCLI = OptionSpec(
+    host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username", "-u", "--user"),
+    database=("-d", "--dbname"),
+    flags=("-W", "--password", "-w", "--no-password", "--single-connection", "-v", "--version", "--list-dsn",
+           "--less-chatty", "-l", "--list", "--auto-vertical-output", "--ping"),
+    values=("-D", "--dsn", "--pgclirc", "--row-limit", "--prompt", "--prompt-dsn", "--warn", "--ssh-tunnel",
+            "--init-command", "--log-file"),
+    spaced_values=("--prompt", "--prompt-dsn", "--init-command"),
+    positional=("database", "user"),
+)
+# pg_dump [OPTION]... [DBNAME] (pg_dump --help, PostgreSQL 15-17)
+_PG_DUMP_VALUES = (
+    "-j", "--jobs", "-F", "--format", "-Z", "--compress", "-E", "--encoding", "-S", "--superuser", "--role",
+    "--lock-wait-timeout", "--extra-float-digits", "--rows-per-insert", "--filter", "--restrict-key", "--sync-method",
+)
+_PG_DUMP_FLAGS = (
+    "-w", "-W", "-a", "-b", "-B", "-c", "-C", "-O", "-s", "-v", "-x", "-X", "-V",
+    "--clean", "--create", "--schema-only", "--data-only", "--no-owner", "--verbose", "--version",
+    "--inserts", "--column-inserts", "--if-exists", "--no-password", "--password", "--large-objects", "--blobs",
+    "--no-large-objects", "--no-blobs", "--no-privileges", "--no-acl", "--binary-upgrade", "--attribute-inserts",
+    "--disable-dollar-quoting", "--disable-triggers", "--enable-row-security", "--load-via-partition-root",
+    "--no-comments", "--no-publications", "--no-security-labels", "--no-subscriptions", "--no-sync",
+    "--no-table-access-method", "--no-tablespaces", "--no-toast-compression", "--no-unlogged-table-data",
+    "--on-conflict-do-nothing", "--quote-all-identifiers", "--serializable-deferrable", "--use-set-session-authorization",
+)
 _PG_DUMP = OptionSpec(
     host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
     database=("-d", "--dbname"), output=("-f", "--file"),
-    flags=("-w", "-W", "-a", "-b", "-B", "-c", "-C", "-O", "-s", "-v", "-x", "-X",
-           "--clean", "--create", "--schema-only", "--data-only", "--no-owner", "--verbose",
-           "--inserts", "--column-inserts", "--if-exists", "--no-password", "--password",
-           "--globals-only", "--roles-only", "-g", "-r", "-P", "--progress", "-R"),
+    flags=_PG_DUMP_FLAGS,
     # pg_dump -j 4 -n public -t users -F d: these values are not the database name
-    values=("-j", "--jobs", "-n", "--schema", "-N", "--exclude-schema", "-t", "--table", "-T",
-            "--exclude-table", "--exclude-table-data", "-F", "--format", "-Z", "--compress", "-E",
-            "--encoding", "-S", "--superuser", "--role", "-l", "--database", "--lock-wait-timeout",
-            "--section", "--snapshot", "--filter", "--extra-float-digits", "--rows-per-insert"),
+    values=(*_PG_DUMP_VALUES, "-n", "--schema", "-N", "--exclude-schema", "-t", "--table", "-T", "--exclude-table",
+            "--exclude-table-data", "-e", "--extension", "--exclude-extension", "--include-foreign-data",
+            "--section", "--snapshot", "--table-and-children", "--exclude-table-and-children",
+            "--exclude-table-data-and-children"),
     positional=("database", "user"),
 )
-_PG_BASEBACKUP = OptionSpec(
+# pg_dumpall [OPTION]...: no positional argument; -t is --tablespaces-only, -l names the
+# database it connects to, -d takes a connection string.
+_PG_DUMPALL = OptionSpec(
     host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"),
-    output=("-D", "--pgdata"), flags=("-P", "--progress", "-R", "-v", "-w", "-W", "-X", "-z"),
+    database=("-d", "--dbname", "-l", "--database"), output=("-f", "--file"),
+    flags=(*_PG_DUMP_FLAGS, "-g", "--globals-only", "-r", "--roles-only", "-t", "--tablespaces-only",
+           "--no-role-passwords"),
+    values=(*_PG_DUMP_VALUES, "--exclude-database"),
     positional=(),
 )
-# The mysql client: -r is --raw and -T --debug-info (flags); only --tee writes a file.
+# pg_basebackup [OPTION]...: -D names the output; -X/-Z/-c/-l/-S/-t/-T/-r/-s take values, -d a connection string.
+_PG_BASEBACKUP = OptionSpec(
+    host=("-h", "--host"), port=("-p", "--port"), user=("-U", "--username"), database=("-d", "--dbname"),
+    output=("-D", "--pgdata"),
+    flags=("-P", "--progress", "-R", "--write-recovery-conf", "-v", "--verbose", "-w", "--no-password", "-W",
+           "--password", "-z", "--gzip", "-C", "--create-slot", "-n", "--no-clean", "-N", "--no-sync", "-V",
+           "--version", "--no-estimate-size", "--no-manifest", "--no-slot", "--no-verify-checksums",
+           "--manifest-force-encode"),
+    values=("-F", "--format", "-r", "--max-rate", "-T", "--tablespace-mapping", "--waldir", "-X", "--wal-method",
+            "-Z", "--compress", "-c", "--checkpoint", "-l", "--label", "-S", "--slot", "-s", "--status-interval",
+            "-t", "--target", "-i", "--incremental", "--manifest-checksums", "--sync-method"),
+    positional=(),
+)
+# The mysql client (mariadb --help, MariaDB 10.11; MySQL 8 additions): -r is --raw and
+# -T --debug-info (flags); only --tee writes a file; --pager takes its command only after `=`.
+_MYSQL_CONNECTION_VALUES = (
+    "-S", "--socket", "--default-character-set", "--character-sets-dir", "--default-auth", "--plugin-dir",
+    "--protocol", "--ssl-ca", "--ssl-capath", "--ssl-cert", "--ssl-cipher", "--ssl-crl", "--ssl-crlpath",
+    "--ssl-key", "--tls-version", "--ssl-mode", "--ssl-fips-mode", "--tls-ciphersuites", "--compression-algorithms",
+    "--zstd-compression-level", "--server-public-key-path", "--network-namespace", "--dns-srv-name",
+    "--connect-timeout", "--max-allowed-packet", "--net-buffer-length",
+)
 _MYSQL = OptionSpec(
     host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"),
     database=("-D", "--database"), output=("--tee",),
@@ -245,14 +315,33 @@ _MYSQL = OptionSpec(
     flags=("-B", "--batch", "-N", "-s", "-v", "-t", "-E", "-A", "-q", "-f", "--force", "-r", "--raw",
            "-T", "--debug-info", "-n", "--unbuffered", "-X", "--xml", "-H", "--html", "-C", "--compress",
            "--password", "-p", "--no-auto-rehash", "--skip-column-names", "--silent", "--table", "--vertical",
-           "--safe-updates", "-U", "-G", "-w", "--wait", "--skip-password"),
-    values=("-S", "--socket", "--default-character-set", "--ssl-ca", "--ssl-cert", "--ssl-key",
-            "--connect-timeout", "--max-allowed-packet", "--init-command", "--prompt", "--pager", "-O"),
+           "--safe-updates", "-U", "-G", "-w", "--wait", "--skip-password", "-b", "--no-beep", "-c", "--comments",
+           "-o", "--one-database", "-L", "--skip-line-numbers", "-i", "--ignore-spaces", "-I", "-?", "--help",
+           "-V", "--version", "--pager", "--no-pager", "--no-tee", "--binary-mode", "--local-infile",
+           "--ssl", "--skip-ssl", "--ssl-verify-server-cert", "--sigint-ignore", "--show-warnings"),
+    values=(*_MYSQL_CONNECTION_VALUES, "--init-command", "--prompt", "--pager", "-O", "--delimiter",
+            "--max-join-size", "--select-limit", "--quick-max-column-width", "--server-arg", "--load-data-local-dir",
+            "--histignore"),
+    spaced_values=("--init-command", "--prompt", "--pager", "--server-arg"),
 )
-# mycli takes its password as a value (-p PASS, --password PASS, --pass PASS).
-_MYCLI = replace(_MYSQL, secret=("-p", "--password", "--pass"),
-                 flags=tuple(f for f in _MYSQL.flags if f not in ("-p", "--password")))
-_MYSQLSH = replace(_MYSQL, schemeless_uri=True)
+# mycli takes its password as a value (-p PASS, --password PASS, --pass PASS); -R is its prompt, -l its log.
+_MYCLI = replace(_MYSQL, secret=("-p", "--password", "--pass", "--ssh-password"),
+                 flags=tuple(f for f in _MYSQL.flags if f not in ("-p", "--password", "--local-infile")) + (
+                     "--csv", "--warn", "--no-warn", "--auto-vertical-output", "--list-dsn", "--ssl"),
+                 values=(*_MYSQL.values, "-R", "-l", "--logfile", "--defaults-group-suffix", "--defaults-file",
+                         "--myclirc", "--login-path", "--charset", "-d", "--dsn", "--ssh-user", "--ssh-host",
+                         "--ssh-port", "--ssh-key-filename", "--ssh-config-path", "--ssh-config-host",
+                         "--local-infile"),
+                 spaced_values=(*_MYSQL.spaced_values, "-R"))
+# mysqlsh: --uri or a positional user[:pass]@host[:port][/schema]; -D/--schema name the schema, -f runs a script.
+_MYSQLSH = replace(_MYSQL, schemeless_uri=True, uri=("--uri",), database=("-D", "--database", "--schema"),
+                   flags=(*_MYSQL.flags, "--sql", "--sqlc", "--sqlx", "--js", "--javascript", "--py", "--python",
+                          "--json", "--tabbed", "--interactive", "--quiet-start", "--no-wizard", "--nw",
+                          "--redirect-primary", "--redirect-secondary", "--cluster", "--replicaset", "--name-cache",
+                          "--no-name-cache"),
+                   values=(*_MYSQL.values, "-f", "--file", "--log-level", "--dba", "--save-passwords",
+                           "--credential-store-helper", "--ssh", "--ssh-identity-file", "--ssh-config-file",
+                           "--pym"))
 # mysqldump / mariadb-dump / mysqlpump: -r/--result-file and -T/--tab name the output.
 _MYSQLDUMP = OptionSpec(
     host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"),
@@ -263,55 +352,146 @@ _MYSQLDUMP = OptionSpec(
            "-C", "--compress", "--password", "-p", "--opt", "--extended-insert", "-e", "--hex-blob",
            "-X", "--xml", "-c", "--complete-insert", "-f", "--force", "-v", "--verbose", "-K",
            "--disable-keys", "--add-drop-table", "--add-drop-database", "--no-tablespaces", "-y",
-           "--skip-password"),
-    values=("-S", "--socket", "-w", "--where", "--ignore-table", "--default-character-set",
-            "--master-data", "--set-gtid-purged", "--fields-terminated-by", "--fields-enclosed-by",
-            "--lines-terminated-by", "--compatible", "--max-allowed-packet", "--parallel",
-            "--default-parallelism", "--include-databases", "--exclude-databases"),
+           "--skip-password", "-Y", "--all-tablespaces", "-i", "--comments", "-a", "--create-options", "-H",
+           "--add-drop-trigger", "-F", "--flush-logs", "-N", "--no-set-names", "-Q", "--quote-names", "-V",
+           "--version", "-?", "--help", "--master-data", "--source-data", "--dump-slave", "--dump-replica",
+           "--apply-slave-statements", "--include-master-host-port", "--add-locks", "--allow-keywords",
+           "--compact", "--dump-date", "--flush-privileges", "--insert-ignore", "--replace", "--skip-opt",
+           "--order-by-primary", "--tz-utc", "--skip-tz-utc", "--column-statistics", "--set-charset",
+           "--skip-comments", "--skip-extended-insert", "--skip-add-drop-table", "--skip-quick", "--ssl",
+           "--skip-ssl", "--ssl-verify-server-cert", "--users", "--watch-progress", "--defer-table-indexes"),
+    # --master-data[=#], --source-data[=#], --dump-slave[=#]: a value only after `=`
+    values=(*_MYSQL_CONNECTION_VALUES, "-w", "--where", "--ignore-table", "--ignore-table-data", "--ignore-database",
+            "--master-data", "--source-data", "--dump-slave", "--dump-replica", "--set-gtid-purged",
+            "--fields-terminated-by", "--fields-enclosed-by", "--fields-optionally-enclosed-by", "--fields-escaped-by",
+            "--lines-terminated-by", "--compatible", "--as-of", "--system", "--log-error", "--max-statement-time",
+            "--parallel", "--default-parallelism", "--parallel-schemas", "--include-databases",
+            "--exclude-databases", "--include-tables", "--exclude-tables", "--include-routines", "--exclude-routines",
+            "--include-events", "--exclude-events", "--include-triggers", "--exclude-triggers", "--include-users",
+            "--exclude-users", "--compress-output", "--mysqld-long-query-time"),
+    spaced_values=("-w", "--where"),
 )
-# mydumper takes its password as the next argument and names its output directory with -o.
+# mydumper takes its password as the next argument and names its output directory with -o;
+# its -v takes a verbosity level.
 _MYDUMPER = OptionSpec(
     host=("-h", "--host"), port=("-P", "--port"), user=("-u", "--user"), database=("-B", "--database"),
     output=("-o", "--outputdir"), secret=("-p", "--password"), attached_secret=("-p",),
-    flags=("-c", "--compress", "-e", "--build-empty-files", "-v", "--verbose", "-G", "-E", "-R", "-m", "-k",
-           "--no-locks", "--less-locking", "--triggers", "--events", "--routines"),
+    flags=("-c", "--compress", "-e", "--build-empty-files", "-G", "-E", "-R", "-m", "-k",
+           "--no-locks", "--less-locking", "--triggers", "--events", "--routines", "-N", "--insert-ignore",
+           "--no-schemas", "-d", "--no-data", "-W", "--no-views", "-K", "--kill-long-queries", "-D", "--daemon",
+           "-C", "--compress-protocol", "--tz-utc", "--skip-tz-utc", "--use-savepoints", "--lock-all-tables",
+           "--trx-consistency-only", "--success-on-1146", "-V", "--version", "--help", "-?"),
+    values=("-v", "--verbose", "-T", "--tables-list", "-s", "--statement-size", "-r", "--rows", "-F",
+            "--chunk-filesize", "-x", "--regex", "-i", "--ignore-engines", "-l", "--long-query-guard", "-I",
+            "--snapshot-interval", "-L", "--logfile", "-U", "--updated-since", "-S", "--socket", "-t", "--threads",
+            "--defaults-file", "--defaults-extra-file", "-O", "--omit-from-file", "--where"),
+    spaced_values=("--where",),
+    positional=(),
 )
+# mariabackup / xtrabackup: -H is the host, -h the datadir; --stream takes its format.
 _MARIABACKUP = OptionSpec(
     host=("-H", "--host"), port=("-P", "--port"), user=("-u", "--user"), output=("--target-dir", "--extract-to"),
-    attached_secret=("-p",), flags=("--backup", "--prepare", "--stream", "--compress", "-p", "--password"),
+    attached_secret=("-p",), secret=("--encrypt-key",),
+    flags=("--backup", "--prepare", "--compress", "-p", "--password", "--copy-back", "--move-back", "--galera-info",
+           "--slave-info", "--no-lock", "--safe-slave-backup", "--rsync", "--export", "--version", "-v", "--help",
+           "-?", "--no-backup-locks", "--decompress", "--remove-original"),
+    values=("-h", "--datadir", "-S", "--socket", "--stream", "--databases", "--databases-exclude", "--tables",
+            "--tables-exclude", "--tables-file", "--parallel", "--compress-threads", "--encrypt", "--encrypt-key-file",
+            "--incremental-basedir", "--incremental-dir", "--extra-lsndir", "--throttle", "--use-memory",
+            "--open-files-limit", "--ftwrl-wait-timeout", "--kill-long-queries-timeout", "-t", "--tmpdir",
+            "--defaults-file", "--defaults-extra-file", "--compress"),
+    positional=(),
 )
-# mongosh/mongo take -p PASS; the Go tools (mongodump, mongoexport) also -pPASS.
+# mongosh/mongo [options] [DB ADDRESS] [FILE.js ...] (mongosh --help and its arg-parser: --nodb
+# means no address; a first positional ending .js/.mongodb is a script). --authenticationDatabase
+# names where the user is defined, not the target. The Go tools (mongodump, mongoexport) take a
+# connection string positional, -d/--db, --uri, also -pPASS; their --archive takes a file only after `=`.
 _MONGO = OptionSpec(
     host=("--host", "-h"), port=("--port",), user=("-u", "--username"),
     database=("-d", "--db"), output=("-o", "--out", "--archive"), sql=("--eval",),
-    uri=("--uri",), secret=("-p", "--password"), attached_secret=("-p",),
-    flags=("--quiet", "--nodb", "--norc", "--ssl", "--tls", "--gzip", "--jsonArray", "--pretty", "--oplog"),
+    uri=("--uri",), secret=("-p", "--password", "--tlsCertificateKeyFilePassword", "--sslPEMKeyPassword",
+                            "--awsSecretAccessKey", "--awsSessionToken", "--awsIamSessionToken"),
+    attached_secret=("-p",),
+    flags=("--quiet", "--nodb", "--norc", "--shell", "--ssl", "--tls", "--gzip", "--jsonArray", "--pretty", "--oplog",
+           "--archive", "--json", "--retryWrites", "--deepInspect", "--deep-inspect", "--verbose", "-v", "--version",
+           "--help", "--build-info", "--ipv6", "--tlsAllowInvalidHostnames", "--tlsAllowInvalidCertificates",
+           "--tlsFIPSMode", "--tlsUseSystemCA", "--tlsInsecure", "--sslAllowInvalidCertificates",
+           "--sslAllowInvalidHostnames", "--sslFIPSMode", "--apiStrict", "--apiDeprecationErrors",
+           "--oidcTrustedEndpoint", "--oidcIdTokenAsAccessToken", "--oidcNoNonce", "--oidcDumpTokens",
+           "--skipStartupWarnings", "--forceTableScan", "--dumpDbUsersAndRoles",
+           "--viewsAsCollections", "--noHeaderLine", "--slaveOk", "-k", "--assertExists"),
+    values=("--authenticationDatabase", "--authenticationMechanism", "--gssapiServiceName", "--gssapiHostName",
+            "--sspiHostnameCanonicalization", "--sspiRealmOverride", "--tlsCertificateKeyFile", "--tlsCAFile",
+            "--tlsCertificateSelector", "--tlsCRLFile", "--tlsDisabledProtocols", "--sslPEMKeyFile", "--sslCAFile",
+            "--sslCRLFile", "--sslCertificateSelector", "--sslDisabledProtocols", "--apiVersion", "--awsAccessKeyId",
+            "--keyVaultNamespace", "--kmsURL", "--cryptSharedLibPath", "--csfleLibraryPath", "--jsContext",
+            "--locale", "--browser", "--oidcFlows", "--oidcRedirectUri", "--oidcRedirectUrl", "-f", "--file", "--config", "-c", "--collection", "-q", "--query", "--queryFile",
+            "--readPreference", "--excludeCollection", "--excludeCollectionsWithPrefix", "-j",
+            "--numParallelCollections", "--fields", "--fieldFile", "--type", "--jsonFormat", "--skip", "--limit",
+            "--sort"),
+    spaced_values=("-q", "--query", "--sort", "--fields"),
     positional=("host/database",),
+    no_target=("--nodb",),
+    script_suffixes=(".js", ".mongodb"),
 )
-# redis-cli: positionals are a command (`redis-cli keys *`); --rdb FILE is a dump.
+# mongodump/mongoexport [options] [CONNECTION STRING]: a plain argument is only ever a `mongodb://` URI.
+_MONGO_TOOLS = replace(_MONGO, positional=(), no_target=(), script_suffixes=())
+# redis-cli (redis-cli --help, 7.x): positionals are a command (`redis-cli keys *`); --rdb FILE is a dump.
 _REDIS = OptionSpec(
     host=("-h",), port=("-p",), user=("--user",), database=("-n",), output=("--rdb", "--functions-rdb"),
     uri=("-u",), secret=("-a", "--pass"),
-    flags=("--raw", "--no-raw", "--csv", "--tls", "--no-auth-warning", "-c", "--scan", "--bigkeys",
-           "--memkeys", "--stat", "--latency", "-i", "--pipe", "-e", "--askpass"),
+    flags=("--raw", "--no-raw", "--csv", "--json", "--quoted-json", "--tls", "--insecure", "--no-auth-warning", "-c",
+           "--scan", "--bigkeys", "--memkeys", "--hotkeys", "--keystats", "--stat", "--latency", "--latency-history",
+           "--latency-dist", "--pipe", "--replica", "--slave", "--ldb", "--ldb-sync-mode", "-e", "--askpass", "-x",
+           "-2", "-3", "-4", "-6", "--quoted-input", "--verbose", "--help", "--version"),
+    values=("-s", "-r", "-i", "-d", "-D", "-X", "-t", "--sni", "--cacert", "--cacertdir", "--cert", "--key",
+            "--tls-ciphers", "--tls-ciphersuites", "--show-pushes", "--lru-test", "--pipe-timeout",
+            "--memkeys-samples", "--keystats-samples", "--pattern", "--quoted-pattern", "--count", "--cursor",
+            "--top", "--intrinsic-latency", "--eval", "--cluster"),
     positional=(), output_is_dump="--rdb", secret_words=(("AUTH", 2), ("AUTH2", 2)),
 )
+# sqlcmd (mssql-tools18 `sqlcmd -?`): no positional argument; -h/-s/-t/-c/-w take values
+# (header rows, separator, timeout, batch terminator, width), -z/-Z a new password.
 _MSSQL = OptionSpec(
     host=("-S",), user=("-U",), database=("-d",), output=("-o",), sql=("-Q", "-q"),
-    secret=("-P",), attached_secret=("-P",), flags=("-E", "-C", "-W", "-h", "-s", "-N", "-c", "-n", "-k", "-t", "-T"),
+    secret=("-P", "-z", "-Z"), attached_secret=("-P",),
+    flags=("-E", "-C", "-W", "-N", "-k", "-k1", "-k2", "-A", "-b", "-D", "-e", "-g", "-G", "-I", "-j", "-L",
+           "-Lc", "-M", "-p", "-p1", "-r", "-r0", "-r1", "-R", "-u", "-x", "-X", "-X1", "-?", "--version"),
+    values=("-h", "-s", "-t", "-c", "-w", "-a", "-f", "-H", "-i", "-K", "-l", "-m", "-v", "-V", "-y", "-Y", "-F",
+            "--authentication-method", "--driver-logging-level", "--format"),
+    spaced_values=("-v",),
+    positional=(),
 )
-# bcp TABLE out|queryout FILE
+# bcp TABLE out|queryout FILE [options]
 _BCP = OptionSpec(host=("-S",), user=("-U",), database=("-d",), secret=("-P",), attached_secret=("-P",),
-                  flags=("-c", "-n", "-w", "-T", "-k", "-E"),
+                  flags=("-c", "-n", "-w", "-T", "-k", "-E", "-N", "-D", "-G", "-q", "-R", "-u", "-v", "-x"),
+                  values=("-a", "-b", "-C", "-e", "-f", "-F", "-h", "-i", "-K", "-l", "-L", "-m", "-o", "-r", "-t",
+                          "-V"),
+                  spaced_values=("-h",),
                   positional=("database", "direction"), dump_directions=("out", "queryout"))
+# clickhouse-client: any server setting is also an option with a value (--max_threads 8): the common ones here.
+# Its one documented plain argument is a clickhouse:// connection string (read as any URI is).
 _CLICKHOUSE = OptionSpec(
     host=("--host", "-h"), port=("--port",), user=("--user", "-u"), database=("--database", "-d"),
-    sql=("--query", "-q"), secret=("--password",), flags=("--multiline", "-m", "--multiquery", "-n", "--secure", "-s"),
+    sql=("--query", "-q"), secret=("--password", "--jwt", "--ssh-key-passphrase"),
+    flags=("--multiline", "-m", "--multiquery", "-n", "--secure", "-s", "--ask-password", "--vertical", "-E",
+           "--time", "-t", "--stacktrace", "--progress", "--echo", "--verbose", "--version", "-V", "--help",
+           "--no-warnings", "--highlight", "--hardware-utilization", "--print-profile-events", "--interactive",
+           "--accept-invalid-certificate"),
+    values=("--queries-file", "-f", "--format", "--output-format", "--input-format", "--config-file", "-C",
+            "--config", "--connection", "--history_file", "--quota_key", "--query_id", "--ssh-key-file",
+            "--max_threads", "--max_memory_usage", "--max_execution_time", "--log-level", "--send_logs_level",
+            "--server_logs_file", "--profile-events-delay-ms"),
+    positional=(),
 )
-# cqlsh [HOST [PORT]]
+# cqlsh [options] [HOST [PORT]]
 _CQLSH = OptionSpec(
     user=("-u", "--username"), database=("-k", "--keyspace"), sql=("-e", "--execute"),
-    secret=("-p", "--password"), flags=("--ssl", "--no-color", "--debug"),
+    secret=("-p", "--password"),
+    flags=("--ssl", "--no-color", "-C", "--color", "--debug", "--coverage", "-t", "--tty", "-v", "--version",
+           "--no_compact", "--insecure-password-without-warning", "-h", "--help"),
+    values=("-f", "--file", "--browser", "--encoding", "--cqlshrc", "--credentials", "--cqlversion",
+            "--protocol-version", "--connect-timeout", "--request-timeout", "-b", "--secure-connect-bundle"),
     positional=("host", "port"),
 )
 # influx 2.x (--host, --org, -t TOKEN) and 1.x, whose options have one dash (-password SECRET).
@@ -319,31 +499,77 @@ _CQLSH = OptionSpec(
 _INFLUX = OptionSpec(
     host=("--host", "-host"), port=("-port",), user=("--org", "-o", "-username"),
     database=("--bucket", "-b", "--database", "-database"), sql=("--execute", "-e", "-execute"),
-    secret=("-t", "--token", "--password", "-p", "-password", "-token"), flags=("--skip-verify", "-ssl", "-pretty"),
-    values=("-format", "-precision", "--format"),
+    secret=("-t", "--token", "--password", "-p", "-password", "-token"),
+    flags=("--skip-verify", "-ssl", "-pretty", "-unsafeSsl", "-compressed", "--http-debug", "--raw", "--hide-headers",
+           "--json", "-version"),
+    values=("-format", "-precision", "--format", "-socket", "-type", "-consistency", "-import", "-path", "-pps",
+            "-path-prefix", "--org-id", "--bucket-id", "-c", "--active-config", "--configs-path", "-f", "--file",
+            "--compression", "--profilers"),
     positional=(), dump_positional=("output",),
 )
+# cockroach sql|dump: --format, --certs-dir, --set, --watch and -f take values.
 _COCKROACH = OptionSpec(
-    host=("--host",), port=("--port",), user=("--user", "-u"), database=("--database", "-d"),
-    sql=("--execute", "-e"), uri=("--url",), flags=("--insecure", "--echo-sql", "--format"),
+    host=("--host",), port=("--port", "-p"), user=("--user", "-u"), database=("--database", "-d"),
+    sql=("--execute", "-e"), uri=("--url",),
+    flags=("--insecure", "--echo-sql", "--safe-updates", "--read-only", "--embedded", "--debug-sql-cli",
+           "--no-line-editor"),
+    values=("--format", "--certs-dir", "--set", "--watch", "-f", "--file", "--cluster-name", "--dump-mode", "--as-of",
+            "--log",
+            "--log-dir", "--log-config-file"),
 )
-# sqlite3 FILE [SQL...]
-_SQLITE = OptionSpec(sql=("-cmd",), flags=("-csv", "-json", "-line", "-list", "-header", "-readonly", "-batch", "-bail", "-echo"),
-                     positional=("database", "sql*"))
-# duckdb FILE [-c SQL]: -c runs and exits, -cmd runs first, -s is -c's older name.
-_DUCKDB = OptionSpec(
-    sql=("-c", "-cmd", "-s"),
-    flags=("-append", "-ascii", "-bail", "-batch", "-box", "-column", "-csv", "-echo", "-header", "-html", "-interactive",
-           "-json", "-line", "-list", "-markdown", "-no-stdin", "-noheader", "-quote", "-readonly", "-stats", "-table",
-           "-unsigned", "-ui", "-version", "-help"),
-    values=("-f", "-init", "-newline", "-nullvalue", "-separator"),
+# sqlite3 [OPTIONS] FILENAME [SQL...] (sqlite3 -help, 3.40, checked by running it; -escape, -sorterref
+# and -threadsafe from newer or other builds): options may follow the file; -lookaside and -pagecache
+# take two values (-heap takes one or two, by build: left out).
+_SQLITE_DATABASE_FILES = (".db", ".sqlite", ".sqlite3", ".db3", ".s3db", ".sl3", ".sdb")
+_SQLITE = OptionSpec(
+    sql=_both_dashes("-cmd"),
+    flags=_both_dashes(
+        "-append", "-ascii", "-bail", "-batch", "-box", "-column", "-csv", "-deserialize", "-echo", "-header",
+        "-noheader", "-help", "-html", "-interactive", "-json", "-line", "-list", "-markdown", "-memtrace",
+        "-nofollow", "-no-rowid-in-view", "-pcachetrace", "-quote", "-readonly", "-safe", "-stats", "-table", "-tabs",
+        "-unsafe-testing", "-version", "-zip", "-vfstrace", "-multiplex", "-utf8", "-no-utf8"),
+    values=_both_dashes("-init", "-maxsize", "-mmap", "-newline", "-nonce", "-nullvalue", "-separator", "-vfs",
+                        "-sorterref", "-threadsafe", "-escape"),
+    value_counts=tuple((option, 2) for option in _both_dashes("-lookaside", "-pagecache")),
     positional=("database", "sql*"),
+    database_suffixes=_SQLITE_DATABASE_FILES,
 )
-# sqlplus user[/password][@connect] [@script]; exp/expdp user/password@db dumpfile=FILE
-_ORACLE = OptionSpec(positional=("connect*",))
+# litecli [OPTIONS] [DATABASE]
+_LITECLI = OptionSpec(
+    database=("-D", "--database"), sql=("-e", "--execute"),
+    flags=("-V", "--version", "--auto-vertical-output", "-t", "--table", "--csv", "--warn", "--no-warn", "--help"),
+    values=("-R", "--prompt", "-l", "--logfile", "--liteclirc"),
+    spaced_values=("-R", "--prompt"),
+    positional=("database",),
+)
+# duckdb [OPTIONS] FILENAME [SQL...] (duckdb.org's CLI arguments page, 1.x to 2.0): -c runs and exits,
+# -cmd runs first, -s is -c's older name; -f, -init and -format-file read files.
+_DUCKDB = OptionSpec(
+    sql=_both_dashes("-c", "-cmd", "-s"),
+    flags=_both_dashes(
+        "-append", "-ascii", "-bail", "-batch", "-box", "-column", "-csv", "-echo", "-header", "-html", "-interactive",
+        "-json", "-jsonlines", "-line", "-list", "-markdown", "-no-stdin", "-noheader", "-nofollow", "-quote",
+        "-readonly", "-stats", "-table", "-unsigned", "-unredacted", "-safe", "-ui", "-version", "-help", "-h",
+        "-dark-mode", "-light-mode", "-agent", "-format", "-connect"),
+    values=_both_dashes("-f", "-init", "-newline", "-nullvalue", "-separator", "-format-file"),
+    positional=("database", "sql*"),
+    database_suffixes=(".duckdb", ".ddb", ".db"),
+)
+# sqlplus [-S] [-L] [-M "HTML ON"] [-R level] [-C version] user[/password][@connect] [@script];
+# exp/expdp user/password@db dumpfile=FILE
+_ORACLE = OptionSpec(flags=("-S", "-s", "-L", "-l", "-F", "-V", "-v", "-H", "-NOLOGINTIME", "-AC"),
+                     values=("-M", "-MARKUP", "-R", "-C"), spaced_values=("-M", "-MARKUP"), positional=("connect*",))
 _GENERIC = OptionSpec(sql=("-c", "--command", "-e", "--execute"), output=("-o", "--out"))
-# unixODBC: isql DSN [USER [PASSWORD]]
-_ISQL = replace(_GENERIC, positional=("database", "ignore", "password"))
+# usql [OPTIONS] [DSN]: psql-like options, -o/--out names the output.
+_USQL = replace(_GENERIC, values=("-f", "--file", "-v", "--set", "--variable", "-P", "--pset", "-F",
+                                  "--field-separator", "-R", "--record-separator", "-T", "--table-attr", "--config"),
+                spaced_values=("-v", "--set", "--variable", "-P", "--pset", "-T", "--table-attr"),
+                flags=("-W", "--password", "-w", "--no-password", "-X", "--no-rc", "-1", "--single-transaction",
+                       "-C", "--csv", "-J", "--json", "-H", "--html", "-t", "--tuples-only", "-q", "--quiet",
+                       "-x", "--expanded", "-A", "--no-align", "-z", "-0", "-V", "--version", "-N", "--no-init"))
+# unixODBC: isql DSN [USER [PASSWORD]] [options]; its options are single words (-b, -v, -w, -c, -e, -dX, -m10).
+_ISQL = OptionSpec(flags=("-b", "-v", "-w", "-c", "-e", "-n", "-q", "-k", "-3", "--version"),
+                   positional=("database", "ignore", "password"))
 
 _DOT_OUTPUT = DumpStatement(
     ".output", ("sqlite", "duckdb"),
@@ -385,9 +611,9 @@ ENGINES: tuple[EngineInfo, ...] = (
 DB_TOOLS: tuple[DbTool, ...] = (
     # PostgreSQL
     DbTool("psql", "postgres", "client", options=_PSQL),
-    DbTool("pgcli", "postgres", "client"),
+    DbTool("pgcli", "postgres", "client", options=_PGCLI),
     DbTool("pg_dump", "postgres", "dump", options=_PG_DUMP),
-    DbTool("pg_dumpall", "postgres", "dump", options=_PG_DUMP),
+    DbTool("pg_dumpall", "postgres", "dump", options=_PG_DUMPALL),
     DbTool("pg_basebackup", "postgres", "dump", options=_PG_BASEBACKUP),
     # MySQL / MariaDB
     DbTool("mysql", "mysql", "client"),
@@ -404,8 +630,8 @@ DB_TOOLS: tuple[DbTool, ...] = (
     # MongoDB
     DbTool("mongo", "mongo", "client"),
     DbTool("mongosh", "mongo", "client"),
-    DbTool("mongodump", "mongo", "dump"),
-    DbTool("mongoexport", "mongo", "dump"),
+    DbTool("mongodump", "mongo", "dump", options=_MONGO_TOOLS),
+    DbTool("mongoexport", "mongo", "dump", options=_MONGO_TOOLS),
     # Redis (`redis-cli --rdb FILE` is a dump: OptionSpec.output_is_dump)
     DbTool("redis-cli", "redis", "client"),
     # Microsoft SQL Server
@@ -417,7 +643,7 @@ DB_TOOLS: tuple[DbTool, ...] = (
     DbTool("exp", "oracle", "dump"),
     # SQLite
     DbTool("sqlite3", "sqlite", "client"),
-    DbTool("litecli", "sqlite", "client"),
+    DbTool("litecli", "sqlite", "client", options=_LITECLI),
     # DuckDB
     DbTool("duckdb", "duckdb", "client"),
     # ClickHouse
@@ -430,7 +656,7 @@ DB_TOOLS: tuple[DbTool, ...] = (
     # CockroachDB
     DbTool("cockroach", "cockroach", "client", subcommands=("sql", "dump"), dump_subcommands=("dump",)),
     # Generic multi-engine clients
-    DbTool("usql", "generic", "client"),
+    DbTool("usql", "generic", "client", options=_USQL),
     DbTool("isql", "generic", "client", options=_ISQL),
 )
 

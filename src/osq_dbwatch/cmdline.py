@@ -286,8 +286,11 @@ def _db_arg_model(tool: DbTool) -> _ArgModel:
     # As the parser reads them: an SQL option before a flag (psql -c), a flag before a value option.
     sql = frozenset(spec.sql)
     flags = frozenset(spec.flags) - sql
-    free = sql | (frozenset(spec.values) - flags)
-    single = frozenset((*spec.host, *spec.port, *spec.user, *spec.database, *spec.output, *spec.uri, *spec.secret))
+    # Most values are one word (a port, a file, a protocol); only those the spec says may hold spaces
+    # (a prompt, a --where clause) and SQL may run over several words of a logged line.
+    free = sql | (frozenset((*spec.spaced_values, *(option for option, _n in spec.value_counts))) - flags)
+    single = frozenset((*spec.host, *spec.port, *spec.user, *spec.database, *spec.output, *spec.uri, *spec.secret,
+                        *spec.values))
     roles = spec.positional + spec.dump_positional
     many = "sql*" in roles or "connect*" in roles
     return _ArgModel(single - flags - free, free, sql, flags, frozenset(spec.port),
@@ -498,6 +501,9 @@ class _SpecTables:
         self.output = frozenset(spec.output)
         self.attached_secret = frozenset(spec.attached_secret)
         self.value_opts = frozenset(set(role_of) | set(spec.sql) | set(spec.secret) | set(spec.values)) - self.flags
+        # How many arguments each value option takes (most take one; sqlite3 -lookaside SIZE N two).
+        self.counts = {opt: n for opt, n in spec.value_counts}
+        self.value_opts |= frozenset(self.counts)
 
 
 # Keyed by id(spec); the entry keeps its spec alive, so an id is never reused for another one.
@@ -519,29 +525,57 @@ class ParsedArgs:
     options: dict[str, str]  # canonical role -> value (first occurrence)
     positionals: tuple[str, ...]
     sql: str  # inline statement text, rest of the line when quotes are gone
+    # Where to look for a dump intent: each SQL option's statement (an exact argv, see _is_exact_argv),
+    # or the one that ran to the end of a logged line.
+    statements: tuple[str, ...] = ()
 
 
-def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
+_SPACE: Final = re.compile(r"\s")
+
+
+def _is_exact_argv(args: Sequence[str]) -> bool:
+    """Whether these are the program's own arguments (/proc/PID/cmdline), not words of a logged line.
+
+    Only a real argv has an argument holding whitespace (`-c "select 1"`); osquery's
+    audit cmdline, split on spaces, never does. In a real argv an SQL option takes
+    exactly the next argument, and the arguments after it are read as options again.
+    """
+    return any(_SPACE.search(arg) is not None for arg in args)
+
+
+def _parse_options(spec: OptionSpec, args: Sequence[str], argv_exact: bool | None = None) -> ParsedArgs:
     tables = _tables(spec)
     role_of = tables.role_of
+    exact = bool(spec.sql) and (_is_exact_argv(args) if argv_exact is None else argv_exact)
     options: dict[str, str] = {}
     positionals: list[str] = []
+    statements: list[str] = []
     sql = ""
+    swallowed: list[str] = []
     i = 0
     while i < len(args):
         tok = args[i]
         if tok in _SHELL_SEPARATORS or tok.startswith((">", "<")):
             break
         if tok in tables.sql:
+            if exact:
+                statements.append(args[i + 1] if i + 1 < len(args) else "")
+                i += 2
+                continue
             # The statement: with the shell's quotes gone it runs to the end
             # of the line (or to the next option that is clearly ours).
-            rest = list(args[i + 1 :])
-            sql = " ".join(rest)
+            swallowed = list(args[i + 1 :])
+            sql = " ".join(swallowed)
             break
         if "=" in tok and tok.startswith("--"):
             opt, _, value = tok.partition("=")
             if opt in tables.sql:
-                sql = " ".join([value, *args[i + 1 :]])
+                if exact:
+                    statements.append(value)
+                    i += 1
+                    continue
+                swallowed = [value, *args[i + 1 :]]
+                sql = " ".join(swallowed)
                 break
             if opt in role_of:
                 options.setdefault(role_of[opt], value)
@@ -551,14 +585,19 @@ def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
             value = args[i + 1] if i + 1 < len(args) else ""
             if tok in role_of:
                 options.setdefault(role_of[tok], value)
-            i += 2
+            i += 1 + tables.counts.get(tok, 1)
             continue
         if tok.startswith("-") and not tok.startswith("--") and len(tok) > 2:
             short = tok[:2]
             if short in role_of and short not in tables.attached_secret:
                 options.setdefault(role_of[short], tok[2:])
             elif short in tables.sql:
-                sql = " ".join([tok[2:], *args[i + 1 :]])
+                if exact:
+                    statements.append(tok[2:])
+                    i += 1
+                    continue
+                swallowed = [tok[2:], *args[i + 1 :]]
+                sql = " ".join(swallowed)
                 break
             i += 1
             continue
@@ -567,6 +606,22 @@ def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
             continue
         positionals.append(tok)
         i += 1
+    if exact:
+        return ParsedArgs(options, tuple(positionals), "\n".join(statements), tuple(statements))
+    if swallowed and not positionals and spec.database_suffixes:
+        # `sqlite3 -cmd ".once /tmp/x.csv" app.db "select ..."` with its quotes gone: the statement
+        # swallowed the database file, the first word after it named like one (not the file a
+        # dump statement in it writes).
+        found = sql_dump_intent(sql)
+        target = found.path if found is not None else ""
+        for word in swallowed[1:]:
+            bare = _strip_quotes(word)
+            if bare != word:
+                continue  # quoted on a logged line: the SQL's own quotes (`attach 'other.db'`), not an argument
+            named = any(bare.lower().endswith(sfx) and len(bare) > len(sfx) for sfx in spec.database_suffixes)
+            if named and bare != target:
+                positionals.append(bare)
+                break
     if sql and "output" not in options:
         # `psql -c "select ..." -o /tmp/x`: an output option after the statement
         # (the statement swallowed the rest of the line above).
@@ -578,7 +633,7 @@ def _parse_options(spec: OptionSpec, args: Sequence[str]) -> ParsedArgs:
             if tok.startswith("--") and tok.partition("=")[0] in tables.output and "=" in tok:
                 options["output"] = tok.partition("=")[2]
                 break
-    return ParsedArgs(options, tuple(positionals), sql)
+    return ParsedArgs(options, tuple(positionals), sql, (sql,) if sql else ())
 
 
 # ---------------------------------------------------------------------------
@@ -801,11 +856,14 @@ def _read_positionals(roles: Sequence[str], spec: OptionSpec, plain: Sequence[st
             found.sql = " ".join(plain[i:])
             break
         if role == "host/database":
+            # mongosh's rule: HOST[:PORT]/DB; HOST:PORT; a word with a dot is a host; another word a database
             if "/" in value:
                 host, _, db = value.partition("/")
                 if not fields.get("database"):
                     fields.setdefault("host", host)
                     fields["database"] = db
+            elif _HOST_PORT.fullmatch(value) is not None or "." in value:
+                fields.setdefault("host", value)
             else:
                 fields.setdefault("database", value)
         elif role == "direction":
@@ -828,12 +886,17 @@ def _names_sql(spec: OptionSpec, args: Sequence[str]) -> bool:
 
 
 def parse_db_command(
-    path: str, argv: Sequence[str], db_tools: Mapping[str, DbTool] = catalog.DB_TOOLS_BY_NAME
+    path: str, argv: Sequence[str], db_tools: Mapping[str, DbTool] = catalog.DB_TOOLS_BY_NAME,
+    argv_exact: bool | None = None,
 ) -> DbCommand | None:
     """Engine, target and dump intent of a DB client or dump tool, or None.
 
     Everything tool-specific comes from the catalog: the tool's option spec
     (catalog.OptionSpec) and its engine's record (catalog.EngineInfo).
+    `argv_exact`: True, `argv` is the program's own (/proc/PID/cmdline), so an
+    SQL option takes exactly the next argument; False, words of a logged line
+    whose quotes are gone, so a statement runs to the end of the line; None,
+    decided by the arguments (only a real argv has one holding whitespace).
     """
     found = identify_db_tool(path, argv, db_tools)
     if found is None:
@@ -850,11 +913,16 @@ def parse_db_command(
             kind = "dump"
     if info.masks_password:
         args = _unmask_mysql_password(args)
-    parsed = _parse_options(spec, args)
+    parsed = _parse_options(spec, args, argv_exact)
     fields = {k: v for k, v in parsed.options.items() if k in ("host", "port", "user", "database")}
     if "uri" in parsed.options:
         _apply_uri(fields, parsed.options["uri"])
     positionals = list(parsed.positionals)
+    if any(arg in spec.no_target for arg in args):
+        positionals = []  # mongosh --nodb: its plain arguments are scripts, no server is named
+    if spec.script_suffixes:
+        # mongosh [DB ADDRESS] [FILE.js ...]: a script is never the target
+        positionals = [p for p in positionals if "://" in p or not p.lower().endswith(spec.script_suffixes)]
     for pos in positionals:
         if "://" in pos:
             _apply_uri(fields, pos)
@@ -886,10 +954,11 @@ def parse_db_command(
         found_intent = sql_dump_intent(read.sql + " " + parsed.sql)
         if found_intent:
             intent, output = found_intent.intent, output or found_intent.path
-    if parsed.sql:
-        found_intent = sql_dump_intent(parsed.sql)
+    for statement in parsed.statements:
+        found_intent = sql_dump_intent(statement)
         if found_intent:
             intent, output = found_intent.intent, output or found_intent.path
+            break
     if not intent and not read.sql and _names_sql(spec, args):
         # The statement's words stay together in any order osquery logs them in (one argument),
         # but the option that introduces it may be logged apart from it: read the whole line.
@@ -1413,6 +1482,13 @@ def _redact_token(parts: list[str], index: int, token: str, bare: str, rules: _S
     """Redact one argument of a program with `rules` in place (attached secrets, user/pass forms)."""
     if positional == rules.password_positional and not bare.startswith("-"):
         parts[index] = REDACTED  # unixODBC: isql DSN [USER [PASSWORD]]
+        return
+    if bare.startswith("--") and bare.partition("=")[0] in rules.secret and "=" in bare:
+        # --jwt=X, --encrypt-key=X: the tool's secret option with its value glued on
+        start = token.find("=") + 1
+        end = len(token.rstrip("\"'`);|&"))
+        if end > start:
+            parts[index] = token[:start] + REDACTED + token[end:]
         return
     previous = parts[index - 2] if index >= 2 else ""
     if rules.schemeless_uri or _strip_quotes(previous) in _URI_OPTIONS or bare.startswith(("--uri=", "--url=")):
