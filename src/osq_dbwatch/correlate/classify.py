@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final
+from typing import Final, final
 
 from .. import catalog, policy
 from ..cmdline import (
@@ -83,6 +83,7 @@ def staging_outputs(tcmd: TransferCommand, cmdline: str, cwd: str) -> tuple[str,
 MAX_PER_CLASS: Final = 4096  # hosts remembered per memoised class
 
 
+@final  # no subclasses: readers test `type(cls) is AccessClass` (isinstance() is a call when interpreted)
 @dataclass(slots=True)
 class AccessClass:
     """What a DB client run's invariant fields (path, command line, cwd, users, parents) decide."""
@@ -223,6 +224,7 @@ class Classifier:
         self.admin_users = frozenset(config.admin_users)
         self.access = ExecMemo()
         self.transfers = ExecMemo()
+        self.sessions = ExecMemo()  # db_cli_sessions: command lines in the program's order (logged=False)
         # Pure functions whose arguments recur under many distinct runs (a command line under other
         # users, directories or parents; the same parents under many command lines).
         self._parse_db = lru_cache(maxsize=8192)(self._parse_db_uncached)
@@ -233,9 +235,14 @@ class Classifier:
 
     def exec_class(self, transfer: bool, path: str, cmdline: str, cwd: str, uid: int | None, username: str,
                    has_session: bool, login_user: str, parent_path: str, parent_cmdline: str,
-                   ancestors: tuple[tuple[str, str], ...] = (), unit: str = "", tty: str = "") -> ExecClass | None:
-        """The class of a transfer tool run (transfer) or DB client run; None: not a command of that kind."""
-        memo = self.transfers if transfer else self.access
+                   ancestors: tuple[tuple[str, str], ...] = (), unit: str = "", tty: str = "",
+                   logged: bool = True) -> ExecClass | None:
+        """The class of a transfer tool run (transfer) or DB client run; None: not a command of that kind.
+
+        `logged=False`: a DB client's command line read from /proc in the program's order (db_cli_sessions),
+        not as osquery logs argv (cmdline.split_cmdline); such runs have a memo of their own.
+        """
+        memo = self.transfers if transfer else self.access if logged else self.sessions
         found = memo.find(path, cmdline, cwd, uid, username, has_session, login_user, parent_path, parent_cmdline,
                           ancestors, unit, tty)
         if found is not None:
@@ -247,7 +254,7 @@ class Classifier:
                                        ancestors)
         else:
             cls = self._access_class(path, cmdline, cwd, user, username, has_session, parent_path, parent_cmdline,
-                                     ancestors, unit, tty)
+                                     ancestors, unit, tty, logged)
         size = len(path) + len(cmdline) + len(cwd) + len(username) + len(login_user) + len(parent_path) \
             + len(parent_cmdline)
         if size <= MAX_KEY_TEXT:  # hostile multi-kilobyte command lines are judged, not remembered
@@ -255,8 +262,8 @@ class Classifier:
                                            parent_cmdline, ancestors, unit, tty, cls))
         return cls
 
-    def _parse_db_uncached(self, path: str, cmdline: str) -> DbCommand | None:
-        return parse_db_command(path, split_cmdline(cmdline) or [path], self.db_tools)
+    def _parse_db_uncached(self, path: str, cmdline: str, logged: bool) -> DbCommand | None:
+        return parse_db_command(path, split_cmdline(cmdline, logged) or [path], self.db_tools)
 
     def _parse_transfer_uncached(self, path: str, cmdline: str) -> TransferCommand | None:
         return parse_transfer_command(path, split_cmdline(cmdline) or [path], self.transfer_tools)
@@ -278,8 +285,8 @@ class Classifier:
 
     def _access_class(self, path: str, cmdline: str, cwd: str, user: str, username: str, has_session: bool,
                       parent_path: str, parent_cmdline: str, ancestors: tuple[tuple[str, str], ...], unit: str,
-                      tty: str) -> AccessClass | None:
-        cmd = self._parse_db(path, cmdline)
+                      tty: str, logged: bool = True) -> AccessClass | None:
+        cmd = self._parse_db(path, cmdline, logged)
         if cmd is None:
             return None
         tool = cmd.tool.split(" ", 1)[0]

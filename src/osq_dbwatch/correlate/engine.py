@@ -19,7 +19,8 @@ same API below, one call per row.
     on_file(st, FileRow)       on_egress(st, EgressRow)      on_history(st, HistoryRow)
     on_admin(st, AdminRow)     on_admin_snapshot(st, t, members)
     on_host_uuid(st, host_uuid)  a line's host_uuid decoration, when it differs from the state's
-    egress_wanted(success, address) -> False: on_row(st, t) instead of on_egress
+    egress_possible(address)         -> False: on_row(st, t) instead of on_egress (no connect to it is egress)
+    egress_wanted(success, address, status) -> what on_egress asks: a made connect to an external address
 
 Each call moves the host's watermark to the row's time and, after the row,
 runs the periodic expiry sweep when it is due. An exec row is judged in two
@@ -212,7 +213,8 @@ class Engine:
                    ancestors: tuple[tuple[str, str], ...] = (), unit: str = "", tty: str = "") -> ExecClass | None:
         """What a run's invariant columns decide (classify.py; memoised); None: not a command of its query's kind."""
         return self.classes.exec_class(query == "transfer_exec", path, cmdline, cwd, uid, username, has_session,
-                                       login_user, parent_path, parent_cmdline, ancestors, unit, tty)
+                                       login_user, parent_path, parent_cmdline, ancestors, unit, tty,
+                                       query != "db_cli_sessions")  # sessions read /proc: the program's order
 
     def on_exec(self, st: HostState, t: int, pid_key: str, cls: ExecClass | None) -> list[str] | None:
         """What every run does to the state (pid table, de-duplication, baseline).
@@ -222,10 +224,11 @@ class Engine:
         on_exec_row() with these codes (an access's baseline codes; [] for a transfer).
         """
         # _at() and _done() inline: nearly every line of a fleet's log comes through here.
-        st.watermark = max(st.watermark, t)
+        if t > st.watermark:  # noqa: PLR1730 - max() is a call when interpreted
+            st.watermark = t
         codes: list[str] | None = None
         if cls is not None:
-            if isinstance(cls, AccessClass):
+            if type(cls) is AccessClass:  # not isinstance(): a call when interpreted (AccessClass is final)
                 codes = self._access_gate(st, cls, pid_key, t)
             elif self._transfer_gate(st, cls, pid_key, t):
                 codes = _LINKABLE
@@ -695,8 +698,7 @@ class Engine:
         path = row.path
         if self._seen(st, f"f|{path}|{row.action}|{t}|{row.inode}", t, self.w_dump):
             return
-        f = Evidence(E.FILE, "", t, query=row.query, path=path, owner=row.owner, size=row.size, sha256=row.sha256,
-                     writer_pid=row.writer_pid, action=row.action)
+        f = E.file(t, path, row.owner, row.size, row.sha256, row.writer_pid, row.query, row.action)
         if st.files and st.files[-1].path == path:
             # CREATED (0 bytes) then UPDATED rows: one file, whose largest size counts.
             before = st.files[-1].size
@@ -776,6 +778,11 @@ class Engine:
         """Only a made connect (connect_made) to an external address is evidence; a failed one is no egress."""
         return connect_made(success, status) and self.networks.external(address)
 
+    def egress_possible(self, address: str) -> bool:
+        """False: a connect to this address is no evidence, whatever its outcome (egress_wanted's first question;
+        a reader asks it before it builds a connect's row, since most connects are internal)."""
+        return self.networks.external(address)
+
     def on_egress(self, st: HostState, row: EgressRow) -> None:
         """A db_egress connect (evidence when egress_wanted)."""
         t = row.time
@@ -799,9 +806,9 @@ class Engine:
         if self._seen(st, key, t, self.w_egress):
             return
         # The evidence's process object is built when the connection joins a chain (evidence.linked_egress).
-        self._remember_egress(st, Evidence(E.CONNECT, key, t, query=row.query, tool=basename(row.path), pid=row.pid,
-                                           user=row.login_user if row.has_session and row.login_user else "",
-                                           path=row.path, address=row.address, port=row.port, status=row.status))
+        self._remember_egress(st, E.connect(key, t, row.query, basename(row.path), row.pid,
+                                            row.login_user if row.has_session and row.login_user else "", row.path,
+                                            row.address, row.port, row.status))
 
     def _remember_egress(self, st: HostState, e: Evidence) -> None:
         st.egress.append(e)

@@ -40,8 +40,6 @@ from .rows import (
     recognise,
     row_time,
     session,
-    socket_status,
-    succeeded,
     time_or_zero,
     to_int,
 )
@@ -124,7 +122,8 @@ class FastPath:
         # uid and auid texts -> to_int(uid), session(auid): a host's runs repeat a few users' ids.
         self._uids: dict[Any, int | None] = {}
         self._sessions: dict[Any, bool] = {}
-        self._decorations: dict[str, Any] = {}  # host -> its last line's decorations (msgspec.Raw)
+        # host -> its last line's decorations (msgspec.Raw) and their host_uuid ("" when none)
+        self._decorations: dict[str, tuple[Any, str]] = {}
         self._decorations_decode: Callable[[Any], Any] = decorations_decoder() or _no_decoder
         decode, values = line_decoder(), struct_values()
         self.available = decode is not None  # False without msgspec: line() declines every line
@@ -196,9 +195,11 @@ class FastPath:
         if route == _NOT_OURS or diff is not UNSET or type(host) is not str or not host:
             return False
         unix_time: int = value if type(value) is int and 0 < value < MAX_TIME else time_or_zero(value)  # osquery's int
+        st: HostState
         if columns is UNSET:
             if route != _ADMIN or not self._admin_snapshot(snapshot, unix_time, host):
                 return False
+            st = self.dirty[host]
         else:
             if columns is None or route == _ADMIN or action != "added":
                 return False
@@ -208,43 +209,50 @@ class FastPath:
                 return False
             try:
                 if route == _DB_CLI_EXEC:
-                    self._exec("db_cli_exec", c, host, t)
+                    st = self._exec("db_cli_exec", c, host, t)
                 elif route == _TRANSFER_EXEC:
-                    self._exec("transfer_exec", c, host, t)
+                    st = self._exec("transfer_exec", c, host, t)
                 elif route == _DUMP_FILE:
                     row = file_row("dump_file_events", host, t, c[TARGET_PATH], c[PATH], c[ACTION], c[INODE], c[OWNER],
                                    c[SIZE], c[SHA256], c[WRITER_PID], False)
-                    self.engine.on_file(self._state(host), row)
+                    st = self._state(host)
+                    self.engine.on_file(st, row)
                 else:
-                    # Most connects are internal: the full row is built only for one the engine wants.
+                    # Most connects are internal: the full row is built only for one that may be egress, and
+                    # on_egress decides (egress_wanted).
                     engine = self.engine
-                    if engine.egress_wanted(succeeded(c[SUCCESS]), egress_address(c[REMOTE_ADDRESS]),
-                                            socket_status(c[STATUS])):
-                        engine.on_egress(self._state(host), egress_row("db_egress", host, t, c[PID], c[PATH], c[AUID],
-                                                                       c[LOGIN_USER], c[REMOTE_ADDRESS], c[REMOTE_PORT],
-                                                                       c[SUCCESS], c[STATUS]))
+                    possible = engine.egress_possible(egress_address(c[REMOTE_ADDRESS]))
+                    st = self._state(host)
+                    if possible:
+                        engine.on_egress(st, egress_row("db_egress", host, t, c[PID], c[PATH], c[AUID], c[LOGIN_USER],
+                                                        c[REMOTE_ADDRESS], c[REMOTE_PORT], c[SUCCESS], c[STATUS]))
                     else:
-                        engine.on_row(self._state(host), t)
+                        engine.on_row(st, t)
             except BadLine:
                 return False  # the full path reports it
             self.counts[route] += 1
         if decorations is not UNSET:
-            # A host's lines repeat the same decorations: they are read when their bytes change.
-            st = self.dirty[host]
-            if decorations != self._decorations.get(host) or not st.host_uuid:
+            # A host's lines repeat the same decorations: they are read when their bytes change. Their host_uuid
+            # is remembered with them for a state that lacks it (a host's state opened afresh in a later batch).
+            known = self._decorations.get(host)
+            if known is None or decorations != known[0]:
                 self._decorated(st, decorations)
+            elif st.host_uuid != known[1] and known[1]:
+                self.engine.on_host_uuid(st, known[1])
         return True
 
     def _decorated(self, st: HostState, raw: Any) -> None:
         """A line's decorations (raw JSON) unlike the host's last ones: its host_uuid to the engine."""
         if len(self._decorations) >= MAX_HOSTS:
             self._decorations.clear()
-        self._decorations[st.host] = raw.copy()  # not a view of the line
         try:
             host_uuid = self._decorations_decode(raw).host_uuid
         except Exception:  # noqa: BLE001 - not an object, or a host_uuid of no scalar type: none, as rows.py reads it
-            return
-        if type(host_uuid) is str and host_uuid and st.host_uuid != host_uuid:
+            host_uuid = None
+        if type(host_uuid) is not str:
+            host_uuid = ""
+        self._decorations[st.host] = (raw.copy(), host_uuid)  # the bytes: not a view of the line
+        if host_uuid and st.host_uuid != host_uuid:
             self.engine.on_host_uuid(st, host_uuid)
 
     def _route(self, name: str) -> int:
@@ -277,8 +285,9 @@ class FastPath:
         self.counts[_ADMIN] += len(members)
         return True
 
-    def _exec(self, query: str, c: tuple[Any, ...], host: str, t: int) -> None:
-        """A db_cli_exec or transfer_exec row; the full row is built only for a run the engine asks it of.
+    def _exec(self, query: str, c: tuple[Any, ...], host: str, t: int) -> HostState:
+        """A db_cli_exec or transfer_exec row; the full row is built only for a run the engine asks it of. Returns
+        the host's state.
 
         Its text columns are str here: the decoder declines a line where one is not (jsonlib.TEXT_FIELDS).
         """
@@ -306,3 +315,4 @@ class FastPath:
         codes = engine.on_exec(st, t, pid_key(c[PID]), cls)
         if codes is not None and cls is not None:
             engine.on_exec_row(st, exec_row(query, host, t, _columns(c), False), cls, codes)
+        return st
