@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from . import baseline as B
+from .empty import EMPTY, Frozen
 from .evidence import Evidence, egress_from_json, file_from_json, linked_from_json, upgrade_history_id
 
 # time, user, kind, files, tool. Compiled code unpacks a fixed tuple type like this one into a C struct
@@ -131,3 +132,31 @@ class HostState:
             evictions=data.get("evictions", 0),
             last_expiry=data.get("last_expiry", 0),
         )
+
+
+MAX_SHARED: Final = 4096  # distinct admin group sets shared between hosts; past that a host keeps its own
+_SHARED: Final[dict[tuple[tuple[str, tuple[str, ...]], ...], dict[str, list[str]]]] = {}
+
+
+def share_admin_groups(groups: dict[str, list[str]]) -> dict[str, list[str]]:
+    """One shared read-only copy (empty.Frozen) of these admin groups for every host that has the same ones
+    (in the same order); EMPTY when there are none. engine.py copies a shared one before changing it."""
+    if not groups:
+        return EMPTY
+    if type(groups) is not dict:
+        return groups  # shared already
+    key = tuple([(user, tuple(names)) for user, names in groups.items()])
+    shared = _SHARED.get(key)
+    if shared is None:
+        if len(_SHARED) >= MAX_SHARED:
+            return groups
+        shared = _SHARED[key] = Frozen({user: list(names) for user, names in key})
+    return shared
+
+
+def own_admin_groups(st: HostState) -> dict[str, list[str]]:
+    """The host's admin groups as a dict of its own, to change (a shared one is copied first)."""
+    groups = st.admin_groups
+    if type(groups) is not dict:
+        groups = st.admin_groups = {user: list(names) for user, names in groups.items()}
+    return groups
