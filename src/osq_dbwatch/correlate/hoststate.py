@@ -3,6 +3,10 @@
 HostState.to_json() is what correlate/state.py stores per host; from_json()
 reads it back, including states written by earlier versions (0.1.0 kept pid
 entries as objects without the tool).
+
+Empty tables are empty.EMPTY, one read-only dict shared by every host, and admin groups are shared by
+the hosts that have the same ones (share_admin_groups): what engine.py adds to a table it first makes
+its own (issue 12: a host with nothing pending costs little more than what it has to remember).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from . import baseline as B
-from .empty import EMPTY, Frozen
+from .empty import EMPTY, Frozen, empty
 from .evidence import Evidence, egress_from_json, file_from_json, linked_from_json, upgrade_history_id
 
 # time, user, kind, files, tool. Compiled code unpacks a fixed tuple type like this one into a C struct
@@ -69,22 +73,22 @@ class HostState:
     host: str
     host_uuid: str = ""  # osquery's host_uuid decoration, newest seen ("" when the log has none)
     watermark: int = 0
-    admin_groups: dict[str, list[str]] = field(default_factory=dict)  # user -> admin groups (from admin_accounts)
+    admin_groups: dict[str, list[str]] = field(default_factory=empty)  # user -> admin groups (from admin_accounts)
     admin_snapshot: int = 0
-    chains: dict[str, Chain] = field(default_factory=dict)
+    chains: dict[str, Chain] = field(default_factory=empty)
     files: list[Evidence] = field(default_factory=list)  # FILE evidence, in arrival order
     egress: list[Evidence] = field(default_factory=list)  # CONNECT and UPLOAD evidence, in arrival order
     # pid -> (time, user, kind "db" or "transfer", files it reads or writes, tool): links and de-duplicates
-    pids: dict[str, PidEntry] = field(default_factory=dict)
-    seen: dict[str, int] = field(default_factory=dict)
-    emitted: dict[str, list[int]] = field(default_factory=dict)  # uid -> [severity, last event time]
-    history: dict[str, int] = field(default_factory=dict)  # history entry identities (snapshots repeat them)
+    pids: dict[str, PidEntry] = field(default_factory=empty)
+    seen: dict[str, int] = field(default_factory=empty)
+    emitted: dict[str, list[int]] = field(default_factory=empty)  # uid -> [severity, last event time]
+    history: dict[str, int] = field(default_factory=empty)  # history entry identities (snapshots repeat them)
     baseline: B.Baseline = field(default_factory=B.Baseline)
     evictions: int = 0
     last_expiry: int = 0  # event time of the last full expiry sweep
     # Chains closed or evicted since the last flush whose finding is still due
     # (always empty between flushes, so never serialised).
-    closing: dict[str, Chain] = field(default_factory=dict)
+    closing: dict[str, Chain] = field(default_factory=empty)
     # Derived from `chains`, never serialised (rebuilt after a load; engine.py keeps them in step):
     # user -> uids of that user's pending chains in creation order, so a row finds its user's chain
     # without scanning every chain; a heap of (last activity, uid) giving the eviction victim in O(log n)
@@ -99,15 +103,15 @@ class HostState:
             "host": self.host,
             "host_uuid": self.host_uuid,
             "watermark": self.watermark,
-            "admin_groups": self.admin_groups,
+            "admin_groups": self.admin_groups or {},
             "admin_snapshot": self.admin_snapshot,
             "chains": {uid: c.to_json() for uid, c in self.chains.items()},
             "files": [f.to_json() for f in self.files],
             "egress": [e.to_json() for e in self.egress],
-            "pids": self.pids,
-            "seen": self.seen,
-            "emitted": self.emitted,
-            "history": self.history,
+            "pids": self.pids or {},
+            "seen": self.seen or {},
+            "emitted": self.emitted or {},
+            "history": self.history or {},
             "baseline": self.baseline.to_json(),
             "evictions": self.evictions,
             "last_expiry": self.last_expiry,
@@ -119,15 +123,15 @@ class HostState:
             host=data["host"],
             host_uuid=data.get("host_uuid", ""),
             watermark=data.get("watermark", 0),
-            admin_groups=data.get("admin_groups", {}),
+            admin_groups=share_admin_groups(data.get("admin_groups") or EMPTY),
             admin_snapshot=data.get("admin_snapshot", 0),
-            chains={uid: Chain.from_json(c) for uid, c in data.get("chains", {}).items()},
+            chains={uid: Chain.from_json(c) for uid, c in data.get("chains", {}).items()} or EMPTY,
             files=[file_from_json(f) for f in data.get("files", [])],
             egress=[egress_from_json(e) for e in data.get("egress", [])],
-            pids={k: _pid_entry(v) for k, v in data.get("pids", {}).items()},
-            seen=data.get("seen", {}),
-            emitted=data.get("emitted", {}),
-            history={upgrade_history_id(k): v for k, v in data.get("history", {}).items()},
+            pids={k: _pid_entry(v) for k, v in data.get("pids", {}).items()} or EMPTY,
+            seen=data.get("seen") or EMPTY,
+            emitted=data.get("emitted") or EMPTY,
+            history={upgrade_history_id(k): v for k, v in data.get("history", {}).items()} or EMPTY,
             baseline=B.Baseline.from_json(data.get("baseline", {})),
             evictions=data.get("evictions", 0),
             last_expiry=data.get("last_expiry", 0),
