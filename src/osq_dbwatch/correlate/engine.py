@@ -77,7 +77,7 @@ from .classify import (
 )
 from .evidence import Evidence
 from .findings import Finding
-from .empty import EMPTY
+from .empty import EMPTY, EMPTY_LIST
 from .hoststate import Chain, HostState, PidEntry, own_admin_groups, share_admin_groups
 from .rows import AdminRow, EgressRow, ExecRow, FileRow, HistoryRow, Row
 
@@ -645,7 +645,7 @@ class Engine:
         """
         heap = st.evict_heap
         if not heap or len(heap) > 4 * len(st.chains) + 64:
-            heap[:] = [(_activity(c), uid) for uid, c in st.chains.items()]
+            heap = st.evict_heap = [(_activity(c), uid) for uid, c in st.chains.items()]  # its own (not EMPTY_LIST)
             heapq.heapify(heap)
         while True:
             activity, uid = heapq.heappop(heap)
@@ -726,6 +726,8 @@ class Engine:
                 f.size = before
             st.files[-1] = f
         else:
+            if type(st.files) is not list:  # empty.EMPTY_LIST, shared by all hosts: a list of its own first
+                st.files = []
             st.files.append(f)
             if len(st.files) > MAX_RECENT:
                 del st.files[0]
@@ -826,6 +828,8 @@ class Engine:
                                            path=row.path, address=row.address, port=row.port, status=row.status))
 
     def _remember_egress(self, st: HostState, e: Evidence) -> None:
+        if type(st.egress) is not list:  # empty.EMPTY_LIST
+            st.egress = []
         st.egress.append(e)
         if len(st.egress) > MAX_RECENT:
             del st.egress[0]
@@ -1048,8 +1052,8 @@ class Engine:
             return
         st.last_expiry = now
         horizon = now - max(self.w_dump, self.w_egress) - GRACE
-        st.files = [f for f in st.files if f.t >= horizon]
-        st.egress = [e for e in st.egress if e.t >= horizon]
+        st.files = [f for f in st.files if f.t >= horizon] or EMPTY_LIST
+        st.egress = [e for e in st.egress if e.t >= horizon] or EMPTY_LIST
         pid_horizon = now - self.w_dump - self.w_egress - GRACE
         # Rebuilt rather than deleted from: most entries are stale by the next sweep (order is kept).
         # An emptied table goes back to the shared empty one (empty.EMPTY).
