@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from ..config import CorrelatorSettings
 from . import reasons as R
-from .empty import EMPTY, empty
+from .empty import EMPTY
 
 MAX_KEYS: Final = 4096
 SEP: Final = "\x1f"
@@ -53,19 +53,24 @@ def hour_of_week(epoch_seconds: int) -> int:
     return ((epoch_seconds // 3600) + 72) % 168
 
 
+def _empty() -> Any:
+    """The shared empty table (empty.EMPTY) as a default, compiled."""
+    return EMPTY
+
+
 @dataclass
 class Baseline:
     first: int = 0  # first access seen on the host
     # Empty tables are empty.EMPTY, shared by all hosts (issue 12); what adds to one makes it its own first (_own).
-    runs: dict[str, int] = field(default_factory=empty)  # user,tool,parent,how -> packed count and last
+    runs: dict[str, int] = field(default_factory=_empty)  # user,tool,parent,how -> packed count and last
     # user -> [count, last, hours]: `hours` is a 168-bit mask of the hours of week seen
-    users: dict[str, list[int]] = field(default_factory=empty)
-    tools: dict[str, int] = field(default_factory=empty)  # user,tool -> packed
-    parents: dict[str, int] = field(default_factory=empty)  # user,parent -> packed
+    users: dict[str, list[int]] = field(default_factory=_empty)
+    tools: dict[str, int] = field(default_factory=_empty)  # user,tool -> packed
+    parents: dict[str, int] = field(default_factory=_empty)  # user,parent -> packed
     pruned: int = 0  # event time of the last prune
     # Runs counted but not yet added to the tables (defer_keys), keyed by run key: settle() adds them.
     # Always empty once settled, so never serialised.
-    pending: dict[str, Deferred] = field(default_factory=empty, compare=False, repr=False)
+    pending: dict[str, Deferred] = field(default_factory=_empty, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         settle(self)

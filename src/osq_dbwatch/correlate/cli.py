@@ -25,6 +25,7 @@ from typing import Any
 from ..cli import DbwatchError
 from ..config import load_config
 from ..progress import Progress
+from .empty import check_shared
 from .engine import Engine, HostState
 from .fastpath import OTHER, FastPath
 from .findings import SEVERITY_NAMES, Finding, to_ecs, to_ocsf
@@ -41,14 +42,17 @@ def _line(obj: dict[str, Any]) -> bytes:
 DEFAULT_BATCH_LINES = 1_000_000  # findings come out per batch; a batch ends at a fixed line count (exact restarts)
 MAX_BAD_LINE_MESSAGES = 200
 # Memory (issue 12). correlator.memory_mb less BASE_MB (what the process needs besides host states: 71 MB
-# measured at 500 hosts, and what grows with the hosts outside their states, about 40 MB at 100,000) holds host states in two forms: live (the engine's objects,
-# HOST_BYTES each, measured with bench/bench_correlate.py --sweep, docs/benchmarks-hosts.md) and packed: hosts
-# with nothing pending, least recently seen first, in their binary form (state.encode_host, a few hundred
-# bytes) until they are needed again. Over the budget the least recently seen idle live host is packed (down
-# to a quarter of the live maximum); then the oldest packed hosts leave memory, written to the state file
-# first (inside the open transaction) when they changed since the last commit.
-BASE_MB = 112
-HOST_BYTES = 3584
+# peak RSS measured at 500 hosts) holds host states in two forms: live (the engine's objects, HOST_BYTES each:
+# the peak RSS per host over 500 hosts measured at 100,000 hosts with all of them live, so with their
+# entries in the runner's tables; bench/bench_correlate.py --sweep, docs/benchmarks-hosts.md) and packed:
+# hosts with nothing pending, least recently seen first, in their binary form (state.encode_host, a few
+# hundred bytes) until they are needed again. Over the budget the least recently seen idle live host is
+# packed (down to a quarter of the live maximum); then the oldest packed hosts leave memory, written to the
+# state file first (inside the open transaction) when they changed since the last commit. Empty tables and
+# admin groups are shared between hosts (correlate/empty.py), so the default 256 MB holds 107,000 live hosts
+# of the sweep's fleet and nothing is packed there.
+BASE_MB = 72
+HOST_BYTES = 1792
 PACKED_ENTRY = 280  # what a packed host costs besides its bytes: its dict entry, key, bytes header, tuple, sets
 MIN_RESIDENT = 1024
 # Commit cadence: at a batch's end, once COMMIT_SECONDS have passed since the last commit or the states
@@ -379,6 +383,7 @@ class Runner:
 
     def commit(self) -> None:
         """One transaction: the hosts changed since the last commit, the input positions, the output size."""
+        check_shared()
         self.store.put_many(self._unsaved_rows())
         self.unsaved.clear()
         for position in self.positions:

@@ -5,7 +5,8 @@ most hosts have the same admin groups; a dict of its own for each costs 64 bytes
 with two admins (issue 12: 100,000 host states must fit correlator.memory_mb). So an empty table is
 EMPTY, one object shared by all hosts, and a host's admin groups are one dict shared by every host with
 the same ones (hoststate.share_admin_groups). Code that adds to a table first replaces a shared one with
-a dict of its own (`if type(table) is not dict: table = {}`, or a copy): a Frozen table is never written.
+a dict of its own (`if type(table) is not dict: table = {}`, or a copy): a Frozen table is never written. The same for
+the lists (recent files, connections, the eviction heap) with EMPTY_LIST.
 Writing one anyway raises TypeError at once instead of changing every host (a bug, never user input).
 
 This module is not compiled (mypyc native classes cannot subclass dict); compiled code reads Frozen
@@ -41,9 +42,41 @@ class Frozen(dict):  # type: ignore[type-arg]
         return (Frozen, (dict(self),))
 
 
+class FrozenList(list):  # type: ignore[type-arg]
+    """The shared empty list. Compiled `.append` and heapq add with PyList_Append, which no subclass can
+    refuse: code appends only to a list of its own (checked), and check_shared() finds a miss at the commit."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a shared read-only host table was written to (osq-dbwatch bug)")
+
+    append = _refuse
+    extend = _refuse
+    insert = _refuse
+    remove = _refuse
+    pop = _refuse
+    sort = _refuse
+    reverse = _refuse
+    __setitem__ = _refuse
+    __delitem__ = _refuse
+    __iadd__ = _refuse
+    __imul__ = _refuse
+
+    def clear(self) -> None:
+        if self:
+            self._refuse()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenList, (list(self),))
+
+
 EMPTY: Frozen = Frozen()
+EMPTY_LIST: FrozenList = FrozenList()
 
 
-def empty() -> Any:
-    """EMPTY, as a dataclass default_factory (typed Any: it stands in for any table type)."""
-    return EMPTY
+def check_shared() -> None:
+    """Raise when a shared empty table is not empty any more (a missed own-table check: an osq-dbwatch bug)."""
+    if EMPTY or EMPTY_LIST:
+        raise RuntimeError("a shared empty host table was written to (osq-dbwatch bug); nothing was saved")
+

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from . import baseline as B
-from .empty import EMPTY, Frozen, empty
+from .empty import EMPTY, EMPTY_LIST, Frozen
 from .evidence import Evidence, egress_from_json, file_from_json, linked_from_json, upgrade_history_id
 
 # time, user, kind, files, tool. Compiled code unpacks a fixed tuple type like this one into a C struct
@@ -29,6 +29,15 @@ def _pid_entry(value: Any) -> PidEntry:
         return (value["t"], value["user"], value["kind"], tuple(value["files"]), "")
     t, user, kind, files, tool = value
     return (t, user, kind, tuple(files), tool)
+
+
+def _empty() -> Any:
+    """The shared empty table (empty.EMPTY) as a default: compiled, so a new host state calls no Python code."""
+    return EMPTY
+
+
+def _empty_list() -> Any:
+    return EMPTY_LIST
 
 
 @dataclass
@@ -73,29 +82,29 @@ class HostState:
     host: str
     host_uuid: str = ""  # osquery's host_uuid decoration, newest seen ("" when the log has none)
     watermark: int = 0
-    admin_groups: dict[str, list[str]] = field(default_factory=empty)  # user -> admin groups (from admin_accounts)
+    admin_groups: dict[str, list[str]] = field(default_factory=_empty)  # user -> admin groups (from admin_accounts)
     admin_snapshot: int = 0
-    chains: dict[str, Chain] = field(default_factory=empty)
-    files: list[Evidence] = field(default_factory=list)  # FILE evidence, in arrival order
-    egress: list[Evidence] = field(default_factory=list)  # CONNECT and UPLOAD evidence, in arrival order
+    chains: dict[str, Chain] = field(default_factory=_empty)
+    files: list[Evidence] = field(default_factory=_empty_list)  # FILE evidence, in arrival order
+    egress: list[Evidence] = field(default_factory=_empty_list)  # CONNECT and UPLOAD evidence, in arrival order
     # pid -> (time, user, kind "db" or "transfer", files it reads or writes, tool): links and de-duplicates
-    pids: dict[str, PidEntry] = field(default_factory=empty)
-    seen: dict[str, int] = field(default_factory=empty)
-    emitted: dict[str, list[int]] = field(default_factory=empty)  # uid -> [severity, last event time]
-    history: dict[str, int] = field(default_factory=empty)  # history entry identities (snapshots repeat them)
+    pids: dict[str, PidEntry] = field(default_factory=_empty)
+    seen: dict[str, int] = field(default_factory=_empty)
+    emitted: dict[str, list[int]] = field(default_factory=_empty)  # uid -> [severity, last event time]
+    history: dict[str, int] = field(default_factory=_empty)  # history entry identities (snapshots repeat them)
     baseline: B.Baseline = field(default_factory=B.Baseline)
     evictions: int = 0
     last_expiry: int = 0  # event time of the last full expiry sweep
     # Chains closed or evicted since the last flush whose finding is still due
     # (always empty between flushes, so never serialised).
-    closing: dict[str, Chain] = field(default_factory=empty)
+    closing: dict[str, Chain] = field(default_factory=_empty)
     # Derived from `chains`, never serialised (rebuilt after a load; engine.py keeps them in step):
     # user -> uids of that user's pending chains in creation order, so a row finds its user's chain
     # without scanning every chain; a heap of (last activity, uid) giving the eviction victim in O(log n)
     # (entries go stale when a chain moves on or leaves: checked when popped); and a lower bound on
     # the earliest close time of any pending chain (0: unknown), so most rows skip the close scan.
     by_user: dict[str, list[str]] | None = field(default=None, compare=False, repr=False)
-    evict_heap: list[tuple[int, str]] = field(default_factory=list, compare=False, repr=False)
+    evict_heap: list[tuple[int, str]] = field(default_factory=_empty_list, compare=False, repr=False)
     next_close: int = field(default=0, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -126,8 +135,8 @@ class HostState:
             admin_groups=share_admin_groups(data.get("admin_groups") or EMPTY),
             admin_snapshot=data.get("admin_snapshot", 0),
             chains={uid: Chain.from_json(c) for uid, c in data.get("chains", {}).items()} or EMPTY,
-            files=[file_from_json(f) for f in data.get("files", [])],
-            egress=[egress_from_json(e) for e in data.get("egress", [])],
+            files=[file_from_json(f) for f in data.get("files", [])] or EMPTY_LIST,
+            egress=[egress_from_json(e) for e in data.get("egress", [])] or EMPTY_LIST,
             pids={k: _pid_entry(v) for k, v in data.get("pids", {}).items()} or EMPTY,
             seen=data.get("seen") or EMPTY,
             emitted=data.get("emitted") or EMPTY,
