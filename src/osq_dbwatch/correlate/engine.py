@@ -75,9 +75,9 @@ from .classify import (
     is_web_transfer,
     staging_outputs,
 )
+from .empty import EMPTY, EMPTY_LIST
 from .evidence import Evidence
 from .findings import Finding
-from .empty import EMPTY, EMPTY_LIST
 from .hoststate import Chain, HostState, PidEntry, own_admin_groups, share_admin_groups
 from .rows import AdminRow, EgressRow, ExecRow, FileRow, HistoryRow, Row
 
