@@ -53,6 +53,9 @@ def hour_of_week(epoch_seconds: int) -> int:
     return ((epoch_seconds // 3600) + 72) % 168
 
 
+ROW_FIELDS: Final = ("first", "runs", "users", "tools", "parents", "pruned")  # to_row()'s order
+
+
 def _empty() -> Any:
     """The shared empty table (empty.EMPTY) as a default, compiled."""
     return EMPTY
@@ -71,6 +74,12 @@ class Baseline:
     # Runs counted but not yet added to the tables (defer_keys), keyed by run key: settle() adds them.
     # Always empty once settled, so never serialised.
     pending: dict[str, Deferred] = field(default_factory=_empty, compare=False, repr=False)
+
+    def to_row(self) -> list[Any]:
+        """to_json() as a list of the values of ROW_FIELDS (hoststate.HostState.to_row)."""
+        settle(self)
+        users = {u: [c, last, format(mask, "x")] for u, (c, last, mask) in self.users.items()} if self.users else EMPTY
+        return [self.first, self.runs, users, self.tools, self.parents, self.pruned]
 
     def to_json(self) -> dict[str, Any]:
         settle(self)

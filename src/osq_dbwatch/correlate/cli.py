@@ -32,7 +32,7 @@ from .findings import SEVERITY_NAMES, Finding, to_ecs, to_ocsf
 from .jsonlib import dumps
 from .logread import Batch, FileSource, InputError, Source, StreamSource, open_sources
 from .rows import QUERIES, BadLine
-from .state import NONE, StateStore, check_directory, default_state_path, encode_host, open_private
+from .state import NONE, StateStore, check_directory, decode_host, default_state_path, encode_host, open_private
 
 
 def _line(obj: dict[str, Any]) -> bytes:
@@ -266,7 +266,7 @@ class Runner:
         packed = self.packed.pop(host, None)
         if packed is not None:
             self.packed_bytes -= len(packed[0]) + PACKED_ENTRY
-            state = self.store.decode(host, packed[0])
+            state = decode_host(packed[0], ours=True)  # packed by this run: no shape check
         elif host in self.known:
             state = self.store.load_host(host) or HostState(host)
         else:
@@ -416,7 +416,8 @@ class Runner:
               "(is the pack's admin_accounts query scheduled there?)", file=sys.stderr)
 
     def _unsaved_rows(self) -> Iterator[tuple[str, int, int, bytes]]:
-        for host in self.unsaved:
+        # In key order: SQLite then fills its table's pages one after the other instead of all over the file.
+        for host in sorted(self.unsaved):
             state = self.cache.get(host)
             if state is not None:
                 yield host, state.watermark, len(state.chains), encode_host(state)

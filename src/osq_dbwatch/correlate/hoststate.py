@@ -77,6 +77,26 @@ class Chain:
 _CHAIN_FIELDS: Final = tuple(f.name for f in fields(Chain) if f.name != "dirty")
 
 
+# A host row of schema 4 is MessagePack of HostState.to_row(): [ROW_FORM, the values of ROW_FIELDS in this
+# order], the baseline as [the values of B.ROW_FIELDS]. state.decode_host() turns it into the to_json() form
+# (row_json) and reads that, so every check and upgrade of a stored state applies to both forms.
+ROW_FORM: Final = 4
+ROW_FIELDS: Final = ("host", "host_uuid", "watermark", "admin_groups", "admin_snapshot", "chains", "files", "egress",
+                     "pids", "seen", "emitted", "history", "baseline", "evictions", "last_expiry")
+
+
+def row_json(row: list[Any]) -> dict[str, Any]:
+    """A schema-4 row (to_row()) in the to_json() form; ValueError when it is not one."""
+    if len(row) != len(ROW_FIELDS) + 1 or row[0] != ROW_FORM:
+        raise ValueError(f"a list of {len(row)} items, not a host row of form {ROW_FORM}")
+    data = dict(zip(ROW_FIELDS, row[1:]))
+    baseline = data["baseline"]
+    if type(baseline) is not list or len(baseline) != len(B.ROW_FIELDS):
+        raise ValueError("baseline is not a list of its fields")
+    data["baseline"] = dict(zip(B.ROW_FIELDS, baseline))
+    return data
+
+
 @dataclass
 class HostState:
     host: str
@@ -106,6 +126,17 @@ class HostState:
     by_user: dict[str, list[str]] | None = field(default=None, compare=False, repr=False)
     evict_heap: list[tuple[int, str]] = field(default_factory=_empty_list, compare=False, repr=False)
     next_close: int = field(default=0, compare=False, repr=False)
+
+    def to_row(self) -> list[Any]:
+        """The state form as a list (ROW_FORM, then the values of ROW_FIELDS in order): what state.encode_host
+        writes since schema 4. Built straight from the objects, shared empty tables included as they are
+        (MessagePack writes them as empty maps and arrays), and without the field names in every row."""
+        return [ROW_FORM, self.host, self.host_uuid, self.watermark, self.admin_groups, self.admin_snapshot,
+                {uid: c.to_json() for uid, c in self.chains.items()} if self.chains else EMPTY,
+                [f.to_json() for f in self.files] if self.files else EMPTY_LIST,
+                [e.to_json() for e in self.egress] if self.egress else EMPTY_LIST,
+                self.pids, self.seen, self.emitted, self.history, self.baseline.to_row(), self.evictions,
+                self.last_expiry]
 
     def to_json(self) -> dict[str, Any]:
         return {
