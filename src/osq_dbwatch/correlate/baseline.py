@@ -61,7 +61,7 @@ def _empty() -> Any:
     return EMPTY
 
 
-@dataclass
+@dataclass(init=False)
 class Baseline:
     first: int = 0  # first access seen on the host
     # Empty tables are empty.EMPTY, shared by all hosts (issue 12); what adds to one makes it its own first (_own).
@@ -74,6 +74,18 @@ class Baseline:
     # Runs counted but not yet added to the tables (defer_keys), keyed by run key: settle() adds them.
     # Always empty once settled, so never serialised.
     pending: dict[str, Deferred] = field(default_factory=_empty, compare=False, repr=False)
+
+    # Written out, not generated (init=False): compiled, as HostState.__init__ (hoststate.py) says why.
+    def __init__(self, first: int = 0, runs: dict[str, int] | None = None, users: dict[str, list[int]] | None = None,
+                 tools: dict[str, int] | None = None, parents: dict[str, int] | None = None, pruned: int = 0,
+                 pending: dict[str, Deferred] | None = None) -> None:
+        self.first = first
+        self.runs = runs if runs is not None else EMPTY
+        self.users = users if users is not None else EMPTY
+        self.tools = tools if tools is not None else EMPTY
+        self.parents = parents if parents is not None else EMPTY
+        self.pruned = pruned
+        self.pending = pending if pending is not None else EMPTY
 
     def to_row(self) -> list[Any]:
         """to_json() as a list of the values of ROW_FIELDS (hoststate.HostState.to_row)."""
