@@ -375,8 +375,7 @@ class Runner:
             found = flush(state)
             if found:
                 written += self._write(found)
-            if state.watermark > watermark:
-                watermark = state.watermark
+            watermark = max(watermark, state.watermark)
             if check_admins and host not in no_admin_rows:
                 if missing(state):
                     self._admin_rows(host, state)
