@@ -162,7 +162,22 @@ def fleet(tmp_path_factory) -> str:
     return path
 
 
-def test_idle_hosts_are_packed_and_spilled_and_the_findings_stay_the_same(fleet: str, tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def runners(monkeypatch: pytest.MonkeyPatch) -> list[correlate_cli.Runner]:
+    """Every correlate Runner the test's runs make, kept for a look at its host states afterwards."""
+    made: list[correlate_cli.Runner] = []
+    init = correlate_cli.Runner.__init__
+
+    def kept(self: correlate_cli.Runner, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(correlate_cli.Runner, "__init__", kept)
+    return made
+
+
+def test_idle_hosts_are_packed_and_spilled_and_the_findings_stay_the_same(fleet: str, tmp_path, monkeypatch,
+                                                                            runners: list[correlate_cli.Runner]) -> None:
     """More hosts than both the live and the packed budget: packed hosts are written to the open transaction and
     read back, and the findings equal an unbounded run's; only changed hosts are written at a commit."""
     from osq_dbwatch import cli
@@ -170,14 +185,6 @@ def test_idle_hosts_are_packed_and_spilled_and_the_findings_stay_the_same(fleet:
     whole = correlate_proc(["--config", CONFIG, "--state", str(tmp_path / "w.sqlite"), "--output",
                             str(tmp_path / "w.jsonl"), fleet])
     assert whole.returncode == 0, whole.stderr
-    runners: list[correlate_cli.Runner] = []
-    init = correlate_cli.Runner.__init__
-
-    def kept(self: correlate_cli.Runner, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        init(self, *args, **kwargs)
-        runners.append(self)
-
-    monkeypatch.setattr(correlate_cli.Runner, "__init__", kept)
     monkeypatch.setenv("OSQ_DBWATCH_RESIDENT_HOSTS", "100")  # 300 KiB for live and packed hosts
     monkeypatch.setenv("OSQ_DBWATCH_BATCH_LINES", "3000")
     assert cli.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output",
@@ -313,20 +320,12 @@ def _deep_bytes(roots: list[object], shared: set[int]) -> int:
     return total
 
 
-def test_idle_hosts_share_their_empty_tables_and_admin_groups(fleet: str, tmp_path, monkeypatch) -> None:
+def test_idle_hosts_share_their_empty_tables_and_admin_groups(fleet: str, tmp_path, runners: list[correlate_cli.Runner]) -> None:
     """Issue 12: a host with nothing pending costs little more than what it remembers. Empty tables are the one
     shared empty.EMPTY (or EMPTY_LIST), hosts with the same admins share one read-only copy of their groups, and
     the shared tables are still empty after the run (every write went to a table of the host's own)."""
     from osq_dbwatch import cli
 
-    runners: list[correlate_cli.Runner] = []
-    init = correlate_cli.Runner.__init__
-
-    def kept(self: correlate_cli.Runner, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        init(self, *args, **kwargs)
-        runners.append(self)
-
-    monkeypatch.setattr(correlate_cli.Runner, "__init__", kept)
     assert cli.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output",
                      str(tmp_path / "s.jsonl"), fleet]) == 0
     states = [st for st in runners[0].cache.values() if not st.chains]
