@@ -74,6 +74,7 @@ from .classify import (
     TransferClass,
     history_tool,
     is_web_transfer,
+    run_key,
     staging_outputs,
 )
 from .evidence import Evidence
@@ -212,9 +213,10 @@ class Engine:
                    has_session: bool, login_user: str, parent_path: str, parent_cmdline: str,
                    ancestors: tuple[tuple[str, str], ...] = (), unit: str = "", tty: str = "") -> ExecClass | None:
         """What a run's invariant columns decide (classify.py; memoised); None: not a command of its query's kind."""
-        return self.classes.exec_class(query == "transfer_exec", path, cmdline, cwd, uid, username, has_session,
-                                       login_user, parent_path, parent_cmdline, ancestors, unit, tty,
-                                       query != "db_cli_sessions")  # sessions read /proc: the program's order
+        key = run_key(path, cmdline, cwd, uid, username, has_session, login_user, parent_path, parent_cmdline, ancestors,
+                      unit, tty)
+        # sessions read /proc: the program's order
+        return self.classes.exec_class(query == "transfer_exec", key, query != "db_cli_sessions")
 
     def on_exec(self, st: HostState, t: int, pid_key: str, cls: ExecClass | None) -> list[str] | None:
         """What every run does to the state (pid table, de-duplication, baseline).

@@ -39,15 +39,12 @@ from .rows import (
     pid_key,
     recognise,
     row_time,
-    session,
     time_or_zero,
-    to_int,
 )
 
 MAX_NAMES: Final = 4096
 MAX_HOSTS: Final = 65536  # hosts whose last decorations are remembered
 UNSET: Final[Any] = _JSON_UNSET  # a field absent from the line (Final: compiled code keeps it in a C static)
-_MISS: Final[Any] = object()  # not memoised yet
 
 
 def _position(name: str, fields: tuple[str, ...] = EVENT_FIELDS) -> int:
@@ -119,9 +116,6 @@ class FastPath:
         self.open_host: Callable[[str], HostState] = lambda host: self.dirty.setdefault(host, HostState(host))
         self.counts: list[int] = [0] * (OTHER + 1)
         self._names: dict[str, int] = {}  # result name -> route (above)
-        # uid and auid texts -> to_int(uid), session(auid): a host's runs repeat a few users' ids.
-        self._uids: dict[Any, int | None] = {}
-        self._sessions: dict[Any, bool] = {}
         # host -> its last line's decorations (msgspec.Raw) and their host_uuid ("" when none)
         self._decorations: dict[str, tuple[Any, str]] = {}
         self._decorations_decode: Callable[[Any], Any] = decorations_decoder() or _no_decoder
@@ -294,23 +288,11 @@ class FastPath:
         path = c[PATH]
         cmdline = c[CMDLINE]
         check_exec(path, cmdline)
-        value = c[UID]
-        uid = self._uids.get(value, _MISS)
-        if uid is _MISS:
-            uid = to_int(value)
-            self._uids[value] = uid
-            if len(self._uids) > MAX_NAMES:
-                self._uids.clear()
-        value = c[AUID]
-        has_session = self._sessions.get(value)
-        if has_session is None:
-            has_session = session(value)
-            self._sessions[value] = has_session
-            if len(self._sessions) > MAX_NAMES:
-                self._sessions.clear()
         engine = self.engine
-        cls = engine.classes.exec_class(query == "transfer_exec", path, cmdline, c[CWD], uid, c[USERNAME], has_session,
-                                        c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE])  # Engine.exec_class, unwrapped
+        # The memo's key in its fast form (classify.RunKey): the uid and auid columns as logged, read only when
+        # the memo has no class for the run.
+        cls = engine.classes.exec_class(query == "transfer_exec", (path, cmdline, c[CWD], c[UID], c[USERNAME], c[AUID],
+                                        c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE]))  # Engine.exec_class, unwrapped
         st = self.dirty.get(host) or self.open_host(host)
         codes = engine.on_exec(st, t, pid_key(c[PID]), cls)
         if codes is not None and cls is not None:
