@@ -246,9 +246,11 @@ class Classifier:
         """
         memo = self.transfers if transfer else self.access if logged else self.sessions
         cmdline: str = key[1]
-        found = memo.find(cmdline, key)
-        if found is not None:
-            return found.cls
+        seen = memo.by_cmdline.get(cmdline)  # memo.find(cmdline, key) inline: nearly every exec row asks it
+        if seen is not None:
+            for e in seen:
+                if e.key == key:
+                    return e.cls
         path: str = key[0]
         cwd: str = key[2]
         username: str = key[4]

@@ -287,7 +287,8 @@ class FastPath:
         """
         path = c[PATH]
         cmdline = c[CMDLINE]
-        check_exec(path, cmdline)
+        if not path and not cmdline:
+            check_exec(path, cmdline)  # raises: the rows.py reader says why
         engine = self.engine
         # The memo's key in its fast form (classify.RunKey): the uid and auid columns as logged, read only when
         # the memo has no class for the run.
