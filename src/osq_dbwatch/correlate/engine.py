@@ -783,7 +783,9 @@ class Engine:
     def egress_possible(self, address: str) -> bool:
         """False: a connect to this address is no evidence, whatever its outcome (egress_wanted's first question;
         a reader asks it before it builds a connect's row, since most connects are internal)."""
-        return self.networks.external(address)
+        networks = self.networks
+        answer = networks.answers.get(address)  # Networks.external()'s memo first: a call less per connect
+        return networks.external(address) if answer is None else answer
 
     def on_egress(self, st: HostState, row: EgressRow) -> None:
         """A db_egress connect (evidence when egress_wanted)."""

@@ -209,14 +209,14 @@ class FastPath:
                 elif route == _DUMP_FILE:
                     row = file_row("dump_file_events", host, t, c[TARGET_PATH], c[PATH], c[ACTION], c[INODE], c[OWNER],
                                    c[SIZE], c[SHA256], c[WRITER_PID], False)
-                    st = self._state(host)
+                    st = self.dirty.get(host) or self.open_host(host)  # _state() inline, as in _exec
                     self.engine.on_file(st, row)
                 else:
                     # Most connects are internal: the full row is built only for one that may be egress, and
                     # on_egress decides (egress_wanted).
                     engine = self.engine
                     possible = engine.egress_possible(egress_address(c[REMOTE_ADDRESS]))
-                    st = self._state(host)
+                    st = self.dirty.get(host) or self.open_host(host)
                     if possible:
                         engine.on_egress(st, egress_row("db_egress", host, t, c[PID], c[PATH], c[AUID], c[LOGIN_USER],
                                                         c[REMOTE_ADDRESS], c[REMOTE_PORT], c[SUCCESS], c[STATUS]))
