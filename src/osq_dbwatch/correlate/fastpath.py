@@ -202,14 +202,27 @@ class FastPath:
             if not t:
                 return False
             try:
-                if route == _DB_CLI_EXEC:
-                    st = self._exec("db_cli_exec", c, host, t)
-                elif route == _TRANSFER_EXEC:
-                    st = self._exec("transfer_exec", c, host, t)
+                if route == _DB_CLI_EXEC or route == _TRANSFER_EXEC:
+                    # A db_cli_exec or transfer_exec row (inline: nearly every line is one); the full row is built
+                    # only for a run the engine asks it of. Its text columns are str here: the decoder declines a
+                    # line where one is not (jsonlib.TEXT_FIELDS).
+                    path = c[PATH]
+                    cmdline = c[CMDLINE]
+                    if not path and not cmdline:
+                        check_exec(path, cmdline)  # raises: the rows.py reader says why
+                    engine = self.engine
+                    # The memo's key in its fast form (classify.RunKey): the uid and auid columns as logged, read
+                    # only when the memo has no class for the run.
+                    cls = engine.classes.exec_class(route == _TRANSFER_EXEC, (path, cmdline, c[CWD], c[UID], c[USERNAME],
+                                                    c[AUID], c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE]))
+                    st = self.dirty.get(host) or self.open_host(host)
+                    codes = engine.on_exec(st, t, pid_key(c[PID]), cls)
+                    if codes is not None and cls is not None:
+                        engine.on_exec_row(st, exec_row(QUERIES[route], host, t, _columns(c), False), cls, codes)
                 elif route == _DUMP_FILE:
                     row = file_row("dump_file_events", host, t, c[TARGET_PATH], c[PATH], c[ACTION], c[INODE], c[OWNER],
                                    c[SIZE], c[SHA256], c[WRITER_PID], False)
-                    st = self.dirty.get(host) or self.open_host(host)  # _state() inline, as in _exec
+                    st = self.dirty.get(host) or self.open_host(host)  # _state() inline, as for exec rows
                     self.engine.on_file(st, row)
                 else:
                     # Most connects are internal: the full row is built only for one that may be egress, and
@@ -278,24 +291,3 @@ class FastPath:
         self.engine.on_admin_snapshot(self._state(host), t, members)
         self.counts[_ADMIN] += len(members)
         return True
-
-    def _exec(self, query: str, c: tuple[Any, ...], host: str, t: int) -> HostState:
-        """A db_cli_exec or transfer_exec row; the full row is built only for a run the engine asks it of. Returns
-        the host's state.
-
-        Its text columns are str here: the decoder declines a line where one is not (jsonlib.TEXT_FIELDS).
-        """
-        path = c[PATH]
-        cmdline = c[CMDLINE]
-        if not path and not cmdline:
-            check_exec(path, cmdline)  # raises: the rows.py reader says why
-        engine = self.engine
-        # The memo's key in its fast form (classify.RunKey): the uid and auid columns as logged, read only when
-        # the memo has no class for the run.
-        cls = engine.classes.exec_class(query == "transfer_exec", (path, cmdline, c[CWD], c[UID], c[USERNAME], c[AUID],
-                                        c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE]))  # Engine.exec_class, unwrapped
-        st = self.dirty.get(host) or self.open_host(host)
-        codes = engine.on_exec(st, t, pid_key(c[PID]), cls)
-        if codes is not None and cls is not None:
-            engine.on_exec_row(st, exec_row(query, host, t, _columns(c), False), cls, codes)
-        return st
