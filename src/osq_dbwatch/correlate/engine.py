@@ -673,7 +673,7 @@ class Engine:
     def _seen(self, st: HostState, key: str, t: int, window: int) -> bool:
         """True when this identity was seen within `window` seconds (a resend)."""
         before = st.seen.get(key)
-        if before is not None and abs(t - before) <= window:
+        if before is not None and -window <= t - before <= window:  # not abs(): a call when interpreted
             return True
         st.seen[key] = t
         if len(st.seen) > MAX_SEEN:

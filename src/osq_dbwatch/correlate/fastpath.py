@@ -228,7 +228,10 @@ class FastPath:
                     # Most connects are internal: the full row is built only for one that may be egress, and
                     # on_egress decides (egress_wanted).
                     engine = self.engine
-                    possible = engine.egress_possible(egress_address(c[REMOTE_ADDRESS]))
+                    address = c[REMOTE_ADDRESS]
+                    if type(address) is not str or not address:
+                        address = egress_address(address)  # the rows.py reader: text of a number, or BadLine
+                    possible = engine.egress_possible(address)
                     st = self.dirty.get(host) or self.open_host(host)
                     if possible:
                         engine.on_egress(st, egress_row("db_egress", host, t, c[PID], c[PATH], c[AUID], c[LOGIN_USER],
