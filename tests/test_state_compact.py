@@ -1,8 +1,10 @@
 """Issue 12: the compact state (binary host rows, packed idle hosts, commits by time and bytes) and issue 12 item 4,
-a state written by the previous release (tests/data/state-0, made by main at bb9776e) loads and carries on."""
+states written by earlier releases load and carry on: tests/data/state-0 (schema 2, JSON rows, made by main at
+bb9776e) and tests/data/state-3 (schema 3, MessagePack maps, made by main at 40b6303)."""
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
@@ -15,11 +17,17 @@ from correlate_scenarios.helpers import correlate_proc
 
 from osq_dbwatch.cli import DbwatchError
 from osq_dbwatch.correlate import cli as correlate_cli
+from osq_dbwatch.correlate.empty import EMPTY, EMPTY_LIST
 from osq_dbwatch.correlate.engine import HostState
 from osq_dbwatch.correlate.state import SCHEMA_VERSION, StateStore, decode_host, encode_host
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "tests", "data", "state-0")
+# (directory, SQL dump, schema, how its host rows start): the states of earlier releases after part A.
+OLD_STATES = {
+    "schema-2": (DATA, "state-0.sql.gz", "2", b"{"),
+    "schema-3": (os.path.join(REPO, "tests", "data", "state-3"), "state-3.sql.gz", "3", b"\x8f"),
+}
 CONFIG = os.path.join(REPO, "bench", "config.yml")
 sys.path.insert(0, os.path.join(REPO, "bench"))
 import gen_log
@@ -46,8 +54,9 @@ def _without_device_uid(line: bytes) -> object:
     return finding
 
 
-def _old_state(path: str) -> None:
-    with gzip.open(os.path.join(DATA, "state-0.sql.gz"), "rt") as handle:
+def _old_state(path: str, which: str = "schema-2") -> None:
+    directory, dump, _, _ = OLD_STATES[which]
+    with gzip.open(os.path.join(directory, dump), "rt") as handle:
         script = handle.read()
     db = sqlite3.connect(path)
     db.executescript(script)
@@ -55,25 +64,34 @@ def _old_state(path: str) -> None:
     os.chmod(path, 0o600)
 
 
-def test_a_state_of_the_previous_release_loads_and_carries_on_exactly(tmp_path) -> None:
+@pytest.mark.parametrize("which", sorted(OLD_STATES))
+def test_a_state_of_an_earlier_release_loads_and_carries_on_exactly(tmp_path, which: str) -> None:
+    directory, _, schema, start = OLD_STATES[which]
+    findings_a = os.path.join(directory, "findings-a.jsonl")
     a = _unzip("part-a.log.gz", str(tmp_path / "a.log"))
     b = _unzip("part-b.log.gz", str(tmp_path / "b.log"))
     # One uninterrupted run over both parts with today's code.
     whole = correlate_proc(["--config", CONFIG, "--state", str(tmp_path / "whole.sqlite"), "--output",
                             str(tmp_path / "whole.jsonl"), a, b], env=BATCH)
     assert whole.returncode == 0, whole.stderr
-    # The old state (part A read by main at bb9776e, whose findings are findings-a.jsonl), then part B.
+    # The old state (part A read by that release, whose findings are findings-a.jsonl), then part B.
     state = str(tmp_path / "old.sqlite")
-    _old_state(state)
+    _old_state(state, which)
     db = sqlite3.connect(state)
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "2"
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == schema
     rows = db.execute("SELECT state FROM hosts").fetchall()
-    assert rows and all(bytes(r[0]).startswith(b"{") for r in rows)  # JSON rows, as that release wrote them
-    pending = db.execute("SELECT count(*) FROM hosts WHERE json_extract(CAST(state AS TEXT), '$.chains') != '{}'").fetchone()[0]
+    assert rows and all(bytes(r[0]).startswith(start) for r in rows)  # rows as that release wrote them
     db.close()
+    peek = str(tmp_path / "peek.sqlite")
+    _old_state(peek, which)
+    store = StateStore(peek)
+    try:
+        pending = sum(1 for st in store.hosts() if st.chains)
+    finally:
+        store.close()
     assert pending >= 3  # chains open across the restart: the carry-on is what is tested
     out = tmp_path / "carried.jsonl"
-    shutil.copy(os.path.join(DATA, "findings-a.jsonl"), out)
+    shutil.copy(findings_a, out)
     os.chmod(out, 0o600)
     carried = correlate_proc(["--config", CONFIG, "--state", state, "--output", str(out), b], env=BATCH)
     assert carried.returncode == 0, carried.stderr
@@ -83,16 +101,18 @@ def test_a_state_of_the_previous_release_loads_and_carries_on_exactly(tmp_path) 
     # Part A's findings were written by that release, before findings carried the host's uuid (device.uid,
     # issue 14): they match today's without it. Part B's, written on the carried state, match byte for byte.
     carried_lines, expected_lines = out.read_bytes().splitlines(), expected.splitlines()
-    written_before = len(carried_lines) - (len(expected_lines) - _lines(os.path.join(DATA, "findings-a.jsonl")))
-    assert written_before == _lines(os.path.join(DATA, "findings-a.jsonl"))
+    written_before = len(carried_lines) - (len(expected_lines) - _lines(findings_a))
+    assert written_before == _lines(findings_a)
     assert carried_lines[written_before:] == expected_lines[written_before:]
+    if which == "schema-3":  # written with device.uid already: byte for byte
+        assert carried_lines[:written_before] == expected_lines[:written_before]
     assert [_without_device_uid(x) for x in expected_lines[:written_before]] == \
-        [json.loads(x) for x in carried_lines[:written_before]]
+        [_without_device_uid(x) for x in carried_lines[:written_before]]
     assert all(b'"device":{' in x and b'"uid":"' in x.split(b'"device":{', 1)[1][:200] for x in expected_lines)
     db = sqlite3.connect(state)
     assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == SCHEMA_VERSION
-    forms = {bytes(r[0])[:1] == b"{" for r in db.execute("SELECT state FROM hosts")}
-    assert False in forms  # hosts part B changed are written back binary
+    forms = {bytes(r[0])[:1] for r in db.execute("SELECT state FROM hosts")}
+    assert b"\xdc" in forms  # hosts part B changed are written back as lists (MessagePack array16, schema 4)
     db.close()
 
 
@@ -275,3 +295,54 @@ def test_sigkill_at_100000_hosts_with_commits_by_time_then_restart_equals_one_ru
     db = sqlite3.connect(state)
     assert db.execute("SELECT count(*) FROM hosts").fetchone()[0] == 100_200
     db.close()
+
+
+def _deep_bytes(roots: list[object], shared: set[int]) -> int:
+    """sys.getsizeof over everything reachable from `roots`, each object once, leaving out `shared` ones."""
+    seen = set(shared)
+    total = 0
+    stack = list(roots)
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or obj is None or isinstance(obj, type):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        if not isinstance(obj, (str, bytes, int, float, bool)):
+            stack.extend(gc.get_referents(obj))
+    return total
+
+
+def test_idle_hosts_share_their_empty_tables_and_admin_groups(fleet: str, tmp_path, monkeypatch) -> None:
+    """Issue 12: a host with nothing pending costs little more than what it remembers. Empty tables are the one
+    shared empty.EMPTY (or EMPTY_LIST), hosts with the same admins share one read-only copy of their groups, and
+    the shared tables are still empty after the run (every write went to a table of the host's own)."""
+    from osq_dbwatch import cli
+
+    runners: list[correlate_cli.Runner] = []
+    init = correlate_cli.Runner.__init__
+
+    def kept(self: correlate_cli.Runner, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        runners.append(self)
+
+    monkeypatch.setattr(correlate_cli.Runner, "__init__", kept)
+    assert cli.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output",
+                     str(tmp_path / "s.jsonl"), fleet]) == 0
+    states = [st for st in runners[0].cache.values() if not st.chains]
+    assert len(states) > 1_500
+    assert not EMPTY and not EMPTY_LIST
+    assert sum(1 for st in states if st.history is EMPTY and st.emitted is EMPTY and st.closing is EMPTY) == len(states)
+    assert sum(1 for st in states if st.baseline.pending is EMPTY) == len(states)
+    groups = {id(st.admin_groups) for st in states if st.admin_groups}
+    assert 0 < len(groups) <= 8  # a few distinct admin sets in the generated fleet, one copy each
+    per_host = _deep_bytes(states, {id(EMPTY), id(EMPTY_LIST)} | groups) / len(states)
+    assert per_host < 2_300, per_host  # 1,890 here; main at 40b6303: 3,000 (12 dicts and 2 lists of its own per host)
+    with pytest.raises(TypeError, match="shared read-only"):
+        states[0].history["x"] = 1
+    store = StateStore(str(tmp_path / "s.sqlite"))
+    try:
+        loaded = store.load_host(states[0].host)
+    finally:
+        store.close()
+    assert loaded is not None and loaded.history is EMPTY and loaded.to_json() == states[0].to_json()

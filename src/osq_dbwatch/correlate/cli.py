@@ -25,13 +25,14 @@ from typing import Any
 from ..cli import DbwatchError
 from ..config import load_config
 from ..progress import Progress
+from .empty import check_shared
 from .engine import Engine, HostState
 from .fastpath import OTHER, FastPath
 from .findings import SEVERITY_NAMES, Finding, to_ecs, to_ocsf
 from .jsonlib import dumps
 from .logread import Batch, FileSource, InputError, Source, StreamSource, open_sources
 from .rows import QUERIES, BadLine
-from .state import NONE, StateStore, check_directory, default_state_path, encode_host, open_private
+from .state import NONE, StateStore, check_directory, decode_host, default_state_path, encode_host, open_private
 
 
 def _line(obj: dict[str, Any]) -> bytes:
@@ -41,14 +42,17 @@ def _line(obj: dict[str, Any]) -> bytes:
 DEFAULT_BATCH_LINES = 1_000_000  # findings come out per batch; a batch ends at a fixed line count (exact restarts)
 MAX_BAD_LINE_MESSAGES = 200
 # Memory (issue 12). correlator.memory_mb less BASE_MB (what the process needs besides host states: 71 MB
-# measured at 500 hosts, and what grows with the hosts outside their states, about 40 MB at 100,000) holds host states in two forms: live (the engine's objects,
-# HOST_BYTES each, measured with bench/bench_correlate.py --sweep, docs/benchmarks-hosts.md) and packed: hosts
-# with nothing pending, least recently seen first, in their binary form (state.encode_host, a few hundred
-# bytes) until they are needed again. Over the budget the least recently seen idle live host is packed (down
-# to a quarter of the live maximum); then the oldest packed hosts leave memory, written to the state file
-# first (inside the open transaction) when they changed since the last commit.
-BASE_MB = 112
-HOST_BYTES = 3584
+# peak RSS measured at 500 hosts) holds host states in two forms: live (the engine's objects, HOST_BYTES each:
+# the peak RSS per host over 500 hosts measured at 100,000 hosts with all of them live, so with their
+# entries in the runner's tables; bench/bench_correlate.py --sweep, docs/benchmarks-hosts.md) and packed:
+# hosts with nothing pending, least recently seen first, in their binary form (state.encode_host, a few
+# hundred bytes) until they are needed again. Over the budget the least recently seen idle live host is
+# packed (down to a quarter of the live maximum); then the oldest packed hosts leave memory, written to the
+# state file first (inside the open transaction) when they changed since the last commit. Empty tables and
+# admin groups are shared between hosts (correlate/empty.py), so the default 256 MB holds 107,000 live hosts
+# of the sweep's fleet and nothing is packed there.
+BASE_MB = 72
+HOST_BYTES = 1792
 PACKED_ENTRY = 280  # what a packed host costs besides its bytes: its dict entry, key, bytes header, tuple, sets
 MIN_RESIDENT = 1024
 # Commit cadence: at a batch's end, once COMMIT_SECONDS have passed since the last commit or the states
@@ -262,7 +266,7 @@ class Runner:
         packed = self.packed.pop(host, None)
         if packed is not None:
             self.packed_bytes -= len(packed[0]) + PACKED_ENTRY
-            state = self.store.decode(host, packed[0])
+            state = decode_host(packed[0], ours=True)  # packed by this run: no shape check
         elif host in self.known:
             state = self.store.load_host(host) or HostState(host)
         else:
@@ -361,11 +365,23 @@ class Runner:
         self.lines += count
         written = 0
         check_admins = bool(self.engine.config.admin_groups)
+        # Once per host of the batch (100,000 at fleet scale): locals, and no call where there is nothing to do.
+        flush = self.engine.flush
+        missing = self.engine.admin_rows_missing
+        no_admin_rows = self.no_admin_rows
+        first_seen = self.first_seen
+        watermark = self.watermark
         for host, state in dirty.items():
-            written += self._write(self.engine.flush(state))
-            self.watermark = max(self.watermark, state.watermark)
-            if check_admins and host not in self.no_admin_rows:
-                self._admin_rows(host, state)
+            found = flush(state)
+            if found:
+                written += self._write(found)
+            watermark = max(watermark, state.watermark)
+            if check_admins and host not in no_admin_rows:
+                if missing(state):
+                    self._admin_rows(host, state)
+                elif first_seen:
+                    first_seen.pop(host, None)
+        self.watermark = watermark
         self.findings += written
         self.output.flush()
         self.most_resident = max(self.most_resident, len(self.cache))
@@ -379,6 +395,7 @@ class Runner:
 
     def commit(self) -> None:
         """One transaction: the hosts changed since the last commit, the input positions, the output size."""
+        check_shared()
         self.store.put_many(self._unsaved_rows())
         self.unsaved.clear()
         for position in self.positions:
@@ -411,7 +428,8 @@ class Runner:
               "(is the pack's admin_accounts query scheduled there?)", file=sys.stderr)
 
     def _unsaved_rows(self) -> Iterator[tuple[str, int, int, bytes]]:
-        for host in self.unsaved:
+        # In key order: SQLite then fills its table's pages one after the other instead of all over the file.
+        for host in sorted(self.unsaved):
             state = self.cache.get(host)
             if state is not None:
                 yield host, state.watermark, len(state.chains), encode_host(state)

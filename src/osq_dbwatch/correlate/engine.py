@@ -77,9 +77,10 @@ from .classify import (
     run_key,
     staging_outputs,
 )
+from .empty import EMPTY, EMPTY_LIST
 from .evidence import Evidence
 from .findings import Finding
-from .hoststate import Chain, HostState, PidEntry
+from .hoststate import Chain, HostState, PidEntry, own_admin_groups, share_admin_groups
 from .rows import AdminRow, EgressRow, ExecRow, FileRow, HistoryRow, Row
 
 __all__ = ["Chain", "Engine", "HostState", "PidEntry", "chain_uid", "ipv4_value", "is_external_destination"]
@@ -267,6 +268,8 @@ class Engine:
         if entry is not None and entry[4] == cls.tool and entry[1] == cls.user and entry[2] == "db" \
                 and abs(t - entry[0]) <= self.w_dump:
             return None
+        if type(pids) is not dict:  # empty.EMPTY, shared by all hosts: a table of its own first
+            pids = st.pids = {}
         # "files" is the class's tuple, shared and immutable (written as a JSON list).
         pids[pid_key] = (t, cls.user, "db", cls.out_files, cls.tool)
         if len(pids) > MAX_PIDS:
@@ -288,6 +291,8 @@ class Engine:
         entry = st.pids.get(pid_key)
         if entry is not None and entry[0] == t and entry[4] == cls.tcmd.tool and entry[2] == "transfer":
             return False  # osquery sent the row again
+        if type(st.pids) is not dict:  # empty.EMPTY, shared by all hosts: a table of its own first
+            st.pids = {}
         st.pids[pid_key] = (t, cls.user, "transfer", cls.files, cls.tcmd.tool)  # shared tuple, as above
         if len(st.pids) > MAX_PIDS:
             self._cap_pids(st)
@@ -400,6 +405,8 @@ class Engine:
         if key in st.history:
             st.history[key] = max(st.history[key], row.time)
             return
+        if type(st.history) is not dict:  # empty.EMPTY
+            st.history = {}
         st.history[key] = row.time
         if len(st.history) > MAX_HISTORY:
             self._count("history", _trim(st.history, MAX_HISTORY))
@@ -452,6 +459,8 @@ class Engine:
         entry = st.pids.get(pid_key)
         if entry is not None and entry[2] == "db" and abs(t - entry[0]) <= self.w_dump:
             return  # this run is already an access (a client's exec, or this program's first connect)
+        if type(st.pids) is not dict:  # empty.EMPTY
+            st.pids = {}
         st.pids[pid_key] = (t, user, "db", (), tool)
         if len(st.pids) > MAX_PIDS:
             self._cap_pids(st)
@@ -510,14 +519,16 @@ class Engine:
         if row.mode == "snapshot":
             self._snapshot(st, row.snapshot_id, [(row.username, row.groupname)])
         elif row.groupname in self.config.admin_groups:
-            groups = st.admin_groups.setdefault(row.username, [])
+            admins = own_admin_groups(st)  # a shared one is copied first
+            groups = admins.setdefault(row.username, [])
             if row.mode == "removed":
                 if row.groupname in groups:
                     groups.remove(row.groupname)
                 if not groups:
-                    st.admin_groups.pop(row.username, None)
+                    admins.pop(row.username, None)
             else:
                 _add(groups, row.groupname)
+            st.admin_groups = share_admin_groups(admins)
         self._done(st)
 
     def _snapshot(self, st: HostState, snapshot_id: int, members: list[tuple[str, str]]) -> None:
@@ -525,12 +536,17 @@ class Engine:
         if snapshot_id != st.admin_snapshot:
             if snapshot_id < st.admin_snapshot:
                 return
-            st.admin_groups = {}
+            st.admin_groups = EMPTY
             st.admin_snapshot = snapshot_id
         admin_groups = self.config.admin_groups
+        admins: dict[str, list[str]] | None = None
         for username, groupname in members:
             if groupname in admin_groups:
-                _add(st.admin_groups.setdefault(username, []), groupname)
+                if admins is None:
+                    admins = own_admin_groups(st)  # a shared one is copied first
+                _add(admins.setdefault(username, []), groupname)
+        if admins is not None:
+            st.admin_groups = share_admin_groups(admins)  # one copy for the hosts with the same admins
 
     # -- chains -----------------------------------------------------------------
 
@@ -603,6 +619,8 @@ class Engine:
 
     def _add_chain(self, st: HostState, chain: Chain) -> None:
         index = self._user_index(st)  # before the chain is in: a rebuilt index must not hold it twice
+        if type(st.chains) is not dict:  # empty.EMPTY
+            st.chains = {}
         st.chains[chain.uid] = chain
         index.setdefault(chain.user, []).append(chain.uid)
         if st.evict_heap:
@@ -632,7 +650,7 @@ class Engine:
         """
         heap = st.evict_heap
         if not heap or len(heap) > 4 * len(st.chains) + 64:
-            heap[:] = [(_activity(c), uid) for uid, c in st.chains.items()]
+            heap = st.evict_heap = [(_activity(c), uid) for uid, c in st.chains.items()]  # its own (not EMPTY_LIST)
             heapq.heapify(heap)
         while True:
             activity, uid = heapq.heappop(heap)
@@ -653,6 +671,8 @@ class Engine:
 
     def _closing(self, st: HostState, chain: Chain) -> None:
         """A closed or evicted chain whose finding is due: at the next flush, or at once past MAX_CLOSING."""
+        if type(st.closing) is not dict:  # empty.EMPTY
+            st.closing = {}
         st.closing[chain.uid] = chain
         if len(st.closing) >= MAX_CLOSING and self.sink is not None:
             # findings_due() scores the closing chains and the pending ones: show it only the closing.
@@ -675,6 +695,8 @@ class Engine:
         before = st.seen.get(key)
         if before is not None and -window <= t - before <= window:  # not abs(): a call when interpreted
             return True
+        if type(st.seen) is not dict:  # empty.EMPTY
+            st.seen = {}
         st.seen[key] = t
         if len(st.seen) > MAX_SEEN:
             self._count("seen", _trim(st.seen, MAX_SEEN))
@@ -708,6 +730,8 @@ class Engine:
                 f.size = before
             st.files[-1] = f
         else:
+            if type(st.files) is not list:  # empty.EMPTY_LIST, shared by all hosts: a list of its own first
+                st.files = []
             st.files.append(f)
             if len(st.files) > MAX_RECENT:
                 del st.files[0]
@@ -815,6 +839,8 @@ class Engine:
                                             row.address, row.port, row.status))
 
     def _remember_egress(self, st: HostState, e: Evidence) -> None:
+        if type(st.egress) is not list:  # empty.EMPTY_LIST
+            st.egress = []
         st.egress.append(e)
         if len(st.egress) > MAX_RECENT:
             del st.egress[0]
@@ -1037,12 +1063,13 @@ class Engine:
             return
         st.last_expiry = now
         horizon = now - max(self.w_dump, self.w_egress) - GRACE
-        st.files = [f for f in st.files if f.t >= horizon]
-        st.egress = [e for e in st.egress if e.t >= horizon]
+        st.files = [f for f in st.files if f.t >= horizon] or EMPTY_LIST
+        st.egress = [e for e in st.egress if e.t >= horizon] or EMPTY_LIST
         pid_horizon = now - self.w_dump - self.w_egress - GRACE
         # Rebuilt rather than deleted from: most entries are stale by the next sweep (order is kept).
-        st.pids = {k: v for k, v in st.pids.items() if v[0] >= pid_horizon}
-        st.seen = {k: v for k, v in st.seen.items() if v >= horizon}
+        # An emptied table goes back to the shared empty one (empty.EMPTY).
+        st.pids = {k: v for k, v in st.pids.items() if v[0] >= pid_horizon} or EMPTY
+        st.seen = {k: v for k, v in st.seen.items() if v >= horizon} or EMPTY
         expiry = now - self.settings.state_expiry_seconds
         stale = [k for k, v in st.history.items() if v < expiry]
         for k in stale:

@@ -165,5 +165,7 @@ def findings_due(st: HostState) -> list[Finding]:
         else:
             previous[1] = max(previous[1], found.last_seen_ms // 1000)
             continue
+        if type(st.emitted) is not dict:  # empty.EMPTY, shared by all hosts: a table of its own first
+            st.emitted = {}
         st.emitted[chain.uid] = [found.severity_id, found.last_seen_ms // 1000]
     return out
