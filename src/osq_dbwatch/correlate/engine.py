@@ -232,7 +232,32 @@ class Engine:
         codes: list[str] | None = None
         if cls is not None:
             if type(cls) is AccessClass:  # not isinstance(): a call when interpreted (AccessClass is final)
-                codes = self._access_gate(st, cls, pid_key, t)
+                # A DB client run's gate, inline (a call less on nearly every line): baseline codes when the run is
+                # unusual; none when it is a resend or expected.
+                # One pid, one access: Debian's psql wrapper execs twice; sessions repeat the exec row.
+                # The pid's entry is the de-duplication record too: same tool and user within the window.
+                pids = st.pids
+                entry = pids.get(pid_key)
+                w = self.w_dump
+                if entry is None or entry[4] != cls.tool or entry[1] != cls.user or entry[2] != "db" \
+                        or not -w <= t - entry[0] <= w:  # not abs(): a call when interpreted
+                    if type(pids) is not dict:  # empty.EMPTY, shared by all hosts: a table of its own first
+                        pids = st.pids = {}
+                    # "files" is the class's tuple, shared and immutable (written as a JSON list).
+                    pids[pid_key] = (t, cls.user, "db", cls.out_files, cls.tool)
+                    if len(pids) > MAX_PIDS:
+                        self._cap_pids(st)
+                    expected = cls.expected
+                    if expected is None:
+                        expected = self.classes.expected(cls, st.host, st.admin_groups, t)
+                    if expected:
+                        B.defer_keys(st.baseline, cls.keys, t)  # what observe() learns, without judging
+                    else:
+                        # Judged only: an unusual run is learned when its chain closes (_learn_closed), never
+                        # while a chain is open, so a burst of runs cannot make its own chain habitual.
+                        if st.chains:
+                            self._close_due(st)
+                        codes = B.judge_keys(st.baseline, self.settings, cls.keys, t)
             elif self._transfer_gate(st, cls, pid_key, t):
                 codes = _LINKABLE
         if codes is None and st.watermark - st.last_expiry >= SWEEP:
@@ -255,36 +280,6 @@ class Engine:
         codes = self.on_exec(st, row.time, str(row.pid), cls)
         if codes is not None and cls is not None:
             self.on_exec_row(st, row, cls, codes)
-
-    def _access_gate(self, st: HostState, cls: AccessClass, pid_key: str, t: int) -> list[str] | None:
-        """Baseline codes when a DB client run is unusual; None when it is a resend or expected.
-
-        Nearly every line of a fleet's log comes through here, hence the inlined dictionary work.
-        """
-        # One pid, one access: Debian's psql wrapper execs twice; sessions repeat the exec row.
-        # The pid's entry is the de-duplication record too: same tool and user within the window.
-        pids = st.pids
-        entry = pids.get(pid_key)
-        if entry is not None and entry[4] == cls.tool and entry[1] == cls.user and entry[2] == "db" \
-                and abs(t - entry[0]) <= self.w_dump:
-            return None
-        if type(pids) is not dict:  # empty.EMPTY, shared by all hosts: a table of its own first
-            pids = st.pids = {}
-        # "files" is the class's tuple, shared and immutable (written as a JSON list).
-        pids[pid_key] = (t, cls.user, "db", cls.out_files, cls.tool)
-        if len(pids) > MAX_PIDS:
-            self._cap_pids(st)
-        expected = cls.expected
-        if expected is None:
-            expected = self.classes.expected(cls, st.host, st.admin_groups, t)
-        if expected:
-            B.defer_keys(st.baseline, cls.keys, t)  # what observe() learns, without judging
-            return None
-        # Judged only: an unusual run is learned when its chain closes (_learn_closed), never while
-        # a chain is open, so a burst of runs cannot make its own chain habitual.
-        if st.chains:
-            self._close_due(st)
-        return B.judge_keys(st.baseline, self.settings, cls.keys, t)
 
     def _transfer_gate(self, st: HostState, cls: TransferClass, pid_key: str, t: int) -> bool:
         """What every transfer tool run does to the state (dedup, pid); True when it may link or is an upload."""
