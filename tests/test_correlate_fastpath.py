@@ -406,13 +406,16 @@ def test_exec_memo_tells_runs_of_one_command_line_apart() -> None:
             "has_session": True, "login_user": "bob", "parent_path": "/usr/bin/bash", "parent_cmdline": "-bash",
             "ancestors": (), "unit": "", "tty": ""}
 
-    def run(**changes: Any) -> C._MemoisedRun:
+    def key(**changes: Any) -> tuple[Any, ...]:
         f = dict(base, **changes)
-        return C._MemoisedRun(f["path"], f["cwd"], f["uid"], f["username"], f["has_session"], f["login_user"],
-                              f["parent_path"], f["parent_cmdline"], f["ancestors"], f["unit"], f["tty"], None)
+        return C.run_key(f["path"], f["cmdline"], f["cwd"], f["uid"], f["username"], f["has_session"], f["login_user"],
+                         f["parent_path"], f["parent_cmdline"], f["ancestors"], f["unit"], f["tty"])
+
+    def run(**changes: Any) -> C._MemoisedRun:
+        return C._MemoisedRun(key(**changes), None)
 
     def get(memo: C.ExecMemo, **changes: Any) -> Any:
-        return memo.find(**dict(base, **changes))  # the entry found, or None
+        return memo.find(dict(base, **changes)["cmdline"], key(**changes))  # the entry found, or None
 
     memo = C.ExecMemo()
     first = run()
@@ -439,6 +442,27 @@ def test_exec_memo_tells_runs_of_one_command_line_apart() -> None:
     memo.put("psql -l", after)
     assert memo.size == 1 and get(memo, cmdline="psql -l") is after
     assert get(memo, cwd="/d0") is None
+
+
+def test_exec_memo_keeps_the_fast_paths_raw_columns_apart_from_a_typed_rows_values() -> None:
+    """The fast path's key holds the uid and auid columns as logged; a typed row's the values read from them.
+
+    auid 0 is a login session while a typed row's has_session False is none, and 0 == False: were the two forms
+    alike, a run of one would take the other's memoised class (here, its user).
+    """
+    from osq_dbwatch.correlate import classify as C
+
+    classes = Engine(parse_config(CONFIG)).classes
+    columns = ("/usr/bin/psql", "psql -d shop -c 'select 1'", "/home/bob")
+    typed = C.run_key(*columns, 0, "bob", False, "alice", "/usr/bin/bash", "-bash", (), "", "")
+    fast = (*columns, 0, "bob", 0, "alice", "/usr/bin/bash", "-bash")
+    no_session = classes.exec_class(False, typed)
+    assert isinstance(no_session, C.AccessClass) and no_session.user == "bob"
+    in_session = classes.exec_class(False, fast)
+    assert isinstance(in_session, C.AccessClass) and in_session.user == "alice"
+    # and each form finds its own entry again, uid and auid read alike ("0" and 0 as logged)
+    assert classes.exec_class(False, typed) is no_session
+    assert classes.exec_class(False, (*columns, "0", "bob", "0", "alice", "/usr/bin/bash", "-bash")).user == "alice"
 
 
 def test_decorations_are_read_when_their_bytes_change_and_their_host_uuid_reaches_a_fresh_state() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final, final
+from typing import Any, Final, final
 
 from .. import catalog, policy
 from ..cmdline import (
@@ -33,6 +33,7 @@ from ..config import Config
 from . import baseline as B
 from . import reasons as R
 from .addresses import Networks
+from .rows import session, to_int
 
 # ---------------------------------------------------------------------------
 # Tool knowledge: all of it from the catalog (docs/catalog.md); Final names so compiled code keeps them in C statics
@@ -141,30 +142,39 @@ MAX_VARIANTS: Final = 16  # memoised combinations of one command line (the oldes
 MAX_KEY_TEXT: Final = 4096  # characters of text columns above which a combination is not memoised
 
 
-class _MemoisedRun:
-    """A memoised run: its invariant columns besides the command line, and their class (None: not one of ours)."""
+# A run's invariant columns as the memo compares them, in one of two forms that never compare equal (their lengths
+# differ), so one memo serves both readers of the log:
+# - a typed row's (Engine.exec_class): run_key() of its 12 values, uid an int, has_session a bool;
+# - the fast path's, of a decoded line (FAST_KEY_SIZE values): (path, cmdline, cwd, uid column, username, auid column,
+#   login_user, parent_path, parent_cmdline) with the uid and auid columns as logged (str, int or None: the
+#   decoder admits nothing else), read by rows.to_int and rows.session only when the memo has no class for them.
+# Compared as one tuple (C code), where comparing a dozen fields one by one is a dozen interpreted steps.
+RunKey = tuple[Any, ...]
+FAST_KEY_SIZE: Final = 9
 
-    def __init__(self, path: str, cwd: str, uid: int | None, username: str, has_session: bool, login_user: str,
-                 parent_path: str, parent_cmdline: str, ancestors: tuple[tuple[str, str], ...], unit: str, tty: str,
-                 cls: ExecClass | None) -> None:
-        self.path = path
-        self.cwd = cwd
-        self.uid = uid
-        self.username = username
-        self.has_session = has_session
-        self.login_user = login_user
-        self.parent_path = parent_path
-        self.parent_cmdline = parent_cmdline
-        self.ancestors = ancestors
-        self.unit = unit
-        self.tty = tty
+
+def run_key(path: str, cmdline: str, cwd: str, uid: int | None, username: str, has_session: bool, login_user: str,
+            parent_path: str, parent_cmdline: str, ancestors: tuple[tuple[str, str], ...], unit: str,
+            tty: str) -> RunKey:
+    """A typed row's memo key (see RunKey)."""
+    return (path, cmdline, cwd, uid, username, has_session, login_user, parent_path, parent_cmdline, ancestors, unit,
+            tty)
+
+
+class _MemoisedRun:
+    """A memoised run: its key (RunKey) and its class (None: not one of ours)."""
+
+    __slots__ = ("cls", "key")
+
+    def __init__(self, key: RunKey, cls: ExecClass | None) -> None:
+        self.key = key
         self.cls = cls
 
 
 class ExecMemo:
-    """Invariant columns -> class, keyed by the command line first.
+    """Invariant columns (RunKey) -> class, looked up by the command line first.
 
-    Hashing one string and comparing the rest costs less than hashing a tuple
+    Hashing one string and comparing the rest as one tuple costs less than hashing a tuple
     of a dozen fresh values; the command line tells nearly every run apart.
     """
 
@@ -172,16 +182,11 @@ class ExecMemo:
         self.by_cmdline: dict[str, list[_MemoisedRun]] = {}
         self.size = 0
 
-    def find(self, path: str, cmdline: str, cwd: str, uid: int | None, username: str, has_session: bool,
-             login_user: str, parent_path: str, parent_cmdline: str, ancestors: tuple[tuple[str, str], ...],
-             unit: str, tty: str) -> _MemoisedRun | None:
+    def find(self, cmdline: str, key: RunKey) -> _MemoisedRun | None:
         seen = self.by_cmdline.get(cmdline)
         if seen is not None:
             for e in seen:
-                if (e.path == path and e.username == username and e.cwd == cwd and e.parent_cmdline == parent_cmdline
-                        and e.parent_path == parent_path and e.login_user == login_user and e.uid == uid
-                        and e.has_session == has_session and e.ancestors == ancestors and e.unit == unit
-                        and e.tty == tty):
+                if e.key == key:
                     return e
         return None
 
@@ -233,20 +238,35 @@ class Classifier:
         self._context = lru_cache(maxsize=16384)(self._context_uncached)
         self._windows_named: dict[tuple[str, str], bool] = {}
 
-    def exec_class(self, transfer: bool, path: str, cmdline: str, cwd: str, uid: int | None, username: str,
-                   has_session: bool, login_user: str, parent_path: str, parent_cmdline: str,
-                   ancestors: tuple[tuple[str, str], ...] = (), unit: str = "", tty: str = "",
-                   logged: bool = True) -> ExecClass | None:
-        """The class of a transfer tool run (transfer) or DB client run; None: not a command of that kind.
+    def exec_class(self, transfer: bool, key: RunKey, logged: bool = True) -> ExecClass | None:
+        """The class of a transfer tool run (transfer) or DB client run of a RunKey; None: not a command of that kind.
 
         `logged=False`: a DB client's command line read from /proc in the program's order (db_cli_sessions),
         not as osquery logs argv (cmdline.split_cmdline); such runs have a memo of their own.
         """
         memo = self.transfers if transfer else self.access if logged else self.sessions
-        found = memo.find(path, cmdline, cwd, uid, username, has_session, login_user, parent_path, parent_cmdline,
-                          ancestors, unit, tty)
-        if found is not None:
-            return found.cls
+        cmdline: str = key[1]
+        seen = memo.by_cmdline.get(cmdline)  # memo.find(cmdline, key) inline: nearly every exec row asks it
+        if seen is not None:
+            for e in seen:
+                if e.key == key:
+                    return e.cls
+        path: str = key[0]
+        cwd: str = key[2]
+        username: str = key[4]
+        login_user: str = key[6]
+        parent_path: str = key[7]
+        parent_cmdline: str = key[8]
+        uid: int | None
+        ancestors: tuple[tuple[str, str], ...]
+        if len(key) == FAST_KEY_SIZE:
+            uid = to_int(key[3])
+            has_session = session(key[5])
+            ancestors, unit, tty = (), "", ""
+        else:
+            uid = key[3]
+            has_session = key[5]
+            ancestors, unit, tty = key[9], key[10], key[11]
         user = login_user if has_session and login_user else username or (str(uid) if uid is not None else "")
         cls: ExecClass | None
         if transfer:
@@ -258,8 +278,7 @@ class Classifier:
         size = len(path) + len(cmdline) + len(cwd) + len(username) + len(login_user) + len(parent_path) \
             + len(parent_cmdline)
         if size <= MAX_KEY_TEXT:  # hostile multi-kilobyte command lines are judged, not remembered
-            memo.put(cmdline, _MemoisedRun(path, cwd, uid, username, has_session, login_user, parent_path,
-                                           parent_cmdline, ancestors, unit, tty, cls))
+            memo.put(cmdline, _MemoisedRun(key, cls))
         return cls
 
     def _parse_db_uncached(self, path: str, cmdline: str, logged: bool) -> DbCommand | None:

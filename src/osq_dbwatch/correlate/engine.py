@@ -74,6 +74,7 @@ from .classify import (
     TransferClass,
     history_tool,
     is_web_transfer,
+    run_key,
     staging_outputs,
 )
 from .empty import EMPTY, EMPTY_LIST
@@ -213,9 +214,10 @@ class Engine:
                    has_session: bool, login_user: str, parent_path: str, parent_cmdline: str,
                    ancestors: tuple[tuple[str, str], ...] = (), unit: str = "", tty: str = "") -> ExecClass | None:
         """What a run's invariant columns decide (classify.py; memoised); None: not a command of its query's kind."""
-        return self.classes.exec_class(query == "transfer_exec", path, cmdline, cwd, uid, username, has_session,
-                                       login_user, parent_path, parent_cmdline, ancestors, unit, tty,
-                                       query != "db_cli_sessions")  # sessions read /proc: the program's order
+        key = run_key(path, cmdline, cwd, uid, username, has_session, login_user, parent_path, parent_cmdline, ancestors,
+                      unit, tty)
+        # sessions read /proc: the program's order
+        return self.classes.exec_class(query == "transfer_exec", key, query != "db_cli_sessions")
 
     def on_exec(self, st: HostState, t: int, pid_key: str, cls: ExecClass | None) -> list[str] | None:
         """What every run does to the state (pid table, de-duplication, baseline).
@@ -230,7 +232,32 @@ class Engine:
         codes: list[str] | None = None
         if cls is not None:
             if type(cls) is AccessClass:  # not isinstance(): a call when interpreted (AccessClass is final)
-                codes = self._access_gate(st, cls, pid_key, t)
+                # A DB client run's gate, inline (a call less on nearly every line): baseline codes when the run is
+                # unusual; none when it is a resend or expected.
+                # One pid, one access: Debian's psql wrapper execs twice; sessions repeat the exec row.
+                # The pid's entry is the de-duplication record too: same tool and user within the window.
+                pids = st.pids
+                entry = pids.get(pid_key)
+                w = self.w_dump
+                if entry is None or entry[4] != cls.tool or entry[1] != cls.user or entry[2] != "db" \
+                        or not -w <= t - entry[0] <= w:  # not abs(): a call when interpreted
+                    if type(pids) is not dict:  # empty.EMPTY, shared by all hosts: a table of its own first
+                        pids = st.pids = {}
+                    # "files" is the class's tuple, shared and immutable (written as a JSON list).
+                    pids[pid_key] = (t, cls.user, "db", cls.out_files, cls.tool)
+                    if len(pids) > MAX_PIDS:
+                        self._cap_pids(st)
+                    expected = cls.expected
+                    if expected is None:
+                        expected = self.classes.expected(cls, st.host, st.admin_groups, t)
+                    if expected:
+                        B.defer_keys(st.baseline, cls.keys, t)  # what observe() learns, without judging
+                    else:
+                        # Judged only: an unusual run is learned when its chain closes (_learn_closed), never
+                        # while a chain is open, so a burst of runs cannot make its own chain habitual.
+                        if st.chains:
+                            self._close_due(st)
+                        codes = B.judge_keys(st.baseline, self.settings, cls.keys, t)
             elif self._transfer_gate(st, cls, pid_key, t):
                 codes = _LINKABLE
         if codes is None and st.watermark - st.last_expiry >= SWEEP:
@@ -253,36 +280,6 @@ class Engine:
         codes = self.on_exec(st, row.time, str(row.pid), cls)
         if codes is not None and cls is not None:
             self.on_exec_row(st, row, cls, codes)
-
-    def _access_gate(self, st: HostState, cls: AccessClass, pid_key: str, t: int) -> list[str] | None:
-        """Baseline codes when a DB client run is unusual; None when it is a resend or expected.
-
-        Nearly every line of a fleet's log comes through here, hence the inlined dictionary work.
-        """
-        # One pid, one access: Debian's psql wrapper execs twice; sessions repeat the exec row.
-        # The pid's entry is the de-duplication record too: same tool and user within the window.
-        pids = st.pids
-        entry = pids.get(pid_key)
-        if entry is not None and entry[4] == cls.tool and entry[1] == cls.user and entry[2] == "db" \
-                and abs(t - entry[0]) <= self.w_dump:
-            return None
-        if type(pids) is not dict:  # empty.EMPTY, shared by all hosts: a table of its own first
-            pids = st.pids = {}
-        # "files" is the class's tuple, shared and immutable (written as a JSON list).
-        pids[pid_key] = (t, cls.user, "db", cls.out_files, cls.tool)
-        if len(pids) > MAX_PIDS:
-            self._cap_pids(st)
-        expected = cls.expected
-        if expected is None:
-            expected = self.classes.expected(cls, st.host, st.admin_groups, t)
-        if expected:
-            B.defer_keys(st.baseline, cls.keys, t)  # what observe() learns, without judging
-            return None
-        # Judged only: an unusual run is learned when its chain closes (_learn_closed), never while
-        # a chain is open, so a burst of runs cannot make its own chain habitual.
-        if st.chains:
-            self._close_due(st)
-        return B.judge_keys(st.baseline, self.settings, cls.keys, t)
 
     def _transfer_gate(self, st: HostState, cls: TransferClass, pid_key: str, t: int) -> bool:
         """What every transfer tool run does to the state (dedup, pid); True when it may link or is an upload."""
@@ -691,7 +688,7 @@ class Engine:
     def _seen(self, st: HostState, key: str, t: int, window: int) -> bool:
         """True when this identity was seen within `window` seconds (a resend)."""
         before = st.seen.get(key)
-        if before is not None and abs(t - before) <= window:
+        if before is not None and -window <= t - before <= window:  # not abs(): a call when interpreted
             return True
         if type(st.seen) is not dict:  # empty.EMPTY
             st.seen = {}
@@ -720,7 +717,9 @@ class Engine:
         path = row.path
         if self._seen(st, f"f|{path}|{row.action}|{t}|{row.inode}", t, self.w_dump):
             return
-        f = E.file(t, path, row.owner, row.size, row.sha256, row.writer_pid, row.query, row.action)
+        # E.file()'s Evidence, built here: a call less for every file row, interpreted
+        f = Evidence(E.FILE, "", t, row.query, "", 0, "", path, (), "", None, row.owner, row.size, row.sha256,
+                     row.writer_pid, row.action)
         if st.files and st.files[-1].path == path:
             # CREATED (0 bytes) then UPDATED rows: one file, whose largest size counts.
             before = st.files[-1].size
@@ -805,7 +804,9 @@ class Engine:
     def egress_possible(self, address: str) -> bool:
         """False: a connect to this address is no evidence, whatever its outcome (egress_wanted's first question;
         a reader asks it before it builds a connect's row, since most connects are internal)."""
-        return self.networks.external(address)
+        networks = self.networks
+        answer = networks.answers.get(address)  # Networks.external()'s memo first: a call less per connect
+        return networks.external(address) if answer is None else answer
 
     def on_egress(self, st: HostState, row: EgressRow) -> None:
         """A db_egress connect (evidence when egress_wanted)."""

@@ -39,15 +39,12 @@ from .rows import (
     pid_key,
     recognise,
     row_time,
-    session,
     time_or_zero,
-    to_int,
 )
 
 MAX_NAMES: Final = 4096
 MAX_HOSTS: Final = 65536  # hosts whose last decorations are remembered
 UNSET: Final[Any] = _JSON_UNSET  # a field absent from the line (Final: compiled code keeps it in a C static)
-_MISS: Final[Any] = object()  # not memoised yet
 
 
 def _position(name: str, fields: tuple[str, ...] = EVENT_FIELDS) -> int:
@@ -119,9 +116,6 @@ class FastPath:
         self.open_host: Callable[[str], HostState] = lambda host: self.dirty.setdefault(host, HostState(host))
         self.counts: list[int] = [0] * (OTHER + 1)
         self._names: dict[str, int] = {}  # result name -> route (above)
-        # uid and auid texts -> to_int(uid), session(auid): a host's runs repeat a few users' ids.
-        self._uids: dict[Any, int | None] = {}
-        self._sessions: dict[Any, bool] = {}
         # host -> its last line's decorations (msgspec.Raw) and their host_uuid ("" when none)
         self._decorations: dict[str, tuple[Any, str]] = {}
         self._decorations_decode: Callable[[Any], Any] = decorations_decoder() or _no_decoder
@@ -208,21 +202,37 @@ class FastPath:
             if not t:
                 return False
             try:
-                if route == _DB_CLI_EXEC:
-                    st = self._exec("db_cli_exec", c, host, t)
-                elif route == _TRANSFER_EXEC:
-                    st = self._exec("transfer_exec", c, host, t)
+                if route == _DB_CLI_EXEC or route == _TRANSFER_EXEC:
+                    # A db_cli_exec or transfer_exec row (inline: nearly every line is one); the full row is built
+                    # only for a run the engine asks it of. Its text columns are str here: the decoder declines a
+                    # line where one is not (jsonlib.TEXT_FIELDS).
+                    path = c[PATH]
+                    cmdline = c[CMDLINE]
+                    if not path and not cmdline:
+                        check_exec(path, cmdline)  # raises: the rows.py reader says why
+                    engine = self.engine
+                    # The memo's key in its fast form (classify.RunKey): the uid and auid columns as logged, read
+                    # only when the memo has no class for the run.
+                    cls = engine.classes.exec_class(route == _TRANSFER_EXEC, (path, cmdline, c[CWD], c[UID], c[USERNAME],
+                                                    c[AUID], c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE]))
+                    st = self.dirty.get(host) or self.open_host(host)
+                    codes = engine.on_exec(st, t, pid_key(c[PID]), cls)
+                    if codes is not None and cls is not None:
+                        engine.on_exec_row(st, exec_row(QUERIES[route], host, t, _columns(c), False), cls, codes)
                 elif route == _DUMP_FILE:
                     row = file_row("dump_file_events", host, t, c[TARGET_PATH], c[PATH], c[ACTION], c[INODE], c[OWNER],
                                    c[SIZE], c[SHA256], c[WRITER_PID], False)
-                    st = self._state(host)
+                    st = self.dirty.get(host) or self.open_host(host)  # _state() inline, as for exec rows
                     self.engine.on_file(st, row)
                 else:
                     # Most connects are internal: the full row is built only for one that may be egress, and
                     # on_egress decides (egress_wanted).
                     engine = self.engine
-                    possible = engine.egress_possible(egress_address(c[REMOTE_ADDRESS]))
-                    st = self._state(host)
+                    address = c[REMOTE_ADDRESS]
+                    if type(address) is not str or not address:
+                        address = egress_address(address)  # the rows.py reader: text of a number, or BadLine
+                    possible = engine.egress_possible(address)
+                    st = self.dirty.get(host) or self.open_host(host)
                     if possible:
                         engine.on_egress(st, egress_row("db_egress", host, t, c[PID], c[PATH], c[AUID], c[LOGIN_USER],
                                                         c[REMOTE_ADDRESS], c[REMOTE_PORT], c[SUCCESS], c[STATUS]))
@@ -284,35 +294,3 @@ class FastPath:
         self.engine.on_admin_snapshot(self._state(host), t, members)
         self.counts[_ADMIN] += len(members)
         return True
-
-    def _exec(self, query: str, c: tuple[Any, ...], host: str, t: int) -> HostState:
-        """A db_cli_exec or transfer_exec row; the full row is built only for a run the engine asks it of. Returns
-        the host's state.
-
-        Its text columns are str here: the decoder declines a line where one is not (jsonlib.TEXT_FIELDS).
-        """
-        path = c[PATH]
-        cmdline = c[CMDLINE]
-        check_exec(path, cmdline)
-        value = c[UID]
-        uid = self._uids.get(value, _MISS)
-        if uid is _MISS:
-            uid = to_int(value)
-            self._uids[value] = uid
-            if len(self._uids) > MAX_NAMES:
-                self._uids.clear()
-        value = c[AUID]
-        has_session = self._sessions.get(value)
-        if has_session is None:
-            has_session = session(value)
-            self._sessions[value] = has_session
-            if len(self._sessions) > MAX_NAMES:
-                self._sessions.clear()
-        engine = self.engine
-        cls = engine.classes.exec_class(query == "transfer_exec", path, cmdline, c[CWD], uid, c[USERNAME], has_session,
-                                        c[LOGIN_USER], c[PARENT_PATH], c[PARENT_CMDLINE])  # Engine.exec_class, unwrapped
-        st = self.dirty.get(host) or self.open_host(host)
-        codes = engine.on_exec(st, t, pid_key(c[PID]), cls)
-        if codes is not None and cls is not None:
-            engine.on_exec_row(st, exec_row(query, host, t, _columns(c), False), cls, codes)
-        return st
