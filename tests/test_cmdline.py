@@ -165,6 +165,68 @@ def test_identify_transfer_tool() -> None:
 
 
 # ---------------------------------------------------------------------------
+# Options that take a value: their value is never the database (catalog.OptionSpec)
+
+P = list[str]  # a /proc argv: one list item per argument, quotes already applied
+
+
+VALUE_OPTION_TARGETS = [
+    # mongosh/mongo: --authenticationDatabase names where the user is defined, not the target
+    ("/usr/bin/mongosh", "mongosh --authenticationDatabase admin", "", "", "", ""),
+    ("/usr/bin/mongosh", "mongosh --authenticationDatabase=admin", "", "", "", ""),
+    ("/usr/bin/mongosh", "mongosh -u bob --authenticationDatabase admin mongodb://h1/app", "h1", "", "app", "bob"),
+    ("/usr/bin/mongosh", "mongosh -u bob --authenticationDatabase admin h1:27017/app", "h1", "27017", "app", "bob"),
+    ("/usr/bin/mongosh", "mongosh --authenticationDatabase admin -u bob app", "", "", "app", "bob"),
+    ("/usr/bin/mongosh", "mongosh --authenticationDatabase=admin --authenticationMechanism SCRAM-SHA-256 app",
+     "", "", "app", ""),
+    ("/usr/bin/mongo", "mongo --authenticationDatabase admin -u bob db1:27018/app", "db1", "27018", "app", "bob"),
+    # mongosh's db address: HOST:PORT and a dotted word are hosts, a plain word the database
+    ("/usr/bin/mongosh", "mongosh db1:27018", "db1", "27018", "", ""),
+    ("/usr/bin/mongosh", "mongosh db1.example.net", "db1.example.net", "", "", ""),
+    # --nodb: no server; FILE.js / FILE.mongodb are scripts, never the target
+    ("/usr/bin/mongosh", "mongosh --nodb admin.js", "", "", "", ""),
+    ("/usr/bin/mongosh", "mongosh --nodb --authenticationDatabase admin", "", "", "", ""),
+    ("/usr/bin/mongosh", "mongosh export.js", "", "", "", ""),
+    ("/usr/bin/mongosh", "mongosh app export.mongodb", "", "", "app", ""),
+    ("/usr/bin/mongosh", "mongosh --tlsCAFile /etc/ca.pem --tls db1:27017/app", "db1", "27017", "app", ""),
+    ("/usr/bin/mongosh", "mongosh -f /tmp/x.js app", "", "", "app", ""),
+    # the Go tools: -d/--db or the connection string; no other plain argument is a target
+    ("/usr/bin/mongodump", "mongodump --authenticationDatabase admin -u bob --db app -o /tmp/d", "", "", "app", "bob"),
+    ("/usr/bin/mongodump", "mongodump --authenticationDatabase admin --uri mongodb://h1/app", "h1", "", "app", ""),
+    ("/usr/bin/mongodump", "mongodump --authenticationDatabase=admin mongodb://h1:27018/app", "h1", "27018", "app", ""),
+    ("/usr/bin/mongodump", "mongodump -h h1 --authenticationDatabase admin --archive --gzip", "h1", "", "", ""),
+    ("/usr/bin/mongoexport", "mongoexport --authenticationDatabase admin -c users -d app --out /tmp/u.json",
+     "", "", "app", ""),
+    ("/usr/bin/mongoexport", "mongoexport -h h1 --collection users --type csv --fields a,b -o /tmp/u.csv",
+     "h1", "", "", ""),
+    # sqlite3 / duckdb: the first plain argument that is not an option's value is the database file
+    ("/usr/bin/sqlite3", ["sqlite3", "-cmd", ".output /tmp/x.csv", "app.db", "select * from t"], "", "", "app.db", ""),
+    ("/usr/bin/sqlite3", "sqlite3 -cmd .output /tmp/x.csv app.db select * from t", "", "", "app.db", ""),
+    ("/usr/bin/sqlite3", ["sqlite3", "-cmd", ".mode csv", "-cmd", ".headers on", "data", "select 1"],
+     "", "", "data", ""),
+    ("/usr/bin/sqlite3", ["sqlite3", "-header", "-csv", "app.db", "select * from t"], "", "", "app.db", ""),
+    ("/usr/bin/sqlite3", "sqlite3 -init f.sql app.db", "", "", "app.db", ""),
+    ("/usr/bin/sqlite3", "sqlite3 --init f.sql app.db", "", "", "app.db", ""),
+    ("/usr/bin/sqlite3", "sqlite3 -separator , -nullvalue NULL -newline x app.db", "", "", "app.db", ""),
+    ("/usr/bin/sqlite3", "sqlite3 -lookaside 100 10 -pagecache 64 8 -vfs unix app.db", "", "", "app.db", ""),
+    ("/usr/bin/sqlite3", "sqlite3 -mmap 0 -maxsize 9 -nonce abc app.db .tables", "", "", "app.db", ""),
+    ("/usr/bin/sqlite3", "sqlite3 app.db -cmd .dump", "", "", "app.db", ""),
+    ("/usr/local/bin/duckdb", ["duckdb", "-c", "COPY t TO '/tmp/x.csv'", "file.duckdb"], "", "", "file.duckdb", ""),
+    ("/usr/local/bin/duckdb", "duckdb -c COPY t TO '/tmp/x.csv' file.duckdb", "", "", "file.duckdb", ""),
+    ("/usr/local/bin/duckdb", ["duckdb", "-cmd", ".mode csv", "-s", "select 1", "analytics"], "", "", "analytics", ""),
+    ("/usr/local/bin/duckdb", "duckdb -init /etc/x.sql -nullvalue NULL file.duckdb", "", "", "file.duckdb", ""),
+    ("/usr/bin/litecli", "litecli -R x> -l /tmp/l.log app.db", "", "", "app.db", ""),
+    # clickhouse-client: server settings are options with values; its plain argument is a connection string
+    ("/usr/bin/clickhouse-client", "clickhouse-client --max_threads 8 --host ch1", "ch1", "", "", ""),
+    ("/usr/bin/clickhouse-client", "clickhouse-client clickhouse://u:pw@ch1:9000/logs", "ch1", "9000", "logs", "u"),
+    # sqlcmd takes no plain argument: -h/-s/-t/-w take values
+    ("/opt/mssql-tools18/bin/sqlcmd", "sqlcmd -S sql1 -h -1 -s , -w 200 -t 30", "sql1", "", "", ""),
+    # cockroach sql --format takes a value
+    ("/usr/bin/cockroach", "cockroach sql --format csv --host crdb", "crdb", "", "", ""),
+]
+
+
+# ---------------------------------------------------------------------------
 # Targets
 
 
@@ -236,7 +298,7 @@ def test_identify_transfer_tool() -> None:
         ("/usr/bin/usql", "usql pg://u:pw@db1/app", "db1", "", "app", "u"),
         ("/usr/local/bin/duckdb", "duckdb -readonly /srv/a.duckdb -c SELECT 1", "", "", "/srv/a.duckdb", ""),
         ("/usr/local/bin/duckdb", "duckdb -init /etc/x.sql /srv/b.duckdb", "", "", "/srv/b.duckdb", ""),
-    ],
+    ] + VALUE_OPTION_TARGETS,
 )
 def test_target(path: str, cmdline: str | list[str], host: str, port: str, database: str, user: str) -> None:
     parsed = db(path, cmdline)
@@ -263,73 +325,7 @@ def test_parsed_fields_never_carry_a_password(path: str, cmdline: str | list[str
         assert "Sekr1tPw" not in value
 
 
-# ---------------------------------------------------------------------------
-# Options that take a value: their value is never the database (catalog.OptionSpec)
 
-P = list[str]  # a /proc argv: one list item per argument, quotes already applied
-
-
-@pytest.mark.parametrize(
-    ("path", "cmdline", "host", "port", "database", "user"),
-    [
-        # mongosh/mongo: --authenticationDatabase names where the user is defined, not the target
-        ("/usr/bin/mongosh", "mongosh --authenticationDatabase admin", "", "", "", ""),
-        ("/usr/bin/mongosh", "mongosh --authenticationDatabase=admin", "", "", "", ""),
-        ("/usr/bin/mongosh", "mongosh -u bob --authenticationDatabase admin mongodb://h1/app", "h1", "", "app", "bob"),
-        ("/usr/bin/mongosh", "mongosh -u bob --authenticationDatabase admin h1:27017/app", "h1", "27017", "app", "bob"),
-        ("/usr/bin/mongosh", "mongosh --authenticationDatabase admin -u bob app", "", "", "app", "bob"),
-        ("/usr/bin/mongosh", "mongosh --authenticationDatabase=admin --authenticationMechanism SCRAM-SHA-256 app",
-         "", "", "app", ""),
-        ("/usr/bin/mongo", "mongo --authenticationDatabase admin -u bob db1:27018/app", "db1", "27018", "app", "bob"),
-        # mongosh's db address: HOST:PORT and a dotted word are hosts, a plain word the database
-        ("/usr/bin/mongosh", "mongosh db1:27018", "db1", "27018", "", ""),
-        ("/usr/bin/mongosh", "mongosh db1.example.net", "db1.example.net", "", "", ""),
-        # --nodb: no server; FILE.js / FILE.mongodb are scripts, never the target
-        ("/usr/bin/mongosh", "mongosh --nodb admin.js", "", "", "", ""),
-        ("/usr/bin/mongosh", "mongosh --nodb --authenticationDatabase admin", "", "", "", ""),
-        ("/usr/bin/mongosh", "mongosh export.js", "", "", "", ""),
-        ("/usr/bin/mongosh", "mongosh app export.mongodb", "", "", "app", ""),
-        ("/usr/bin/mongosh", "mongosh --tlsCAFile /etc/ca.pem --tls db1:27017/app", "db1", "27017", "app", ""),
-        ("/usr/bin/mongosh", "mongosh -f /tmp/x.js app", "", "", "app", ""),
-        # the Go tools: -d/--db or the connection string; no other plain argument is a target
-        ("/usr/bin/mongodump", "mongodump --authenticationDatabase admin -u bob --db app -o /tmp/d", "", "", "app", "bob"),
-        ("/usr/bin/mongodump", "mongodump --authenticationDatabase admin --uri mongodb://h1/app", "h1", "", "app", ""),
-        ("/usr/bin/mongodump", "mongodump --authenticationDatabase=admin mongodb://h1:27018/app", "h1", "27018", "app", ""),
-        ("/usr/bin/mongodump", "mongodump -h h1 --authenticationDatabase admin --archive --gzip", "h1", "", "", ""),
-        ("/usr/bin/mongoexport", "mongoexport --authenticationDatabase admin -c users -d app --out /tmp/u.json",
-         "", "", "app", ""),
-        ("/usr/bin/mongoexport", "mongoexport -h h1 --collection users --type csv --fields a,b -o /tmp/u.csv",
-         "h1", "", "", ""),
-        # sqlite3 / duckdb: the first plain argument that is not an option's value is the database file
-        ("/usr/bin/sqlite3", ["sqlite3", "-cmd", ".output /tmp/x.csv", "app.db", "select * from t"], "", "", "app.db", ""),
-        ("/usr/bin/sqlite3", "sqlite3 -cmd .output /tmp/x.csv app.db select * from t", "", "", "app.db", ""),
-        ("/usr/bin/sqlite3", ["sqlite3", "-cmd", ".mode csv", "-cmd", ".headers on", "data", "select 1"],
-         "", "", "data", ""),
-        ("/usr/bin/sqlite3", ["sqlite3", "-header", "-csv", "app.db", "select * from t"], "", "", "app.db", ""),
-        ("/usr/bin/sqlite3", "sqlite3 -init f.sql app.db", "", "", "app.db", ""),
-        ("/usr/bin/sqlite3", "sqlite3 --init f.sql app.db", "", "", "app.db", ""),
-        ("/usr/bin/sqlite3", "sqlite3 -separator , -nullvalue NULL -newline x app.db", "", "", "app.db", ""),
-        ("/usr/bin/sqlite3", "sqlite3 -lookaside 100 10 -pagecache 64 8 -vfs unix app.db", "", "", "app.db", ""),
-        ("/usr/bin/sqlite3", "sqlite3 -mmap 0 -maxsize 9 -nonce abc app.db .tables", "", "", "app.db", ""),
-        ("/usr/bin/sqlite3", "sqlite3 app.db -cmd .dump", "", "", "app.db", ""),
-        ("/usr/local/bin/duckdb", ["duckdb", "-c", "COPY t TO '/tmp/x.csv'", "file.duckdb"], "", "", "file.duckdb", ""),
-        ("/usr/local/bin/duckdb", "duckdb -c COPY t TO '/tmp/x.csv' file.duckdb", "", "", "file.duckdb", ""),
-        ("/usr/local/bin/duckdb", ["duckdb", "-cmd", ".mode csv", "-s", "select 1", "analytics"], "", "", "analytics", ""),
-        ("/usr/local/bin/duckdb", "duckdb -init /etc/x.sql -nullvalue NULL file.duckdb", "", "", "file.duckdb", ""),
-        ("/usr/bin/litecli", "litecli -R x> -l /tmp/l.log app.db", "", "", "app.db", ""),
-        # clickhouse-client: server settings are options with values; its plain argument is a connection string
-        ("/usr/bin/clickhouse-client", "clickhouse-client --max_threads 8 --host ch1", "ch1", "", "", ""),
-        ("/usr/bin/clickhouse-client", "clickhouse-client clickhouse://u:pw@ch1:9000/logs", "ch1", "9000", "logs", "u"),
-        # sqlcmd takes no plain argument: -h/-s/-t/-w take values
-        ("/opt/mssql-tools18/bin/sqlcmd", "sqlcmd -S sql1 -h -1 -s , -w 200 -t 30", "sql1", "", "", ""),
-        # cockroach sql --format takes a value
-        ("/usr/bin/cockroach", "cockroach sql --format csv --host crdb", "crdb", "", "", ""),
-    ],
-)
-def test_value_options_are_not_targets(path: str, cmdline: str | P, host: str, port: str, database: str,
-                                       user: str) -> None:
-    parsed = db(path, cmdline)
-    assert (parsed.host, parsed.port, parsed.database, parsed.user) == (host, port, database, user)
 
 
 @pytest.mark.parametrize(
