@@ -199,10 +199,8 @@ def _feed(path: FastPath, data: bytes, fast: bool) -> None:
 
 def _run(lines: list[bytes], fast: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     engine = Engine(parse_config(CONFIG))
-    states: dict[str, HostState] = {}
     path = FastPath(engine)
-    path.dirty = states
-    path.open_host = lambda host: states.setdefault(host, HostState(host))
+    states: dict[str, HostState] = path.dirty  # the default open_host enters new states there
     findings: list[dict[str, Any]] = []
     for i, data in enumerate(lines):
         _feed(path, data, fast)
@@ -310,9 +308,7 @@ def test_the_fast_path_reads_bad_bytes_whatever_the_decoder_raises() -> None:
     """The fast path takes a line with bytes that are not UTF-8 itself, as U+FFFD, not by the error's type."""
     engine = Engine(parse_config(CONFIG))
     path = FastPath(engine)
-    states: dict[str, HostState] = {}
-    path.dirty = states
-    path.open_host = lambda host: states.setdefault(host, HostState(host))
+    states: dict[str, HostState] = path.dirty  # the default open_host enters new states there
     path._decode = _picky(path._decode)
     assert path.line(_bad_utf8_access()) is True
     findings = [to_ocsf(f) for state in states.values() for f in engine.flush(state)]
@@ -358,9 +354,7 @@ def test_bad_bytes_are_read_alike_with_and_without_msgspec(tmp_path) -> None:
 def test_fast_path_takes_the_common_lines_and_declines_odd_ones() -> None:
     engine = Engine(parse_config(CONFIG))
     path = FastPath(engine)
-    states: dict[str, HostState] = {}
-    path.dirty = states
-    path.open_host = lambda host: states.setdefault(host, HostState(host))
+    states: dict[str, HostState] = path.dirty  # the default open_host enters new states there
     clean = [line for line in random_log(7, 300, odd=0.0)]
     ours = [line for line in clean if json.loads(line)["name"].endswith(("exec", "events", "egress"))]
     assert sum(path.line(line) for line in ours) == len(ours) > 0
@@ -468,9 +462,7 @@ def test_exec_memo_keeps_the_fast_paths_raw_columns_apart_from_a_typed_rows_valu
 def test_decorations_are_read_when_their_bytes_change_and_their_host_uuid_reaches_a_fresh_state() -> None:
     engine = Engine(parse_config(CONFIG))
     path = FastPath(engine)
-    states: dict[str, HostState] = {}
-    path.dirty = states
-    path.open_host = lambda host: states.setdefault(host, HostState(host))
+    states: dict[str, HostState] = path.dirty  # the default open_host enters new states there
     decoded: list[bytes] = []
     decode = path._decorations_decode
 

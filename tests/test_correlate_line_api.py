@@ -34,9 +34,7 @@ def _reader() -> tuple[Engine, FastPath, dict[str, HostState]]:
     with open(CONFIG) as handle:
         engine = Engine(parse_config(handle.read()))
     path = FastPath(engine)
-    states: dict[str, HostState] = {}
-    path.dirty = states
-    path.open_host = lambda host: states.setdefault(host, HostState(host))
+    states: dict[str, HostState] = path.dirty  # the default open_host enters new states there
     return engine, path, states
 
 
