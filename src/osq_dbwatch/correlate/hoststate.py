@@ -1,8 +1,9 @@
-"""One host's state (what the engine keeps between rows and between runs) and its JSON form.
+"""One host's state (what the engine keeps between rows and between runs) and its stored forms.
 
-HostState.to_json() is what correlate/state.py stores per host; from_json()
-reads it back, including states written by earlier versions (0.1.0 kept pid
-entries as objects without the tool).
+HostState.to_row() (a list in ROW_FIELDS order) is what correlate/state.py stores per host (schema 4);
+to_json() is the keyed form of schemas 2 and 3, and the one reader: a stored row is turned into it and
+read back by from_json(), including states written by earlier versions (0.1.0 kept pid entries as
+objects without the tool).
 
 Empty tables are empty.EMPTY, one read-only dict shared by every host, and admin groups are shared by
 the hosts that have the same ones (share_admin_groups): what engine.py adds to a table it first makes
