@@ -190,7 +190,7 @@ def test_idle_hosts_are_packed_and_spilled_and_the_findings_stay_the_same(fleet:
     assert cli.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output",
                      str(tmp_path / "s.jsonl"), fleet]) == 0
     runner = runners[0]
-    assert runner.spilled > 100
+    assert runner.hosts.spilled > 100
     hosts = runner.hosts
     assert len(hosts.cache) * correlate_cli.HOST_BYTES + hosts.packed_bytes <= hosts.budget_bytes
     assert 25 <= len(hosts.cache) <= 100

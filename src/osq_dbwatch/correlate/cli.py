@@ -228,27 +228,6 @@ class Runner:
         self.fast.open_host = self.hosts.open
         engine.sink = self._early  # findings of a host's many closing chains, before its flush
 
-    # What tests, the bench and the summary read of the host states.
-    @property
-    def resident(self) -> int:
-        return self.hosts.resident
-
-    @property
-    def watermark(self) -> int:
-        return self.hosts.watermark
-
-    @property
-    def most_resident(self) -> int:
-        return self.hosts.most_live
-
-    @property
-    def spilled(self) -> int:
-        return self.hosts.spilled
-
-    @property
-    def no_admin_rows(self) -> set[str]:
-        return self.hosts.no_admin_rows
-
     @property
     def evictions(self) -> int:
         """Pending chains evicted in this run (correlator.max_pending_per_host)."""
@@ -338,7 +317,7 @@ class Runner:
             self.store.put_position(position)
         self.positions.clear()
         self.output.record()
-        self.store.put_watermark(self.watermark)
+        self.store.put_watermark(self.hosts.watermark)
         self.store.add_findings(self.findings - self.committed_findings)
         self.committed_findings = self.findings
         self.store.commit()
@@ -516,8 +495,8 @@ def _summary(runner: Runner, sources: list[Source], earlier: int, state_path: st
         findings += f" ({runner.below} below --min-severity not written)"
     parts = [read, f"{runner.bad} skipped", findings,
              f"{earlier} emitted earlier"]
-    if runner.no_admin_rows:
-        count = len(runner.no_admin_rows)
+    if runner.hosts.no_admin_rows:
+        count = len(runner.hosts.no_admin_rows)
         parts.append(f"{count} host{'s' if count != 1 else ''} sent no admin_accounts rows (admins.groups is set)")
     if runner.evictions:
         parts.append(f"{runner.evictions} pending chains evicted (correlator.max_pending_per_host)")
@@ -547,7 +526,7 @@ def _already_read(runner: Runner, sources: list[Source], starts: dict[int, Any],
     resumed = [s.label for s in sources if id(s) in starts and (starts[id(s)].offset or starts[id(s)].line)]
     if resumed and runner.lines == 0:
         return f"{', '.join(resumed)}: already read up to its end with state {state_path}; {again}"
-    if runner.lines and earlier and start_watermark and runner.watermark <= start_watermark:
+    if runner.lines and earlier and start_watermark and runner.hosts.watermark <= start_watermark:
         return (f"the input's events are no newer than those state {state_path} has seen: it was probably read "
                 f"before and its findings emitted then; {again}")
     return ""
