@@ -224,6 +224,25 @@ def test_old_state_expires() -> None:
     assert list(state.pids) == ["10"]
 
 
+def test_a_sweep_with_nothing_stale_builds_no_table() -> None:
+    """The expiry sweep (a host's first row runs one) keeps a table with nothing older than its cut as it is,
+    and rebuilds one that has a stale entry (issue 10 item 6, issue 12: no new objects for nothing)."""
+    e = engine()
+    log = Log()
+    insider(log)
+    state, _ = e.process(HostState("pg-1"), rows_of(log))
+    tables = (state.files, state.egress, state.pids, state.seen)
+    assert all(tables)
+    state.last_expiry = 0  # a sweep is due; every entry is minutes old
+    e.flush(state)
+    assert all(now is before for now, before in zip((state.files, state.egress, state.pids, state.seen), tables))
+    later = Log()
+    later.db_exec("pg-1", T + D, "root-dba", 1, "psql", "/usr/bin/psql", 10, "/usr/bin/bash", "-bash")
+    state, _ = e.process(state, rows_of(later))
+    assert not state.files and not state.egress and list(state.pids) == ["10"] and not state.seen
+    assert state.pids is not tables[2]
+
+
 def test_flood_of_rows_keeps_state_bounded() -> None:
     log = Log()
     for i in range(3000):
