@@ -8,6 +8,7 @@ import pytest
 from correlate_scenarios.make_scenarios import D, H, MON, Log
 
 from osq_dbwatch.config import parse_config
+from osq_dbwatch.correlate import baseline as B
 from osq_dbwatch.correlate import reasons as R
 from osq_dbwatch.correlate.engine import Engine, HostState, chain_uid, is_external_destination
 from osq_dbwatch.correlate.findings import to_ecs, to_ocsf
@@ -241,6 +242,22 @@ def test_a_sweep_with_nothing_stale_builds_no_table() -> None:
     state, _ = e.process(state, rows_of(later))
     assert not state.files and not state.egress and list(state.pids) == ["10"] and not state.seen
     assert state.pids is not tables[2]
+
+
+def test_deferred_learning_counts_the_days_run_by_run_learning_counts() -> None:
+    """defer_keys() (the hot path) finds a new day by comparing with the next day's start, not by dividing: several
+    runs a day over weeks, at one hour of the week, give the tables learn() gives run by run."""
+    start = MON + 10 * H
+    times = [start + week * 7 * D + minute * 60 for week in range(4) for minute in (0, 5, 5, 20, 59)]
+    k = B.keys("eve", "sqlite3", "bash")
+    deferred, direct = B.Baseline(), B.Baseline()
+    for t in times:
+        B.defer_keys(deferred, k, t)
+        B.learn(direct, "eve", "sqlite3", "bash", t)
+    B.settle(deferred)
+    assert deferred.to_json() == direct.to_json()
+    run_key = B.SEP.join(("eve", "sqlite3", "bash", str(B.hour_of_week(start))))
+    assert B.count_of(deferred.runs[run_key]) == 4
 
 
 def test_flood_of_rows_keeps_state_bounded() -> None:
