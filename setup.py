@@ -26,6 +26,7 @@ COMPILED_MODULES = [
     "osq_dbwatch/correlate/fastpath.py",
     "osq_dbwatch/correlate/engine.py",
     "osq_dbwatch/correlate/hoststate.py",
+    "osq_dbwatch/correlate/residents.py",
     "osq_dbwatch/correlate/classify.py",
     "osq_dbwatch/correlate/addresses.py",
     "osq_dbwatch/correlate/evidence.py",

@@ -186,6 +186,30 @@ def test_admin_removed_by_a_differential_row_is_no_longer_admin() -> None:
     assert [f.user for f in e.process(state, rows_of(log))[1]] == ["grace"]
 
 
+def test_hosts_with_the_same_snapshot_members_share_their_admin_groups() -> None:
+    """A new snapshot's groups follow from its members alone: hosts sending the same members share one
+    read-only copy, a later differential row on one host changes its own copy only, and other members,
+    or the same members in another snapshot of the same host, give the right groups."""
+    e = engine()
+    one, two, three = HostState("pg-1"), HostState("pg-2"), HostState("pg-3")
+    members = [("grace", "dba"), ("root", "root"), ("alice", "dba")]
+    e.on_admin_snapshot(one, T, list(members))
+    e.on_admin_snapshot(two, T + 5, list(members))
+    e.on_admin_snapshot(three, T, [("grace", "dba")])
+    assert one.admin_groups == {"grace": ["dba"], "alice": ["dba"]} and two.admin_groups is one.admin_groups
+    assert three.admin_groups == {"grace": ["dba"]}
+    log = Log()
+    obj = log._head("admin_accounts", "pg-2", T + 10, 2)
+    obj["diffResults"] = {"added": [], "removed": [{"username": "grace", "groupname": "dba", "uid": "1010"}]}
+    log.lines.append(json.dumps(obj))
+    e.process(two, rows_of(log))
+    assert two.admin_groups == {"alice": ["dba"]} and one.admin_groups == {"grace": ["dba"], "alice": ["dba"]}
+    e.on_admin_snapshot(two, T + 3600, list(members))  # the next snapshot of pg-2: both admins again
+    assert two.admin_groups is one.admin_groups
+    e.on_admin_snapshot(one, T + 3600, [("root", "root")])  # nobody in an admin group any more
+    assert not one.admin_groups and two.admin_groups == {"grace": ["dba"], "alice": ["dba"]}
+
+
 def test_admin_under_a_server_is_still_unusual() -> None:
     log = Log()
     log.db_exec("pg-1", T, "root-dba", 1, "psql", "/usr/bin/psql", 10, "/usr/sbin/apache2", "/usr/sbin/apache2 -k start")
@@ -310,7 +334,7 @@ def test_every_reason_label_is_registered() -> None:
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 from osq_dbwatch.correlate.cli import _line  # noqa: E402
-from osq_dbwatch.correlate.state import _dumps  # noqa: E402
+from osq_dbwatch.correlate.jsonlib import dumps as _dumps  # noqa: E402
 
 _values = st.one_of(
     st.sampled_from(["", "0", "-1", "4294967295", "1004", "mallory", "www-data", "/usr/bin/psql", "/tmp/x.sql",

@@ -460,6 +460,8 @@ def test_exec_memo_keeps_the_fast_paths_raw_columns_apart_from_a_typed_rows_valu
 
 
 def test_decorations_are_read_when_their_bytes_change_and_their_host_uuid_reaches_a_fresh_state() -> None:
+    """The memo is the state's own (HostState.decorations): no table keyed by host, nothing to clear at a
+    size, and a state opened afresh (a later batch, a packed or stored one) reads the decorations again."""
     engine = Engine(parse_config(CONFIG))
     path = FastPath(engine)
     states: dict[str, HostState] = path.dirty  # the default open_host enters new states there
@@ -486,4 +488,8 @@ def test_decorations_are_read_when_their_bytes_change_and_their_host_uuid_reache
     assert len(decoded) == 2 and states["db-1"].host_uuid == "U-1"
     states.clear()
     assert path.line(connect(5, {"host_uuid": "U-1", "hostname": "db-1"}))
-    assert len(decoded) == 2 and states["db-1"].host_uuid == "U-1"
+    assert len(decoded) == 3 and states["db-1"].host_uuid == "U-1"
+    # A full-path line in between that set another host_uuid: the same bytes give theirs back, unread.
+    states["db-1"].host_uuid = "U-OTHER"
+    assert path.line(connect(6, {"host_uuid": "U-1", "hostname": "db-1"}))
+    assert len(decoded) == 3 and states["db-1"].host_uuid == "U-1"

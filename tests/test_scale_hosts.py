@@ -77,7 +77,7 @@ def test_resident_hosts_stay_within_the_budget(fleet: str, tmp_path, monkeypatch
     def watched(self: correlate_cli.Runner, b) -> None:  # type: ignore[no-untyped-def]
         nonlocal most
         batch(self, b)
-        most = max(most, self.most_resident)
+        most = max(most, self.hosts.most_live)
 
     monkeypatch.setattr(correlate_cli.Runner, "batch", watched)
     from osq_dbwatch import cli

@@ -190,9 +190,10 @@ def test_idle_hosts_are_packed_and_spilled_and_the_findings_stay_the_same(fleet:
     assert cli.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output",
                      str(tmp_path / "s.jsonl"), fleet]) == 0
     runner = runners[0]
-    assert runner.spilled > 100
-    assert len(runner.cache) * correlate_cli.HOST_BYTES + runner.packed_bytes <= runner.budget_bytes
-    assert 25 <= len(runner.cache) <= 100
+    assert runner.hosts.spilled > 100
+    hosts = runner.hosts
+    assert len(hosts.cache) * correlate_cli.HOST_BYTES + hosts.packed_bytes <= hosts.budget_bytes
+    assert 25 <= len(hosts.cache) <= 100
     assert (tmp_path / "s.jsonl").read_bytes() == (tmp_path / "w.jsonl").read_bytes()
     db = sqlite3.connect(tmp_path / "s.sqlite")
     assert db.execute("SELECT count(*) FROM hosts").fetchone()[0] == 2_000
@@ -328,7 +329,7 @@ def test_idle_hosts_share_their_empty_tables_and_admin_groups(fleet: str, tmp_pa
 
     assert cli.main(["correlate", "--config", CONFIG, "--state", str(tmp_path / "s.sqlite"), "--output",
                      str(tmp_path / "s.jsonl"), fleet]) == 0
-    states = [st for st in runners[0].cache.values() if not st.chains]
+    states = [st for st in runners[0].hosts.cache.values() if not st.chains]
     assert len(states) > 1_500
     assert not EMPTY and not EMPTY_LIST
     assert sum(1 for st in states if st.history is EMPTY and st.emitted is EMPTY and st.closing is EMPTY) == len(states)

@@ -18,8 +18,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from ..cli import DbwatchError
@@ -31,8 +30,9 @@ from .fastpath import OTHER, FastPath
 from .findings import SEVERITY_NAMES, Finding, to_ecs, to_ocsf
 from .jsonlib import dumps
 from .logread import Batch, FileSource, InputError, Source, StreamSource, open_sources
+from .residents import ADMIN_GRACE, Residents
 from .rows import QUERIES, BadLine
-from .state import NONE, StateStore, check_directory, decode_host, default_state_path, encode_host, open_private
+from .state import NONE, StateStore, check_directory, decode_host, default_state_path, open_private
 
 
 def _line(obj: dict[str, Any]) -> bytes:
@@ -45,7 +45,7 @@ MAX_BAD_LINE_MESSAGES = 200
 # peak RSS measured at 500 hosts) holds host states in two forms: live (the engine's objects, HOST_BYTES each:
 # the peak RSS per host over 500 hosts measured at 100,000 hosts with all of them live, so with their
 # entries in the runner's tables; bench/bench_correlate.py --sweep, docs/benchmarks-hosts.md) and packed:
-# hosts with nothing pending, least recently seen first, in their binary form (state.encode_host, a few
+# hosts with nothing pending, least recently seen first, in their binary form (hoststate.encode_host, a few
 # hundred bytes) until they are needed again. Over the budget the least recently seen idle live host is
 # packed (down to a quarter of the live maximum); then the oldest packed hosts leave memory, written to the
 # state file first (inside the open transaction) when they changed since the last commit. Empty tables and
@@ -53,7 +53,6 @@ MAX_BAD_LINE_MESSAGES = 200
 # of the sweep's fleet and nothing is packed there.
 BASE_MB = 72
 HOST_BYTES = 1792
-PACKED_ENTRY = 280  # what a packed host costs besides its bytes: its dict entry, key, bytes header, tuple, sets
 MIN_RESIDENT = 1024
 # Commit cadence: at a batch's end, once COMMIT_SECONDS have passed since the last commit or the states
 # waiting to be written hold about COMMIT_BYTES; and always at the end of the input. Only hosts changed
@@ -72,7 +71,6 @@ def resident_budget(memory_mb: int) -> int:
 
 
 POLL_SECONDS = 0.2
-ADMIN_GRACE = 2 * 3600  # two runs of the hourly admin_accounts snapshot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -205,42 +203,29 @@ class Runner:
                  min_severity: int = 1, counts: Counts | None = None, resident: int = 0) -> None:
         self.engine = engine
         self.memory_mb = engine.settings.memory_mb
-        self.resident = resident or resident_budget(self.memory_mb)
-        self.most_resident = 0  # the most live host states at a batch's end, for tests and the bench
         self.min_severity = min_severity
         self.below = 0  # findings under --min-severity, not written
         self.counts = counts or Counts()
         self.store = store
         self.output = output
         self.render = render
-        self.cache: OrderedDict[str, HostState] = OrderedDict()  # live host states, least recently used first
-        # Hosts with nothing pending, in binary form (state.encode_host), least recently used first.
-        self.packed: OrderedDict[str, tuple[bytes, int]] = OrderedDict()  # host -> (binary state, watermark)
-        self.packed_bytes = 0
-        self.budget_bytes = self.resident * HOST_BYTES  # live states (HOST_BYTES each) and packed bytes together
-        self.min_live = max(1, self.resident // 4)
-        self.unsaved: set[str] = set()  # hosts changed since the last commit (live or packed): written at the commit
-        # Hosts the state file holds that are not in memory: any other host starts afresh without a read.
-        self.known = store.host_names()
+        # The host states in memory (residents.py); this runner does their I/O.
+        self.hosts = Residents(resident or resident_budget(self.memory_mb), HOST_BYTES, store.host_names(),
+                               store.load_host, self._unpack, self._spill)
+        self.hosts.watermark = store.watermark()
+        self.hosts.check_admins = bool(engine.config.admin_groups)
         self.positions: list[Any] = []  # input positions reached since the last commit
         self.last_commit = time.monotonic()
         self.commit_seconds = _commit_seconds()
-        self.spilled = 0  # packed hosts written to the state file to free memory (this run)
         self.lines = 0
         self.bad = 0
         self.findings = 0
         self.committed_findings = 0
         self.messages = 0
-        self.watermark = store.watermark()
-        self.dirty: dict[str, HostState] = {}
-        # Hosts whose rows span ADMIN_GRACE of event time in this run without an admin_accounts row, while
-        # admins.groups is configured: warned once per host (issue 13), counted in the summary.
-        self.first_seen: dict[str, int] = {}
-        self.no_admin_rows: set[str] = set()
         self.fast = FastPath(engine)
         self.fast.counts = self.counts.rows
         self.label = ""  # the batch's input, for messages
-        self.fast.open_host = self._open_host
+        self.fast.open_host = self.hosts.open
         engine.sink = self._early  # findings of a host's many closing chains, before its flush
 
     @property
@@ -257,72 +242,17 @@ class Runner:
             self.messages += 1
             print("osq-dbwatch correlate: further skipped lines are only counted", file=sys.stderr)
 
-    def _host(self, host: str) -> HostState:
-        cache = self.cache
-        state = cache.get(host)
-        if state is not None:
-            cache.move_to_end(host)
-            return state
-        packed = self.packed.pop(host, None)
-        if packed is not None:
-            self.packed_bytes -= len(packed[0]) + PACKED_ENTRY
-            state = decode_host(packed[0], ours=True)  # packed by this run: no shape check
-        elif host in self.known:
-            state = self.store.load_host(host) or HostState(host)
-        else:
-            state = HostState(host)
-        cache[host] = state
-        if len(cache) * HOST_BYTES + self.packed_bytes > self.budget_bytes:
-            self._spill(host)
-        return state
+    @staticmethod
+    def _unpack(blob: bytes) -> HostState:
+        return decode_host(blob, ours=True)  # packed by this run: no shape check
 
-    def _spill(self, keep: str) -> None:
-        """The live states are over budget: pack the least recently used hosts that have nothing pending.
-
-        A packed host left the batch's dirty set too: its flush would do nothing (no chain, nothing closing;
-        its expiry sweep ran after its last row), so findings and state are the same as had it stayed.
-        Hosts with pending chains stay live; when they alone fill the budget the live states grow past it
-        until the batch ends, and the commit then stops the run with one line (_check_pending).
-        """
-        cache = self.cache
-        dirty = self.dirty
-        checked = 0
-        budget = self.budget_bytes
-        while (len(cache) * HOST_BYTES + self.packed_bytes > budget and len(cache) > self.min_live
-               and checked < len(cache)):
-            host, state = next(iter(cache.items()))
-            checked += 1
-            if state.chains or state.closing or host == keep:
-                cache.move_to_end(host)
-                continue
-            del cache[host]
-            if dirty.pop(host, None) is not None:
-                self.watermark = max(self.watermark, state.watermark)
-            blob = encode_host(state)
-            self.packed[host] = (blob, state.watermark)
-            self.packed_bytes += len(blob) + PACKED_ENTRY
-        while len(cache) * HOST_BYTES + self.packed_bytes > budget and self.packed:
-            host, (blob, watermark) = self.packed.popitem(last=False)
-            self.packed_bytes -= len(blob) + PACKED_ENTRY
-            if host in self.unsaved:
-                # Written now, inside the transaction the next commit ends: memory is freed, nothing is lost.
-                self.unsaved.discard(host)
-                self.store.put_packed(host, watermark, 0, blob)
-                self.spilled += 1
-            self.known.add(host)  # in the state file, and no longer in memory
+    def _spill(self, host: str, watermark: int, blob: bytes) -> None:
+        """A packed host leaves memory: written now, inside the transaction the next commit ends."""
+        self.store.put_packed(host, watermark, 0, blob)
 
     def _early(self, state: HostState, findings: list[Finding]) -> None:
         """Findings the engine hands over before the host's flush (a flood of closing chains on one host)."""
         self.findings += self._write(findings)
-
-    def _open_host(self, host: str) -> HostState:
-        """A host's state, entered in this batch's dirty set."""
-        state = self._host(host)
-        self.dirty[host] = state
-        self.unsaved.add(host)
-        if state.watermark and host not in self.first_seen and self.engine.config.admin_groups:
-            self.first_seen[host] = state.watermark
-        return state
 
     def _write(self, findings: list[Finding]) -> int:
         """Render and write findings at or above --min-severity; returns how many were written."""
@@ -355,101 +285,65 @@ class Runner:
         # held in memory); findings come out per host at the end of the batch.
         # The common lines take the fast path (fastpath.py); the rest, and
         # every bad line, the full one.
+        hosts = self.hosts
         dirty: dict[str, HostState] = {}
-        self.dirty = dirty
+        hosts.dirty = dirty
         self.fast.dirty = dirty
         self.label = batch.label
         # A batch ends after its lines (a fixed count: a run restarted from a commit cuts the same batches), or
         # early when hosts with pending chains fill twice the live budget (then the commit stops the run).
-        count = self.fast.feed(batch.lines, self._full_path, 2 * self.resident)
-        self.lines += count
-        written = 0
-        check_admins = bool(self.engine.config.admin_groups)
-        # Once per host of the batch (100,000 at fleet scale): locals, and no call where there is nothing to do.
-        flush = self.engine.flush
-        missing = self.engine.admin_rows_missing
-        no_admin_rows = self.no_admin_rows
-        first_seen = self.first_seen
-        watermark = self.watermark
-        for host, state in dirty.items():
-            found = flush(state)
-            if found:
-                written += self._write(found)
-            watermark = max(watermark, state.watermark)
-            if check_admins and host not in no_admin_rows:
-                if missing(state):
-                    self._admin_rows(host, state)
-                elif first_seen:
-                    first_seen.pop(host, None)
-        self.watermark = watermark
-        self.findings += written
+        self.lines += self.fast.feed(batch.lines, self._full_path, 2 * hosts.resident)
+        self.findings += hosts.end_batch(self.engine, self._write, self._no_admin_rows)
         self.output.flush()
-        self.most_resident = max(self.most_resident, len(self.cache))
         position = batch.where()
         if position is not None:
             self.positions.append(position)
-        if time.monotonic() - self.last_commit >= self.commit_seconds or len(self.unsaved) * HOST_BYTES >= COMMIT_BYTES:
+        if (time.monotonic() - self.last_commit >= self.commit_seconds
+                or len(hosts.unsaved) * HOST_BYTES >= COMMIT_BYTES):
             self.commit()
         else:
             self._check_pending()
 
+    @property
+    def unsaved(self) -> bool:
+        """Hosts changed since the last commit."""
+        return bool(self.hosts.unsaved)
+
     def commit(self) -> None:
         """One transaction: the hosts changed since the last commit, the input positions, the output size."""
         check_shared()
-        self.store.put_many(self._unsaved_rows())
-        self.unsaved.clear()
+        self.store.put_many(self.hosts.unsaved_rows())
         for position in self.positions:
             self.store.put_position(position)
         self.positions.clear()
         self.output.record()
-        self.store.put_watermark(self.watermark)
+        self.store.put_watermark(self.hosts.watermark)
         self.store.add_findings(self.findings - self.committed_findings)
         self.committed_findings = self.findings
         self.store.commit()
         self.last_commit = time.monotonic()
-        self.most_resident = max(self.most_resident, len(self.cache))
         self._check_pending()
 
-    def _admin_rows(self, host: str, state: HostState) -> None:
-        """Warn once per host and run when its rows span ADMIN_GRACE of event time without an admin_accounts row."""
-        if not self.engine.admin_rows_missing(state):
-            self.first_seen.pop(host, None)
-            return
-        # The host's first row time in this run: its stored watermark, or for a new host the time of its first
-        # expiry sweep, which its first row runs.
-        first = self.first_seen.get(host) or state.last_expiry or state.watermark
-        self.first_seen[host] = first
-        if state.watermark - first < ADMIN_GRACE:
-            return
-        self.no_admin_rows.add(host)
-        del self.first_seen[host]
+    @staticmethod
+    def _no_admin_rows(host: str) -> None:
+        """Warned once per host and run: its rows span ADMIN_GRACE of event time without an admin_accounts row."""
         print(f"osq-dbwatch correlate: host {host!r}: admins.groups is set, but no admin_accounts row arrived "
               f"in {ADMIN_GRACE // 3600} hours of its rows: its admins' database work is judged unusual "
               "(is the pack's admin_accounts query scheduled there?)", file=sys.stderr)
 
-    def _unsaved_rows(self) -> Iterator[tuple[str, int, int, bytes]]:
-        # In key order: SQLite then fills its table's pages one after the other instead of all over the file.
-        for host in sorted(self.unsaved):
-            state = self.cache.get(host)
-            if state is not None:
-                yield host, state.watermark, len(state.chains), encode_host(state)
-                continue
-            packed = self.packed.get(host)
-            if packed is not None:
-                yield host, packed[1], 0, packed[0]
-
     def _check_pending(self) -> None:
         """Hosts with pending chains must fit the live budget: when they do not, commit and stop with one line
         (a run with a larger correlator.memory_mb carries on from the commit)."""
-        if len(self.cache) <= self.resident:
+        hosts = self.hosts
+        if len(hosts.cache) <= hosts.resident:
             return
-        pending = sum(1 for state in self.cache.values() if state.chains)
-        if pending <= self.resident:
+        pending = hosts.pending_hosts()
+        if pending <= hosts.resident:
             return
-        if self.unsaved or self.positions:
+        if hosts.unsaved or self.positions:
             self.commit()
         need = BASE_MB + -(-5 * pending * HOST_BYTES // (4 << 20))  # the pending hosts and a quarter more
-        raise DbwatchError(f"correlator.memory_mb {self.memory_mb} holds {self.resident} live host states, but "
+        raise DbwatchError(f"correlator.memory_mb {self.memory_mb} holds {hosts.resident} live host states, but "
                            f"{pending} hosts have pending chains; raise "
                            f"correlator.memory_mb to at least {max(need, self.memory_mb + 1)} "
                            f"(the state is saved up to here)")
@@ -601,8 +495,8 @@ def _summary(runner: Runner, sources: list[Source], earlier: int, state_path: st
         findings += f" ({runner.below} below --min-severity not written)"
     parts = [read, f"{runner.bad} skipped", findings,
              f"{earlier} emitted earlier"]
-    if runner.no_admin_rows:
-        count = len(runner.no_admin_rows)
+    if runner.hosts.no_admin_rows:
+        count = len(runner.hosts.no_admin_rows)
         parts.append(f"{count} host{'s' if count != 1 else ''} sent no admin_accounts rows (admins.groups is set)")
     if runner.evictions:
         parts.append(f"{runner.evictions} pending chains evicted (correlator.max_pending_per_host)")
@@ -632,7 +526,7 @@ def _already_read(runner: Runner, sources: list[Source], starts: dict[int, Any],
     resumed = [s.label for s in sources if id(s) in starts and (starts[id(s)].offset or starts[id(s)].line)]
     if resumed and runner.lines == 0:
         return f"{', '.join(resumed)}: already read up to its end with state {state_path}; {again}"
-    if runner.lines and earlier and start_watermark and runner.watermark <= start_watermark:
+    if runner.lines and earlier and start_watermark and runner.hosts.watermark <= start_watermark:
         return (f"the input's events are no newer than those state {state_path} has seen: it was probably read "
                 f"before and its findings emitted then; {again}")
     return ""

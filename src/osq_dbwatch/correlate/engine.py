@@ -98,6 +98,7 @@ MAX_SEEN: Final = 8192  # de-duplication keys of files and connections
 MAX_HISTORY: Final = 8192  # history entry identities
 MAX_EMITTED: Final = 4096  # severities of emitted findings of chains no longer pending (re-sends, late rows)
 MAX_CLOSING: Final = 1024  # closed or evicted chains whose finding waits for the flush: emitted early past this
+MAX_SNAPSHOT_MEMO: Final = 4096  # admin_accounts member lists whose shared groups are remembered (Engine._snapshot)
 _REDIRECT: Final = re.compile(r"(?:^|[\s;&|])\d?>>?\|?\s*([^\s;|&<>]+)")
 _LINKABLE: Final[list[str]] = []  # on_exec's answer for a transfer run that may link (it has no baseline codes)
 
@@ -168,6 +169,8 @@ class Engine:
         self.classes = Classifier(config, self.networks)
         # Command lines of unusual runs repeat (a chain's own runs, resends).
         self._redact = lru_cache(maxsize=8192)(redact_cmdline)
+        # A whole admin_accounts snapshot's member list -> the shared admin groups it gives (_snapshot).
+        self._snapshot_groups: dict[tuple[tuple[str, str], ...], dict[str, list[str]]] = {}
         # Entries dropped at the per-host caps during this engine's life, by table (the run summary).
         self.dropped: dict[str, int] = {}
         self.evicted = 0  # pending chains evicted (max_pending_per_host) during this engine's life
@@ -553,8 +556,25 @@ class Engine:
         if snapshot_id != st.admin_snapshot:
             if snapshot_id < st.admin_snapshot:
                 return
-            st.admin_groups = EMPTY
             st.admin_snapshot = snapshot_id
+            # A new snapshot's groups follow from its members alone, and a fleet's hosts mostly have the same
+            # members: the shared groups of a member list are remembered (a host's first snapshot cost 9,000
+            # instructions, a third of a new host's; bench/bench_correlate.py --sweep).
+            key = tuple(members)
+            shared = self._snapshot_groups.get(key)
+            if shared is not None:
+                st.admin_groups = shared
+                return
+            st.admin_groups = EMPTY
+            self._members(st, members)
+            if (type(st.admin_groups) is not dict and len(members) <= 64
+                    and len(self._snapshot_groups) < MAX_SNAPSHOT_MEMO):
+                self._snapshot_groups[key] = st.admin_groups  # shared and read-only (empty.Frozen), or EMPTY
+            return
+        self._members(st, members)
+
+    def _members(self, st: HostState, members: list[tuple[str, str]]) -> None:
+        """Members of the host's current snapshot, added to its admin groups."""
         admin_groups = self.config.admin_groups
         admins: dict[str, list[str]] | None = None
         for username, groupname in members:

@@ -43,7 +43,6 @@ from .rows import (
 )
 
 MAX_NAMES: Final = 4096
-MAX_HOSTS: Final = 65536  # hosts whose last decorations are remembered
 UNSET: Final[Any] = _JSON_UNSET  # a field absent from the line (Final: compiled code keeps it in a C static)
 
 
@@ -116,8 +115,6 @@ class FastPath:
         self.open_host: Callable[[str], HostState] = lambda host: self.dirty.setdefault(host, HostState(host))
         self.counts: list[int] = [0] * (OTHER + 1)
         self._names: dict[str, int] = {}  # result name -> route (above)
-        # host -> its last line's decorations (msgspec.Raw) and their host_uuid ("" when none)
-        self._decorations: dict[str, tuple[Any, str]] = {}
         self._decorations_decode: Callable[[Any], Any] = decorations_decoder() or _no_decoder
         decode, values = line_decoder(), struct_values()
         self.available = decode is not None  # False without msgspec: line() declines every line
@@ -242,26 +239,25 @@ class FastPath:
                 return False  # the full path reports it
             self.counts[route] += 1
         if decorations is not UNSET:
-            # A host's lines repeat the same decorations: they are read when their bytes change. Their host_uuid
-            # is remembered with them for a state that lacks it (a host's state opened afresh in a later batch).
-            known = self._decorations.get(host)
-            if known is None or decorations != known[0]:
+            # A host's lines repeat the same decorations: they are read when their bytes change (kept on the
+            # state, so a state opened afresh reads them again). Their host_uuid is remembered with them and
+            # given back when the state's differs (a full-path line in between set another).
+            if st.decorations is None or decorations != st.decorations:
                 self._decorated(st, decorations)
-            elif st.host_uuid != known[1] and known[1]:
-                self.engine.on_host_uuid(st, known[1])
+            elif st.host_uuid != st.decorations_uuid and st.decorations_uuid:
+                self.engine.on_host_uuid(st, st.decorations_uuid)
         return True
 
     def _decorated(self, st: HostState, raw: Any) -> None:
         """A line's decorations (raw JSON) unlike the host's last ones: its host_uuid to the engine."""
-        if len(self._decorations) >= MAX_HOSTS:
-            self._decorations.clear()
         try:
             host_uuid = self._decorations_decode(raw).host_uuid
         except Exception:  # noqa: BLE001 - not an object, or a host_uuid of no scalar type: none, as rows.py reads it
             host_uuid = None
         if type(host_uuid) is not str:
             host_uuid = ""
-        self._decorations[st.host] = (raw.copy(), host_uuid)  # the bytes: not a view of the line
+        st.decorations = raw.copy()  # the bytes: not a view of the line
+        st.decorations_uuid = host_uuid
         if host_uuid and st.host_uuid != host_uuid:
             self.engine.on_host_uuid(st, host_uuid)
 
