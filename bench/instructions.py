@@ -19,18 +19,30 @@ PYTHONPATH=<tree>/src, which comes before the editable install's path. Every
 run starts from an empty state file (older revisions have no `--state none`).
 Each command runs once outside valgrind first, so `.pyc` files are warm.
 
-Exit status 0 unless a run fails; --max-ratio R exits 1 when head/base > R.
+--cpu N measures time instead: CPU seconds (user+sys) of the whole process, each tree N times over the
+whole log (or --lines), the two trees alternating and the order swapped every round (base, head; head, base;
+...), so drift of the machine's load falls on both; it prints every run, each tree's minimum and median, and
+how many rounds head was the faster. Start-up (the empty log, minimum of N) is measured the same way and
+printed apart. It takes the bench lock (/tmp/osq-dbwatch-bench.lock) for the whole sitting, so no other
+timing overlaps it on the shared cores.
+
+    .venv/bin/python bench/instructions.py --base 9afeea0 --cpu 5        # pure Python, whole 1M log
+
+Exit status 0 unless a run fails; --max-ratio R exits 1 when head/base > R (with --cpu: of the minima).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,6 +51,7 @@ DEFAULT_LOG = os.path.join(
     tempfile.gettempdir(), "osq-dbwatch-bench", "fleet-l1000000-h1000-s20261102-i100-w20-a100-v4.log"
 )
 COLLECTED = re.compile(rb"Collected : (\d+)")
+BENCH_LOCK = "/tmp/osq-dbwatch-bench.lock"  # every timing on the shared machine runs under it (one at a time)
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,62 @@ def run(src: str, config: str, log: str, work: str, valgrind: bool) -> int:
     return int(found.group(1))
 
 
+def cpu_seconds(src: str, config: str, log: str, work: str) -> float:
+    """CPU seconds (user+sys) of one correlator run from an empty state."""
+    argv, env, state = command(src, config, log, work)
+    for path in (state, os.path.join(work, "findings")):
+        if os.path.exists(path):
+            os.unlink(path)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        sys.exit(f"instructions: {' '.join(argv[-8:])} exited {proc.returncode}")
+    return usage.ru_utime + usage.ru_stime
+
+
+def alternate(trees: list[tuple[str, str]], config: str, log: str, empty: str, work: str,
+              rounds: int) -> list[list[float]]:
+    """CPU seconds of each tree's runs over `log`, alternating, the order swapped every round; warm first."""
+    works = [os.path.join(work, f"cpu-{i}") for i in range(len(trees))]
+    for (src, _), w in zip(trees, works):
+        os.makedirs(w, exist_ok=True)
+        run(src, config, empty, w, valgrind=False)  # .pyc files warm
+    times: list[list[float]] = [[] for _ in trees]
+    for r in range(rounds):
+        order = list(range(len(trees)))
+        if r % 2:
+            order.reverse()
+        for i in order:
+            times[i].append(cpu_seconds(trees[i][0], config, log, works[i]))
+        print(f"  round {r + 1}: " + ", ".join(f"{trees[i][1].split(' ')[0]} {times[i][-1]:.2f} s" for i in order),
+              flush=True)
+    return times
+
+
+def cpu_main(args: argparse.Namespace, work: str, log: str, empty: str) -> int:
+    trees = [export_tree(spec, args.compiled, work, name) for name, spec in (("base", args.base), ("head", args.head))]
+    with open(BENCH_LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"instructions: waiting for {BENCH_LOCK} (another timing runs)", file=sys.stderr, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        print(f"CPU seconds (user+sys) of {os.path.basename(args.log)}"
+              f"{'' if args.lines is None else f', first {args.lines:,} lines'}, {args.cpu} rounds alternating, "
+              f"load {os.getloadavg()[0]:.1f} at the start ({time.strftime('%H:%M UTC', time.gmtime())}):")
+        times = alternate(trees, args.config, log, empty, work, args.cpu)
+        starts = alternate(trees, args.config, empty, empty, work, args.cpu)
+    for (_, label), runs, start in zip(trees, times, starts):
+        print(f"  {label}: min {min(runs):.2f} s, median {statistics.median(runs):.2f} s, "
+              f"start-up (empty log) min {min(start):.2f} s")
+    base, head = times
+    ratio = min(head) / min(base)
+    faster = sum(1 for b, h in zip(base, head) if h < b)
+    print(f"head/base of the minima: {ratio:.4f} ({(ratio - 1) * 100:+.1f}%); head faster in {faster} of {args.cpu} rounds")
+    return 1 if args.max_ratio is not None and ratio > args.max_ratio else 0
+
+
 def measure(label: str, src: str, config: str, lines: str, empty: str, work: str) -> Count:
     os.makedirs(work, exist_ok=True)
     run(src, config, lines, work, valgrind=False)  # warm the .pyc files
@@ -129,23 +198,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", required=True, help="directory or git revision to compare against")
     ap.add_argument("--head", default=REPO, help="directory or git revision (default: this tree)")
     ap.add_argument("--compiled", action="store_true", help="run the trees' compiled modules as built")
-    ap.add_argument("--lines", type=int, default=50_000, help="lines from the start of the log (default 50,000)")
+    ap.add_argument("--lines", type=int, help="lines from the start of the log (default 50,000; --cpu: all)")
     ap.add_argument("--log", default=DEFAULT_LOG, help="results log (default: the 1M-line bench log)")
     ap.add_argument("--config", default=os.path.join(HERE, "config.yml"), help="policy (default bench/config.yml)")
     ap.add_argument("--max-ratio", type=float, help="exit 1 when head/base instructions exceed this")
+    ap.add_argument("--cpu", type=int, metavar="N", help="CPU seconds instead, N rounds alternating (see above)")
     args = ap.parse_args(argv)
-    if shutil.which("valgrind") is None:
+    if args.cpu is not None and args.cpu < 1:
+        sys.exit("instructions: --cpu needs at least one round")
+    if args.cpu is None and args.lines is None:
+        args.lines = 50_000
+    if args.cpu is None and shutil.which("valgrind") is None:
         sys.exit("instructions: valgrind is not installed (apt-get install valgrind)")
     if not os.path.isfile(args.log):
         sys.exit(f"instructions: no log at {args.log} (bench/gen_log.py or bench/bench_correlate.py makes it)")
     with tempfile.TemporaryDirectory(prefix="osq-instr-") as work:
         lines, empty = os.path.join(work, "lines.log"), os.path.join(work, "empty.log")
-        with open(args.log, "rb") as src, open(lines, "wb") as dst:
-            for n, line in enumerate(src):
-                if n >= args.lines:
-                    break
-                dst.write(line)
+        if args.lines is None:
+            lines = args.log
+        else:
+            with open(args.log, "rb") as src, open(lines, "wb") as dst:
+                for n, line in enumerate(src):
+                    if n >= args.lines:
+                        break
+                    dst.write(line)
         open(empty, "wb").close()
+        if args.cpu is not None:
+            return cpu_main(args, work, lines, empty)
         counts = []
         for name, spec in (("base", args.base), ("head", args.head)):
             src_dir, label = export_tree(spec, args.compiled, work, name)

@@ -8,6 +8,7 @@ import pytest
 from correlate_scenarios.make_scenarios import D, H, MON, Log
 
 from osq_dbwatch.config import parse_config
+from osq_dbwatch.correlate import baseline as B
 from osq_dbwatch.correlate import reasons as R
 from osq_dbwatch.correlate.engine import Engine, HostState, chain_uid, is_external_destination
 from osq_dbwatch.correlate.findings import to_ecs, to_ocsf
@@ -246,6 +247,41 @@ def test_old_state_expires() -> None:
     state, _ = e.process(state, rows_of(later))
     assert not state.chains and not state.emitted and not state.files and not state.egress
     assert list(state.pids) == ["10"]
+
+
+def test_a_sweep_with_nothing_stale_builds_no_table() -> None:
+    """The expiry sweep (a host's first row runs one) keeps a table with nothing older than its cut as it is,
+    and rebuilds one that has a stale entry (issue 10 item 6, issue 12: no new objects for nothing)."""
+    e = engine()
+    log = Log()
+    insider(log)
+    state, _ = e.process(HostState("pg-1"), rows_of(log))
+    tables = (state.files, state.egress, state.pids, state.seen)
+    assert all(tables)
+    state.last_expiry = 0  # a sweep is due; every entry is minutes old
+    e.flush(state)
+    assert all(now is before for now, before in zip((state.files, state.egress, state.pids, state.seen), tables))
+    later = Log()
+    later.db_exec("pg-1", T + D, "root-dba", 1, "psql", "/usr/bin/psql", 10, "/usr/bin/bash", "-bash")
+    state, _ = e.process(state, rows_of(later))
+    assert not state.files and not state.egress and list(state.pids) == ["10"] and not state.seen
+    assert state.pids is not tables[2]
+
+
+def test_deferred_learning_counts_the_days_run_by_run_learning_counts() -> None:
+    """defer_keys() (the hot path) finds a new day by comparing with the next day's start, not by dividing: several
+    runs a day over weeks, at one hour of the week, give the tables learn() gives run by run."""
+    start = MON + 10 * H
+    times = [start + week * 7 * D + minute * 60 for week in range(4) for minute in (0, 5, 5, 20, 59)]
+    k = B.keys("eve", "sqlite3", "bash")
+    deferred, direct = B.Baseline(), B.Baseline()
+    for t in times:
+        B.defer_keys(deferred, k, t)
+        B.learn(direct, "eve", "sqlite3", "bash", t)
+    B.settle(deferred)
+    assert deferred.to_json() == direct.to_json()
+    run_key = B.SEP.join(("eve", "sqlite3", "bash", str(B.hour_of_week(start))))
+    assert B.count_of(deferred.runs[run_key]) == 4
 
 
 def test_flood_of_rows_keeps_state_bounded() -> None:

@@ -249,16 +249,21 @@ def learn_keys(b: Baseline, k: Keys, t: int) -> None:
 class Deferred:
     """Runs of one run key counted by defer_keys() and not yet settled."""
 
-    __slots__ = ("count", "days", "first", "how", "keys", "last", "last_bits")  # interpreted: cheaper stores
+    __slots__ = ("count", "days", "first", "how", "keys", "last", "last_bits", "next_day")  # interpreted: cheaper stores
 
     def __init__(self, t: int, keys: Keys, how: int) -> None:
         self.count: int = 1
+        day = (t & _LAST) // DAY
         # Days (of the packed time) on which a run came later than every run before it: the run key's
         # table counts those after the day it saw last (as _bump(days=True) run by run does).
-        self.days: list[int] = [(t & _LAST) // DAY]
+        self.days: list[int] = [day]
         self.first: int = t
         self.last: int = t
         self.last_bits: int = t & _LAST  # the largest time as the packed counters keep it
+        # The first time of the day after last_bits' day: a later run is on a new day when it is at or past it
+        # (a comparison per run instead of two divisions: interpreted, event times are two-digit ints, whose
+        # floor division is CPython's long algorithm).
+        self.next_day: int = (day + 1) * DAY
         self.keys: Keys = keys
         self.how: int = how
 
@@ -286,8 +291,10 @@ def defer_keys(b: Baseline, k: Keys, t: int) -> None:
         entry.last = t
     tl = t & _LAST
     if tl > entry.last_bits:
-        if tl // DAY > entry.last_bits // DAY:
-            entry.days.append(tl // DAY)
+        if tl >= entry.next_day:  # tl // DAY > entry.last_bits // DAY
+            day = tl // DAY
+            entry.days.append(day)
+            entry.next_day = (day + 1) * DAY
         entry.last_bits = tl
 
 

@@ -130,6 +130,28 @@ def _trim(table: dict[str, Any], cap: int) -> int:
     return excess
 
 
+def _evidence_before(items: list[Evidence], cut: int) -> bool:
+    """Some evidence older than `cut` (the expiry sweep rebuilds only a list that has some)."""
+    for e in items:
+        if e.t < cut:
+            return True
+    return False
+
+
+def _pids_before(pids: dict[str, PidEntry], cut: int) -> bool:
+    for entry in pids.values():
+        if entry[0] < cut:
+            return True
+    return False
+
+
+def _times_before(table: dict[str, int], cut: int) -> bool:
+    for t in table.values():
+        if t < cut:
+            return True
+    return False
+
+
 def _add(items: list[Any], value: Any) -> bool:
     if value in items:
         return False
@@ -1080,20 +1102,27 @@ class Engine:
             return
         st.last_expiry = now
         horizon = now - max(self.w_dump, self.w_egress) - GRACE
-        st.files = [f for f in st.files if f.t >= horizon] or EMPTY_LIST
-        st.egress = [e for e in st.egress if e.t >= horizon] or EMPTY_LIST
+        # A table is rebuilt rather than deleted from, since most entries are stale by the next sweep (order is
+        # kept), but only when it holds a stale entry: a host's first row and a quiet host's sweep build nothing.
+        # An emptied table goes back to the shared empty one (empty.EMPTY, EMPTY_LIST).
+        if _evidence_before(st.files, horizon):
+            st.files = [f for f in st.files if f.t >= horizon] or EMPTY_LIST
+        if _evidence_before(st.egress, horizon):
+            st.egress = [e for e in st.egress if e.t >= horizon] or EMPTY_LIST
         pid_horizon = now - self.w_dump - self.w_egress - GRACE
-        # Rebuilt rather than deleted from: most entries are stale by the next sweep (order is kept).
-        # An emptied table goes back to the shared empty one (empty.EMPTY).
-        st.pids = {k: v for k, v in st.pids.items() if v[0] >= pid_horizon} or EMPTY
-        st.seen = {k: v for k, v in st.seen.items() if v >= horizon} or EMPTY
+        if _pids_before(st.pids, pid_horizon):
+            st.pids = {k: v for k, v in st.pids.items() if v[0] >= pid_horizon} or EMPTY
+        if _times_before(st.seen, horizon):
+            st.seen = {k: v for k, v in st.seen.items() if v >= horizon} or EMPTY
         expiry = now - self.settings.state_expiry_seconds
-        stale = [k for k, v in st.history.items() if v < expiry]
-        for k in stale:
-            del st.history[k]
-        stale = [u for u, (_, last) in st.emitted.items() if last < expiry and u not in st.chains and u not in st.closing]
-        for u in stale:
-            del st.emitted[u]
+        if _times_before(st.history, expiry):
+            for k in [k for k, v in st.history.items() if v < expiry]:
+                del st.history[k]
+        if st.emitted:
+            stale = [u for u, (_, last) in st.emitted.items()
+                     if last < expiry and u not in st.chains and u not in st.closing]
+            for u in stale:
+                del st.emitted[u]
         self._cap_emitted(st)
         if now - st.baseline.pruned >= 86400:
             st.baseline.pruned = now
