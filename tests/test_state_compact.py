@@ -19,7 +19,8 @@ from osq_dbwatch.cli import DbwatchError
 from osq_dbwatch.correlate import cli as correlate_cli
 from osq_dbwatch.correlate.empty import EMPTY, EMPTY_LIST
 from osq_dbwatch.correlate.engine import HostState
-from osq_dbwatch.correlate.state import SCHEMA_VERSION, StateStore, decode_host, encode_host
+from osq_dbwatch.correlate.hoststate import encode_host
+from osq_dbwatch.correlate.state import SCHEMA_VERSION, StateStore, decode_host
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "tests", "data", "state-0")

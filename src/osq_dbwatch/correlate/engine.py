@@ -99,6 +99,7 @@ MAX_HISTORY: Final = 8192  # history entry identities
 MAX_EMITTED: Final = 4096  # severities of emitted findings of chains no longer pending (re-sends, late rows)
 MAX_CLOSING: Final = 1024  # closed or evicted chains whose finding waits for the flush: emitted early past this
 MAX_SNAPSHOT_MEMO: Final = 4096  # admin_accounts member lists whose shared groups are remembered (Engine._snapshot)
+MAX_MEMO_MEMBERS: Final = 64  # longer member lists are not remembered (a hostile snapshot's key stays small)
 _REDIRECT: Final = re.compile(r"(?:^|[\s;&|])\d?>>?\|?\s*([^\s;|&<>]+)")
 _LINKABLE: Final[list[str]] = []  # on_exec's answer for a transfer run that may link (it has no baseline codes)
 
@@ -567,7 +568,7 @@ class Engine:
                 return
             st.admin_groups = EMPTY
             self._members(st, members)
-            if (type(st.admin_groups) is not dict and len(members) <= 64
+            if (type(st.admin_groups) is not dict and len(members) <= MAX_MEMO_MEMBERS
                     and len(self._snapshot_groups) < MAX_SNAPSHOT_MEMO):
                 self._snapshot_groups[key] = st.admin_groups  # shared and read-only (empty.Frozen), or EMPTY
             return

@@ -269,16 +269,11 @@ def encode_host(state: HostState) -> bytes:
     MessagePack cannot carry (text with lone surrogates from a hostile log) is kept as JSON, which
     state.decode_host() reads too.
     """
-    if _ENCODER is None:
-        return dumps(state.to_json())
-    try:
-        return bytes(_ENCODER.encode(state.to_row()))
-    except _PACK_ERRORS:
-        return dumps(state.to_json())
+    return bytes(encode_host_row(state))  # a packed host's bytes are kept: one copy of a few hundred bytes
 
 
 def encode_host_row(state: HostState) -> bytes | bytearray:
-    """encode_host() for a row the state file is about to store: the same bytes, in a bytearray.
+    """encode_host() for a row the state file is about to store: the same bytes, in a bytearray (JSON: bytes).
 
     sqlite3 binds a bytearray as a BLOB directly; for bytes it first looks for an adapter, which costs a
     third as much as SQLite's own insert (bench/bench_correlate.py --sweep writes 100,000 host rows a commit).

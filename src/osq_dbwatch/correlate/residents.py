@@ -131,6 +131,7 @@ class Residents:
         written = 0
         watermark = self.watermark
         check_admins = self.check_admins
+        missing = engine.admin_rows_missing
         no_admin_rows = self.no_admin_rows
         first_seen = self.first_seen
         for host, state in self.dirty.items():
@@ -140,7 +141,7 @@ class Residents:
             if state.watermark > watermark:  # noqa: PLR1730 - once per host and batch: max() is a call interpreted
                 watermark = state.watermark
             if check_admins and host not in no_admin_rows:
-                if not state.admin_snapshot and not state.admin_groups:
+                if missing(state):
                     self._admin_rows(host, state, warn)
                 elif first_seen:
                     first_seen.pop(host, None)

@@ -45,7 +45,7 @@ except ImportError:
 
 from ..cli import DbwatchError
 from .engine import HostState
-from .hoststate import encode_host, encode_host_row, row_json  # noqa: F401 - the binary forms, used here and by callers
+from .hoststate import encode_host, row_json
 from .jsonlib import loads as _loads
 from .logread import Position
 
