@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 
 import pytest
 
@@ -228,17 +229,29 @@ def _help_pg(text: str) -> dict[str, bool]:
     return found
 
 
-def _help_mariadb(text: str) -> dict[str, bool]:
-    """mariadb / mariadb-dump: `-D, --database=name` takes a value; `--pager[=name]` only after `=` (skipped)."""
-    found: dict[str, bool] = {}
-    for line in text.splitlines():
-        m = re.match(r"^\s{2}(?:(-\w), )?(--[\w-]+)(\[?=)?", line)
-        if m is None or m.group(3) == "[=":
-            continue
-        for option in (m.group(1), m.group(2)):
-            if option:
-                found[option] = m.group(3) == "="
-    return found
+def _help_short_long(indent: str, takes_value: str) -> Callable[[str], dict[str, bool]]:
+    """A reader of `--help` lines `  -x, --long<marker>`: an option takes a value when `marker` is
+    `takes_value`; one whose value is optional (`[=`) is skipped."""
+    line_re = re.compile(rf"^{indent}(?:(-\w), )?(--[\w-]+)(\[=|=| \[arg\])?")
+
+    def read(text: str) -> dict[str, bool]:
+        found: dict[str, bool] = {}
+        for line in text.splitlines():
+            m = line_re.match(line)
+            if m is None or m.group(3) == "[=":
+                continue
+            for option in (m.group(1), m.group(2)):
+                if option:
+                    found[option] = m.group(3) == takes_value
+        return found
+
+    return read
+
+
+# mariadb / mariadb-dump: `-D, --database=name` takes a value, `--pager[=name]` only after `=`.
+_help_mariadb = _help_short_long(r"\s{2}", "=")
+# mongosh: `-f, --file [arg]` takes a value, `--json[=...]` only after `=`.
+_help_mongosh = _help_short_long(r"\s+", " [arg]")
 
 
 def _help_redis(text: str) -> dict[str, bool]:
@@ -262,19 +275,6 @@ def _help_sqlite(text: str) -> dict[str, bool]:
             found["-header"] = found["-noheader"] = False
         else:
             found[m.group(1)] = bool(m.group(2).strip())
-    return found
-
-
-def _help_mongosh(text: str) -> dict[str, bool]:
-    """mongosh: `-f, --file [arg]` takes a value; `--json[=...]` only after `=` (skipped)."""
-    found: dict[str, bool] = {}
-    for line in text.splitlines():
-        m = re.match(r"^\s+(?:(-\w), )?(--[\w-]+)(\[=| \[arg\])?", line)
-        if m is None or m.group(3) == "[=":
-            continue
-        for option in (m.group(1), m.group(2)):
-            if option:
-                found[option] = m.group(3) is not None
     return found
 
 
